@@ -1,0 +1,123 @@
+import { create } from "@bufbuild/protobuf";
+import { type Timestamp, TimestampSchema } from "@bufbuild/protobuf/wkt";
+import type { TimestampInput } from "./run-store.js";
+import { invalidArgument } from "./validation.js";
+
+// Written by hand rather than with a date library: `Date` keeps only
+// milliseconds, and the Temporal polyfill is large and refuses naive strings.
+// What we need is small: parse ISO 8601 with any offset or none, keep
+// microseconds (truncating finer digits), and print one fixed-width UTC form.
+
+const ISO =
+  /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?(?:([Zz])|([+-])(\d{2}):?(\d{2}))?$/;
+
+/** The earliest instant every backend holds (MySQL DATETIME starts at year 1000). */
+export const MIN_TIMESTAMP = "1000-01-01T00:00:00.000000Z";
+/** The latest instant every backend holds. */
+export const MAX_TIMESTAMP = "9999-12-31T23:59:59.999999Z";
+
+const MIN_MS = Date.UTC(1000, 0, 1);
+const MAX_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
+/** Formats a whole second (as epoch milliseconds) plus microseconds within it, fixed-width. */
+function format(ms: number, micros: number): string {
+  return `${new Date(ms).toISOString().slice(0, 19)}.${String(micros).padStart(6, "0")}Z`;
+}
+
+function inRange(ms: number): boolean {
+  return ms >= MIN_MS && ms <= MAX_MS;
+}
+
+/**
+ * Parses a caller's instant into the fixed-width UTC form
+ * `YYYY-MM-DDTHH:MM:SS.ffffffZ`, truncating below microseconds. Throws
+ * InvalidArgument naming `field` when it is not a valid instant in range.
+ */
+export function parseTimestamp(value: TimestampInput, field: string): string {
+  if (value instanceof Date) {
+    const ms = value.getTime();
+    if (!Number.isFinite(ms) || !inRange(ms)) {
+      throw invalidArgument(field, "must be a valid date between years 1000 and 9999");
+    }
+    const wholeSecondMs = Math.floor(ms / 1000) * 1000;
+    return format(wholeSecondMs, (ms - wholeSecondMs) * 1000);
+  }
+  if (typeof value !== "string") {
+    throw invalidArgument(field, "must be an ISO 8601 string or a Date");
+  }
+  const m = ISO.exec(value);
+  if (m === null) {
+    throw invalidArgument(field, `must be an ISO 8601 timestamp, got ${JSON.stringify(value)}`);
+  }
+  const [year, month, day, hour, minute] = [m[1], m[2], m[3], m[4], m[5]].map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  const second = m[6] === undefined ? 0 : Number(m[6]);
+  const local = Date.UTC(year, month - 1, day, hour, minute, second);
+  const check = new Date(local);
+  if (
+    year < 1000 ||
+    check.getUTCFullYear() !== year ||
+    check.getUTCMonth() !== month - 1 ||
+    check.getUTCDate() !== day ||
+    hour > 23 ||
+    minute > 59 ||
+    second > 59
+  ) {
+    throw invalidArgument(field, `is not a valid date and time: ${JSON.stringify(value)}`);
+  }
+  let offsetMinutes = 0;
+  if (m[9] !== undefined) {
+    const oh = Number(m[10]);
+    const om = Number(m[11]);
+    if (oh > 23 || om > 59) {
+      throw invalidArgument(field, `has an invalid UTC offset: ${JSON.stringify(value)}`);
+    }
+    offsetMinutes = (m[9] === "-" ? -1 : 1) * (oh * 60 + om);
+  }
+  const fraction = (m[7] ?? "").slice(0, 6).padEnd(6, "0");
+  const micros = Number(fraction);
+  const utcSecondMs = local - offsetMinutes * 60_000;
+  if (!inRange(utcSecondMs)) {
+    throw invalidArgument(field, "must lie between years 1000 and 9999 (UTC)");
+  }
+  return format(utcSecondMs, micros);
+}
+
+/** Converts a fixed-width UTC string (as stores return) to a protobuf Timestamp. */
+export function timestampToProto(value: string): Timestamp {
+  const seconds = Date.parse(`${value.slice(0, 19)}Z`) / 1000;
+  const micros = Number(value.slice(20, 26));
+  return create(TimestampSchema, { seconds: BigInt(seconds), nanos: micros * 1000 });
+}
+
+/**
+ * Converts a protobuf Timestamp to the fixed-width UTC form, truncating
+ * nanoseconds to microseconds. Throws InvalidArgument naming `field` when it
+ * is out of range or malformed.
+ */
+export function timestampFromProto(value: Timestamp, field: string): string {
+  const { seconds, nanos } = value;
+  if (!Number.isInteger(nanos) || nanos < 0 || nanos > 999_999_999) {
+    throw invalidArgument(field, "has nanos outside 0..999999999");
+  }
+  if (seconds < BigInt(MIN_MS / 1000) || seconds > BigInt(Math.floor(MAX_MS / 1000))) {
+    throw invalidArgument(field, "must lie between years 1000 and 9999 (UTC)");
+  }
+  return format(Number(seconds) * 1000, Math.floor(nanos / 1000));
+}
+
+/**
+ * Now, in the fixed-width UTC form. The wall clock gives milliseconds; the
+ * high-resolution clock's fraction fills in the microseconds (the monotonic
+ * clock alone drifts from wall time over a long uptime).
+ */
+export function nowTimestamp(): string {
+  const micros = Date.now() * 1000 + Math.floor((performance.now() % 1) * 1000);
+  const ms = Math.floor(micros / 1_000_000) * 1000;
+  return format(ms, micros - ms * 1000);
+}
