@@ -1,0 +1,151 @@
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import type { ServiceImpl } from "@connectrpc/connect";
+import {
+  COUNTER_FIELDS,
+  checkCounter,
+  type pb,
+  type RunRecord,
+  type RunStore,
+  type RunStoreService,
+  runToProto,
+  statusFromProto,
+  strategyFromProto,
+  type TokenCounters,
+  timestampFromProto,
+  usageToProto,
+} from "@runstore/client";
+
+type Impl = ServiceImpl<typeof RunStoreService>;
+
+/**
+ * RunStoreService over any RunStore: turns each request into the store call
+ * and the result into the response. Wire-only rules (enum values, Timestamp
+ * ranges, int64 counters) are checked here; every other rule is checked by
+ * the store itself, before it touches any data, so in-process callers get
+ * the same InvalidArgument errors as remote ones.
+ */
+export class RunStoreServiceImpl implements Impl {
+  constructor(private readonly store: RunStore) {}
+
+  async put(req: pb.PutRequest): Promise<MessageInitShape<typeof pb.PutResponseSchema>> {
+    await this.store.put(req.runId, {
+      threadId: req.threadId,
+      assistantId: req.assistantId ?? null,
+      userId: req.userId ?? null,
+      modelName: req.modelName ?? null,
+      status: statusFromProto("status", req.status, "pending"),
+      multitaskStrategy: strategyFromProto("multitask_strategy", req.multitaskStrategy),
+      metadata: req.metadata ?? null,
+      kwargs: req.kwargs ?? null,
+      error: req.error ?? null,
+      createdAt: optionalTimestamp(req.createdAt, "created_at"),
+    });
+    return {};
+  }
+
+  async get(req: pb.GetRequest): Promise<MessageInitShape<typeof pb.GetResponseSchema>> {
+    const record = await this.store.get(req.runId, { userId: req.userId ?? null });
+    return record === null ? {} : { run: runToProto(record) };
+  }
+
+  async listByThread(req: pb.ListByThreadRequest) {
+    const records = await this.store.listByThread(req.threadId, {
+      userId: req.userId ?? null,
+      limit: req.limit,
+    });
+    return runs(records);
+  }
+
+  async updateStatus(
+    req: pb.UpdateStatusRequest,
+  ): Promise<MessageInitShape<typeof pb.UpdateStatusResponseSchema>> {
+    const updated = await this.store.updateStatus(
+      req.runId,
+      statusFromProto("status", req.status),
+      {
+        error: req.error ?? null,
+      },
+    );
+    return { updated: updated ?? undefined };
+  }
+
+  async delete(req: pb.DeleteRequest): Promise<MessageInitShape<typeof pb.DeleteResponseSchema>> {
+    await this.store.delete(req.runId, { userId: req.userId ?? null });
+    return {};
+  }
+
+  async updateModelName(
+    req: pb.UpdateModelNameRequest,
+  ): Promise<MessageInitShape<typeof pb.UpdateModelNameResponseSchema>> {
+    await this.store.updateModelName(req.runId, req.modelName ?? null);
+    return {};
+  }
+
+  async updateRunCompletion(
+    req: pb.UpdateRunCompletionRequest,
+  ): Promise<MessageInitShape<typeof pb.UpdateRunCompletionResponseSchema>> {
+    const updated = await this.store.updateRunCompletion(req.runId, {
+      status: statusFromProto("status", req.status),
+      ...countersFromProto(req),
+      lastAiMessage: req.lastAiMessage ?? null,
+      firstHumanMessage: req.firstHumanMessage ?? null,
+      error: req.error ?? null,
+    });
+    return { updated: updated ?? undefined };
+  }
+
+  async updateRunProgress(
+    req: pb.UpdateRunProgressRequest,
+  ): Promise<MessageInitShape<typeof pb.UpdateRunProgressResponseSchema>> {
+    await this.store.updateRunProgress(req.runId, {
+      ...countersFromProto(req),
+      lastAiMessage: req.lastAiMessage ?? null,
+      firstHumanMessage: req.firstHumanMessage ?? null,
+    });
+    return {};
+  }
+
+  async listPending(req: pb.ListPendingRequest) {
+    return runs(await this.store.listPending({ before: optionalTimestamp(req.before, "before") }));
+  }
+
+  async listInflight(req: pb.ListInflightRequest) {
+    return runs(await this.store.listInflight({ before: optionalTimestamp(req.before, "before") }));
+  }
+
+  async aggregateTokensByThread(
+    req: pb.AggregateTokensByThreadRequest,
+  ): Promise<MessageInitShape<typeof pb.AggregateTokensByThreadResponseSchema>> {
+    const usage = await this.store.aggregateTokensByThread(req.threadId, {
+      includeActive: req.includeActive,
+    });
+    return usageToProto(usage);
+  }
+}
+
+/** A list response; the three list messages share this shape. */
+function runs(records: RunRecord[]): { runs: pb.Run[] } {
+  return { runs: records.map(runToProto) };
+}
+
+function optionalTimestamp(value: Timestamp | undefined, field: string): string | null {
+  return value === undefined ? null : timestampFromProto(value, field);
+}
+
+/**
+ * The counters present on the request as numbers. int64 values beyond
+ * 2^53-1 cannot be held exactly, so they are refused rather than rounded.
+ */
+function countersFromProto(
+  req: {
+    [K in keyof TokenCounters]?: bigint;
+  },
+): Partial<TokenCounters> {
+  const out: Partial<TokenCounters> = {};
+  for (const [name, wire] of COUNTER_FIELDS) {
+    const value = req[name];
+    if (value !== undefined) out[name] = checkCounter(wire, Number(value));
+  }
+  return out;
+}

@@ -1,0 +1,200 @@
+import type { JsonObject } from "@bufbuild/protobuf";
+import {
+  COUNTER_FIELDS,
+  checkCounter,
+  checkId,
+  checkLimit,
+  checkOptionalId,
+  checkOptionalText,
+  checkStatus,
+  checkStrategy,
+  checkString,
+  invalidArgument,
+  type ListByThreadOptions,
+  type MultitaskStrategy,
+  nowTimestamp,
+  type OwnerOptions,
+  type PutFields,
+  parseTimestamp,
+  type RecoveryOptions,
+  type RunCompletion,
+  type RunProgress,
+  type RunStatus,
+  type TokenCounters,
+  toJsonObject,
+} from "@runstore/client";
+import { cutMessage, normalizeModelName } from "./text.js";
+
+// Every backend calls these first, so a bad value is refused the same way
+// (InvalidArgument naming the field) before anything is read or written, and
+// every backend stores the same normalised values.
+
+/** A put, checked and normalised. */
+export interface PutInput {
+  runId: string;
+  threadId: string;
+  assistantId: string | null;
+  userId: string | null;
+  modelName: string | null;
+  status: RunStatus;
+  multitaskStrategy: MultitaskStrategy;
+  metadata: JsonObject;
+  kwargs: JsonObject;
+  error: string | null;
+  /** Fixed-width UTC; null means now. */
+  createdAt: string | null;
+}
+
+/** A completion, checked and normalised; messages already cut. */
+export interface CompletionInput extends TokenCounters {
+  runId: string;
+  status: RunStatus;
+  lastAiMessage: string | null;
+  firstHumanMessage: string | null;
+  error: string | null;
+}
+
+/** A progress snapshot, checked; only given fields are present. */
+export interface ProgressInput {
+  runId: string;
+  counters: Partial<TokenCounters>;
+  lastAiMessage: string | null;
+  firstHumanMessage: string | null;
+}
+
+/** Reads an options argument: null/undefined mean none; anything else must be an object. */
+function optionsOf<T extends object>(field: string, value: T | null | undefined): Partial<T> {
+  if (value === undefined || value === null) return {};
+  if (typeof value !== "object") throw invalidArgument(field, "must be an object");
+  return value;
+}
+
+/** Checks put's arguments. */
+export function checkPut(runId: unknown, fields: PutFields): PutInput {
+  const id = checkId("run_id", runId);
+  if (fields === null || typeof fields !== "object") {
+    throw invalidArgument("fields", "must be an object with at least thread_id");
+  }
+  return {
+    runId: id,
+    threadId: checkId("thread_id", fields.threadId),
+    assistantId:
+      fields.assistantId === undefined || fields.assistantId === null
+        ? null
+        : checkString("assistant_id", fields.assistantId, 0, 128),
+    userId: checkOptionalId("user_id", fields.userId),
+    modelName: normalizeModelName(checkOptionalText("model_name", fields.modelName)),
+    status: checkStatus("status", fields.status ?? "pending"),
+    multitaskStrategy: checkStrategy("multitask_strategy", fields.multitaskStrategy ?? "reject"),
+    metadata: toJsonObject("metadata", fields.metadata),
+    kwargs: toJsonObject("kwargs", fields.kwargs),
+    error: checkOptionalText("error", fields.error),
+    createdAt:
+      fields.createdAt === undefined || fields.createdAt === null
+        ? null
+        : parseTimestamp(fields.createdAt, "created_at"),
+  };
+}
+
+/** Checks get's / delete's arguments. */
+export function checkOwned(runId: unknown, options: OwnerOptions | undefined) {
+  const opts = optionsOf("options", options);
+  return { runId: checkId("run_id", runId), userId: checkOptionalId("user_id", opts.userId) };
+}
+
+/** Checks listByThread's arguments. */
+export function checkListByThread(threadId: unknown, options: ListByThreadOptions | undefined) {
+  const opts = optionsOf("options", options);
+  return {
+    threadId: checkId("thread_id", threadId),
+    userId: checkOptionalId("user_id", opts.userId),
+    limit: checkLimit("limit", opts.limit),
+  };
+}
+
+/** Checks updateStatus's arguments. */
+export function checkUpdateStatus(
+  runId: unknown,
+  status: unknown,
+  options: { error?: string | null } | undefined,
+) {
+  const opts = optionsOf("options", options);
+  return {
+    runId: checkId("run_id", runId),
+    status: checkStatus("status", status),
+    error: checkOptionalText("error", opts.error),
+  };
+}
+
+/** Checks updateModelName's arguments; the name comes back normalised. */
+export function checkUpdateModelName(runId: unknown, modelName: unknown) {
+  return {
+    runId: checkId("run_id", runId),
+    modelName: normalizeModelName(checkOptionalText("model_name", modelName)),
+  };
+}
+
+/** Checks updateRunCompletion's arguments; omitted counters become 0. */
+export function checkCompletion(runId: unknown, completion: RunCompletion): CompletionInput {
+  const id = checkId("run_id", runId);
+  if (completion === null || typeof completion !== "object") {
+    throw invalidArgument("completion", "must be an object with at least status");
+  }
+  const counters = {} as TokenCounters;
+  for (const [name, wire] of COUNTER_FIELDS) {
+    counters[name] = checkCounter(wire, completion[name] ?? 0);
+  }
+  return {
+    runId: id,
+    status: checkStatus("status", completion.status),
+    ...counters,
+    lastAiMessage: cutMessage(checkOptionalText("last_ai_message", completion.lastAiMessage)),
+    firstHumanMessage: cutMessage(
+      checkOptionalText("first_human_message", completion.firstHumanMessage),
+    ),
+    error: checkOptionalText("error", completion.error),
+  };
+}
+
+/** Checks updateRunProgress's arguments; only given counters are kept. */
+export function checkProgress(runId: unknown, progress: RunProgress): ProgressInput {
+  const id = checkId("run_id", runId);
+  const given = optionsOf("progress", progress);
+  const counters: Partial<TokenCounters> = {};
+  for (const [name, wire] of COUNTER_FIELDS) {
+    const value = given[name];
+    if (value !== undefined && value !== null) counters[name] = checkCounter(wire, value);
+  }
+  return {
+    runId: id,
+    counters,
+    lastAiMessage: cutMessage(checkOptionalText("last_ai_message", given.lastAiMessage)),
+    firstHumanMessage: cutMessage(
+      checkOptionalText("first_human_message", given.firstHumanMessage),
+    ),
+  };
+}
+
+/** Checks listPending's / listInflight's options; `before` defaults to now. */
+export function checkRecovery(options: RecoveryOptions | undefined): { before: string } {
+  const opts = optionsOf("options", options);
+  return {
+    before:
+      opts.before === undefined || opts.before === null
+        ? nowTimestamp()
+        : parseTimestamp(opts.before, "before"),
+  };
+}
+
+/** Checks aggregateTokensByThread's arguments. */
+export function checkAggregate(
+  threadId: unknown,
+  options: { includeActive?: boolean } | undefined,
+) {
+  const opts = optionsOf("options", options);
+  const includeActive = opts.includeActive ?? false;
+  if (typeof includeActive !== "boolean") {
+    throw invalidArgument("include_active", "must be a boolean");
+  }
+  return { threadId: checkId("thread_id", threadId), includeActive };
+}
