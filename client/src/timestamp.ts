@@ -111,13 +111,17 @@ export function timestampFromProto(value: Timestamp, field: string): string {
   return format(Number(seconds) * 1000, Math.floor(nanos / 1000));
 }
 
+let lastNowMicros = 0;
+
 /**
  * Now, in the fixed-width UTC form. The wall clock gives milliseconds; the
  * high-resolution clock's fraction fills in the microseconds (the monotonic
- * clock alone drifts from wall time over a long uptime).
+ * clock alone drifts from wall time over a long uptime). Never goes back
+ * within one process, so instants taken in order compare in order.
  */
 export function nowTimestamp(): string {
-  const micros = Date.now() * 1000 + Math.floor((performance.now() % 1) * 1000);
-  const ms = Math.floor(micros / 1_000_000) * 1000;
-  return format(ms, micros - ms * 1000);
+  const sample = Date.now() * 1000 + Math.floor((performance.now() % 1) * 1000);
+  lastNowMicros = Math.max(lastNowMicros, sample);
+  const ms = Math.floor(lastNowMicros / 1_000_000) * 1000;
+  return format(ms, lastNowMicros - ms * 1000);
 }
