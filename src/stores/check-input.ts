@@ -1,4 +1,3 @@
-import type { JsonObject } from "@bufbuild/protobuf";
 import {
   COUNTER_FIELDS,
   checkCounter,
@@ -11,7 +10,6 @@ import {
   checkString,
   invalidArgument,
   type ListByThreadOptions,
-  type MultitaskStrategy,
   nowTimestamp,
   type OwnerOptions,
   type PutFields,
@@ -19,6 +17,7 @@ import {
   type RecoveryOptions,
   type RunCompletion,
   type RunProgress,
+  type RunRecord,
   type RunStatus,
   type TokenCounters,
   toJsonObject,
@@ -29,21 +28,20 @@ import { cutMessage, normalizeModelName } from "./text.js";
 // (InvalidArgument naming the field) before anything is read or written, and
 // every backend stores the same normalised values.
 
-/** A put, checked and normalised. */
-export interface PutInput {
-  runId: string;
-  threadId: string;
-  assistantId: string | null;
-  userId: string | null;
-  modelName: string | null;
-  status: RunStatus;
-  multitaskStrategy: MultitaskStrategy;
-  metadata: JsonObject;
-  kwargs: JsonObject;
-  error: string | null;
-  /** Fixed-width UTC; null means now. */
-  createdAt: string | null;
-}
+/** A put, checked and normalised: the descriptive fields of a record, plus created_at (null: now). */
+export type PutInput = Pick<
+  RunRecord,
+  | "runId"
+  | "threadId"
+  | "assistantId"
+  | "userId"
+  | "modelName"
+  | "status"
+  | "multitaskStrategy"
+  | "metadata"
+  | "kwargs"
+  | "error"
+> & { createdAt: string | null };
 
 /** A completion, checked and normalised; messages already cut. */
 export interface CompletionInput extends TokenCounters {
