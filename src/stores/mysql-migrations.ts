@@ -1,0 +1,120 @@
+import {
+  Kysely,
+  type Migration,
+  type MigrationResultSet,
+  Migrator,
+  MysqlDialect,
+  sql,
+} from "kysely";
+import { createMysqlPool, type MysqlOptions } from "./mysql-pool.js";
+
+// Kysely's Migrator runs these: it records applied migrations in a table, and
+// on MySQL / MariaDB holds a GET_LOCK for the whole run, so replicas starting
+// at once apply each migration exactly once and the others wait. Only the
+// migrator is used; the store itself speaks mysql2 directly.
+
+/**
+ * Ids, thread ids, user ids and model names are VARBINARY: compared byte for
+ * byte (so "a" and "a " or "A" are different runs, which no PAD SPACE or
+ * case-insensitive collation guarantees on both MySQL 8 and MariaDB), and
+ * ordered by UTF-8 bytes, which is code point order. Free text is utf8mb4;
+ * error is LONGTEXT so long tracebacks fit. Counters are BIGINT; instants
+ * DATETIME(6) in UTC.
+ */
+const createRuns: Migration = {
+  async up(db) {
+    await sql`
+      CREATE TABLE runs (
+        run_id VARBINARY(256) NOT NULL,
+        thread_id VARBINARY(256) NOT NULL,
+        assistant_id VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,
+        user_id VARBINARY(256) NULL,
+        model_name VARBINARY(512) NULL,
+        status VARCHAR(16) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+        multitask_strategy VARCHAR(16) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+        metadata JSON NOT NULL,
+        kwargs JSON NOT NULL,
+        error LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,
+        created_at DATETIME(6) NOT NULL,
+        updated_at DATETIME(6) NOT NULL,
+        total_input_tokens BIGINT NOT NULL DEFAULT 0,
+        total_output_tokens BIGINT NOT NULL DEFAULT 0,
+        total_tokens BIGINT NOT NULL DEFAULT 0,
+        llm_call_count BIGINT NOT NULL DEFAULT 0,
+        lead_agent_tokens BIGINT NOT NULL DEFAULT 0,
+        subagent_tokens BIGINT NOT NULL DEFAULT 0,
+        middleware_tokens BIGINT NOT NULL DEFAULT 0,
+        message_count BIGINT NOT NULL DEFAULT 0,
+        last_ai_message TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,
+        first_human_message TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,
+        PRIMARY KEY (run_id),
+        KEY runs_thread_created (thread_id, created_at),
+        KEY runs_status_created (status, created_at),
+        KEY runs_user (user_id)
+      ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin
+    `.execute(db);
+  },
+};
+
+/** Every migration, by name; names sort in the order they apply. Never edit an applied one. */
+export const MIGRATIONS: Record<string, Migration> = {
+  "0001_create_runs": createRuns,
+};
+
+/** The table that records applied migrations. */
+export const MIGRATION_TABLE = "runstore_migration";
+
+/**
+ * Brings the database named in the URL up to the latest schema, creating
+ * the database first when it does not exist. Safe to run from several
+ * processes at once; a no-op when everything is applied. Returns the names
+ * of the migrations this call applied.
+ */
+export async function migrate(options: MysqlOptions): Promise<string[]> {
+  await createDatabaseIfMissing(options);
+  const db = new Kysely<unknown>({
+    dialect: new MysqlDialect({ pool: createMysqlPool(options, { connectionLimit: 1 }) }),
+  });
+  try {
+    const migrator = new Migrator({
+      db,
+      provider: { getMigrations: async () => MIGRATIONS },
+      migrationTableName: MIGRATION_TABLE,
+      migrationLockTableName: `${MIGRATION_TABLE}_lock`,
+    });
+    const outcome: MigrationResultSet = await migrator.migrateToLatest();
+    if (outcome.error !== undefined) throw outcome.error;
+    return (outcome.results ?? [])
+      .filter((r) => r.status === "Success")
+      .map((r) => r.migrationName);
+  } finally {
+    await db.destroy();
+  }
+}
+
+/** CREATE DATABASE only when connecting to it fails with ER_BAD_DB_ERROR (1049). */
+async function createDatabaseIfMissing(options: MysqlOptions): Promise<void> {
+  const url = new URL(options.url);
+  const database = decodeURIComponent(url.pathname.slice(1));
+  const probe = createMysqlPool(options, { connectionLimit: 1 }).promise();
+  try {
+    await probe.query("SELECT 1");
+    return;
+  } catch (error) {
+    if ((error as { errno?: number }).errno !== 1049) throw error;
+  } finally {
+    await probe.end();
+  }
+  url.pathname = "/";
+  const server = createMysqlPool(
+    { ...options, url: url.toString() },
+    { connectionLimit: 1 },
+  ).promise();
+  try {
+    await server.query(
+      `CREATE DATABASE IF NOT EXISTS \`${database.replaceAll("`", "``")}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`,
+    );
+  } finally {
+    await server.end();
+  }
+}

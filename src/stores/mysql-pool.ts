@@ -1,0 +1,51 @@
+import { createPool, type Pool, type PoolOptions } from "mysql2";
+
+/** How to reach MySQL / MariaDB, as read from the environment. */
+export interface MysqlOptions {
+  /** `mysql://user:pass@host:port/database` */
+  url: string;
+  /** Connections in the pool. Default 10. */
+  poolSize?: number;
+  /** Milliseconds to wait for a new connection. Default 10000. */
+  connectTimeoutMs?: number;
+  /** Milliseconds a single statement may take before it fails as UNAVAILABLE. Default 10000. */
+  queryTimeoutMs?: number;
+}
+
+// Every new connection speaks UTC and refuses to truncate silently, whatever
+// the server's defaults are.
+const SESSION_SETUP =
+  "SET time_zone = '+00:00', " +
+  "sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'";
+
+/**
+ * A mysql2 pool set up the way every query of ours expects: DATETIME and
+ * JSON read back as strings (so microseconds survive and MySQL 8 and MariaDB
+ * answer alike), DECIMAL sums as numbers, and FOUND_ROWS on so an UPDATE's
+ * affectedRows counts rows matched, not rows changed.
+ */
+export function createMysqlPool(options: MysqlOptions, overrides: PoolOptions = {}): Pool {
+  const pool = createPool({
+    uri: options.url,
+    connectionLimit: options.poolSize ?? 10,
+    connectTimeout: options.connectTimeoutMs ?? 10_000,
+    charset: "UTF8MB4_UNICODE_CI",
+    timezone: "Z",
+    dateStrings: true,
+    jsonStrings: true,
+    supportBigNumbers: true,
+    bigNumberStrings: false,
+    decimalNumbers: true,
+    flags: ["+FOUND_ROWS"],
+    enableKeepAlive: true,
+    multipleStatements: false,
+    ...overrides,
+  });
+  pool.on("connection", (connection) => {
+    connection.query(SESSION_SETUP, (error) => {
+      // A connection that cannot be set up must not serve queries.
+      if (error) connection.destroy();
+    });
+  });
+  return pool;
+}

@@ -1,0 +1,383 @@
+import {
+  COUNTER_FIELDS,
+  type ListByThreadOptions,
+  type MultitaskStrategy,
+  nowTimestamp,
+  type OwnerOptions,
+  type PutFields,
+  type RecoveryOptions,
+  type RunCompletion,
+  type RunProgress,
+  type RunRecord,
+  type RunStatus,
+  type RunStore,
+  type ThreadTokenUsage,
+} from "@runstore/client";
+import {
+  checkAggregate,
+  checkCompletion,
+  checkListByThread,
+  checkOwned,
+  checkProgress,
+  checkPut,
+  checkRecovery,
+  checkUpdateModelName,
+  checkUpdateStatus,
+} from "./check-input.js";
+import { mapMysqlError } from "./mysql-errors.js";
+import { createMysqlPool, type MysqlOptions } from "./mysql-pool.js";
+
+/**
+ * The slice of a mysql2 promise pool this store uses; any pool with these
+ * two methods will do (kysely's habit of typing only what it touches).
+ */
+export interface SqlPool {
+  execute(
+    options: { sql: string; timeout?: number },
+    values: (string | number | null)[],
+  ): Promise<[unknown, unknown]>;
+  end(): Promise<void>;
+}
+
+const COUNTER_COLUMNS = COUNTER_FIELDS.map(([, column]) => column);
+
+const COLUMNS = [
+  "run_id",
+  "thread_id",
+  "assistant_id",
+  "user_id",
+  "model_name",
+  "status",
+  "multitask_strategy",
+  "metadata",
+  "kwargs",
+  "error",
+  "created_at",
+  "updated_at",
+  ...COUNTER_COLUMNS,
+  "last_ai_message",
+  "first_human_message",
+].join(", ");
+
+const DESCRIPTIVE = [
+  "thread_id",
+  "assistant_id",
+  "user_id",
+  "model_name",
+  "status",
+  "multitask_strategy",
+  "metadata",
+  "kwargs",
+  "error",
+];
+
+const NEWEST_FIRST = "ORDER BY created_at DESC, run_id DESC LIMIT ?";
+const OLDEST_FIRST = "ORDER BY created_at, run_id";
+
+/**
+ * Every statement the store issues, each one SQL statement that MySQL 8 and
+ * MariaDB 10.11 both accept (VALUES() upserts, no JSON operators, no 0900
+ * collations). Exported so the EXPLAIN test can check each one uses an index.
+ */
+export const STATEMENTS = {
+  put:
+    `INSERT INTO runs (run_id, ${DESCRIPTIVE.join(", ")}, created_at, updated_at) ` +
+    `VALUES (${Array(DESCRIPTIVE.length + 3)
+      .fill("?")
+      .join(", ")}) ` +
+    `ON DUPLICATE KEY UPDATE ${[...DESCRIPTIVE, "updated_at"].map((c) => `${c} = VALUES(${c})`).join(", ")}`,
+  get: `SELECT ${COLUMNS} FROM runs WHERE run_id = ?`,
+  getOwned: `SELECT ${COLUMNS} FROM runs WHERE run_id = ? AND user_id = ?`,
+  listByThread: `SELECT ${COLUMNS} FROM runs WHERE thread_id = ? ${NEWEST_FIRST}`,
+  listByThreadOwned: `SELECT ${COLUMNS} FROM runs WHERE thread_id = ? AND user_id = ? ${NEWEST_FIRST}`,
+  updateStatus:
+    "UPDATE runs SET status = ?, error = COALESCE(?, error), updated_at = ? WHERE run_id = ?",
+  delete: "DELETE FROM runs WHERE run_id = ?",
+  deleteOwned: "DELETE FROM runs WHERE run_id = ? AND user_id = ?",
+  updateModelName: "UPDATE runs SET model_name = ?, updated_at = ? WHERE run_id = ?",
+  updateRunCompletion:
+    `UPDATE runs SET status = ?, ${COUNTER_COLUMNS.map((c) => `${c} = ?`).join(", ")}, ` +
+    "last_ai_message = COALESCE(?, last_ai_message), " +
+    "first_human_message = COALESCE(?, first_human_message), " +
+    "error = COALESCE(?, error), updated_at = ? WHERE run_id = ?",
+  // One conditional write: a completion that lands first can never be overwritten.
+  updateRunProgress:
+    `UPDATE runs SET ${COUNTER_COLUMNS.map((c) => `${c} = COALESCE(?, ${c})`).join(", ")}, ` +
+    "last_ai_message = COALESCE(?, last_ai_message), " +
+    "first_human_message = COALESCE(?, first_human_message), " +
+    "updated_at = ? WHERE run_id = ? AND status = 'running'",
+  listPending: `SELECT ${COLUMNS} FROM runs WHERE status = 'pending' AND created_at <= ? ${OLDEST_FIRST}`,
+  listInflight: `SELECT ${COLUMNS} FROM runs WHERE status IN ('pending', 'running') AND created_at <= ? ${OLDEST_FIRST}`,
+  aggregate:
+    "SELECT model_name, COUNT(*) AS runs, SUM(total_tokens) AS total_tokens, " +
+    "SUM(total_input_tokens) AS total_input_tokens, SUM(total_output_tokens) AS total_output_tokens, " +
+    "SUM(lead_agent_tokens) AS lead_agent, SUM(subagent_tokens) AS subagent, " +
+    "SUM(middleware_tokens) AS middleware " +
+    "FROM runs WHERE thread_id = ? AND status IN (?, ?, ?) GROUP BY model_name",
+} as const;
+
+/** A row as mysql2 returns it with our pool settings. */
+interface RunRow {
+  run_id: Buffer | string;
+  thread_id: Buffer | string;
+  assistant_id: string | null;
+  user_id: Buffer | string | null;
+  model_name: Buffer | string | null;
+  status: string;
+  multitask_strategy: string;
+  metadata: string;
+  kwargs: string;
+  error: string | null;
+  created_at: string;
+  updated_at: string;
+  total_input_tokens: number;
+  total_output_tokens: number;
+  total_tokens: number;
+  llm_call_count: number;
+  lead_agent_tokens: number;
+  subagent_tokens: number;
+  middleware_tokens: number;
+  message_count: number;
+  last_ai_message: string | null;
+  first_human_message: string | null;
+}
+
+interface UsageRow {
+  model_name: Buffer | string | null;
+  runs: number;
+  total_tokens: number;
+  total_input_tokens: number;
+  total_output_tokens: number;
+  lead_agent: number;
+  subagent: number;
+  middleware: number;
+}
+
+/**
+ * RunStore on MySQL 8 / MariaDB 10.11 through a mysql2 pool. Every state
+ * change is one statement (no read-modify-write in JavaScript), so replicas
+ * can share the database. Connection loss and timeouts surface as
+ * UNAVAILABLE; the schema comes from `migrate()` in mysql-migrations.ts.
+ */
+export class MysqlRunStore implements RunStore {
+  private readonly queryTimeoutMs: number;
+
+  constructor(
+    private readonly pool: SqlPool,
+    options: { queryTimeoutMs?: number } = {},
+  ) {
+    this.queryTimeoutMs = options.queryTimeoutMs ?? 10_000;
+  }
+
+  /** A store with its own pool; close() ends the pool. */
+  static open(options: MysqlOptions): MysqlRunStore {
+    return new MysqlRunStore(createMysqlPool(options).promise(), options);
+  }
+
+  /** Ends the pool: open connections close once their queries finish. */
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+
+  async put(runId: string, fields: PutFields): Promise<void> {
+    const input = checkPut(runId, fields);
+    const now = toSql(nowTimestamp());
+    await this.run(STATEMENTS.put, [
+      input.runId,
+      input.threadId,
+      input.assistantId,
+      input.userId,
+      input.modelName,
+      input.status,
+      input.multitaskStrategy,
+      JSON.stringify(input.metadata),
+      JSON.stringify(input.kwargs),
+      input.error,
+      input.createdAt === null ? now : toSql(input.createdAt),
+      now,
+    ]);
+  }
+
+  async get(runId: string, options?: OwnerOptions): Promise<RunRecord | null> {
+    const { runId: id, userId } = checkOwned(runId, options);
+    const rows = (await (userId === null
+      ? this.run(STATEMENTS.get, [id])
+      : this.run(STATEMENTS.getOwned, [id, userId]))) as RunRow[];
+    return rows[0] === undefined ? null : fromRow(rows[0]);
+  }
+
+  async listByThread(threadId: string, options?: ListByThreadOptions): Promise<RunRecord[]> {
+    const input = checkListByThread(threadId, options);
+    if (input.limit === 0) return [];
+    // LIMIT is bound as a string: mysql2 sends a JS number as DOUBLE, which
+    // MySQL 8.0.22+ refuses for LIMIT (MariaDB accepts either).
+    const limit = String(input.limit);
+    const rows = (await (input.userId === null
+      ? this.run(STATEMENTS.listByThread, [input.threadId, limit])
+      : this.run(STATEMENTS.listByThreadOwned, [input.threadId, input.userId, limit]))) as RunRow[];
+    return rows.map(fromRow);
+  }
+
+  async updateStatus(
+    runId: string,
+    status: RunStatus,
+    options?: { error?: string | null },
+  ): Promise<boolean> {
+    const input = checkUpdateStatus(runId, status, options);
+    return matched(
+      await this.run(STATEMENTS.updateStatus, [
+        input.status,
+        input.error,
+        toSql(nowTimestamp()),
+        input.runId,
+      ]),
+    );
+  }
+
+  async delete(runId: string, options?: OwnerOptions): Promise<void> {
+    const { runId: id, userId } = checkOwned(runId, options);
+    await (userId === null
+      ? this.run(STATEMENTS.delete, [id])
+      : this.run(STATEMENTS.deleteOwned, [id, userId]));
+  }
+
+  async updateModelName(runId: string, modelName: string | null): Promise<void> {
+    const input = checkUpdateModelName(runId, modelName);
+    await this.run(STATEMENTS.updateModelName, [
+      input.modelName,
+      toSql(nowTimestamp()),
+      input.runId,
+    ]);
+  }
+
+  async updateRunCompletion(runId: string, completion: RunCompletion): Promise<boolean> {
+    const input = checkCompletion(runId, completion);
+    return matched(
+      await this.run(STATEMENTS.updateRunCompletion, [
+        input.status,
+        ...COUNTER_FIELDS.map(([name]) => input[name]),
+        input.lastAiMessage,
+        input.firstHumanMessage,
+        input.error,
+        toSql(nowTimestamp()),
+        input.runId,
+      ]),
+    );
+  }
+
+  async updateRunProgress(runId: string, progress: RunProgress): Promise<void> {
+    const input = checkProgress(runId, progress);
+    await this.run(STATEMENTS.updateRunProgress, [
+      ...COUNTER_FIELDS.map(([name]) => input.counters[name] ?? null),
+      input.lastAiMessage,
+      input.firstHumanMessage,
+      toSql(nowTimestamp()),
+      input.runId,
+    ]);
+  }
+
+  async listPending(options?: RecoveryOptions): Promise<RunRecord[]> {
+    const { before } = checkRecovery(options);
+    return ((await this.run(STATEMENTS.listPending, [toSql(before)])) as RunRow[]).map(fromRow);
+  }
+
+  async listInflight(options?: RecoveryOptions): Promise<RunRecord[]> {
+    const { before } = checkRecovery(options);
+    return ((await this.run(STATEMENTS.listInflight, [toSql(before)])) as RunRow[]).map(fromRow);
+  }
+
+  async aggregateTokensByThread(
+    threadId: string,
+    options?: { includeActive?: boolean },
+  ): Promise<ThreadTokenUsage> {
+    const input = checkAggregate(threadId, options);
+    const rows = (await this.run(STATEMENTS.aggregate, [
+      input.threadId,
+      "success",
+      "error",
+      input.includeActive ? "running" : "error",
+    ])) as UsageRow[];
+    const usage: ThreadTokenUsage = {
+      totalTokens: 0,
+      totalInputTokens: 0,
+      totalOutputTokens: 0,
+      totalRuns: 0,
+      byModel: {},
+      byCaller: { leadAgent: 0, subagent: 0, middleware: 0 },
+    };
+    for (const row of rows) {
+      usage.totalTokens += Number(row.total_tokens);
+      usage.totalInputTokens += Number(row.total_input_tokens);
+      usage.totalOutputTokens += Number(row.total_output_tokens);
+      usage.totalRuns += Number(row.runs);
+      usage.byCaller.leadAgent += Number(row.lead_agent);
+      usage.byCaller.subagent += Number(row.subagent);
+      usage.byCaller.middleware += Number(row.middleware);
+      // NULL groups apart from a literal "unknown": merge them as the memory store does.
+      const model = text(row.model_name) ?? "unknown";
+      const entry = usage.byModel[model] ?? { tokens: 0, runs: 0 };
+      entry.tokens += Number(row.total_tokens);
+      entry.runs += Number(row.runs);
+      usage.byModel[model] = entry;
+    }
+    return usage;
+  }
+
+  /** Runs one statement with the per-query timeout; driver failures become UNAVAILABLE where retryable. */
+  private async run(sql: string, values: (string | number | null)[]): Promise<unknown> {
+    try {
+      const [result] = await this.pool.execute({ sql, timeout: this.queryTimeoutMs }, values);
+      return result;
+    } catch (error) {
+      throw mapMysqlError(error);
+    }
+  }
+}
+
+/** With FOUND_ROWS on (mysql-pool.ts), affectedRows counts rows matched: >0 means the run exists. */
+function matched(result: unknown): boolean {
+  return (result as { affectedRows: number }).affectedRows > 0;
+}
+
+/** Fixed-width UTC string → DATETIME(6) literal. */
+function toSql(timestamp: string): string {
+  return `${timestamp.slice(0, 10)} ${timestamp.slice(11, 26)}`;
+}
+
+/** DATETIME(6) as read with dateStrings → fixed-width UTC string. */
+function fromSql(value: string): string {
+  const [date, time = "00:00:00"] = value.split(" ");
+  const [whole, fraction = ""] = time.split(".");
+  return `${date}T${whole}.${fraction.padEnd(6, "0")}Z`;
+}
+
+function text(value: Buffer | string | null): string | null {
+  return value === null ? null : typeof value === "string" ? value : value.toString("utf8");
+}
+
+function fromRow(row: RunRow): RunRecord {
+  return {
+    runId: text(row.run_id) as string,
+    threadId: text(row.thread_id) as string,
+    assistantId: row.assistant_id,
+    userId: text(row.user_id),
+    modelName: text(row.model_name),
+    status: row.status as RunStatus,
+    multitaskStrategy: row.multitask_strategy as MultitaskStrategy,
+    metadata: JSON.parse(row.metadata),
+    kwargs: JSON.parse(row.kwargs),
+    error: row.error,
+    createdAt: fromSql(row.created_at),
+    updatedAt: fromSql(row.updated_at),
+    totalInputTokens: Number(row.total_input_tokens),
+    totalOutputTokens: Number(row.total_output_tokens),
+    totalTokens: Number(row.total_tokens),
+    llmCallCount: Number(row.llm_call_count),
+    leadAgentTokens: Number(row.lead_agent_tokens),
+    subagentTokens: Number(row.subagent_tokens),
+    middlewareTokens: Number(row.middleware_tokens),
+    messageCount: Number(row.message_count),
+    lastAiMessage: row.last_ai_message,
+    firstHumanMessage: row.first_human_message,
+  };
+}

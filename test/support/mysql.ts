@@ -1,0 +1,65 @@
+import { randomBytes } from "node:crypto";
+import { createConnection } from "mysql2/promise";
+import { migrate } from "../../src/stores/mysql-migrations.js";
+import { createMysqlPool } from "../../src/stores/mysql-pool.js";
+import { MysqlRunStore } from "../../src/stores/mysql-run-store.js";
+
+/** The server the MySQL tests use; override with TEST_MYSQL_URL (no database part). */
+export const MYSQL_SERVER_URL = process.env.TEST_MYSQL_URL ?? "mysql://root@127.0.0.1:3306";
+
+/** A database of one test file's own, migrated, and dropped again by drop(). */
+export interface TestDatabase {
+  name: string;
+  url: string;
+  /** A store on the database; each call opens its own pool, closed by drop(). */
+  openStore(): MysqlRunStore;
+  /** Empties the runs table, so each test starts from nothing. */
+  truncate(): Promise<void>;
+  /** Closes every store this database opened, and drops it. */
+  drop(): Promise<void>;
+}
+
+/**
+ * Creates a fresh database for a test file, or, when no MySQL server answers:
+ * fails under CI=true (MySQL tests must run there), and elsewhere returns null
+ * after a loud warning so the caller can skip.
+ */
+export async function createTestDatabase(
+  label: string,
+  options = { migrate: true },
+): Promise<TestDatabase | null> {
+  try {
+    const probe = await createConnection({ uri: MYSQL_SERVER_URL, connectTimeout: 3000 });
+    await probe.end();
+  } catch (error) {
+    const why = `no MySQL server at ${MYSQL_SERVER_URL}: ${(error as Error).message}`;
+    if (process.env.CI === "true") throw new Error(`MySQL tests need a database in CI; ${why}`);
+    console.warn(`\n!!!!!!!! SKIPPING MySQL tests (${label}): ${why} !!!!!!!!\n`);
+    return null;
+  }
+  const name = `rs_test_${label}_${randomBytes(4).toString("hex")}`;
+  const url = `${MYSQL_SERVER_URL}/${name}`;
+  const admin = createMysqlPool({ url: MYSQL_SERVER_URL }, { connectionLimit: 1 }).promise();
+  await admin.query(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
+  if (options.migrate) await migrate({ url });
+  const stores: MysqlRunStore[] = [];
+  const maintenance = createMysqlPool({ url }, { connectionLimit: 1 }).promise();
+  return {
+    name,
+    url,
+    openStore() {
+      const store = MysqlRunStore.open({ url, poolSize: 4 });
+      stores.push(store);
+      return store;
+    },
+    async truncate() {
+      await maintenance.query("TRUNCATE TABLE runs");
+    },
+    async drop() {
+      await Promise.all(stores.map((s) => s.close()));
+      await maintenance.end();
+      await admin.query(`DROP DATABASE IF EXISTS \`${name}\``);
+      await admin.end();
+    },
+  };
+}
