@@ -41,7 +41,7 @@ const STRATEGY_FROM_PROTO = new Map<number, MultitaskStrategy>(
 
 /** A status name as its proto enum value; unknown names are InvalidArgument. */
 export function statusToProto(field: string, status: RunStatus): PbRunStatus {
-  const value = STATUS_TO_PROTO[status];
+  const value = Object.hasOwn(STATUS_TO_PROTO, status) ? STATUS_TO_PROTO[status] : undefined;
   if (value === undefined) {
     throw invalidArgument(field, `must be one of ${Object.keys(STATUS_TO_PROTO).join(", ")}`);
   }
@@ -50,7 +50,9 @@ export function statusToProto(field: string, status: RunStatus): PbRunStatus {
 
 /** A strategy name as its proto enum value; unknown names are InvalidArgument. */
 export function strategyToProto(field: string, strategy: MultitaskStrategy): PbMultitaskStrategy {
-  const value = STRATEGY_TO_PROTO[strategy];
+  const value = Object.hasOwn(STRATEGY_TO_PROTO, strategy)
+    ? STRATEGY_TO_PROTO[strategy]
+    : undefined;
   if (value === undefined) {
     throw invalidArgument(field, `must be one of ${Object.keys(STRATEGY_TO_PROTO).join(", ")}`);
   }
@@ -158,10 +160,13 @@ export function runFromProto(run: Run): RunRecord {
 export function usageToProto(
   usage: ThreadTokenUsage,
 ): MessageInitShape<typeof AggregateTokensByThreadResponseSchema> {
-  const byModel: Record<string, { tokens: bigint; runs: bigint }> = {};
-  for (const [model, { tokens, runs }] of Object.entries(usage.byModel)) {
-    byModel[model] = { tokens: BigInt(tokens), runs: BigInt(runs) };
-  }
+  // fromEntries defines own properties, so a model named "__proto__" stays a key.
+  const byModel = Object.fromEntries(
+    Object.entries(usage.byModel).map(([model, { tokens, runs }]) => [
+      model,
+      { tokens: BigInt(tokens), runs: BigInt(runs) },
+    ]),
+  );
   return {
     totalTokens: BigInt(usage.totalTokens),
     totalInputTokens: BigInt(usage.totalInputTokens),
@@ -178,10 +183,12 @@ export function usageToProto(
 
 /** The AggregateTokensByThread response as token usage. */
 export function usageFromProto(response: AggregateTokensByThreadResponse): ThreadTokenUsage {
-  const byModel: Record<string, { tokens: number; runs: number }> = {};
-  for (const [model, { tokens, runs }] of Object.entries(response.byModel)) {
-    byModel[model] = { tokens: Number(tokens), runs: Number(runs) };
-  }
+  const byModel = Object.fromEntries(
+    Object.entries(response.byModel).map(([model, { tokens, runs }]) => [
+      model,
+      { tokens: Number(tokens), runs: Number(runs) },
+    ]),
+  );
   return {
     totalTokens: Number(response.totalTokens),
     totalInputTokens: Number(response.totalInputTokens),

@@ -29,7 +29,7 @@ import {
   type TokenCounters,
 } from "./run-store.js";
 import { parseTimestamp, timestampToProto } from "./timestamp.js";
-import { checkCounter } from "./validation.js";
+import { checkBoolean, checkCounter, checkLimit, checkOptionalText } from "./validation.js";
 
 /** The wire protocols a RemoteRunStore can speak; all three reach the same server. */
 export type RemoteProtocol = "grpc" | "grpc-web" | "connect";
@@ -101,11 +101,11 @@ export class RemoteRunStore implements RunStore {
   async put(runId: string, fields: PutFields, call?: RemoteCallOptions): Promise<void> {
     await this.client.put(
       {
-        runId,
-        threadId: fields.threadId,
-        assistantId: fields.assistantId ?? undefined,
-        userId: fields.userId ?? undefined,
-        modelName: fields.modelName ?? undefined,
+        runId: text("run_id", runId),
+        threadId: text("thread_id", fields.threadId),
+        assistantId: text("assistant_id", fields.assistantId),
+        userId: text("user_id", fields.userId),
+        modelName: text("model_name", fields.modelName),
         status: statusToProto("status", fields.status ?? "pending"),
         multitaskStrategy: strategyToProto(
           "multitask_strategy",
@@ -113,7 +113,7 @@ export class RemoteRunStore implements RunStore {
         ),
         metadata: toJsonObject("metadata", fields.metadata),
         kwargs: toJsonObject("kwargs", fields.kwargs),
-        error: fields.error ?? undefined,
+        error: text("error", fields.error),
         createdAt: optionalTimestamp(fields.createdAt, "created_at"),
       },
       this.callOptions(call),
@@ -126,7 +126,7 @@ export class RemoteRunStore implements RunStore {
     call?: RemoteCallOptions,
   ): Promise<RunRecord | null> {
     const response = await this.client.get(
-      { runId, userId: options?.userId ?? undefined },
+      { runId: text("run_id", runId), userId: text("user_id", options?.userId) },
       this.callOptions(call),
     );
     return response.run === undefined ? null : runFromProto(response.run);
@@ -138,7 +138,11 @@ export class RemoteRunStore implements RunStore {
     call?: RemoteCallOptions,
   ): Promise<RunRecord[]> {
     const response = await this.client.listByThread(
-      { threadId, userId: options?.userId ?? undefined, limit: options?.limit },
+      {
+        threadId: text("thread_id", threadId),
+        userId: text("user_id", options?.userId),
+        limit: options?.limit === undefined ? undefined : checkLimit("limit", options.limit),
+      },
       this.callOptions(call),
     );
     return response.runs.map(runFromProto);
@@ -151,7 +155,11 @@ export class RemoteRunStore implements RunStore {
     call?: RemoteCallOptions,
   ): Promise<boolean | null> {
     const response = await this.client.updateStatus(
-      { runId, status: statusToProto("status", status), error: options?.error ?? undefined },
+      {
+        runId: text("run_id", runId),
+        status: statusToProto("status", status),
+        error: text("error", options?.error),
+      },
       this.callOptions(call),
     );
     return response.updated ?? null;
@@ -159,7 +167,7 @@ export class RemoteRunStore implements RunStore {
 
   async delete(runId: string, options?: OwnerOptions, call?: RemoteCallOptions): Promise<void> {
     await this.client.delete(
-      { runId, userId: options?.userId ?? undefined },
+      { runId: text("run_id", runId), userId: text("user_id", options?.userId) },
       this.callOptions(call),
     );
   }
@@ -170,7 +178,7 @@ export class RemoteRunStore implements RunStore {
     call?: RemoteCallOptions,
   ): Promise<void> {
     await this.client.updateModelName(
-      { runId, modelName: modelName ?? undefined },
+      { runId: text("run_id", runId), modelName: text("model_name", modelName) },
       this.callOptions(call),
     );
   }
@@ -181,12 +189,12 @@ export class RemoteRunStore implements RunStore {
     call?: RemoteCallOptions,
   ): Promise<boolean | null> {
     const request = {
-      runId,
+      runId: text("run_id", runId),
       status: statusToProto("status", completion.status),
       ...countersToProto(completion, 0),
-      lastAiMessage: completion.lastAiMessage ?? undefined,
-      firstHumanMessage: completion.firstHumanMessage ?? undefined,
-      error: completion.error ?? undefined,
+      lastAiMessage: text("last_ai_message", completion.lastAiMessage),
+      firstHumanMessage: text("first_human_message", completion.firstHumanMessage),
+      error: text("error", completion.error),
     };
     const response = await this.client.updateRunCompletion(request, this.callOptions(call));
     return response.updated ?? null;
@@ -198,10 +206,10 @@ export class RemoteRunStore implements RunStore {
     call?: RemoteCallOptions,
   ): Promise<void> {
     const request = {
-      runId,
+      runId: text("run_id", runId),
       ...countersToProto(progress, undefined),
-      lastAiMessage: progress.lastAiMessage ?? undefined,
-      firstHumanMessage: progress.firstHumanMessage ?? undefined,
+      lastAiMessage: text("last_ai_message", progress.lastAiMessage),
+      firstHumanMessage: text("first_human_message", progress.firstHumanMessage),
     };
     await this.client.updateRunProgress(request, this.callOptions(call));
   }
@@ -228,7 +236,10 @@ export class RemoteRunStore implements RunStore {
     call?: RemoteCallOptions,
   ): Promise<ThreadTokenUsage> {
     const response = await this.client.aggregateTokensByThread(
-      { threadId, includeActive: options?.includeActive ?? false },
+      {
+        threadId: text("thread_id", threadId),
+        includeActive: checkBoolean("include_active", options?.includeActive ?? false),
+      },
       this.callOptions(call),
     );
     return usageFromProto(response);
@@ -278,6 +289,15 @@ function countersToProto(
     if (value !== undefined) out[name] = BigInt(checkCounter(wire, value));
   }
   return out;
+}
+
+/**
+ * A string field as sent: null/undefined are left unset. Only what the wire
+ * cannot encode is refused here (a non-string, a lone surrogate); every
+ * other rule is the server's, so its answer is the one callers see.
+ */
+function text(field: string, value: unknown): string | undefined {
+  return checkOptionalText(field, value) ?? undefined;
 }
 
 function optionalTimestamp(value: string | Date | null | undefined, field: string) {

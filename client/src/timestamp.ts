@@ -9,7 +9,7 @@ import { invalidArgument } from "./validation.js";
 // microseconds (truncating finer digits), and print one fixed-width UTC form.
 
 const ISO =
-  /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?(?:([Zz])|([+-])(\d{2}):?(\d{2}))?$/;
+  /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?(?:([Zz])|([+-])(\d{2})(?::?(\d{2}))?)?$/;
 
 /** The earliest instant every backend holds (MySQL DATETIME starts at year 1000). */
 export const MIN_TIMESTAMP = "1000-01-01T00:00:00.000000Z";
@@ -73,7 +73,7 @@ export function parseTimestamp(value: TimestampInput, field: string): string {
   let offsetMinutes = 0;
   if (m[9] !== undefined) {
     const oh = Number(m[10]);
-    const om = Number(m[11]);
+    const om = m[11] === undefined ? 0 : Number(m[11]);
     if (oh > 23 || om > 59) {
       throw invalidArgument(field, `has an invalid UTC offset: ${JSON.stringify(value)}`);
     }

@@ -39,6 +39,11 @@ export function checkString(field: string, value: unknown, min: number, max: num
   if (typeof value !== "string") {
     throw invalidArgument(field, `must be a string, got ${value === null ? "null" : typeof value}`);
   }
+  // A lone surrogate cannot be encoded as UTF-8: the wire and MySQL would
+  // store U+FFFD instead, silently making a different value.
+  if (!value.isWellFormed()) {
+    throw invalidArgument(field, "must be valid Unicode (it has a lone surrogate)");
+  }
   // UTF-16 length bounds the code point count from above, so most strings skip the count.
   const length = value.length <= max && value.length >= min ? value.length : codePointLength(value);
   if (length < min || length > max) {
@@ -100,6 +105,13 @@ export function checkStrategy(field: string, value: unknown): MultitaskStrategy 
     );
   }
   return value as MultitaskStrategy;
+}
+
+/** Checks a boolean flag. */
+export function checkBoolean(field: string, value: unknown): boolean {
+  if (typeof value !== "boolean")
+    throw invalidArgument(field, `must be a boolean, got ${typeof value}`);
+  return value;
 }
 
 /** Checks listByThread's limit: an integer in 0..10000; absent means 100. */

@@ -1,5 +1,6 @@
 import {
   COUNTER_FIELDS,
+  checkBoolean,
   checkCounter,
   checkId,
   checkLimit,
@@ -23,6 +24,21 @@ import {
   toJsonObject,
 } from "@runstore/client";
 import { cutMessage, normalizeModelName } from "./text.js";
+
+/**
+ * model_name, normalised. "__proto__" is refused: it is the by_model key of
+ * aggregate_tokens_by_thread, and JavaScript protobuf maps drop that key.
+ */
+function checkModelName(value: unknown): string | null {
+  const name = normalizeModelName(checkOptionalText("model_name", value));
+  if (name === "__proto__") {
+    throw invalidArgument(
+      "model_name",
+      'must not be "__proto__" (no protobuf map key can carry it)',
+    );
+  }
+  return name;
+}
 
 // Every backend calls these first, so a bad value is refused the same way
 // (InvalidArgument naming the field) before anything is read or written, and
@@ -81,7 +97,7 @@ export function checkPut(runId: unknown, fields: PutFields): PutInput {
         ? null
         : checkString("assistant_id", fields.assistantId, 0, 128),
     userId: checkOptionalId("user_id", fields.userId),
-    modelName: normalizeModelName(checkOptionalText("model_name", fields.modelName)),
+    modelName: checkModelName(fields.modelName),
     status: checkStatus("status", fields.status ?? "pending"),
     multitaskStrategy: checkStrategy("multitask_strategy", fields.multitaskStrategy ?? "reject"),
     metadata: toJsonObject("metadata", fields.metadata),
@@ -128,7 +144,7 @@ export function checkUpdateStatus(
 export function checkUpdateModelName(runId: unknown, modelName: unknown) {
   return {
     runId: checkId("run_id", runId),
-    modelName: normalizeModelName(checkOptionalText("model_name", modelName)),
+    modelName: checkModelName(modelName),
   };
 }
 
@@ -190,9 +206,8 @@ export function checkAggregate(
   options: { includeActive?: boolean } | undefined,
 ) {
   const opts = optionsOf("options", options);
-  const includeActive = opts.includeActive ?? false;
-  if (typeof includeActive !== "boolean") {
-    throw invalidArgument("include_active", "must be a boolean");
-  }
-  return { threadId: checkId("thread_id", threadId), includeActive };
+  return {
+    threadId: checkId("thread_id", threadId),
+    includeActive: checkBoolean("include_active", opts.includeActive ?? false),
+  };
 }

@@ -24,6 +24,7 @@ import {
   checkUpdateStatus,
 } from "./check-input.js";
 import { compareCodePoints } from "./text.js";
+import { TokenUsageTally } from "./token-usage.js";
 
 const INFLIGHT: ReadonlySet<RunStatus> = new Set(["pending", "running"]);
 const FINISHED: ReadonlySet<RunStatus> = new Set(["success", "error"]);
@@ -162,31 +163,13 @@ export class MemoryRunStore implements RunStore {
   ): Promise<ThreadTokenUsage> {
     const input = checkAggregate(threadId, options);
     const counted = input.includeActive ? FINISHED_OR_ACTIVE : FINISHED;
-    const usage: ThreadTokenUsage = {
-      totalTokens: 0,
-      totalInputTokens: 0,
-      totalOutputTokens: 0,
-      totalRuns: 0,
-      byModel: {},
-      byCaller: { leadAgent: 0, subagent: 0, middleware: 0 },
-    };
+    const tally = new TokenUsageTally();
     for (const id of this.byThread.get(input.threadId) ?? []) {
       const run = this.runs.get(id);
-      if (run === undefined || !counted.has(run.status)) continue;
-      usage.totalTokens += run.totalTokens;
-      usage.totalInputTokens += run.totalInputTokens;
-      usage.totalOutputTokens += run.totalOutputTokens;
-      usage.totalRuns += 1;
-      const model = run.modelName ?? "unknown";
-      const entry = usage.byModel[model] ?? { tokens: 0, runs: 0 };
-      entry.tokens += run.totalTokens;
-      entry.runs += 1;
-      usage.byModel[model] = entry;
-      usage.byCaller.leadAgent += run.leadAgentTokens;
-      usage.byCaller.subagent += run.subagentTokens;
-      usage.byCaller.middleware += run.middlewareTokens;
+      if (run !== undefined && counted.has(run.status))
+        tally.add(run.modelName, { runs: 1, ...run });
     }
-    return usage;
+    return tally.result();
   }
 
   /** The run when it exists and `userId` (if given) owns it. */

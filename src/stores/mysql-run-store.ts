@@ -26,6 +26,7 @@ import {
 } from "./check-input.js";
 import { mapMysqlError } from "./mysql-errors.js";
 import { createMysqlPool, type MysqlOptions } from "./mysql-pool.js";
+import { TokenUsageTally } from "./token-usage.js";
 
 /**
  * The slice of a mysql2 promise pool this store uses; any pool with these
@@ -70,6 +71,9 @@ const DESCRIPTIVE = [
   "kwargs",
   "error",
 ];
+
+const ER_LOCK_DEADLOCK = 1213;
+const DEADLOCK_ATTEMPTS = 5;
 
 const NEWEST_FIRST = "ORDER BY created_at DESC, run_id DESC LIMIT ?";
 const OLDEST_FIRST = "ORDER BY created_at, run_id";
@@ -297,39 +301,42 @@ export class MysqlRunStore implements RunStore {
       "error",
       input.includeActive ? "running" : "error",
     ])) as UsageRow[];
-    const usage: ThreadTokenUsage = {
-      totalTokens: 0,
-      totalInputTokens: 0,
-      totalOutputTokens: 0,
-      totalRuns: 0,
-      byModel: {},
-      byCaller: { leadAgent: 0, subagent: 0, middleware: 0 },
-    };
+    const tally = new TokenUsageTally();
     for (const row of rows) {
-      usage.totalTokens += Number(row.total_tokens);
-      usage.totalInputTokens += Number(row.total_input_tokens);
-      usage.totalOutputTokens += Number(row.total_output_tokens);
-      usage.totalRuns += Number(row.runs);
-      usage.byCaller.leadAgent += Number(row.lead_agent);
-      usage.byCaller.subagent += Number(row.subagent);
-      usage.byCaller.middleware += Number(row.middleware);
-      // NULL groups apart from a literal "unknown": merge them as the memory store does.
-      const model = text(row.model_name) ?? "unknown";
-      const entry = usage.byModel[model] ?? { tokens: 0, runs: 0 };
-      entry.tokens += Number(row.total_tokens);
-      entry.runs += Number(row.runs);
-      usage.byModel[model] = entry;
+      tally.add(text(row.model_name), {
+        runs: Number(row.runs),
+        totalTokens: Number(row.total_tokens),
+        totalInputTokens: Number(row.total_input_tokens),
+        totalOutputTokens: Number(row.total_output_tokens),
+        leadAgentTokens: Number(row.lead_agent),
+        subagentTokens: Number(row.subagent),
+        middlewareTokens: Number(row.middleware),
+      });
     }
-    return usage;
+    return tally.result();
   }
 
-  /** Runs one statement with the per-query timeout; driver failures become UNAVAILABLE where retryable. */
+  /**
+   * Runs one statement with the per-query timeout. InnoDB may still pick a
+   * deadlock victim among concurrent updates of one run (secondary index
+   * locks); every statement here is its own transaction and safe to repeat,
+   * so a victim is retried a few times before the caller sees UNAVAILABLE.
+   */
   private async run(sql: string, values: (string | number | null)[]): Promise<unknown> {
-    try {
-      const [result] = await this.pool.execute({ sql, timeout: this.queryTimeoutMs }, values);
-      return result;
-    } catch (error) {
-      throw mapMysqlError(error);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const [result] = await this.pool.execute({ sql, timeout: this.queryTimeoutMs }, values);
+        return result;
+      } catch (error) {
+        if (
+          (error as { errno?: number }).errno === ER_LOCK_DEADLOCK &&
+          attempt < DEADLOCK_ATTEMPTS
+        ) {
+          await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * attempt));
+          continue;
+        }
+        throw mapMysqlError(error);
+      }
     }
   }
 }

@@ -24,9 +24,15 @@ export function cutCodePoints(value: string, max: number): string {
   return value.slice(0, units);
 }
 
-/** model_name as stored: trimmed, then cut to 128 code points; null stays null. */
+// What Python's str.strip() strips (str.isspace()); JavaScript's trim() also
+// strips U+FEFF and keeps U+001C–U+001F and U+0085.
+const PYTHON_WHITESPACE =
+  "[\\t\\n\\v\\f\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]";
+const STRIP = new RegExp(`^${PYTHON_WHITESPACE}+|${PYTHON_WHITESPACE}+$`, "g");
+
+/** model_name as stored: stripped as Python strips, then cut to 128 code points; null stays null. */
 export function normalizeModelName(value: string | null): string | null {
-  return value === null ? null : cutCodePoints(value.trim(), MODEL_NAME_MAX);
+  return value === null ? null : cutCodePoints(value.replace(STRIP, ""), MODEL_NAME_MAX);
 }
 
 /** A message as stored: cut to 2000 code points; null stays null. */

@@ -51,6 +51,15 @@ function ms(timestamp: string): string {
 }
 
 /**
+ * An instant at least 2 ms after every timestamp written so far, so that
+ * `ms(updatedAt) >= ms(mark)` proves a later write moved updated_at.
+ */
+async function laterMark(): Promise<string> {
+  await new Promise((resolve) => setTimeout(resolve, 2));
+  return nowTimestamp();
+}
+
+/**
  * The behaviour contract of shared/SPEC.md, written once against the RunStore
  * interface. Each describe block names the SPEC.md section it checks; each
  * test names the rule. `open` gives a fresh empty store per test.
@@ -170,7 +179,7 @@ export function runStoreContract(name: string, open: () => Promise<StoreHandle>)
           lastAiMessage: "bye",
           firstHumanMessage: "hi",
         });
-        const first = await mustGet("r1");
+        const mark = await laterMark();
         await store.put("r1", {
           threadId: "t1",
           status: "running",
@@ -180,7 +189,7 @@ export function runStoreContract(name: string, open: () => Promise<StoreHandle>)
         expect(run.createdAt).toBe("2026-01-01T00:00:00.000000Z");
         expect(run).toMatchObject({ ...COUNTERS, lastAiMessage: "bye", firstHumanMessage: "hi" });
         expect(run.status).toBe("running");
-        expect(run.updatedAt >= first.updatedAt).toBe(true);
+        expect(ms(run.updatedAt) >= ms(mark)).toBe(true);
       });
 
       it("is idempotent under retries: the same put twice leaves one identical row", async () => {
@@ -200,6 +209,13 @@ export function runStoreContract(name: string, open: () => Promise<StoreHandle>)
         expect((await mustGet("r-empty")).assistantId).toBe("");
       });
 
+      it("keeps error null distinct from the empty string", async () => {
+        await store.put("r-null", { threadId: "t1" });
+        await store.put("r-empty", { threadId: "t1", error: "" });
+        expect((await mustGet("r-null")).error).toBeNull();
+        expect((await mustGet("r-empty")).error).toBe("");
+      });
+
       it("normalises model_name: trimmed, cut to 128 code points (an emoji is one)", async () => {
         await store.put("r1", { threadId: "t1", modelName: "  gpt-4o \n" });
         expect((await mustGet("r1")).modelName).toBe("gpt-4o");
@@ -207,6 +223,11 @@ export function runStoreContract(name: string, open: () => Promise<StoreHandle>)
         expect((await mustGet("r2")).modelName).toBe("🦌".repeat(128));
         await store.put("r3", { threadId: "t1", modelName: `  ${"m".repeat(127)}🦌🦌  ` });
         expect((await mustGet("r3")).modelName).toBe(`${"m".repeat(127)}🦌`);
+        await store.put("r4", { threadId: "t1", modelName: " \t\n " });
+        expect((await mustGet("r4")).modelName).toBe("");
+        // Stripped as Python's str.strip() strips: U+001C and U+3000 go, U+FEFF stays.
+        await store.put("r5", { threadId: "t1", modelName: "\u001c\u3000gpt\ufeff\u00a0" });
+        expect((await mustGet("r5")).modelName).toBe("gpt\ufeff");
       });
 
       it("round-trips metadata and kwargs as JSON objects (numbers, strings, booleans, null, nesting, unicode)", async () => {
@@ -250,6 +271,7 @@ export function runStoreContract(name: string, open: () => Promise<StoreHandle>)
             list: [undefined, 1n, () => 2],
             circular,
             twice: [shared, shared],
+            boxed: [new Number(3), new String("s"), new Boolean(false)],
           },
         });
         expect((await mustGet("r1")).kwargs).toEqual({
@@ -261,7 +283,29 @@ export function runStoreContract(name: string, open: () => Promise<StoreHandle>)
           list: [null, "1", null],
           circular: { name: "loop", self: "[Circular]" },
           twice: [{ s: 1 }, { s: 1 }],
+          boxed: [3, "s", false],
         });
+      });
+
+      it('accepts JSON nested 31 containers deep (JSON_DEPTH 32) and refuses deeper, or a "__proto__" key', async () => {
+        const nest = (levels: number): Record<string, unknown> => {
+          let value: Record<string, unknown> = { leaf: true };
+          for (let i = 1; i < levels; i++) value = { level: value };
+          return value;
+        };
+        await store.put("r1", { threadId: "t1", metadata: nest(31), kwargs: { list: [nest(29)] } });
+        expect((await mustGet("r1")).metadata).toEqual(nest(31));
+        expect((await mustGet("r1")).kwargs).toEqual({ list: [nest(29)] });
+        await expectInvalid(store.put("r2", { threadId: "t1", metadata: nest(32) }), "metadata");
+        await expectInvalid(
+          store.put("r2", { threadId: "t1", kwargs: { a: [nest(30)] } }),
+          "kwargs",
+        );
+        await expectInvalid(
+          store.put("r2", { threadId: "t1", kwargs: JSON.parse('{"x": {"__proto__": 1}}') }),
+          "kwargs",
+        );
+        expect(await store.get("r2")).toBeNull();
       });
 
       it("stores a copy: changing the caller's object afterwards changes nothing", async () => {
@@ -366,17 +410,19 @@ export function runStoreContract(name: string, open: () => Promise<StoreHandle>)
       it("rejects limit < 0 or > 10000 with INVALID_ARGUMENT naming limit", async () => {
         await expectInvalid(store.listByThread("t1", { limit: -1 }), "limit");
         await expectInvalid(store.listByThread("t1", { limit: 10_001 }), "limit");
+        await expectInvalid(store.listByThread("t1", { limit: 1.5 }), "limit");
+        await expectInvalid(store.listByThread("t1", { limit: 2 ** 31 }), "limit");
       });
     });
 
     describe("update_status", () => {
       it("returns true and sets status and updated_at when the row exists; false when it does not", async () => {
         await store.put("r1", { threadId: "t1", createdAt: "2026-01-01T00:00:00Z" });
-        const before = await mustGet("r1");
+        const mark = await laterMark();
         expect(await store.updateStatus("r1", "running")).toBe(true);
         const after = await mustGet("r1");
         expect(after.status).toBe("running");
-        expect(after.updatedAt >= before.updatedAt).toBe(true);
+        expect(ms(after.updatedAt) >= ms(mark)).toBe(true);
         expect(await store.updateStatus("missing", "running")).toBe(false);
         expect(await store.get("missing")).toBeNull();
       });
@@ -428,8 +474,13 @@ export function runStoreContract(name: string, open: () => Promise<StoreHandle>)
 
       it("removes the run from list_inflight and aggregates", async () => {
         await store.put("r1", { threadId: "t1", createdAt: "2026-01-01T00:00:00Z" });
+        await store.put("done", { threadId: "t1", status: "running" });
+        await store.updateRunCompletion("done", { status: "success", totalTokens: 5 });
+        expect((await store.aggregateTokensByThread("t1")).totalRuns).toBe(1);
         await store.delete("r1");
+        await store.delete("done");
         expect(await store.listInflight()).toEqual([]);
+        expect((await store.aggregateTokensByThread("t1")).totalRuns).toBe(0);
         await store.put("r1", { threadId: "t1", status: "running" });
         expect((await store.listInflight()).map((r) => r.runId)).toEqual(["r1"]);
       });
@@ -442,11 +493,11 @@ export function runStoreContract(name: string, open: () => Promise<StoreHandle>)
           modelName: "old",
           createdAt: "2026-01-01T00:00:00Z",
         });
-        const before = await mustGet("r1");
+        const mark = await laterMark();
         await store.updateModelName("r1", `  ${"🦌".repeat(130)}  `);
         const after = await mustGet("r1");
         expect(after.modelName).toBe("🦌".repeat(128));
-        expect(after.updatedAt >= before.updatedAt).toBe(true);
+        expect(ms(after.updatedAt) >= ms(mark)).toBe(true);
         await store.updateModelName("r1", null);
         expect((await mustGet("r1")).modelName).toBeNull();
       });
@@ -460,10 +511,13 @@ export function runStoreContract(name: string, open: () => Promise<StoreHandle>)
     describe("update_run_completion", () => {
       it("returns true and overwrites status and all eight counters; false for a missing row", async () => {
         await store.put("r1", { threadId: "t1", status: "running" });
+        const mark = await laterMark();
         expect(await store.updateRunCompletion("r1", { status: "success", ...COUNTERS })).toBe(
           true,
         );
-        expect(await mustGet("r1")).toMatchObject({ status: "success", ...COUNTERS });
+        const run = await mustGet("r1");
+        expect(run).toMatchObject({ status: "success", ...COUNTERS });
+        expect(ms(run.updatedAt) >= ms(mark)).toBe(true);
         expect(await store.updateRunCompletion("missing", { status: "success" })).toBe(false);
         expect(await store.get("missing")).toBeNull();
       });
@@ -519,18 +573,26 @@ export function runStoreContract(name: string, open: () => Promise<StoreHandle>)
 
     describe("update_run_progress", () => {
       it("applies only while the row's status is running", async () => {
-        await store.put("pending", { threadId: "t1" });
-        await store.put("running", { threadId: "t1", status: "running" });
-        await store.put("done", { threadId: "t1", status: "success" });
-        for (const id of ["pending", "running", "done"]) {
-          await store.updateRunProgress(id, { totalTokens: 9, lastAiMessage: "partial" });
+        const others = ["pending", "success", "error", "timeout", "interrupted"] as const;
+        for (const status of [...others, "running" as const]) {
+          await store.put(status, { threadId: "t1", status });
         }
-        expect(await mustGet("pending")).toMatchObject({ totalTokens: 0, lastAiMessage: null });
-        expect(await mustGet("running")).toMatchObject({
-          totalTokens: 9,
-          lastAiMessage: "partial",
-        });
-        expect(await mustGet("done")).toMatchObject({ totalTokens: 0, lastAiMessage: null });
+        const before = await mustGet("pending");
+        const mark = await laterMark();
+        for (const status of [...others, "running"]) {
+          await store.updateRunProgress(status, { totalTokens: 9, lastAiMessage: "partial" });
+        }
+        const running = await mustGet("running");
+        expect(running).toMatchObject({ totalTokens: 9, lastAiMessage: "partial" });
+        expect(ms(running.updatedAt) >= ms(mark)).toBe(true);
+        for (const status of others) {
+          expect(await mustGet(status), status).toMatchObject({
+            status,
+            totalTokens: 0,
+            lastAiMessage: null,
+          });
+        }
+        expect((await mustGet("pending")).updatedAt).toBe(before.updatedAt);
       });
 
       it("is a silent no-op for a missing row", async () => {
@@ -745,6 +807,34 @@ export function runStoreContract(name: string, open: () => Promise<StoreHandle>)
         });
       });
 
+      it("model names that are also object keys (toString, constructor) are plain names", async () => {
+        await finished("a", "success", "hasOwnProperty", 10);
+        await finished("b", "success", "toString", 20);
+        await finished("c", "error", "constructor", 30);
+        await finished("d", "success", "unknown", 40);
+        await finished("e", "success", null, 50);
+        const usage = await store.aggregateTokensByThread("t1");
+        expect(usage.totalTokens).toBe(150);
+        expect(usage.totalRuns).toBe(5);
+        expect(Object.entries(usage.byModel).sort()).toEqual([
+          ["constructor", { tokens: 30, runs: 1 }],
+          ["hasOwnProperty", { tokens: 10, runs: 1 }],
+          ["toString", { tokens: 20, runs: 1 }],
+          ["unknown", { tokens: 90, runs: 2 }],
+        ]);
+        expect(({} as Record<string, unknown>).tokens).toBeUndefined();
+      });
+
+      it('refuses model_name "__proto__", which a JavaScript protobuf map key cannot carry', async () => {
+        await expectInvalid(
+          store.put("r1", { threadId: "t1", modelName: " __proto__ " }),
+          "model_name",
+        );
+        await store.put("r1", { threadId: "t1", modelName: "m" });
+        await expectInvalid(store.updateModelName("r1", "__proto__"), "model_name");
+        expect((await store.get("r1"))?.modelName).toBe("m");
+      });
+
       it("an empty thread gives all zeros and an empty by_model", async () => {
         expect(await store.aggregateTokensByThread("empty", { includeActive: true })).toEqual({
           totalTokens: 0,
@@ -765,6 +855,11 @@ export function runStoreContract(name: string, open: () => Promise<StoreHandle>)
           ["2026-01-01T00:00:00", "2026-01-01T00:00:00.000000Z"],
           ["2025-12-31T19:30:00.5-04:30", "2026-01-01T00:00:00.500000Z"],
           ["2026-03-04 05:06:07.000008", "2026-03-04T05:06:07.000008Z"],
+          ["2026-01-01T08:00:00+08", "2026-01-01T00:00:00.000000Z"],
+          ["2026-01-01T05:30:00+0530", "2026-01-01T00:00:00.000000Z"],
+          ["1969-12-31T23:59:59.999999Z", "1969-12-31T23:59:59.999999Z"],
+          ["9999-12-31T23:59:59.999999Z", "9999-12-31T23:59:59.999999Z"],
+          ["1000-01-01T00:00:00Z", "1000-01-01T00:00:00.000000Z"],
         ];
         for (const [i, [input, expected]] of cases.entries()) {
           await store.put(`r${i}`, { threadId: "t1", createdAt: input });
@@ -843,6 +938,19 @@ export function runStoreContract(name: string, open: () => Promise<StoreHandle>)
         );
       });
 
+      it("strings with a lone surrogate (not encodable as UTF-8)", async () => {
+        await expectInvalid(store.put("\ud800", { threadId: "t1" }), "run_id");
+        await expectInvalid(store.put("r1", { threadId: "t\udc00" }), "thread_id");
+        await expectInvalid(store.put("r1", { threadId: "t1", error: "bad \ud83d" }), "error");
+        await store.put("r1", { threadId: "t1", status: "running" });
+        await expectInvalid(
+          store.updateRunProgress("r1", { lastAiMessage: "\udfff" }),
+          "last_ai_message",
+        );
+        await expectInvalid(store.get("\ud800"), "run_id");
+        expect(await mustGet("r1")).toMatchObject({ error: null, lastAiMessage: null });
+      });
+
       it("unknown status or strategy", async () => {
         const cast = <T>(v: string) => v as unknown as T;
         await expectInvalid(store.put("r1", { threadId: "t1", status: cast("done") }), "status");
@@ -852,6 +960,11 @@ export function runStoreContract(name: string, open: () => Promise<StoreHandle>)
         );
         await expectInvalid(store.updateStatus("r1", cast("finished")), "status");
         await expectInvalid(store.updateRunCompletion("r1", { status: cast("") }), "status");
+        await expectInvalid(store.updateStatus("r1", cast("toString")), "status");
+        await expectInvalid(
+          store.put("r1", { threadId: "t1", multitaskStrategy: cast("constructor") }),
+          "multitask_strategy",
+        );
         expect(await store.get("r1")).toBeNull();
       });
 

@@ -1,0 +1,48 @@
+import type { ThreadTokenUsage } from "@runstore/client";
+
+/** One run's (or one group of runs') share of a thread's usage. */
+export interface UsageShare {
+  runs: number;
+  totalTokens: number;
+  totalInputTokens: number;
+  totalOutputTokens: number;
+  leadAgentTokens: number;
+  subagentTokens: number;
+  middlewareTokens: number;
+}
+
+/**
+ * Adds up aggregate_tokens_by_thread the same way for every backend. Models
+ * are keyed in a Map, so a model named "__proto__" or "toString" is just a
+ * name, and a null model counts under "unknown".
+ */
+export class TokenUsageTally {
+  private readonly byModel = new Map<string, { tokens: number; runs: number }>();
+  private readonly usage: Omit<ThreadTokenUsage, "byModel"> = {
+    totalTokens: 0,
+    totalInputTokens: 0,
+    totalOutputTokens: 0,
+    totalRuns: 0,
+    byCaller: { leadAgent: 0, subagent: 0, middleware: 0 },
+  };
+
+  add(modelName: string | null, share: UsageShare): void {
+    const u = this.usage;
+    u.totalTokens += share.totalTokens;
+    u.totalInputTokens += share.totalInputTokens;
+    u.totalOutputTokens += share.totalOutputTokens;
+    u.totalRuns += share.runs;
+    u.byCaller.leadAgent += share.leadAgentTokens;
+    u.byCaller.subagent += share.subagentTokens;
+    u.byCaller.middleware += share.middlewareTokens;
+    const model = modelName ?? "unknown";
+    const entry = this.byModel.get(model) ?? { tokens: 0, runs: 0 };
+    entry.tokens += share.totalTokens;
+    entry.runs += share.runs;
+    this.byModel.set(model, entry);
+  }
+
+  result(): ThreadTokenUsage {
+    return { ...this.usage, byModel: Object.fromEntries(this.byModel) };
+  }
+}
