@@ -1,37 +1,50 @@
-import { ConfigError, readConfig } from "./config.js";
+import { ConfigError, readConfig, SETTINGS } from "./config.js";
+import { openStore, StartupError } from "./open-store.js";
 import { startServer } from "./server.js";
-import { MemoryRunStore } from "./stores/memory-run-store.js";
 
 // The entry point: read config, start, stop on a signal. Nothing else.
 
+const log = (line: string) => console.error(`runstore: ${line}`);
+
+if (process.argv.includes("--help")) {
+  console.log("runstore: the RunStore server (gRPC, gRPC-Web, Connect over HTTP/2)\n");
+  console.log("Settings (environment variables):");
+  for (const [name, fallback, meaning] of SETTINGS) {
+    console.log(`  ${name.padEnd(22)} ${meaning} [default: ${fallback}]`);
+  }
+  process.exit(0);
+}
+
+let opened: Awaited<ReturnType<typeof openStore>>;
 let config: ReturnType<typeof readConfig>;
 try {
   config = readConfig();
+  opened = await openStore(config, log);
 } catch (error) {
-  if (!(error instanceof ConfigError)) throw error;
-  console.error(`runstore: ${error.message}`);
-  process.exit(2);
+  if (!(error instanceof ConfigError || error instanceof StartupError)) throw error;
+  log(error.message);
+  process.exit(error instanceof ConfigError ? 2 : 1);
 }
 
-const store = new MemoryRunStore();
-console.error(
-  "runstore: no database configured; using the in-memory store (data will not survive a restart)",
-);
-const server = await startServer({ store, port: config.port, host: config.host });
-console.error(`runstore: listening on ${server.url} (gRPC, gRPC-Web, Connect over HTTP/2)`);
+log(opened.description);
+const server = await startServer({ store: opened.store, port: config.port, host: config.host });
+log(`listening on ${server.url} (gRPC, gRPC-Web, Connect over HTTP/2)`);
 
 let stopping = false;
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.on(signal, () => {
     if (stopping) return;
     stopping = true;
-    console.error(`runstore: ${signal} received, shutting down`);
-    server.close().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        console.error("runstore: shutdown failed:", error);
-        process.exit(1);
-      },
-    );
+    log(`${signal} received, shutting down`);
+    server
+      .close()
+      .then(() => opened.close())
+      .then(
+        () => process.exit(0),
+        (error: unknown) => {
+          log(`shutdown failed: ${String(error)}`);
+          process.exit(1);
+        },
+      );
   });
 }
