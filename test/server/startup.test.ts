@@ -1,0 +1,124 @@
+import { RemoteRunStore } from "@runstore/client";
+import { afterAll, describe, expect, it } from "vitest";
+import { runUntilExit, spawnServer } from "../support/child-server.js";
+import { createTestDatabase } from "../support/mysql.js";
+
+// The server as an operator starts it: a child process reading its settings
+// from the environment.
+
+describe("start-up", () => {
+  it("without DATABASE_URL serves from memory and says data will not survive a restart", async () => {
+    const server = await spawnServer({});
+    const store = new RemoteRunStore({ baseUrl: server.url });
+    try {
+      await store.put("r1", { threadId: "t1" });
+      expect((await store.get("r1"))?.threadId).toBe("t1");
+      expect(server.stderr()).toContain("in-memory store (data will not survive a restart)");
+    } finally {
+      store.close();
+      expect(await server.stop()).toBe(0);
+    }
+  });
+
+  it("refuses a malformed DATABASE_URL with one line naming it, exit code 2", async () => {
+    for (const url of ["not a url", "postgres://u@h/db", "mysql://root@127.0.0.1:3306/"]) {
+      const { code, output } = await runUntilExit({ DATABASE_URL: url });
+      expect(code, url).toBe(2);
+      expect(output.trim().split("\n"), url).toHaveLength(1);
+      expect(output, url).toMatch(/^runstore: DATABASE_URL /);
+    }
+  });
+
+  it("refuses a bad setting with one line naming it", async () => {
+    const { code, output } = await runUntilExit({
+      DB_POOL_SIZE: "lots",
+      DATABASE_URL: "mysql://u@h/db",
+    });
+    expect(code).toBe(2);
+    expect(output.trim()).toBe(
+      'runstore: DB_POOL_SIZE must be an integer from 1 to 1000, got "lots"',
+    );
+  });
+
+  it("gives up on an unreachable database after the bounded retry, with one final line and no password", async () => {
+    const { code, output, ms } = await runUntilExit({
+      DATABASE_URL: "mysql://root:hunter2@127.0.0.1:1/runstore",
+      DB_CONNECT_ATTEMPTS: "3",
+    });
+    expect(code).toBe(1);
+    const lines = output.trim().split("\n");
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toContain("attempt 1 of 3, retrying in 1000 ms");
+    expect(lines[1]).toContain("attempt 2 of 3, retrying in 2000 ms");
+    expect(lines[2]).toBe(
+      "runstore: cannot use the database at mysql://root:***@127.0.0.1:1/runstore: connect ECONNREFUSED 127.0.0.1:1 (gave up after 3 attempts)",
+    );
+    expect(output).not.toContain("hunter2");
+    expect(ms).toBeGreaterThanOrEqual(3000);
+  });
+
+  it("--help lists every setting with its default", async () => {
+    const { spawnSync } = await import("node:child_process");
+    const result = spawnSync(
+      process.execPath,
+      ["--conditions=source", "--import", "tsx", "src/main.ts", "--help"],
+      {
+        encoding: "utf8",
+      },
+    );
+    expect(result.status).toBe(0);
+    for (const name of [
+      "PORT",
+      "HOST",
+      "DATABASE_URL",
+      "DB_POOL_SIZE",
+      "DB_CONNECT_TIMEOUT_MS",
+      "DB_QUERY_TIMEOUT_MS",
+      "DB_CONNECT_ATTEMPTS",
+    ]) {
+      expect(result.stdout).toContain(name);
+    }
+  });
+});
+
+const db = await createTestDatabase("startup", { migrate: false });
+
+describe("start-up on MySQL", () => {
+  if (db === null) {
+    it.todo("not run: no MySQL server reachable (see the warning above)");
+    return;
+  }
+  afterAll(() => db.drop());
+
+  it("migrates, serves every write from MySQL, and has it all after a restart", async () => {
+    const env = { DATABASE_URL: db.url };
+    const first = await spawnServer(env);
+    expect(first.stderr()).toContain("applied migrations 0001_create_runs");
+    let store = new RemoteRunStore({ baseUrl: first.url });
+    await store.put("r1", { threadId: "t1", userId: "alice", metadata: { k: "🦌" } });
+    await store.updateStatus("r1", "running");
+    await store.updateRunProgress("r1", { totalTokens: 5, lastAiMessage: "thinking" });
+    await store.put("r2", { threadId: "t1", createdAt: "2026-01-01T00:00:00.123456Z" });
+    await store.updateRunCompletion("r2", { status: "success", totalTokens: 9 });
+    const before = await store.listByThread("t1");
+    store.close();
+    expect(await first.stop()).toBe(0);
+
+    const second = await spawnServer(env);
+    expect(second.stderr()).not.toContain("applied migrations");
+    store = new RemoteRunStore({ baseUrl: second.url });
+    try {
+      expect(await store.listByThread("t1")).toEqual(before);
+      expect(await store.get("r1", { userId: "alice" })).toMatchObject({
+        status: "running",
+        totalTokens: 5,
+        lastAiMessage: "thinking",
+        metadata: { k: "🦌" },
+      });
+      expect((await store.listInflight()).map((r) => r.runId)).toEqual(["r1"]);
+    } finally {
+      store.close();
+      expect(await second.stop()).toBe(0);
+    }
+  });
+});
