@@ -42,24 +42,7 @@ export interface SqlPool {
 
 const COUNTER_COLUMNS = COUNTER_FIELDS.map(([, column]) => column);
 
-const COLUMNS = [
-  "run_id",
-  "thread_id",
-  "assistant_id",
-  "user_id",
-  "model_name",
-  "status",
-  "multitask_strategy",
-  "metadata",
-  "kwargs",
-  "error",
-  "created_at",
-  "updated_at",
-  ...COUNTER_COLUMNS,
-  "last_ai_message",
-  "first_human_message",
-].join(", ");
-
+/** The columns put overwrites on an existing run. */
 const DESCRIPTIVE = [
   "thread_id",
   "assistant_id",
@@ -71,6 +54,16 @@ const DESCRIPTIVE = [
   "kwargs",
   "error",
 ];
+
+const COLUMNS = [
+  "run_id",
+  ...DESCRIPTIVE,
+  "created_at",
+  "updated_at",
+  ...COUNTER_COLUMNS,
+  "last_ai_message",
+  "first_human_message",
+].join(", ");
 
 const ER_LOCK_DEADLOCK = 1213;
 const DEADLOCK_ATTEMPTS = 5;

@@ -1,20 +1,12 @@
 import { createServer, type Server, type Socket } from "node:net";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MysqlRunStore } from "../../src/stores/mysql-run-store.js";
+import { failureOf } from "../support/failure.js";
 import { openRemote } from "../support/remote.js";
 
 // SPEC.md "Errors": the database cannot be reached → UNAVAILABLE (retryable),
 // in-process and over the wire, with no credentials in the message.
-
-async function failure(call: Promise<unknown>): Promise<ConnectError> {
-  const error = await call.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error, "the call should fail").toBeDefined();
-  return ConnectError.from(error);
-}
 
 /** A TCP server that accepts connections and never answers: a frozen database. */
 let silent: Server;
@@ -39,7 +31,7 @@ describe("database unreachable → UNAVAILABLE", () => {
   it("a refused connection, in-process", async () => {
     const store = MysqlRunStore.open({ url: "mysql://root:hunter2@127.0.0.1:1/runstore" });
     try {
-      const error = await failure(store.get("r1"));
+      const error = await failureOf(store.get("r1"));
       expect(error.code).toBe(Code.Unavailable);
       expect(error.rawMessage).toBe("database unavailable");
     } finally {
@@ -54,7 +46,7 @@ describe("database unreachable → UNAVAILABLE", () => {
     });
     try {
       const began = Date.now();
-      const error = await failure(store.updateStatus("r1", "running"));
+      const error = await failureOf(store.updateStatus("r1", "running"));
       expect(error.code).toBe(Code.Unavailable);
       expect(Date.now() - began).toBeLessThan(10_000);
     } finally {
@@ -66,7 +58,7 @@ describe("database unreachable → UNAVAILABLE", () => {
     const backend = MysqlRunStore.open({ url: "mysql://root:hunter2@127.0.0.1:1/runstore" });
     const remote = await openRemote(backend, "grpc");
     try {
-      const error = await failure(remote.store.listInflight());
+      const error = await failureOf(remote.store.listInflight());
       expect(error.code).toBe(Code.Unavailable);
       expect(error.message).not.toContain("hunter2");
       expect(error.message).not.toContain("127.0.0.1:1");

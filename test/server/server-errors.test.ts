@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { TimestampSchema } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { Code, createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import {
   type OwnerOptions,
@@ -13,6 +13,7 @@ import {
 import { afterEach, describe, expect, it } from "vitest";
 import { MemoryRunStore } from "../../src/stores/memory-run-store.js";
 import { expectInvalid } from "../contract/run-store-contract.js";
+import { failureOf } from "../support/failure.js";
 import { openRemote, type RemoteHandle } from "../support/remote.js";
 
 // SPEC.md "Errors": the codes that only exist over the wire, and the wire-only
@@ -36,21 +37,12 @@ function rawClient(url: string) {
   return createClient(RunStoreService, createGrpcTransport({ baseUrl: url, sessionManager }));
 }
 
-async function codeOf(call: Promise<unknown>): Promise<ConnectError> {
-  const error = await call.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error, "the call should fail").toBeDefined();
-  return ConnectError.from(error);
-}
-
 describe("request size limit → RESOURCE_EXHAUSTED", () => {
   it("refuses a request over the default 4 MiB and stores nothing", async () => {
     const backend = new MemoryRunStore();
     const { store } = await remote(backend);
     const big = "x".repeat(4 * 1024 * 1024 + 1);
-    const error = await codeOf(store.put("r1", { threadId: "t1", metadata: { big } }));
+    const error = await failureOf(store.put("r1", { threadId: "t1", metadata: { big } }));
     expect(error.code).toBe(Code.ResourceExhausted);
     expect(await backend.get("r1")).toBeNull();
     await store.put("r2", { threadId: "t1", metadata: { small: "x".repeat(1024 * 1024) } });
@@ -60,7 +52,7 @@ describe("request size limit → RESOURCE_EXHAUSTED", () => {
   it("honours a configured maximum", async () => {
     const backend = new MemoryRunStore();
     const { store } = await remote(backend, { maxRequestBytes: 1024 });
-    const error = await codeOf(store.put("r1", { threadId: "t1", error: "e".repeat(2048) }));
+    const error = await failureOf(store.put("r1", { threadId: "t1", error: "e".repeat(2048) }));
     expect(error.code).toBe(Code.ResourceExhausted);
     await store.put("r1", { threadId: "t1", error: "e".repeat(512) });
     expect((await backend.get("r1"))?.error).toBe("e".repeat(512));
@@ -80,7 +72,7 @@ describe("anything unexpected → INTERNAL with no SQL, stack or credentials", (
     const { store } = await remote(failing, {
       onInternalError: (error, procedure) => seen.push(`${procedure}: ${String(error)}`),
     });
-    const error = await codeOf(store.get("r1"));
+    const error = await failureOf(store.get("r1"));
     expect(error.code).toBe(Code.Internal);
     expect(error.rawMessage).toBe("internal error");
     expect(error.message).not.toMatch(/SQL|SELECT|hunter2|root|at /);
@@ -215,7 +207,7 @@ describe("cancellation and deadlines", () => {
 
   it("a passed deadline is DEADLINE_EXCEEDED", async () => {
     const { store } = await remote(slowStore(300));
-    const error = await codeOf(store.get("r1", {}, { timeoutMs: 30 }));
+    const error = await failureOf(store.get("r1", {}, { timeoutMs: 30 }));
     expect(error.code).toBe(Code.DeadlineExceeded);
   });
 
@@ -224,6 +216,6 @@ describe("cancellation and deadlines", () => {
     const controller = new AbortController();
     const call = store.get("r1", {}, { signal: controller.signal });
     setTimeout(() => controller.abort(), 20);
-    expect((await codeOf(call)).code).toBe(Code.Canceled);
+    expect((await failureOf(call)).code).toBe(Code.Canceled);
   });
 });
