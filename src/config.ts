@@ -1,3 +1,6 @@
+import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
+import { LOG_LEVELS } from "./logger.js";
 import type { MysqlOptions } from "./stores/mysql-pool.js";
 
 /** The server's settings, read from the environment. */
@@ -8,6 +11,19 @@ export interface Config {
   database: Required<MysqlOptions> | null;
   /** Attempts to reach the database at start-up before giving up. */
   databaseConnectAttempts: number;
+  /** Bearer tokens accepted for RunStoreService; empty means no authentication. */
+  tokens: string[];
+  /** Certificate and key (PEM) to serve TLS; a client CA turns on mutual TLS. */
+  tls: { cert: Buffer; key: Buffer; clientCa: Buffer | null } | null;
+  /** Serve a non-loopback address without tokens and TLS anyway. */
+  allowInsecure: boolean;
+  maxRequestBytes: number;
+  shutdownGraceMs: number;
+  logLevel: (typeof LOG_LEVELS)[number];
+  /** Port of the Prometheus endpoint; null turns it off. */
+  metricsPort: number | null;
+  metricsHost: string;
+  healthCheckIntervalMs: number;
 }
 
 /** A setting that is present but wrong; main.ts prints the message and exits. */
@@ -18,7 +34,11 @@ export class ConfigError extends Error {
 /** Every setting with its default and meaning: the source of `--help` and the README table. */
 export const SETTINGS = [
   ["PORT", "50051", "port to listen on (0: any free port)"],
-  ["HOST", "127.0.0.1", "address to listen on"],
+  [
+    "HOST",
+    "127.0.0.1",
+    "address to listen on; a non-loopback one needs tokens and TLS, or ALLOW_INSECURE",
+  ],
   [
     "DATABASE_URL",
     "(unset)",
@@ -36,15 +56,43 @@ export const SETTINGS = [
     "5",
     "attempts to reach MySQL at start-up (1 s apart, doubling) before exiting",
   ],
+  [
+    "AUTH_TOKENS",
+    "(unset)",
+    "comma-separated bearer tokens accepted by RunStoreService (several, to rotate)",
+  ],
+  [
+    "AUTH_TOKENS_FILE",
+    "(unset)",
+    "file with one bearer token a line (# comments); adds to AUTH_TOKENS",
+  ],
+  ["TLS_CERT_FILE", "(unset)", "PEM certificate (chain) to serve TLS; needs TLS_KEY_FILE"],
+  ["TLS_KEY_FILE", "(unset)", "PEM private key for TLS_CERT_FILE"],
+  [
+    "TLS_CLIENT_CA_FILE",
+    "(unset)",
+    "PEM CA bundle: turns on mutual TLS, refusing clients without a certificate it signed",
+  ],
+  ["ALLOW_INSECURE", "false", "true: serve a non-loopback HOST without tokens and TLS"],
+  ["MAX_REQUEST_BYTES", "4194304", "largest request accepted; larger ones get RESOURCE_EXHAUSTED"],
+  ["SHUTDOWN_GRACE_MS", "10000", "on SIGTERM/SIGINT, how long in-flight calls may take to finish"],
+  ["LOG_LEVEL", "info", `one of ${LOG_LEVELS.join(", ")}; requests are logged at debug`],
+  [
+    "METRICS_PORT",
+    "(unset)",
+    "serve Prometheus metrics at http://METRICS_HOST:METRICS_PORT/metrics",
+  ],
+  ["METRICS_HOST", "127.0.0.1", "address of the metrics endpoint"],
+  ["HEALTH_CHECK_INTERVAL_MS", "5000", "how often health probes the database"],
 ] as const;
 
 /** Reads and validates the settings; each bad value is named in the error. */
 export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const port = integer(env, "PORT", 50051, 0, 65535);
-  const host = env.HOST === undefined || env.HOST === "" ? "127.0.0.1" : env.HOST;
-  const url = env.DATABASE_URL;
+  const host = text(env, "HOST") ?? "127.0.0.1";
+  const url = text(env, "DATABASE_URL");
   const database =
-    url === undefined || url === ""
+    url === undefined
       ? null
       : {
           url: checkDatabaseUrl(url),
@@ -52,11 +100,111 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
           connectTimeoutMs: integer(env, "DB_CONNECT_TIMEOUT_MS", 10_000, 100, 600_000),
           queryTimeoutMs: integer(env, "DB_QUERY_TIMEOUT_MS", 10_000, 10, 3_600_000),
         };
+  const tokens = readTokens(env);
+  const tls = readTls(env);
+  const allowInsecure = boolean(env, "ALLOW_INSECURE", false);
+  if (!isLoopback(host) && !allowInsecure && (tokens.length === 0 || tls === null)) {
+    const missing = [
+      tokens.length === 0 ? "AUTH_TOKENS" : "",
+      tls === null ? "TLS_CERT_FILE/TLS_KEY_FILE" : "",
+    ]
+      .filter(Boolean)
+      .join(" and ");
+    throw new ConfigError(
+      `HOST=${host} is reachable from other machines but ${missing} ${missing.includes(" and ") ? "are" : "is"} not set: ` +
+        "set them, or ALLOW_INSECURE=true to serve without",
+    );
+  }
+  const logLevel = text(env, "LOG_LEVEL") ?? "info";
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new ConfigError(
+      `LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}, got ${JSON.stringify(logLevel)}`,
+    );
+  }
+  const metrics = text(env, "METRICS_PORT");
   return {
     host,
     port,
     database,
     databaseConnectAttempts: integer(env, "DB_CONNECT_ATTEMPTS", 5, 1, 100),
+    tokens,
+    tls,
+    allowInsecure,
+    maxRequestBytes: integer(env, "MAX_REQUEST_BYTES", 4 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    shutdownGraceMs: integer(env, "SHUTDOWN_GRACE_MS", 10_000, 0, 3_600_000),
+    logLevel: logLevel as Config["logLevel"],
+    metricsPort: metrics === undefined ? null : integer(env, "METRICS_PORT", 0, 0, 65535),
+    metricsHost: text(env, "METRICS_HOST") ?? "127.0.0.1",
+    healthCheckIntervalMs: integer(env, "HEALTH_CHECK_INTERVAL_MS", 5000, 100, 3_600_000),
+  };
+}
+
+/** Loopback addresses only this machine reaches; anything else is exposed. */
+export function isLoopback(host: string): boolean {
+  if (host === "localhost") return true;
+  if (isIP(host) === 4) return host.startsWith("127.");
+  return host === "::1";
+}
+
+function text(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const value = env[name];
+  return value === undefined || value.trim() === "" ? undefined : value.trim();
+}
+
+function boolean(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = text(env, name);
+  if (raw === undefined) return fallback;
+  if (raw === "true" || raw === "1") return true;
+  if (raw === "false" || raw === "0") return false;
+  throw new ConfigError(`${name} must be true or false, got ${JSON.stringify(raw)}`);
+}
+
+function readFile(name: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw new ConfigError(`${name}=${path} cannot be read: ${(error as Error).message}`);
+  }
+}
+
+function readTokens(env: NodeJS.ProcessEnv): string[] {
+  const tokens = (text(env, "AUTH_TOKENS") ?? "").split(",").map((t) => t.trim());
+  const file = text(env, "AUTH_TOKENS_FILE");
+  if (file !== undefined) {
+    for (const line of readFile("AUTH_TOKENS_FILE", file).toString("utf8").split(/\r?\n/)) {
+      if (!line.trim().startsWith("#")) tokens.push(line.trim());
+    }
+  }
+  const kept = tokens.filter((t) => t !== "");
+  for (const token of kept) {
+    if (token.length < 16 || /\s/.test(token)) {
+      throw new ConfigError(
+        "AUTH_TOKENS / AUTH_TOKENS_FILE: every token must be at least 16 characters without spaces",
+      );
+    }
+  }
+  if (file !== undefined && kept.length === 0) {
+    throw new ConfigError(`AUTH_TOKENS_FILE=${file} holds no token`);
+  }
+  return kept;
+}
+
+function readTls(env: NodeJS.ProcessEnv): Config["tls"] {
+  const cert = text(env, "TLS_CERT_FILE");
+  const key = text(env, "TLS_KEY_FILE");
+  const ca = text(env, "TLS_CLIENT_CA_FILE");
+  if (cert === undefined && key === undefined) {
+    if (ca !== undefined)
+      throw new ConfigError("TLS_CLIENT_CA_FILE needs TLS_CERT_FILE and TLS_KEY_FILE");
+    return null;
+  }
+  if (cert === undefined || key === undefined) {
+    throw new ConfigError("TLS_CERT_FILE and TLS_KEY_FILE must be set together");
+  }
+  return {
+    cert: readFile("TLS_CERT_FILE", cert),
+    key: readFile("TLS_KEY_FILE", key),
+    clientCa: ca === undefined ? null : readFile("TLS_CLIENT_CA_FILE", ca),
   };
 }
 

@@ -1,14 +1,28 @@
 import * as http2 from "node:http2";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
+import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import type { RunStore } from "@runstore/client";
+import { type RunStore, RunStoreService } from "@runstore/client";
+import { propagateCallSignal } from "./call-signal.js";
+import { HealthMonitor, healthRoutes } from "./health.js";
+import { bearerAuth } from "./interceptors/bearer-auth.js";
 import { internalErrors } from "./interceptors/internal-errors.js";
+import { requestLog } from "./interceptors/request-log.js";
+import { type Logger, silentLogger } from "./logger.js";
 import { routes } from "./routes.js";
 
 /** The default request size limit; larger requests get RESOURCE_EXHAUSTED. */
 export const DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024;
 
-/** What a server is built from. */
+/** PEM material for TLS; a client CA turns on mutual TLS. */
+export interface TlsOptions {
+  cert: string | Buffer;
+  key: string | Buffer;
+  /** When set, clients must present a certificate signed by this CA. */
+  clientCa?: string | Buffer | null;
+}
+
+/** What a server is built from. Only `store` is required. */
 export interface ServerOptions {
   store: RunStore;
   /** Default 0: any free port. */
@@ -17,49 +31,143 @@ export interface ServerOptions {
   host?: string;
   /** Default 4 MiB. */
   maxRequestBytes?: number;
-  /** Sees every unexpected error before it is answered as INTERNAL. Default: console.error. */
+  /** Bearer tokens RunStoreService requires; none or empty: no authentication. */
+  tokens?: readonly string[];
+  /** Serve TLS (with HTTP/1.1 for Connect and gRPC-Web clients too); default plaintext HTTP/2. */
+  tls?: TlsOptions | null;
+  /** Default: silent. */
+  logger?: Logger;
+  /** Is the store usable? Default: the store's ping() when it has one, else always. */
+  healthProbe?: () => Promise<void>;
+  /** Default 5000. */
+  healthCheckIntervalMs?: number;
+  /** How long close() lets in-flight calls finish; default 10000. */
+  shutdownGraceMs?: number;
+  /** Interceptors that see every call first (metrics). */
+  interceptors?: Interceptor[];
+  /** More routes (reflection). */
+  extraRoutes?: ((router: ConnectRouter) => void)[];
+  /** Sees every unexpected error before it is answered as INTERNAL. Default: logger.error. */
   onInternalError?: (error: unknown, procedure: string) => void;
 }
 
 /** A listening server. */
 export interface RunningServer {
-  /** e.g. `http://127.0.0.1:50051` */
+  /** e.g. `http://127.0.0.1:50051`, or https:// with TLS */
   url: string;
   port: number;
-  /** Stops accepting, lets open calls finish, closes every HTTP/2 session. */
-  close(): Promise<void>;
+  health: HealthMonitor;
+  /**
+   * Graceful stop: health goes NOT_SERVING, new calls are refused with
+   * UNAVAILABLE, every HTTP/2 session gets GOAWAY, in-flight calls finish
+   * (up to the grace period), then every connection is closed.
+   */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** A store that can say whether its backend answers (MysqlRunStore). */
+interface Pingable {
+  ping(): Promise<void>;
+}
+
+function hasPing(store: RunStore): store is RunStore & Pingable {
+  return typeof (store as Partial<Pingable>).ping === "function";
 }
 
 /**
- * Builds the HTTP/2 server that answers gRPC, gRPC-Web and Connect, without
- * listening: startup belongs to the caller.
- */
-export function createServer(options: ServerOptions): http2.Http2Server {
-  const handler = connectNodeAdapter({
-    routes: routes(options.store),
-    readMaxBytes: options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES,
-    interceptors: [
-      internalErrors(
-        options.onInternalError ??
-          ((error, procedure) => console.error(`internal error in ${procedure}:`, error)),
-      ),
-    ],
-  });
-  return http2.createServer(handler);
-}
-
-/**
- * Builds and starts a server; for tests, embedding and main.ts. The caller
+ * Builds and starts a server; for main.ts, tests and embedding. The caller
  * owns the store and closes it after the server.
  */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
-  const server = createServer(options);
-  // Node 20's http2 server.close() waits for idle sessions forever: track them.
+  const logger = options.logger ?? silentLogger();
+  const store = options.store;
+  const health = new HealthMonitor(
+    options.healthProbe ?? (hasPing(store) ? () => store.ping() : async () => {}),
+    options.healthCheckIntervalMs ?? 5000,
+    logger,
+  );
+  await health.start();
+
+  let draining = false;
+  let inFlight = 0;
+  let idle: (() => void) | undefined;
+  const guarded = RunStoreService.typeName;
+  // Counts RunStoreService calls (health Watch streams live until the end),
+  // and refuses new ones once close() has begun.
+  const drain: Interceptor = (next) => async (req) => {
+    if (req.service.typeName !== guarded) return next(req);
+    if (draining) throw new ConnectError("server is shutting down", Code.Unavailable);
+    inFlight++;
+    try {
+      return await next(req);
+    } finally {
+      inFlight--;
+      if (inFlight === 0) idle?.();
+    }
+  };
+
+  const interceptors: Interceptor[] = [
+    ...(options.interceptors ?? []),
+    requestLog(logger),
+    internalErrors(
+      options.onInternalError ??
+        ((error, procedure) => logger.error({ err: error, procedure }, "internal error")),
+    ),
+    drain,
+  ];
+  if (options.tokens !== undefined && options.tokens.length > 0) {
+    interceptors.push(
+      bearerAuth(options.tokens, [guarded], (procedure, reason) =>
+        logger.warn({ procedure, reason }, "unauthenticated call refused"),
+      ),
+    );
+  }
+  interceptors.push(propagateCallSignal);
+
+  const handler = connectNodeAdapter({
+    routes: (router) => {
+      routes(store)(router);
+      healthRoutes(health)(router);
+      for (const extra of options.extraRoutes ?? []) extra(router);
+    },
+    readMaxBytes: options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES,
+    interceptors,
+  });
+
+  const tls = options.tls ?? null;
+  const server: http2.Http2Server | http2.Http2SecureServer =
+    tls === null
+      ? http2.createServer(handler)
+      : http2.createSecureServer(
+          {
+            cert: tls.cert,
+            key: tls.key,
+            allowHTTP1: true,
+            ...(tls.clientCa
+              ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true }
+              : {}),
+          },
+          handler,
+        );
+
+  // Node 20's http2 server.close() waits for open sessions forever, and
+  // HTTP/1.1 keep-alive sockets too: track both to close them.
   const sessions = new Set<http2.ServerHttp2Session>();
-  server.on("session", (session) => {
+  const sockets = new Set<Socket>();
+  server.on("session", (session: http2.ServerHttp2Session) => {
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
   });
+  server.on("connection", (socket: Socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+  });
+  if (tls !== null) {
+    server.on("tlsClientError", (error: Error) =>
+      logger.debug({ err: error.message }, "TLS handshake refused"),
+    );
+  }
+
   const host = options.host ?? "127.0.0.1";
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -70,13 +178,33 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
   const { port } = server.address() as AddressInfo;
   const urlHost = host.includes(":") ? `[${host}]` : host;
+  let closing: Promise<void> | undefined;
+
   return {
-    url: `http://${urlHost}:${port}`,
+    url: `${tls === null ? "http" : "https"}://${urlHost}:${port}`,
     port,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve()));
+    health,
+    close(graceMs = options.shutdownGraceMs ?? 10_000) {
+      closing ??= (async () => {
+        draining = true;
+        health.shutdown();
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         for (const session of sessions) session.close();
-      }),
+        if (inFlight > 0) {
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, graceMs);
+            idle = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+          });
+          if (inFlight > 0) logger.warn({ inFlight }, "grace period over: cutting off calls");
+        }
+        for (const session of sessions) session.destroy();
+        for (const socket of sockets) socket.destroy();
+        await closed;
+      })();
+      return closing;
+    },
   };
 }

@@ -1,3 +1,4 @@
+import { Code, ConnectError } from "@connectrpc/connect";
 import {
   COUNTER_FIELDS,
   type ListByThreadOptions,
@@ -13,6 +14,7 @@ import {
   type RunStore,
   type ThreadTokenUsage,
 } from "@runstore/client";
+import { currentCallSignal } from "../call-signal.js";
 import {
   checkAggregate,
   checkCompletion,
@@ -28,15 +30,23 @@ import { mapMysqlError } from "./mysql-errors.js";
 import { createMysqlPool, type MysqlOptions } from "./mysql-pool.js";
 import { TokenUsageTally } from "./token-usage.js";
 
-/**
- * The slice of a mysql2 promise pool this store uses; any pool with these
- * two methods will do (kysely's habit of typing only what it touches).
- */
-export interface SqlPool {
+/** The slice of a mysql2 promise connection this store uses. */
+export interface SqlConnection {
+  readonly threadId: number | null;
   execute(
     options: { sql: string; timeout?: number },
     values: (string | number | null)[],
   ): Promise<[unknown, unknown]>;
+  query(sql: string): Promise<[unknown, unknown]>;
+  release(): void;
+}
+
+/**
+ * The slice of a mysql2 promise pool this store uses; any pool with these
+ * methods will do (kysely's habit of typing only what it touches).
+ */
+export interface SqlPool {
+  getConnection(): Promise<SqlConnection>;
   end(): Promise<void>;
 }
 
@@ -159,21 +169,36 @@ interface UsageRow {
 export class MysqlRunStore implements RunStore {
   private readonly queryTimeoutMs: number;
 
+  /**
+   * `control` runs KILL QUERY when a call's deadline passes or it is
+   * cancelled; a pool of its own, so a kill never waits behind the very
+   * queries it is meant to stop. Without it, only the query timeout applies.
+   */
   constructor(
     private readonly pool: SqlPool,
     options: { queryTimeoutMs?: number } = {},
+    private readonly control?: SqlPool,
   ) {
     this.queryTimeoutMs = options.queryTimeoutMs ?? 10_000;
   }
 
-  /** A store with its own pool; close() ends the pool. */
+  /** A store with its own pools; close() ends them. */
   static open(options: MysqlOptions): MysqlRunStore {
-    return new MysqlRunStore(createMysqlPool(options).promise(), options);
+    return new MysqlRunStore(
+      createMysqlPool(options).promise(),
+      options,
+      createMysqlPool(options, { connectionLimit: 1 }).promise(),
+    );
   }
 
-  /** Ends the pool: open connections close once their queries finish. */
+  /** Ends the pools: open connections close once their queries finish. */
   async close(): Promise<void> {
-    await this.pool.end();
+    await Promise.all([this.pool.end(), this.control?.end()]);
+  }
+
+  /** Resolves when the database answers a trivial query; health probes call it. */
+  async ping(): Promise<void> {
+    await this.run("SELECT 1", []);
   }
 
   async put(runId: string, fields: PutFields): Promise<void> {
@@ -310,28 +335,67 @@ export class MysqlRunStore implements RunStore {
   }
 
   /**
-   * Runs one statement with the per-query timeout. InnoDB may still pick a
-   * deadlock victim among concurrent updates of one run (secondary index
-   * locks); every statement here is its own transaction and safe to repeat,
-   * so a victim is retried a few times before the caller sees UNAVAILABLE.
+   * Runs one statement. It is cut off when the serving call's signal aborts
+   * (deadline passed or client gone: KILL QUERY on the control pool, so the
+   * database stops too) or when the per-query timeout passes (a frozen
+   * database: the connection is dropped). InnoDB may still pick a deadlock
+   * victim among concurrent updates of one run; every statement here is its
+   * own transaction and safe to repeat, so a victim is retried a few times.
    */
   private async run(sql: string, values: (string | number | null)[]): Promise<unknown> {
+    const signal = currentCallSignal();
     for (let attempt = 1; ; attempt++) {
+      if (signal?.aborted) throw cutOff(signal);
+      let connection: SqlConnection;
       try {
-        const [result] = await this.pool.execute({ sql, timeout: this.queryTimeoutMs }, values);
+        connection = await this.pool.getConnection();
+      } catch (error) {
+        throw mapMysqlError(error);
+      }
+      if (signal?.aborted) {
+        connection.release();
+        throw cutOff(signal);
+      }
+      let kill: Promise<unknown> | undefined;
+      const onAbort = () => {
+        if (this.control !== undefined && connection.threadId !== null) {
+          kill = this.control.getConnection().then(async (control) => {
+            try {
+              await control.query(`KILL QUERY ${Number(connection.threadId)}`);
+            } finally {
+              control.release();
+            }
+          });
+          kill.catch(() => {});
+        }
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      try {
+        const [result] = await connection.execute({ sql, timeout: this.queryTimeoutMs }, values);
         return result;
       } catch (error) {
-        if (
-          (error as { errno?: number }).errno === ER_LOCK_DEADLOCK &&
-          attempt < DEADLOCK_ATTEMPTS
-        ) {
+        if (signal?.aborted) throw cutOff(signal);
+        const errno = (error as { errno?: number }).errno;
+        if (errno === ER_LOCK_DEADLOCK && attempt < DEADLOCK_ATTEMPTS) {
           await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * attempt));
           continue;
         }
         throw mapMysqlError(error);
+      } finally {
+        signal?.removeEventListener("abort", onAbort);
+        // Never hand a connection back while a KILL QUERY aimed at it may still land.
+        if (kill !== undefined) await kill.catch(() => {});
+        connection.release();
       }
     }
   }
+}
+
+/** The error for a call whose signal aborted: its reason when it is a ConnectError (Connect aborts with DEADLINE_EXCEEDED or CANCELED). */
+function cutOff(signal: AbortSignal): ConnectError {
+  return signal.reason instanceof ConnectError
+    ? signal.reason
+    : new ConnectError("call cancelled", Code.Canceled);
 }
 
 /** With FOUND_ROWS on (mysql-pool.ts), affectedRows counts rows matched: >0 means the run exists. */

@@ -1,6 +1,6 @@
 import { RemoteRunStore } from "@runstore/client";
 import { afterAll, describe, expect, it } from "vitest";
-import { runUntilExit, spawnServer } from "../support/child-server.js";
+import { logLines, runUntilExit, spawnServer } from "../support/child-server.js";
 import { createTestDatabase } from "../support/mysql.js";
 
 // The server as an operator starts it: a child process reading its settings
@@ -46,13 +46,22 @@ describe("start-up", () => {
       DB_CONNECT_ATTEMPTS: "3",
     });
     expect(code).toBe(1);
-    const lines = output.trim().split("\n");
-    expect(lines).toHaveLength(3);
-    expect(lines[0]).toContain("attempt 1 of 3, retrying in 1000 ms");
-    expect(lines[1]).toContain("attempt 2 of 3, retrying in 2000 ms");
-    expect(lines[2]).toBe(
-      "runstore: cannot use the database at mysql://root:***@127.0.0.1:1/runstore: connect ECONNREFUSED 127.0.0.1:1 (gave up after 3 attempts)",
-    );
+    const lines = logLines(output);
+    expect(output.trim().split("\n")).toHaveLength(lines.length);
+    expect(lines.map((l) => [l.level, l.msg])).toEqual([
+      [
+        40,
+        "database at mysql://root:***@127.0.0.1:1/runstore not reachable (connect ECONNREFUSED 127.0.0.1:1); attempt 1 of 3, retrying in 1000 ms",
+      ],
+      [
+        40,
+        "database at mysql://root:***@127.0.0.1:1/runstore not reachable (connect ECONNREFUSED 127.0.0.1:1); attempt 2 of 3, retrying in 2000 ms",
+      ],
+      [
+        60,
+        "cannot use the database at mysql://root:***@127.0.0.1:1/runstore: connect ECONNREFUSED 127.0.0.1:1 (gave up after 3 attempts)",
+      ],
+    ]);
     expect(output).not.toContain("hunter2");
     expect(ms).toBeGreaterThanOrEqual(3000);
   });
@@ -93,7 +102,9 @@ describe("start-up on MySQL", () => {
   it("migrates, serves every write from MySQL, and has it all after a restart", async () => {
     const env = { DATABASE_URL: db.url };
     const first = await spawnServer(env);
-    expect(first.stderr()).toContain("applied migrations 0001_create_runs");
+    expect(logLines(first.stderr()).map((l) => l.msg)).toContain(
+      `using MySQL at ${db.url}; applied migrations 0001_create_runs`,
+    );
     let store = new RemoteRunStore({ baseUrl: first.url });
     await store.put("r1", { threadId: "t1", userId: "alice", metadata: { k: "🦌" } });
     await store.updateStatus("r1", "running");

@@ -16,7 +16,7 @@ const COMMAND = [
 export interface ChildServer {
   url: string;
   child: ChildProcess;
-  /** Everything the server wrote to stderr so far. */
+  /** Everything the server wrote (stdout and stderr) so far. */
   stderr(): string;
   /** Sends the signal and resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
@@ -57,13 +57,14 @@ export async function spawnServer(
       timeoutMs,
     );
     const check = () => {
-      const match = /listening on (http:\/\/\S+)/.exec(output());
+      const match = /listening on (https?:\/\/[^\s"]+)/.exec(output());
       if (match?.[1]) {
         clearTimeout(timer);
         resolve(match[1]);
       }
     };
     child.stderr?.on("data", check);
+    child.stdout?.on("data", check);
     exited.then((code) => {
       clearTimeout(timer);
       reject(new Error(`server exited with ${code} before listening:\n${output()}`));
@@ -78,6 +79,14 @@ export async function spawnServer(
       return exited;
     },
   };
+}
+
+/** The JSON log lines among a server's output, parsed. */
+export function logLines(output: string): { level: number; msg: string; [key: string]: unknown }[] {
+  return output
+    .split("\n")
+    .filter((line) => line.startsWith("{"))
+    .map((line) => JSON.parse(line));
 }
 
 /** Runs the server until it exits by itself; for start-up failures. */

@@ -1,0 +1,120 @@
+import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
+import { pbHealth, RunStoreService } from "@runstore/client";
+import type { Logger } from "./logger.js";
+
+const ServingStatus = pbHealth.HealthCheckResponse_ServingStatus;
+type ServingStatus = pbHealth.HealthCheckResponse_ServingStatus;
+
+/** The names health answers for: "" (the whole server) and RunStoreService. */
+export const HEALTH_SERVICES = ["", RunStoreService.typeName] as const;
+
+/**
+ * Whether the server can serve: SERVING while the store answers its probe
+ * (for MySQL a `SELECT 1`, repeated every interval), NOT_SERVING when it does
+ * not, and NOT_SERVING for good once shutdown() is called.
+ */
+export class HealthMonitor {
+  private status: ServingStatus = ServingStatus.NOT_SERVING;
+  private readonly listeners = new Set<() => void>();
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly probe: () => Promise<void>,
+    private readonly intervalMs: number,
+    private readonly logger?: Logger,
+  ) {}
+
+  /** Probes once now, then every interval until shutdown(). */
+  async start(): Promise<void> {
+    await this.check();
+    if (this.stopped) return;
+    this.timer = setInterval(() => void this.check(), this.intervalMs);
+    this.timer.unref();
+  }
+
+  current(): ServingStatus {
+    return this.status;
+  }
+
+  /** NOT_SERVING from now on, whatever the probe says; watchers hear it at once. */
+  shutdown(): void {
+    this.stopped = true;
+    clearInterval(this.timer);
+    this.set(ServingStatus.NOT_SERVING);
+  }
+
+  /** The current status, then each change, until `signal` aborts. */
+  async *changes(signal: AbortSignal): AsyncGenerator<ServingStatus> {
+    let last: ServingStatus | undefined;
+    while (!signal.aborted) {
+      if (this.status !== last) {
+        last = this.status;
+        yield last;
+      }
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          this.listeners.delete(done);
+          signal.removeEventListener("abort", done);
+          resolve();
+        };
+        this.listeners.add(done);
+        signal.addEventListener("abort", done, { once: true });
+      });
+    }
+  }
+
+  private async check(): Promise<void> {
+    let next: ServingStatus;
+    try {
+      await this.probe();
+      next = ServingStatus.SERVING;
+    } catch (error) {
+      next = ServingStatus.NOT_SERVING;
+      if (this.status !== next) {
+        this.logger?.error({ err: errorSummary(error) }, "health probe failed: NOT_SERVING");
+      }
+    }
+    if (this.stopped) return;
+    if (this.status !== next && next === ServingStatus.SERVING)
+      this.logger?.info("health: SERVING");
+    this.set(next);
+  }
+
+  private set(status: ServingStatus): void {
+    if (this.status === status) return;
+    this.status = status;
+    for (const listener of [...this.listeners]) listener();
+  }
+}
+
+function errorSummary(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** grpc.health.v1.Health (Check, Watch, List) over a HealthMonitor. */
+export function healthRoutes(monitor: HealthMonitor) {
+  const known = new Set<string>(HEALTH_SERVICES);
+  return (router: ConnectRouter) =>
+    router.service(pbHealth.Health, {
+      check(req) {
+        if (!known.has(req.service)) {
+          throw new ConnectError(`unknown service ${JSON.stringify(req.service)}`, Code.NotFound);
+        }
+        return { status: monitor.current() };
+      },
+      async *watch(req, context) {
+        if (!known.has(req.service)) {
+          // The protocol: tell the watcher, then keep the stream open.
+          yield { status: ServingStatus.SERVICE_UNKNOWN };
+          await new Promise((resolve) => context.signal.addEventListener("abort", resolve));
+          return;
+        }
+        for await (const status of monitor.changes(context.signal)) yield { status };
+      },
+      list() {
+        const status = monitor.current();
+        return { statuses: Object.fromEntries(HEALTH_SERVICES.map((name) => [name, { status }])) };
+      },
+    });
+}
