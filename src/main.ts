@@ -1,7 +1,9 @@
 import { ConfigError, readConfig, SETTINGS } from "./config.js";
 import { createLogger } from "./logger.js";
+import { createMetrics, type MetricsServer } from "./metrics.js";
 import { openStore, StartupError } from "./open-store.js";
 import { startServer } from "./server.js";
+import { MysqlRunStore } from "./stores/mysql-run-store.js";
 
 // The entry point: read config, start, stop on a signal. Nothing else.
 
@@ -35,6 +37,11 @@ try {
 }
 logger.info(opened.description);
 
+const metrics = config.metricsPort === null ? null : createMetrics();
+if (metrics !== null && opened.store instanceof MysqlRunStore) {
+  metrics.observeMysqlPool(opened.store.pool);
+}
+
 const server = await startServer({
   store: opened.store,
   port: config.port,
@@ -45,7 +52,13 @@ const server = await startServer({
   shutdownGraceMs: config.shutdownGraceMs,
   healthCheckIntervalMs: config.healthCheckIntervalMs,
   logger,
+  interceptors: metrics === null ? [] : [metrics.interceptor],
 });
+let metricsServer: MetricsServer | null = null;
+if (metrics !== null && config.metricsPort !== null) {
+  metricsServer = await metrics.serve({ port: config.metricsPort, host: config.metricsHost });
+  logger.info({ url: `${metricsServer.url}/metrics` }, "serving Prometheus metrics");
+}
 logger.info(
   {
     url: server.url,
@@ -63,7 +76,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
     logger.info({ signal, graceMs: config.shutdownGraceMs }, "shutting down");
     server
       .close()
-      .then(() => opened.close())
+      .then(() => Promise.all([opened.close(), metricsServer?.close()]))
       .then(
         () => {
           logger.info("stopped");

@@ -2,13 +2,14 @@ import * as http2 from "node:http2";
 import type { AddressInfo, Socket } from "node:net";
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { type RunStore, RunStoreService } from "@runstore/client";
+import { pb, pbHealth, type RunStore, RunStoreService } from "@runstore/client";
 import { propagateCallSignal } from "./call-signal.js";
 import { HealthMonitor, healthRoutes } from "./health.js";
 import { bearerAuth } from "./interceptors/bearer-auth.js";
 import { internalErrors } from "./interceptors/internal-errors.js";
 import { requestLog } from "./interceptors/request-log.js";
 import { type Logger, silentLogger } from "./logger.js";
+import { reflectionRoutes } from "./reflection.js";
 import { routes } from "./routes.js";
 
 /** The default request size limit; larger requests get RESOURCE_EXHAUSTED. */
@@ -45,7 +46,7 @@ export interface ServerOptions {
   shutdownGraceMs?: number;
   /** Interceptors that see every call first (metrics). */
   interceptors?: Interceptor[];
-  /** More routes (reflection). */
+  /** More routes, served next to RunStoreService, health and reflection. */
   extraRoutes?: ((router: ConnectRouter) => void)[];
   /** Sees every unexpected error before it is answered as INTERNAL. Default: logger.error. */
   onInternalError?: (error: unknown, procedure: string) => void;
@@ -128,6 +129,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     routes: (router) => {
       routes(store)(router);
       healthRoutes(health)(router);
+      // What grpcurl, buf curl, grpcui and Postman discover.
+      reflectionRoutes([pb.file_runstore_v1_run_store, pbHealth.file_grpc_health_v1_health])(
+        router,
+      );
       for (const extra of options.extraRoutes ?? []) extra(router);
     },
     readMaxBytes: options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES,

@@ -175,7 +175,8 @@ export class MysqlRunStore implements RunStore {
    * queries it is meant to stop. Without it, only the query timeout applies.
    */
   constructor(
-    private readonly pool: SqlPool,
+    /** The pool, for metrics' gauges. */
+    readonly pool: SqlPool,
     options: { queryTimeoutMs?: number } = {},
     private readonly control?: SqlPool,
   ) {

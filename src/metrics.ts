@@ -1,0 +1,257 @@
+import * as http from "node:http";
+import type { AddressInfo } from "node:net";
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+
+/** What the server exposes to Prometheus, and the hooks that feed it. */
+export interface Metrics {
+  /** A registry of its own, so two servers in one process (tests) never share counters. */
+  registry: Registry;
+  /**
+   * Counts and times every call under the go-grpc-prometheus names, so the
+   * dashboards and alerts written for gRPC servers work unchanged. Put it
+   * first in `interceptors` (outermost) so it records the codes callers see.
+   */
+  interceptor: Interceptor;
+  /**
+   * Adds gauges for a mysql2 pool (or a promise pool, whose `.pool` is used),
+   * read at scrape time: pool exhaustion is the first thing to look at when
+   * MySQL calls slow down. One pool per Metrics; a second call throws.
+   */
+  observeMysqlPool(pool: unknown): void;
+  /**
+   * Serves `GET /metrics` on a port of its own, so scraping never competes
+   * with (or needs the auth of) the gRPC port. Anything else is a 404.
+   */
+  serve(options: { port: number; host: string }): Promise<MetricsServer>;
+}
+
+/** A listening metrics endpoint. */
+export interface MetricsServer {
+  /** e.g. `http://127.0.0.1:9464`, without the `/metrics` path. */
+  url: string;
+  /** Stops listening and drops idle keep-alive connections. */
+  close(): Promise<void>;
+}
+
+type RpcLabel = "grpc_type" | "grpc_service" | "grpc_method";
+
+const GRPC_TYPES = {
+  unary: "unary",
+  server_streaming: "server_stream",
+  client_streaming: "client_stream",
+  bidi_streaming: "bidi_stream",
+} as const;
+
+// The canonical gRPC status names, as go-grpc-prometheus labels grpc_code.
+const CODE_NAMES: Record<Code, string> = {
+  [Code.Canceled]: "CANCELED",
+  [Code.Unknown]: "UNKNOWN",
+  [Code.InvalidArgument]: "INVALID_ARGUMENT",
+  [Code.DeadlineExceeded]: "DEADLINE_EXCEEDED",
+  [Code.NotFound]: "NOT_FOUND",
+  [Code.AlreadyExists]: "ALREADY_EXISTS",
+  [Code.PermissionDenied]: "PERMISSION_DENIED",
+  [Code.ResourceExhausted]: "RESOURCE_EXHAUSTED",
+  [Code.FailedPrecondition]: "FAILED_PRECONDITION",
+  [Code.Aborted]: "ABORTED",
+  [Code.OutOfRange]: "OUT_OF_RANGE",
+  [Code.Unimplemented]: "UNIMPLEMENTED",
+  [Code.Internal]: "INTERNAL",
+  [Code.Unavailable]: "UNAVAILABLE",
+  [Code.DataLoss]: "DATA_LOSS",
+  [Code.Unauthenticated]: "UNAUTHENTICATED",
+};
+
+// 0.5 ms (a memory-store hit) up to 10 s (a query stuck behind a full pool).
+const HANDLING_BUCKETS = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+];
+
+/**
+ * A fresh set of metrics on its own registry, with Node's process metrics
+ * (CPU, memory, event loop lag, GC) included, since a RunStore server is
+ * usually the only thing in its process.
+ */
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const rpcLabels: RpcLabel[] = ["grpc_type", "grpc_service", "grpc_method"];
+  const started = new Counter({
+    name: "grpc_server_started_total",
+    help: "Total number of RPCs started on the server.",
+    labelNames: rpcLabels,
+    registers: [registry],
+  });
+  const handled = new Counter({
+    name: "grpc_server_handled_total",
+    help: "Total number of RPCs completed on the server, regardless of success or failure.",
+    labelNames: [...rpcLabels, "grpc_code"],
+    registers: [registry],
+  });
+  const handling = new Histogram({
+    name: "grpc_server_handling_seconds",
+    help: "Histogram of response latency (seconds) of gRPC that had been application-level handled by the server.",
+    labelNames: rpcLabels,
+    buckets: HANDLING_BUCKETS,
+    registers: [registry],
+  });
+  let observingPool = false;
+  return {
+    registry,
+    interceptor: rpcInterceptor(started, handled, handling),
+    observeMysqlPool(pool) {
+      if (observingPool) throw new Error("observeMysqlPool: this Metrics already observes a pool");
+      observingPool = true;
+      addPoolGauges(registry, pool);
+    },
+    serve: (options) => serveMetrics(registry, options),
+  };
+}
+
+function rpcInterceptor(
+  started: Counter<RpcLabel>,
+  handled: Counter<RpcLabel | "grpc_code">,
+  handling: Histogram<RpcLabel>,
+): Interceptor {
+  // Calls Connect refuses before any interceptor runs (unknown method, bad
+  // content type, a request over readMaxBytes) are not counted: they never
+  // reach a handler, as in go-grpc-prometheus.
+  return (next) => async (req) => {
+    const labels = {
+      grpc_type: GRPC_TYPES[req.method.methodKind],
+      grpc_service: req.service.typeName,
+      grpc_method: req.method.name,
+    };
+    started.inc(labels);
+    const stopTimer = handling.startTimer(labels);
+    const finish = (code: string) => {
+      stopTimer();
+      handled.inc({ ...labels, grpc_code: code });
+    };
+    let res: Awaited<ReturnType<typeof next>>;
+    try {
+      res = await next(req);
+    } catch (error) {
+      finish(codeName(error));
+      throw error;
+    }
+    if (!res.stream) {
+      finish("OK");
+      return res;
+    }
+    // Every non-unary method answers with a message stream: the call is
+    // handled when that stream ends, not when the handler returns it.
+    return { ...res, message: finishing(res.message, finish) };
+  };
+}
+
+/**
+ * Passes the messages through and reports how the stream ended. A consumer
+ * that stops early (the client went away) counts as CANCELED; a stream that
+ * Connect never starts to read is not counted at all.
+ */
+async function* finishing<T>(
+  messages: AsyncIterable<T>,
+  finish: (code: string) => void,
+): AsyncGenerator<T> {
+  let code = CODE_NAMES[Code.Canceled];
+  try {
+    yield* messages;
+    code = "OK";
+  } catch (error) {
+    code = codeName(error);
+    throw error;
+  } finally {
+    finish(code);
+  }
+}
+
+// Connect v2 handlers answer anything that is not a ConnectError as INTERNAL
+// (protocol-*/handler-factory.js), so that is what the caller saw.
+function codeName(error: unknown): string {
+  return error instanceof ConnectError ? CODE_NAMES[error.code] : CODE_NAMES[Code.Internal];
+}
+
+function addPoolGauges(registry: Registry, pool: unknown): void {
+  // A promise pool (mysql2/promise, or .promise()) wraps the callback pool.
+  const core = isObject(pool) && isObject(pool.pool) ? pool.pool : pool;
+  // mysql2 has no public API for pool usage, so these read the private
+  // queues of lib/base/pool.js (_allConnections, _freeConnections,
+  // _connectionQueue: ring queues with a `length`). A mysql2 release that
+  // renames them makes the gauges read NaN (unknown) rather than a false 0.
+  const queueLength = (name: string): number => {
+    const queue = isObject(core) ? core[name] : undefined;
+    return isObject(queue) && typeof queue.length === "number" ? queue.length : Number.NaN;
+  };
+  new Gauge({
+    name: "runstore_db_pool_connections",
+    help: "MySQL pool connections: all open ones, and the free (idle) ones among them.",
+    labelNames: ["state"],
+    registers: [registry],
+    collect() {
+      this.set({ state: "all" }, queueLength("_allConnections"));
+      this.set({ state: "free" }, queueLength("_freeConnections"));
+    },
+  });
+  new Gauge({
+    name: "runstore_db_pool_queued_requests",
+    help: "Requests waiting for a MySQL pool connection.",
+    registers: [registry],
+    collect() {
+      this.set(queueLength("_connectionQueue"));
+    },
+  });
+  new Gauge({
+    name: "runstore_db_pool_size",
+    help: "The MySQL pool's connection limit (0: no limit).",
+    registers: [registry],
+    collect() {
+      const config = isObject(core) ? core.config : undefined;
+      const limit = isObject(config) ? config.connectionLimit : undefined;
+      this.set(typeof limit === "number" ? limit : Number.NaN);
+    },
+  });
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null;
+}
+
+async function serveMetrics(
+  registry: Registry,
+  options: { port: number; host: string },
+): Promise<MetricsServer> {
+  const server = http.createServer((req, res) => {
+    const path = new URL(req.url ?? "/", "http://metrics").pathname;
+    if (req.method !== "GET" || path !== "/metrics") {
+      res.writeHead(404, { "content-type": "text/plain; charset=utf-8" }).end("not found\n");
+      return;
+    }
+    registry.metrics().then(
+      (text) => res.writeHead(200, { "content-type": registry.contentType }).end(text),
+      (error: unknown) => {
+        res.writeHead(500, { "content-type": "text/plain; charset=utf-8" });
+        res.end(`collecting metrics failed: ${String(error)}\n`);
+      },
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  const urlHost = options.host.includes(":") ? `[${options.host}]` : options.host;
+  return {
+    url: `http://${urlHost}:${port}`,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((error) => (error ? reject(error) : resolve()));
+        // A scraper's keep-alive connection would otherwise hold close() open.
+        server.closeIdleConnections();
+      }),
+  };
+}
