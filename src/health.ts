@@ -44,7 +44,11 @@ export class HealthMonitor {
     this.set(ServingStatus.NOT_SERVING);
   }
 
-  /** The current status, then each change, until `signal` aborts. */
+  /**
+   * The current status, then each change, until `signal` aborts or the
+   * server shuts down (after NOT_SERVING is sent, so Watch streams end and
+   * their connections can close gracefully).
+   */
   async *changes(signal: AbortSignal): AsyncGenerator<ServingStatus> {
     let last: ServingStatus | undefined;
     while (!signal.aborted) {
@@ -52,6 +56,7 @@ export class HealthMonitor {
         last = this.status;
         yield last;
       }
+      if (this.stopped) return;
       await new Promise<void>((resolve) => {
         const done = () => {
           this.listeners.delete(done);

@@ -194,6 +194,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         draining = true;
         health.shutdown();
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        const deadline = Date.now() + graceMs;
+        // GOAWAY: clients start no new streams here; open ones go on.
         for (const session of sessions) session.close();
         if (inFlight > 0) {
           await new Promise<void>((resolve) => {
@@ -204,6 +206,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
             };
           });
           if (inFlight > 0) logger.warn({ inFlight }, "grace period over: cutting off calls");
+        }
+        // Sessions close by themselves once their last stream (health Watch
+        // streams end after NOT_SERVING) is done; whatever is left at the
+        // end of the grace period is cut off.
+        while (sessions.size > 0 && Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, 10));
         }
         for (const session of sessions) session.destroy();
         for (const socket of sockets) socket.destroy();
