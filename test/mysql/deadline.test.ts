@@ -1,0 +1,90 @@
+import { Code } from "@connectrpc/connect";
+import { createConnection } from "mysql2/promise";
+import { afterAll, describe, expect, it } from "vitest";
+import { withCallSignal } from "../../src/call-signal.js";
+import { failureOf } from "../support/failure.js";
+import { createTestDatabase } from "../support/mysql.js";
+import { openRemote } from "../support/remote.js";
+
+// A call's deadline reaches MySQL: the statement is killed when it passes,
+// not left waiting to apply later. A row lock held by another session makes
+// the statement wait for as long as we like.
+
+const db = await createTestDatabase("deadline");
+
+describe("deadlines reach the database", () => {
+  if (db === null) {
+    it.todo("not run: no MySQL server reachable (see the warning above)");
+    return;
+  }
+  const store = db.openStore();
+  afterAll(() => db.drop());
+
+  /** Holds run_id's row lock in another session until release() is called. */
+  async function lockRow(runId: string) {
+    const connection = await createConnection({ uri: db?.url });
+    await connection.query("BEGIN");
+    await connection.query("SELECT run_id FROM runs WHERE run_id = ? FOR UPDATE", [runId]);
+    return {
+      async release() {
+        await connection.query("ROLLBACK");
+        await connection.end();
+      },
+    };
+  }
+
+  async function waitingStatements(): Promise<number> {
+    const connection = await createConnection({ uri: db?.url });
+    try {
+      const [rows] = await connection.query(
+        "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE DB = ? AND INFO LIKE 'UPDATE runs%'",
+        [db?.name],
+      );
+      return Number((rows as { n: number }[])[0]?.n);
+    } finally {
+      await connection.end();
+    }
+  }
+
+  it("over the wire: DEADLINE_EXCEEDED when it passes, the UPDATE killed and never applied", async () => {
+    await store.put("r1", { threadId: "t1" });
+    const lock = await lockRow("r1");
+    const remote = await openRemote(store, "grpc");
+    try {
+      const began = Date.now();
+      const error = await failureOf(
+        remote.store.updateStatus("r1", "success", {}, { timeoutMs: 300 }),
+      );
+      expect(error.code).toBe(Code.DeadlineExceeded);
+      expect(Date.now() - began).toBeLessThan(5000);
+      // Let the server's KILL QUERY land, then look: nothing of ours still waits.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(await waitingStatements()).toBe(0);
+    } finally {
+      await lock.release();
+      await remote.close();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect((await store.get("r1"))?.status).toBe("pending");
+  });
+
+  it("in-process: an aborted call signal kills the statement and rejects with the signal's reason", async () => {
+    await store.put("r2", { threadId: "t1" });
+    const lock = await lockRow("r2");
+    const controller = new AbortController();
+    try {
+      const call = withCallSignal(controller.signal, () =>
+        store.updateRunCompletion("r2", { status: "error" }),
+      );
+      setTimeout(() => controller.abort(), 200);
+      const error = await failureOf(call);
+      expect(error.code).toBe(Code.Canceled);
+      expect(await waitingStatements()).toBe(0);
+    } finally {
+      await lock.release();
+    }
+    expect((await store.get("r2"))?.status).toBe("pending");
+    // The connection that was interrupted serves the next call normally.
+    expect(await store.updateStatus("r2", "running")).toBe(true);
+  });
+});
