@@ -4,6 +4,8 @@
  * `pb` (its enum names match the record types' names), and the standard gRPC
  * health and reflection services as `pbHealth`, `pbReflectionV1(alpha)`.
  */
+
+export * from "./errors.js";
 export * as pbHealth from "./gen/grpc/health/v1/health_pb.js";
 export * as pbReflectionV1 from "./gen/grpc/reflection/v1/reflection_pb.js";
 export * as pbReflectionV1alpha from "./gen/grpc/reflection/v1alpha/reflection_pb.js";
@@ -12,6 +14,7 @@ export { RunStoreService } from "./gen/runstore/v1/run_store_pb.js";
 export * from "./json-object.js";
 export * from "./proto-convert.js";
 export * from "./remote-run-store.js";
+export * from "./retry.js";
 export * from "./run-store.js";
 export * from "./timestamp.js";
 export * from "./validation.js";

@@ -1,6 +1,10 @@
+import type * as http2 from "node:http2";
+import type * as https from "node:https";
 import {
   type Client,
+  Code,
   type CallOptions as ConnectCallOptions,
+  ConnectError,
   createClient,
   type Interceptor,
   type Transport,
@@ -10,10 +14,12 @@ import {
   createGrpcTransport,
   createGrpcWebTransport,
   Http2SessionManager,
+  type Http2SessionOptions,
 } from "@connectrpc/connect-node";
 import { RunStoreService } from "./gen/runstore/v1/run_store_pb.js";
 import { toJsonObject } from "./json-object.js";
 import { runFromProto, statusToProto, strategyToProto, usageFromProto } from "./proto-convert.js";
+import { type RetryOptions, type RetryPolicy, retryPolicy, withRetry } from "./retry.js";
 import {
   COUNTER_FIELDS,
   type ListByThreadOptions,
@@ -50,74 +56,139 @@ export interface RemoteRunStoreOptions {
   timeoutMs?: number;
   /** Extra interceptors for the transport built from baseUrl. */
   interceptors?: Interceptor[];
+  /**
+   * Retries of UNAVAILABLE within each call's deadline (see `withRetry`);
+   * applies to every method of the store, whatever the transport, but not to
+   * the raw `client`. `false` makes exactly one attempt. Default: 4 attempts,
+   * backoff bound 50 ms doubling up to 2000 ms, full jitter.
+   */
+  retry?: RetryOptions | false;
+  /**
+   * TLS for an https:// baseUrl (without it Node's defaults apply); mTLS
+   * when cert and key are given. Refused for http://. Unused with `transport`.
+   */
+  tls?: RemoteTlsOptions;
+  /**
+   * HTTP/2 PING interval (gRPC's keepalive time), so a connection a NAT or
+   * load balancer dropped silently is noticed in seconds rather than at the
+   * next call's timeout. PINGs go out only while calls are open; an idle
+   * connection is verified before reuse. 0 turns PINGs off. Default 30000.
+   * HTTP/2 only; unused with `transport`.
+   */
+  keepAliveIntervalMs?: number;
 }
+
+/**
+ * The TLS settings of an https:// connection, a subset of Node's
+ * `tls.ConnectionOptions` that works for HTTP/2 and HTTP/1.1 alike.
+ */
+export interface RemoteTlsOptions {
+  /** PEM CA certificate(s) to trust instead of Node's bundled roots (private CAs). */
+  ca?: string | Buffer;
+  /** PEM client certificate for mTLS; needs `key`. */
+  cert?: string | Buffer;
+  /** PEM private key of `cert`. */
+  key?: string | Buffer;
+  /** Name to verify the server certificate against (and SNI), when the URL host differs. */
+  servername?: string;
+  /** Default true. false accepts any certificate: for local testing only. */
+  rejectUnauthorized?: boolean;
+}
+
+/** The keepalive PING interval when `keepAliveIntervalMs` is not given. */
+export const DEFAULT_KEEPALIVE_INTERVAL_MS = 30_000;
 
 /** Per-call options, given as the last argument of any RemoteRunStore method. */
 export interface RemoteCallOptions {
-  /** Cancels the call; it then rejects with code Canceled. */
+  /** Cancels the call, a pending retry included; it then rejects with code Canceled. */
   signal?: AbortSignal;
-  /** Overrides the default timeout for this call. */
+  /**
+   * Overrides the default timeout for this call. It bounds all attempts and
+   * the sleeps between them together; <= 0 means none, as in Connect.
+   */
   timeoutMs?: number;
 }
 
 /**
  * The RunStore interface over a Connect / gRPC / gRPC-Web transport, so a
  * TypeScript service can swap an in-process store for the shared server
- * without changing a line. Errors are ConnectErrors with the server's code.
+ * without changing a line. Errors are ConnectErrors with the server's code;
+ * UNAVAILABLE is retried first (option `retry`), within the call's deadline.
  */
 export class RemoteRunStore implements RunStore {
-  /** The raw generated client, for callers who want the proto messages. */
+  /**
+   * The raw generated client, for callers who want the proto messages. It
+   * shares the store's transport but none of the store's own behaviour: no
+   * retries, token, default timeout or close() guard (after close() it
+   * reconnects). Wrap its calls in `withRetry` to get the retries.
+   */
   readonly client: Client<typeof RunStoreService>;
   private readonly sessionManager: Http2SessionManager | undefined;
   private readonly headers: Record<string, string>;
   private readonly timeoutMs: number | undefined;
+  private readonly retry: RetryPolicy;
+  private readonly closed = new AbortController();
 
   constructor(options: RemoteRunStoreOptions) {
     this.headers = options.token === undefined ? {} : { authorization: `Bearer ${options.token}` };
     this.timeoutMs = options.timeoutMs;
+    this.retry = retryPolicy(options.retry);
     let transport = options.transport;
     if (transport === undefined) {
       if (options.baseUrl === undefined) {
         throw new TypeError("RemoteRunStore needs a baseUrl or a transport");
       }
       const protocol = options.protocol ?? "grpc";
+      const tls = tlsOptions(options.baseUrl, options.tls);
       // gRPC needs HTTP/2; the other two may also run over HTTP/1.1.
       const http1 = options.httpVersion === "1.1" && protocol !== "grpc";
-      if (!http1) this.sessionManager = new Http2SessionManager(options.baseUrl);
+      if (!http1) {
+        this.sessionManager = new Http2SessionManager(
+          options.baseUrl,
+          pingOptions(options.keepAliveIntervalMs),
+          tls,
+        );
+      }
       transport = buildTransport(protocol, {
         baseUrl: options.baseUrl,
         interceptors: options.interceptors ?? [],
         sessionManager: this.sessionManager,
+        tls,
       });
     }
     this.client = createClient(RunStoreService, transport);
   }
 
-  /** Closes the HTTP/2 connection this store opened; calls after close fail. */
+  /**
+   * Closes the HTTP/2 connection this store opened and ends every call of
+   * the store, in flight or sleeping before a retry, with CANCELED; later
+   * calls fail the same way. Without this guard the session manager would
+   * quietly reconnect on the next call and keep the process alive.
+   */
   close(): void {
-    this.sessionManager?.abort();
+    const reason = new ConnectError("RemoteRunStore is closed", Code.Canceled);
+    this.closed.abort(reason);
+    this.sessionManager?.abort(reason);
   }
 
   async put(runId: string, fields: PutFields, call?: RemoteCallOptions): Promise<void> {
-    await this.client.put(
-      {
-        runId: text("run_id", runId),
-        threadId: text("thread_id", fields.threadId),
-        assistantId: text("assistant_id", fields.assistantId),
-        userId: text("user_id", fields.userId),
-        modelName: text("model_name", fields.modelName),
-        status: statusToProto("status", fields.status ?? "pending"),
-        multitaskStrategy: strategyToProto(
-          "multitask_strategy",
-          fields.multitaskStrategy ?? "reject",
-        ),
-        metadata: toJsonObject("metadata", fields.metadata),
-        kwargs: toJsonObject("kwargs", fields.kwargs),
-        error: text("error", fields.error),
-        createdAt: optionalTimestamp(fields.createdAt, "created_at"),
-      },
-      this.callOptions(call),
-    );
+    const request = {
+      runId: text("run_id", runId),
+      threadId: text("thread_id", fields.threadId),
+      assistantId: text("assistant_id", fields.assistantId),
+      userId: text("user_id", fields.userId),
+      modelName: text("model_name", fields.modelName),
+      status: statusToProto("status", fields.status ?? "pending"),
+      multitaskStrategy: strategyToProto(
+        "multitask_strategy",
+        fields.multitaskStrategy ?? "reject",
+      ),
+      metadata: toJsonObject("metadata", fields.metadata),
+      kwargs: toJsonObject("kwargs", fields.kwargs),
+      error: text("error", fields.error),
+      createdAt: optionalTimestamp(fields.createdAt, "created_at"),
+    };
+    await this.invoke((options) => this.client.put(request, options), call);
   }
 
   async get(
@@ -125,10 +196,8 @@ export class RemoteRunStore implements RunStore {
     options?: OwnerOptions,
     call?: RemoteCallOptions,
   ): Promise<RunRecord | null> {
-    const response = await this.client.get(
-      { runId: text("run_id", runId), userId: text("user_id", options?.userId) },
-      this.callOptions(call),
-    );
+    const request = { runId: text("run_id", runId), userId: text("user_id", options?.userId) };
+    const response = await this.invoke((o) => this.client.get(request, o), call);
     return response.run === undefined ? null : runFromProto(response.run);
   }
 
@@ -137,14 +206,12 @@ export class RemoteRunStore implements RunStore {
     options?: ListByThreadOptions,
     call?: RemoteCallOptions,
   ): Promise<RunRecord[]> {
-    const response = await this.client.listByThread(
-      {
-        threadId: text("thread_id", threadId),
-        userId: text("user_id", options?.userId),
-        limit: options?.limit === undefined ? undefined : checkLimit("limit", options.limit),
-      },
-      this.callOptions(call),
-    );
+    const request = {
+      threadId: text("thread_id", threadId),
+      userId: text("user_id", options?.userId),
+      limit: options?.limit === undefined ? undefined : checkLimit("limit", options.limit),
+    };
+    const response = await this.invoke((o) => this.client.listByThread(request, o), call);
     return response.runs.map(runFromProto);
   }
 
@@ -154,22 +221,18 @@ export class RemoteRunStore implements RunStore {
     options?: { error?: string | null },
     call?: RemoteCallOptions,
   ): Promise<boolean | null> {
-    const response = await this.client.updateStatus(
-      {
-        runId: text("run_id", runId),
-        status: statusToProto("status", status),
-        error: text("error", options?.error),
-      },
-      this.callOptions(call),
-    );
+    const request = {
+      runId: text("run_id", runId),
+      status: statusToProto("status", status),
+      error: text("error", options?.error),
+    };
+    const response = await this.invoke((o) => this.client.updateStatus(request, o), call);
     return response.updated ?? null;
   }
 
   async delete(runId: string, options?: OwnerOptions, call?: RemoteCallOptions): Promise<void> {
-    await this.client.delete(
-      { runId: text("run_id", runId), userId: text("user_id", options?.userId) },
-      this.callOptions(call),
-    );
+    const request = { runId: text("run_id", runId), userId: text("user_id", options?.userId) };
+    await this.invoke((o) => this.client.delete(request, o), call);
   }
 
   async updateModelName(
@@ -177,10 +240,8 @@ export class RemoteRunStore implements RunStore {
     modelName: string | null,
     call?: RemoteCallOptions,
   ): Promise<void> {
-    await this.client.updateModelName(
-      { runId: text("run_id", runId), modelName: text("model_name", modelName) },
-      this.callOptions(call),
-    );
+    const request = { runId: text("run_id", runId), modelName: text("model_name", modelName) };
+    await this.invoke((o) => this.client.updateModelName(request, o), call);
   }
 
   async updateRunCompletion(
@@ -196,7 +257,7 @@ export class RemoteRunStore implements RunStore {
       firstHumanMessage: text("first_human_message", completion.firstHumanMessage),
       error: text("error", completion.error),
     };
-    const response = await this.client.updateRunCompletion(request, this.callOptions(call));
+    const response = await this.invoke((o) => this.client.updateRunCompletion(request, o), call);
     return response.updated ?? null;
   }
 
@@ -211,22 +272,18 @@ export class RemoteRunStore implements RunStore {
       lastAiMessage: text("last_ai_message", progress.lastAiMessage),
       firstHumanMessage: text("first_human_message", progress.firstHumanMessage),
     };
-    await this.client.updateRunProgress(request, this.callOptions(call));
+    await this.invoke((o) => this.client.updateRunProgress(request, o), call);
   }
 
   async listPending(options?: RecoveryOptions, call?: RemoteCallOptions): Promise<RunRecord[]> {
-    const response = await this.client.listPending(
-      { before: optionalTimestamp(options?.before, "before") },
-      this.callOptions(call),
-    );
+    const request = { before: optionalTimestamp(options?.before, "before") };
+    const response = await this.invoke((o) => this.client.listPending(request, o), call);
     return response.runs.map(runFromProto);
   }
 
   async listInflight(options?: RecoveryOptions, call?: RemoteCallOptions): Promise<RunRecord[]> {
-    const response = await this.client.listInflight(
-      { before: optionalTimestamp(options?.before, "before") },
-      this.callOptions(call),
-    );
+    const request = { before: optionalTimestamp(options?.before, "before") };
+    const response = await this.invoke((o) => this.client.listInflight(request, o), call);
     return response.runs.map(runFromProto);
   }
 
@@ -235,44 +292,125 @@ export class RemoteRunStore implements RunStore {
     options?: { includeActive?: boolean },
     call?: RemoteCallOptions,
   ): Promise<ThreadTokenUsage> {
-    const response = await this.client.aggregateTokensByThread(
-      {
-        threadId: text("thread_id", threadId),
-        includeActive: checkBoolean("include_active", options?.includeActive ?? false),
-      },
-      this.callOptions(call),
+    const request = {
+      threadId: text("thread_id", threadId),
+      includeActive: checkBoolean("include_active", options?.includeActive ?? false),
+    };
+    const response = await this.invoke(
+      (o) => this.client.aggregateTokensByThread(request, o),
+      call,
     );
     return usageFromProto(response);
   }
 
-  private callOptions(call: RemoteCallOptions | undefined): ConnectCallOptions {
-    return {
-      headers: this.headers,
-      signal: call?.signal,
-      timeoutMs: call?.timeoutMs ?? this.timeoutMs,
-    };
+  /**
+   * Runs one RPC with the store's token, retrying UNAVAILABLE within the
+   * call's deadline (the per-call timeoutMs, else the store's default).
+   * Requests are built before this, so a bad argument fails once, locally.
+   */
+  private async invoke<T>(
+    rpc: (options: ConnectCallOptions) => Promise<T>,
+    call: RemoteCallOptions | undefined,
+  ): Promise<T> {
+    if (this.closed.signal.aborted) throw this.closed.signal.reason;
+    const { signal, unlink } = linkSignals(call?.signal, this.closed.signal);
+    try {
+      return await withRetry(
+        (attempt) => rpc({ headers: this.headers, ...attempt }),
+        { signal, timeoutMs: call?.timeoutMs ?? this.timeoutMs },
+        this.retry,
+      );
+    } finally {
+      unlink();
+    }
   }
 }
 
 function buildTransport(
   protocol: RemoteProtocol,
-  options: { baseUrl: string; interceptors: Interceptor[]; sessionManager?: Http2SessionManager },
+  options: {
+    baseUrl: string;
+    interceptors: Interceptor[];
+    sessionManager?: Http2SessionManager;
+    tls?: https.RequestOptions & http2.SecureClientSessionOptions;
+  },
 ): Transport {
-  const { sessionManager, ...common } = options;
+  const { sessionManager, tls, ...common } = options;
   switch (protocol) {
     case "grpc":
       return createGrpcTransport({ ...common, sessionManager });
     case "grpc-web":
       return sessionManager === undefined
-        ? createGrpcWebTransport({ ...common, httpVersion: "1.1" })
+        ? createGrpcWebTransport({ ...common, httpVersion: "1.1", nodeOptions: tls })
         : createGrpcWebTransport({ ...common, httpVersion: "2", sessionManager });
     case "connect":
       return sessionManager === undefined
-        ? createConnectTransport({ ...common, httpVersion: "1.1" })
+        ? createConnectTransport({ ...common, httpVersion: "1.1", nodeOptions: tls })
         : createConnectTransport({ ...common, httpVersion: "2", sessionManager });
     default:
       throw new TypeError(`unknown protocol ${String(protocol)}: use grpc, grpc-web or connect`);
   }
+}
+
+/**
+ * The TLS options as Node's https.request() (HTTP/1.1) and http2.connect()
+ * (HTTP/2, via the session manager) both take them. TLS settings for a
+ * plaintext URL are refused: silently sending credentials in the clear
+ * because of a typo in the scheme is worse than failing at start-up.
+ */
+function tlsOptions(
+  baseUrl: string,
+  tls: RemoteTlsOptions | undefined,
+): (https.RequestOptions & http2.SecureClientSessionOptions) | undefined {
+  if (tls === undefined) return undefined;
+  if (new URL(baseUrl).protocol !== "https:") {
+    throw new TypeError(`tls options need an https:// baseUrl, got ${baseUrl}`);
+  }
+  if ((tls.cert === undefined) !== (tls.key === undefined)) {
+    throw new TypeError("tls.cert and tls.key go together (mTLS needs both)");
+  }
+  const out: https.RequestOptions & http2.SecureClientSessionOptions = {};
+  if (tls.ca !== undefined) out.ca = tls.ca;
+  if (tls.cert !== undefined) out.cert = tls.cert;
+  if (tls.key !== undefined) out.key = tls.key;
+  if (tls.servername !== undefined) out.servername = tls.servername;
+  if (tls.rejectUnauthorized !== undefined) out.rejectUnauthorized = tls.rejectUnauthorized;
+  return out;
+}
+
+/** Keepalive as the session manager takes it; idle timeout and PING timeout keep Connect's defaults. */
+function pingOptions(intervalMs: number | undefined): Http2SessionOptions {
+  const interval = intervalMs ?? DEFAULT_KEEPALIVE_INTERVAL_MS;
+  if (!Number.isFinite(interval) || interval < 0) {
+    throw new TypeError(`keepAliveIntervalMs must be a finite number >= 0, got ${interval}`);
+  }
+  return interval === 0 ? {} : { pingIntervalMs: interval };
+}
+
+/**
+ * A signal that aborts when either does, with that one's reason. Written out
+ * rather than AbortSignal.any (Node 20.3+) so the listener on the store-wide
+ * signal is removed as soon as the call ends.
+ */
+function linkSignals(
+  call: AbortSignal | undefined,
+  store: AbortSignal,
+): { signal: AbortSignal; unlink: () => void } {
+  if (call === undefined) return { signal: store, unlink: () => {} };
+  const controller = new AbortController();
+  const onCall = () => controller.abort(call.reason);
+  const onStore = () => controller.abort(store.reason);
+  if (call.aborted) onCall();
+  else if (store.aborted) onStore();
+  call.addEventListener("abort", onCall, { once: true });
+  store.addEventListener("abort", onStore, { once: true });
+  return {
+    signal: controller.signal,
+    unlink: () => {
+      call.removeEventListener("abort", onCall);
+      store.removeEventListener("abort", onStore);
+    },
+  };
 }
 
 /**

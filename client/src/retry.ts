@@ -1,0 +1,142 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+
+// Why retries live in the SDK: a gRPC client's own service-config retry
+// policy commits a call once response headers arrive, and a connect-node
+// server sends its headers before the error status (in trailers), so those
+// retries never fire for the UNAVAILABLE our server answers; Connect-ES has
+// no retries of its own.
+
+/** How RemoteRunStore retries UNAVAILABLE; `false` in its options turns retries off. */
+export interface RetryOptions {
+  /** Attempts in all, the first included. Default 4; 1 means no retry. */
+  maxAttempts?: number;
+  /** Upper bound of the first backoff; each later bound doubles. Default 50. */
+  initialBackoffMs?: number;
+  /** Cap on the backoff bound. Default 2000. */
+  maxBackoffMs?: number;
+}
+
+/** A RetryOptions with every default filled in and checked. */
+export type RetryPolicy = Readonly<Required<RetryOptions>>;
+
+/** The defaults, exported so callers can derive their own policy from them. */
+export const DEFAULT_RETRY_POLICY: RetryPolicy = {
+  maxAttempts: 4,
+  initialBackoffMs: 50,
+  maxBackoffMs: 2000,
+};
+
+/**
+ * Fills in defaults and refuses nonsense once, at construction, so a typo
+ * does not surface as an endless or instant retry loop in production.
+ */
+export function retryPolicy(options: RetryOptions | false | undefined): RetryPolicy {
+  if (options === false) return { ...DEFAULT_RETRY_POLICY, maxAttempts: 1 };
+  const policy = { ...DEFAULT_RETRY_POLICY };
+  for (const key of ["maxAttempts", "initialBackoffMs", "maxBackoffMs"] as const) {
+    const value = options?.[key];
+    if (value === undefined) continue;
+    const integer = key === "maxAttempts";
+    const min = integer ? 1 : 0;
+    if (typeof value !== "number" || !Number.isFinite(value) || value < min) {
+      throw new TypeError(`retry.${key} must be a finite number >= ${min}, got ${String(value)}`);
+    }
+    if (integer && !Number.isInteger(value)) {
+      throw new TypeError(`retry.${key} must be an integer, got ${value}`);
+    }
+    policy[key] = value;
+  }
+  return policy;
+}
+
+/**
+ * The sleep before retry number `retry` (1 for the first retry): "full
+ * jitter", uniform in [0, min(maxBackoffMs, initialBackoffMs · 2^(retry-1))),
+ * so clients that failed together do not come back together.
+ */
+export function backoffMs(retry: number, policy: RetryPolicy, random = Math.random): number {
+  const bound = Math.min(policy.maxBackoffMs, policy.initialBackoffMs * 2 ** (retry - 1));
+  return random() * bound;
+}
+
+/** The signal and timeout one attempt runs with, as Connect's CallOptions take them. */
+export interface AttemptOptions {
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+/**
+ * Runs `attempt` and repeats it while it fails with UNAVAILABLE, up to
+ * `policy.maxAttempts`, sleeping a jittered backoff in between. Reusable for
+ * any idempotent call (every RPC of RunStoreService is).
+ *
+ * `call.timeoutMs` is the deadline of the whole call, sleeps included: each
+ * attempt gets what is left of it as its own timeout, and when the next
+ * sleep would reach the deadline the last UNAVAILABLE is thrown at once
+ * (an attempt cut off by the deadline fails with DEADLINE_EXCEEDED). A
+ * timeoutMs that is undefined or <= 0 means no deadline, as in Connect.
+ * Aborting `call.signal` ends the call at once with CANCELED, mid-sleep too.
+ * Any other error is thrown after its one attempt.
+ */
+export async function withRetry<T>(
+  attempt: (options: AttemptOptions) => Promise<T>,
+  call: AttemptOptions = {},
+  policy: RetryPolicy = DEFAULT_RETRY_POLICY,
+): Promise<T> {
+  const { signal, timeoutMs } = call;
+  const deadline =
+    timeoutMs === undefined || timeoutMs <= 0 ? undefined : performance.now() + timeoutMs;
+  let lastError: unknown;
+  for (let n = 1; ; n++) {
+    // The first attempt gets timeoutMs as given, so a single-attempt call
+    // behaves exactly as it would without this wrapper.
+    let remaining = timeoutMs;
+    if (n > 1 && deadline !== undefined) {
+      remaining = Math.floor(deadline - performance.now());
+      // Connect reads a timeout <= 0 as "none": never start an attempt without time left.
+      if (remaining <= 0) throw lastError;
+    }
+    try {
+      return await attempt({ signal, timeoutMs: remaining });
+    } catch (error) {
+      if (!isRetryable(error) || n >= policy.maxAttempts) throw error;
+      lastError = error;
+      const delay = backoffMs(n, policy);
+      if (deadline !== undefined && performance.now() + delay + 1 >= deadline) throw error;
+      await sleep(delay, signal);
+    }
+  }
+}
+
+/**
+ * Only UNAVAILABLE, the one code gRPC documents as "retry with a backoff".
+ * It does not prove the server did nothing, so this is safe only for
+ * idempotent calls, which every RPC of RunStoreService is.
+ */
+function isRetryable(error: unknown): boolean {
+  return error instanceof ConnectError && error.code === Code.Unavailable;
+}
+
+/** Resolves after `ms`, or rejects with CANCELED as soon as `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(canceled(signal));
+      return;
+    }
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(canceled(signal as AbortSignal));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** The error Connect itself throws for an aborted call, so callers see one shape. */
+function canceled(signal: AbortSignal): ConnectError {
+  return ConnectError.from(signal.reason ?? "the operation was aborted", Code.Canceled);
+}
