@@ -125,7 +125,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   }
   interceptors.push(propagateCallSignal);
 
+  // Aborted when the grace period ends: every handler's signal follows it,
+  // so calls still running are cut off (and their SQL killed) rather than
+  // holding the process open.
+  const shutdown = new AbortController();
   const handler = connectNodeAdapter({
+    shutdownSignal: shutdown.signal,
     routes: (router) => {
       routes(store)(router);
       healthRoutes(health)(router);
@@ -205,7 +210,17 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
               resolve();
             };
           });
-          if (inFlight > 0) logger.warn({ inFlight }, "grace period over: cutting off calls");
+          if (inFlight > 0) {
+            logger.warn({ inFlight }, "grace period over: cutting off calls");
+            shutdown.abort(new ConnectError("server is shutting down", Code.Unavailable));
+            await new Promise<void>((resolve) => {
+              const timer = setTimeout(resolve, 1000);
+              idle = () => {
+                clearTimeout(timer);
+                resolve();
+              };
+            });
+          }
         }
         // Sessions close by themselves once their last stream (health Watch
         // streams end after NOT_SERVING) is done; whatever is left at the
