@@ -97,6 +97,24 @@ describe("mutual TLS", () => {
     cleanup.push(() => server.close(0));
   });
 
+  it("RemoteRunStore's own tls option presents the client certificate", async () => {
+    const store = new RemoteRunStore({
+      baseUrl: server.url,
+      tls: { ca: certs.ca, cert: certs.clientCert, key: certs.clientKey },
+    });
+    cleanup.push(() => store.close());
+    await store.put("m0", { threadId: "t0" });
+    expect((await store.get("m0"))?.threadId).toBe("t0");
+    const h1 = new RemoteRunStore({
+      baseUrl: server.url,
+      protocol: "connect",
+      httpVersion: "1.1",
+      tls: { ca: certs.ca, cert: certs.clientCert, key: certs.clientKey },
+    });
+    cleanup.push(() => h1.close());
+    expect((await h1.get("m0"))?.runId).toBe("m0");
+  });
+
   it("accepts a client certificate signed by the client CA", async () => {
     const store = client(server.url, "grpc", {
       ca: certs.ca,
