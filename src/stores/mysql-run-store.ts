@@ -37,8 +37,9 @@ export interface SqlConnection {
     options: { sql: string; timeout?: number },
     values: (string | number | null)[],
   ): Promise<[unknown, unknown]>;
-  query(sql: string): Promise<[unknown, unknown]>;
+  query(options: { sql: string; timeout?: number }): Promise<[unknown, unknown]>;
   release(): void;
+  destroy(): void;
 }
 
 /**
@@ -76,6 +77,7 @@ const COLUMNS = [
 ].join(", ");
 
 const ER_LOCK_DEADLOCK = 1213;
+const KILL_TIMEOUT_MS = 2000;
 const DEADLOCK_ATTEMPTS = 5;
 
 const NEWEST_FIRST = "ORDER BY created_at DESC, run_id DESC LIMIT ?";
@@ -362,7 +364,11 @@ export class MysqlRunStore implements RunStore {
         if (this.control !== undefined && connection.threadId !== null) {
           kill = this.control.getConnection().then(async (control) => {
             try {
-              await control.query(`KILL QUERY ${Number(connection.threadId)}`);
+              // Bounded: on a hung database the kill hangs too.
+              await control.query({
+                sql: `KILL QUERY ${Number(connection.threadId)}`,
+                timeout: KILL_TIMEOUT_MS,
+              });
             } finally {
               control.release();
             }
@@ -384,9 +390,16 @@ export class MysqlRunStore implements RunStore {
         throw mapMysqlError(error);
       } finally {
         signal?.removeEventListener("abort", onAbort);
-        // Never hand a connection back while a KILL QUERY aimed at it may still land.
-        if (kill !== undefined) await kill.catch(() => {});
-        connection.release();
+        // The caller's answer never waits for the kill; the connection goes
+        // back to the pool only once the kill has landed (a kill that failed
+        // leaves it unusable, so it is dropped), never while one may still
+        // hit the next query on it.
+        if (kill === undefined) connection.release();
+        else
+          kill.then(
+            () => connection.release(),
+            () => connection.destroy(),
+          );
       }
     }
   }
