@@ -69,7 +69,12 @@ export class HealthMonitor {
     }
   }
 
+  private probing = false;
+
   private async check(): Promise<void> {
+    // One probe at a time: a hung database must not pile probes up.
+    if (this.probing) return;
+    this.probing = true;
     let next: ServingStatus;
     try {
       await this.probe();
@@ -80,6 +85,7 @@ export class HealthMonitor {
         this.logger?.error({ err: errorSummary(error) }, "health probe failed: NOT_SERVING");
       }
     }
+    this.probing = false;
     if (this.stopped) return;
     if (this.status !== next && next === ServingStatus.SERVING)
       this.logger?.info("health: SERVING");

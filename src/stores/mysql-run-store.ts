@@ -338,6 +338,32 @@ export class MysqlRunStore implements RunStore {
   }
 
   /**
+   * A connection from the pool, or UNAVAILABLE after queryTimeoutMs: when
+   * every connection hangs on a frozen database, mysql2's pool (which has no
+   * acquire timeout) would otherwise queue calls forever.
+   */
+  private acquire(): Promise<SqlConnection> {
+    return new Promise((resolve, reject) => {
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        reject(new ConnectError("database unavailable (no free connection)", Code.Unavailable));
+      }, this.queryTimeoutMs);
+      this.pool.getConnection().then(
+        (connection) => {
+          clearTimeout(timer);
+          if (timedOut) connection.release();
+          else resolve(connection);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          reject(mapMysqlError(error));
+        },
+      );
+    });
+  }
+
+  /**
    * Runs one statement. It is cut off when the serving call's signal aborts
    * (deadline passed or client gone: KILL QUERY on the control pool, so the
    * database stops too) or when the per-query timeout passes (a frozen
@@ -349,12 +375,7 @@ export class MysqlRunStore implements RunStore {
     const signal = currentCallSignal();
     for (let attempt = 1; ; attempt++) {
       if (signal?.aborted) throw cutOff(signal);
-      let connection: SqlConnection;
-      try {
-        connection = await this.pool.getConnection();
-      } catch (error) {
-        throw mapMysqlError(error);
-      }
+      const connection = await this.acquire();
       if (signal?.aborted) {
         connection.release();
         throw cutOff(signal);
@@ -377,11 +398,26 @@ export class MysqlRunStore implements RunStore {
         }
       };
       signal?.addEventListener("abort", onAbort, { once: true });
+      // Our own bound on the whole statement: mysql2's `timeout` does not
+      // cover the PREPARE an uncached statement needs first, so on a frozen
+      // database that step would hang for ever.
+      let timedOut = false;
+      let timer: NodeJS.Timeout | undefined;
+      const expired = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          timedOut = true;
+          connection.destroy();
+          reject(new ConnectError("database unavailable (statement timed out)", Code.Unavailable));
+        }, this.queryTimeoutMs);
+      });
       try {
-        const [result] = await connection.execute({ sql, timeout: this.queryTimeoutMs }, values);
+        const executing = connection.execute({ sql, timeout: this.queryTimeoutMs }, values);
+        executing.catch(() => {});
+        const [result] = await Promise.race([executing, expired]);
         return result;
       } catch (error) {
         if (signal?.aborted) throw cutOff(signal);
+        if (timedOut) throw error;
         const errno = (error as { errno?: number }).errno;
         if (errno === ER_LOCK_DEADLOCK && attempt < DEADLOCK_ATTEMPTS) {
           await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * attempt));
@@ -389,12 +425,15 @@ export class MysqlRunStore implements RunStore {
         }
         throw mapMysqlError(error);
       } finally {
+        clearTimeout(timer);
         signal?.removeEventListener("abort", onAbort);
         // The caller's answer never waits for the kill; the connection goes
         // back to the pool only once the kill has landed (a kill that failed
         // leaves it unusable, so it is dropped), never while one may still
         // hit the next query on it.
-        if (kill === undefined) connection.release();
+        if (timedOut) {
+          // destroyed above
+        } else if (kill === undefined) connection.release();
         else
           kill.then(
             () => connection.release(),
