@@ -1,0 +1,147 @@
+import type { RunStore } from "@runstore/client";
+import { afterAll, describe, expect, it } from "vitest";
+import { createTestDatabase } from "../support/mysql.js";
+import { openRemote } from "../support/remote.js";
+
+// Races on one run, repeated: progress snapshots against a completion or a
+// terminal status, and retried puts of the same run_id. MySQL in-process and
+// through the server (where calls really run in parallel on the pool).
+
+const db = await createTestDatabase("races");
+const ROUNDS = 40;
+const SNAPSHOTS = 16;
+
+const COMPLETION = {
+  totalInputTokens: 700,
+  totalOutputTokens: 300,
+  totalTokens: 1000,
+  llmCallCount: 9,
+  leadAgentTokens: 800,
+  subagentTokens: 150,
+  middlewareTokens: 50,
+  messageCount: 12,
+};
+
+describe("races", () => {
+  if (db === null) {
+    it.todo("not run: no MySQL server reachable (see the warning above)");
+    return;
+  }
+  const backend = db.openStore();
+  afterAll(() => db.drop());
+
+  const paths: [string, () => Promise<{ store: RunStore; close(): Promise<void> }>][] = [
+    ["MysqlRunStore in-process", async () => ({ store: backend, close: async () => {} })],
+    ["RemoteRunStore → server → MySQL", () => openRemote(backend, "grpc")],
+  ];
+
+  for (const [name, open] of paths) {
+    describe(name, () => {
+      it(`${ROUNDS} rounds of ${SNAPSHOTS} progress snapshots racing one completion: the completion always wins`, async () => {
+        const { store, close } = await open();
+        try {
+          let landedBefore = 0;
+          for (let round = 0; round < ROUNDS; round++) {
+            const runId = `${name.length}-complete-${round}`;
+            await store.put(runId, { threadId: "race", status: "running" });
+            const calls: Promise<unknown>[] = [];
+            const at = Math.floor(Math.random() * SNAPSHOTS);
+            for (let i = 0; i < SNAPSHOTS; i++) {
+              if (i === at)
+                calls.push(
+                  store.updateRunCompletion(runId, {
+                    status: "success",
+                    ...COMPLETION,
+                    lastAiMessage: "final",
+                  }),
+                );
+              calls.push(
+                store.updateRunProgress(runId, {
+                  totalTokens: 5000 + i,
+                  messageCount: i,
+                  lastAiMessage: `partial ${i}`,
+                }),
+              );
+            }
+            await Promise.all(calls);
+            await store.updateRunProgress(runId, { totalTokens: 9999, lastAiMessage: "late" });
+            const run = await store.get(runId);
+            expect(run).toMatchObject({ status: "success", ...COMPLETION, lastAiMessage: "final" });
+            if (at > 0) landedBefore++;
+          }
+          expect(landedBefore).toBeGreaterThan(0);
+        } finally {
+          await close();
+        }
+      });
+
+      it(`${ROUNDS} rounds of progress snapshots racing update_status(timeout): nothing lands after it`, async () => {
+        const { store, close } = await open();
+        try {
+          for (let round = 0; round < ROUNDS; round++) {
+            const runId = `${name.length}-status-${round}`;
+            await store.put(runId, { threadId: "race", status: "running" });
+            const calls: Promise<unknown>[] = [];
+            for (let i = 0; i < SNAPSHOTS; i++) {
+              if (i === SNAPSHOTS / 2)
+                calls.push(store.updateStatus(runId, "timeout", { error: "took too long" }));
+              calls.push(store.updateRunProgress(runId, { totalTokens: 100 + i }));
+            }
+            await Promise.all(calls);
+            const settled = await store.get(runId);
+            expect(settled).toMatchObject({ status: "timeout", error: "took too long" });
+            await Promise.all(
+              Array.from({ length: 4 }, (_, i) =>
+                store.updateRunProgress(runId, { totalTokens: 7000 + i }),
+              ),
+            );
+            const later = await store.get(runId);
+            expect(later?.totalTokens).toBe(settled?.totalTokens);
+            expect(later?.updatedAt).toBe(settled?.updatedAt);
+          }
+        } finally {
+          await close();
+        }
+      });
+
+      it("concurrent retried puts of one run_id: one row, the first put's created_at, no error surfaced", async () => {
+        const { store, close } = await open();
+        try {
+          for (let round = 0; round < 10; round++) {
+            const runId = `${name.length}-put-${round}`;
+            await store.put(runId, { threadId: "race", createdAt: "2026-01-01T00:00:00.000001Z" });
+            await Promise.all(
+              Array.from({ length: 12 }, (_, i) =>
+                store.put(runId, {
+                  threadId: "race",
+                  createdAt: `2027-01-01T00:00:00.${String(i).padStart(6, "0")}Z`,
+                  metadata: { i },
+                }),
+              ),
+            );
+            const run = await store.get(runId);
+            expect(run?.createdAt).toBe("2026-01-01T00:00:00.000001Z");
+          }
+          // All at once from nothing: exactly one row, with one of the given created_at values.
+          const given = Array.from(
+            { length: 12 },
+            (_, i) => `2028-01-01T00:00:00.${String(i).padStart(6, "0")}Z`,
+          );
+          await Promise.all(
+            given.map((createdAt) =>
+              store.put(`${name.length}-fresh`, {
+                threadId: `race-fresh-${name.length}`,
+                createdAt,
+              }),
+            ),
+          );
+          const rows = await store.listByThread(`race-fresh-${name.length}`);
+          expect(rows).toHaveLength(1);
+          expect(given).toContain(rows[0]?.createdAt);
+        } finally {
+          await close();
+        }
+      });
+    });
+  }
+});
