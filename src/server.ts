@@ -141,6 +141,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       for (const extra of options.extraRoutes ?? []) extra(router);
     },
     readMaxBytes: options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES,
+    // Deep metadata must reach our own check (INVALID_ARGUMENT naming the
+    // field) rather than fail decoding at protobuf-es's default of 100
+    // nested messages, about 50 JSON levels. Still bounded, for the stack.
+    binaryOptions: { recursionLimit: 1000 },
+    // Connect JSON: an unknown status name must be INVALID_ARGUMENT, not
+    // quietly read as the default (pending / reject), so unknown names and
+    // fields are refused.
+    jsonOptions: { ignoreUnknownFields: false, recursionLimit: 1000 },
     interceptors,
   });
 

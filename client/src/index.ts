@@ -6,6 +6,9 @@
  */
 
 export * from "./errors.js";
+
+import "./text-encoding.js";
+
 export * as pbHealth from "./gen/grpc/health/v1/health_pb.js";
 export * as pbReflectionV1 from "./gen/grpc/reflection/v1/reflection_pb.js";
 export * as pbReflectionV1alpha from "./gen/grpc/reflection/v1alpha/reflection_pb.js";

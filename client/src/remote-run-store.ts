@@ -76,6 +76,13 @@ export interface RemoteRunStoreOptions {
    * HTTP/2 only; unused with `transport`.
    */
   keepAliveIntervalMs?: number;
+  /**
+   * Largest request this client sends, default 4 MiB (the server's default
+   * limit). A larger one fails here with RESOURCE_EXHAUSTED instead of being
+   * sent: a server that refuses a large body stops reading it, and Node's
+   * HTTP/2 client then buffers the rest until the whole connection fails.
+   */
+  maxRequestBytes?: number;
 }
 
 /**
@@ -151,6 +158,7 @@ export class RemoteRunStore implements RunStore {
       }
       transport = buildTransport(protocol, {
         baseUrl: options.baseUrl,
+        writeMaxBytes: options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES,
         interceptors: options.interceptors ?? [],
         sessionManager: this.sessionManager,
         tls,
@@ -330,6 +338,7 @@ function buildTransport(
   protocol: RemoteProtocol,
   options: {
     baseUrl: string;
+    writeMaxBytes: number;
     interceptors: Interceptor[];
     sessionManager?: Http2SessionManager;
     tls?: https.RequestOptions & http2.SecureClientSessionOptions;
@@ -351,6 +360,9 @@ function buildTransport(
       throw new TypeError(`unknown protocol ${String(protocol)}: use grpc, grpc-web or connect`);
   }
 }
+
+/** The server's default request limit, which the client keeps to unless told otherwise. */
+export const DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024;
 
 /**
  * The TLS options as Node's https.request() (HTTP/1.1) and http2.connect()

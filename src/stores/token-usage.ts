@@ -1,3 +1,4 @@
+import { Code, ConnectError } from "@connectrpc/connect";
 import type { ThreadTokenUsage } from "@runstore/client";
 
 /** One run's (or one group of runs') share of a thread's usage. */
@@ -42,7 +43,20 @@ export class TokenUsageTally {
     this.byModel.set(model, entry);
   }
 
+  /**
+   * The totals; OUT_OF_RANGE when a sum passes 2^53-1, the bound every
+   * counter has, rather than an answer rounded by float arithmetic.
+   */
   result(): ThreadTokenUsage {
-    return { ...this.usage, byModel: Object.fromEntries(this.byModel) };
+    const u = this.usage;
+    const sums = [u.totalTokens, u.totalInputTokens, u.totalOutputTokens, u.totalRuns];
+    sums.push(u.byCaller.leadAgent, u.byCaller.subagent, u.byCaller.middleware);
+    if (sums.some((sum) => sum > Number.MAX_SAFE_INTEGER)) {
+      throw new ConnectError(
+        `token sums of this thread exceed ${Number.MAX_SAFE_INTEGER}, the largest exact value`,
+        Code.OutOfRange,
+      );
+    }
+    return { ...u, byModel: Object.fromEntries(this.byModel) };
   }
 }

@@ -1,0 +1,94 @@
+import type { PutFields, RunStore } from "@runstore/client";
+import { createConnection } from "mysql2/promise";
+import { MemoryRunStore } from "../../src/stores/memory-run-store.js";
+import type { TestDatabase } from "./mysql.js";
+
+/**
+ * A backend whose whole content can be captured, so a fault test can prove
+ * that a rejected call changed nothing at all (not just the rows it named).
+ */
+export interface SnapshotBackend {
+  label: string;
+  store: RunStore;
+  /** Every stored row, in a form that differs whenever any stored value (updated_at included) does. */
+  snapshot(): Promise<unknown>;
+  /** Removes every run. */
+  clear(): Promise<void>;
+  /** The storage itself still answers (MySQL: the runs table exists and can be counted). */
+  intact(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** A MemoryRunStore that remembers every run id put() was asked for: only put() creates rows. */
+class TrackedMemoryStore extends MemoryRunStore {
+  readonly ids = new Set<string>();
+
+  override async put(runId: string, fields: PutFields): Promise<void> {
+    this.ids.add(runId);
+    return super.put(runId, fields);
+  }
+}
+
+/** The in-memory backend; its snapshot reads every id ever put, in-process. */
+export function memoryBackend(): SnapshotBackend {
+  const store = new TrackedMemoryStore();
+  const everyRow = async () => {
+    const rows = [];
+    for (const id of [...store.ids].sort()) {
+      const row = await store.get(id).catch(() => null);
+      if (row !== null) rows.push(row);
+    }
+    return rows;
+  };
+  return {
+    label: "MemoryRunStore",
+    store,
+    snapshot: everyRow,
+    async clear() {
+      for (const id of store.ids) await store.delete(id).catch(() => undefined);
+      store.ids.clear();
+    },
+    intact: async () => true,
+    close: async () => {},
+  };
+}
+
+// Long text and JSON columns are hashed, so a snapshot stays small while
+// still changing with every byte; NULL hashes to NULL, so null ≠ "".
+const SNAPSHOT_SQL =
+  "SELECT run_id, thread_id, SHA2(assistant_id, 256) AS assistant_id, user_id, model_name, " +
+  "status, multitask_strategy, SHA2(metadata, 256) AS metadata, SHA2(kwargs, 256) AS kwargs, " +
+  "SHA2(error, 256) AS error, created_at, updated_at, total_input_tokens, total_output_tokens, " +
+  "total_tokens, llm_call_count, lead_agent_tokens, subagent_tokens, middleware_tokens, " +
+  "message_count, SHA2(last_ai_message, 256) AS last_ai_message, " +
+  "SHA2(first_human_message, 256) AS first_human_message FROM runs ORDER BY run_id";
+
+/** The MySQL backend on a test database; its snapshot reads the runs table directly. */
+export async function mysqlBackend(db: TestDatabase): Promise<SnapshotBackend> {
+  const store = db.openStore();
+  const sql = await createConnection({
+    uri: db.url,
+    dateStrings: true,
+    supportBigNumbers: true,
+    bigNumberStrings: true,
+  });
+  return {
+    label: "MysqlRunStore",
+    store,
+    async snapshot() {
+      const [rows] = await sql.query(SNAPSHOT_SQL);
+      return rows;
+    },
+    clear: () => db.truncate(),
+    async intact() {
+      const [tables] = await sql.query("SHOW TABLES");
+      const names = (tables as Record<string, string>[]).map((row) => Object.values(row)[0]);
+      if (!names.includes("runs")) return false;
+      const [count] = await sql.query("SELECT COUNT(*) AS n FROM runs");
+      return Number((count as { n: string }[])[0]?.n) >= 0;
+    },
+    async close() {
+      await sql.end();
+    },
+  };
+}
