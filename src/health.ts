@@ -41,7 +41,30 @@ export class HealthMonitor {
   shutdown(): void {
     this.stopped = true;
     clearInterval(this.timer);
-    this.set(ServingStatus.NOT_SERVING);
+    this.status = ServingStatus.NOT_SERVING;
+    // Wake every watcher even when the status was NOT_SERVING already: their
+    // streams end now.
+    this.notify();
+  }
+
+  /** Resolves at shutdown(), or when `signal` aborts. */
+  stoppedOrAborted(signal: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (this.stopped || signal.aborted) {
+        resolve();
+        return;
+      }
+      const done = () => {
+        this.listeners.delete(check);
+        signal.removeEventListener("abort", done);
+        resolve();
+      };
+      const check = () => {
+        if (this.stopped) done();
+      };
+      this.listeners.add(check);
+      signal.addEventListener("abort", done, { once: true });
+    });
   }
 
   /**
@@ -56,7 +79,8 @@ export class HealthMonitor {
         last = this.status;
         yield last;
       }
-      if (this.stopped) return;
+      // Checked after the yield, so NOT_SERVING is always sent before the end.
+      if (this.stopped && last === ServingStatus.NOT_SERVING) return;
       await new Promise<void>((resolve) => {
         const done = () => {
           this.listeners.delete(done);
@@ -95,6 +119,10 @@ export class HealthMonitor {
   private set(status: ServingStatus): void {
     if (this.status === status) return;
     this.status = status;
+    this.notify();
+  }
+
+  private notify(): void {
     for (const listener of [...this.listeners]) listener();
   }
 }
@@ -118,7 +146,7 @@ export function healthRoutes(monitor: HealthMonitor) {
         if (!known.has(req.service)) {
           // The protocol: tell the watcher, then keep the stream open.
           yield { status: ServingStatus.SERVICE_UNKNOWN };
-          await new Promise((resolve) => context.signal.addEventListener("abort", resolve));
+          await monitor.stoppedOrAborted(context.signal);
           return;
         }
         for await (const status of monitor.changes(context.signal)) yield { status };

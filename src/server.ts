@@ -66,6 +66,13 @@ export interface RunningServer {
   close(graceMs?: number): Promise<void>;
 }
 
+/** Resolves once `condition` holds, or at `deadline` (epoch ms). */
+async function until(condition: () => boolean, deadline: number): Promise<void> {
+  while (!condition() && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 /** A store that can say whether its backend answers (MysqlRunStore). */
 interface Pingable {
   ping(): Promise<void>;
@@ -90,21 +97,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   await health.start();
 
   let draining = false;
-  let inFlight = 0;
-  let idle: (() => void) | undefined;
   const guarded = RunStoreService.typeName;
-  // Counts RunStoreService calls (health Watch streams live until the end),
-  // and refuses new ones once close() has begun.
+  // Refuses new RunStoreService calls once close() has begun.
   const drain: Interceptor = (next) => async (req) => {
-    if (req.service.typeName !== guarded) return next(req);
-    if (draining) throw new ConnectError("server is shutting down", Code.Unavailable);
-    inFlight++;
-    try {
-      return await next(req);
-    } finally {
-      inFlight--;
-      if (inFlight === 0) idle?.();
+    if (draining && req.service.typeName === guarded) {
+      throw new ConnectError("server is shutting down", Code.Unavailable);
     }
+    return next(req);
   };
 
   const interceptors: Interceptor[] = [
@@ -129,7 +128,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // so calls still running are cut off (and their SQL killed) rather than
   // holding the process open.
   const shutdown = new AbortController();
-  const handler = connectNodeAdapter({
+  const connectHandler = connectNodeAdapter({
     shutdownSignal: shutdown.signal,
     routes: (router) => {
       routes(store)(router);
@@ -151,6 +150,20 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     jsonOptions: { ignoreUnknownFields: false, recursionLimit: 1000 },
     interceptors,
   });
+
+  // RunStoreService requests counted at the HTTP layer, until their
+  // response is written (or the connection is gone): close() waits for
+  // these, on HTTP/2 and HTTP/1.1 alike.
+  let active = 0;
+  const handler = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
+    if (req.url?.startsWith(`/${guarded}/`)) {
+      active++;
+      res.once("close", () => active--);
+    }
+    // HTTP/1.1 has no GOAWAY: ask the client to open a new connection.
+    if (draining && req.httpVersionMajor === 1) res.setHeader("connection", "close");
+    connectHandler(req, res);
+  };
 
   const tls = options.tls ?? null;
   const server: http2.Http2Server | http2.Http2SecureServer =
@@ -210,32 +223,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         const deadline = Date.now() + graceMs;
         // GOAWAY: clients start no new streams here; open ones go on.
         for (const session of sessions) session.close();
-        if (inFlight > 0) {
-          await new Promise<void>((resolve) => {
-            const timer = setTimeout(resolve, graceMs);
-            idle = () => {
-              clearTimeout(timer);
-              resolve();
-            };
-          });
-          if (inFlight > 0) {
-            logger.warn({ inFlight }, "grace period over: cutting off calls");
-            shutdown.abort(new ConnectError("server is shutting down", Code.Unavailable));
-            await new Promise<void>((resolve) => {
-              const timer = setTimeout(resolve, 1000);
-              idle = () => {
-                clearTimeout(timer);
-                resolve();
-              };
-            });
-          }
-        }
-        // Sessions close by themselves once their last stream (health Watch
-        // streams end after NOT_SERVING) is done; whatever is left at the
-        // end of the grace period is cut off.
-        while (sessions.size > 0 && Date.now() < deadline) {
-          await new Promise((resolve) => setTimeout(resolve, 10));
-        }
+        await until(() => active === 0, deadline);
+        if (active > 0) logger.warn({ inFlight: active }, "grace period over: cutting off calls");
+        // Cut off what is left (calls past the grace period, reflection
+        // streams): their handlers' signals abort, so SQL is killed too.
+        shutdown.abort(new ConnectError("server is shutting down", Code.Unavailable));
+        await until(
+          () => active === 0 && sessions.size === 0,
+          Math.max(deadline, Date.now() + 1000),
+        );
+        // Idle HTTP/1.1 keep-alive sockets, and anything still hanging on.
         for (const session of sessions) session.destroy();
         for (const socket of sockets) socket.destroy();
         await closed;

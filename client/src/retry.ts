@@ -78,6 +78,16 @@ export interface AttemptOptions {
  * Aborting `call.signal` ends the call at once with CANCELED, mid-sleep too.
  * Any other error is thrown after its one attempt.
  */
+/**
+ * A timeout the wire can carry: gRPC's grpc-timeout takes at most 8 digits
+ * of whole milliseconds, so a fractional or huge value would be refused by
+ * the server as INVALID_ARGUMENT.
+ */
+function wireTimeout(ms: number | undefined): number | undefined {
+  if (ms === undefined || ms <= 0) return ms;
+  return Math.min(99_999_999, Math.max(1, Math.ceil(ms)));
+}
+
 export async function withRetry<T>(
   attempt: (options: AttemptOptions) => Promise<T>,
   call: AttemptOptions = {},
@@ -97,7 +107,7 @@ export async function withRetry<T>(
       if (remaining <= 0) throw lastError;
     }
     try {
-      return await attempt({ signal, timeoutMs: remaining });
+      return await attempt({ signal, timeoutMs: wireTimeout(remaining) });
     } catch (error) {
       if (!isRetryable(error) || n >= policy.maxAttempts) throw error;
       lastError = error;

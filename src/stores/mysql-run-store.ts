@@ -78,6 +78,7 @@ const COLUMNS = [
 
 const ER_LOCK_DEADLOCK = 1213;
 const KILL_TIMEOUT_MS = 2000;
+const CLOSE_TIMEOUT_MS = 3000;
 const DEADLOCK_ATTEMPTS = 5;
 
 const NEWEST_FIRST = "ORDER BY created_at DESC, run_id DESC LIMIT ?";
@@ -196,7 +197,14 @@ export class MysqlRunStore implements RunStore {
 
   /** Ends the pools: open connections close once their queries finish. */
   async close(): Promise<void> {
-    await Promise.all([this.pool.end(), this.control?.end()]);
+    // pool.end() queues QUIT behind whatever a connection is still doing: on a
+    // hung database that never finishes, so the wait is bounded and errors
+    // from closing count as closed.
+    const ends = Promise.allSettled([this.pool.end(), this.control?.end()]);
+    await Promise.race([
+      ends,
+      new Promise((resolve) => setTimeout(resolve, CLOSE_TIMEOUT_MS).unref()),
+    ]);
   }
 
   /** Resolves when the database answers a trivial query; health probes call it. */
@@ -338,26 +346,91 @@ export class MysqlRunStore implements RunStore {
   }
 
   /**
+   * KILL QUERY on the control pool, bounded as a whole (acquiring its
+   * connection included) by our own timer. A control connection whose kill
+   * failed is destroyed, never reused: mysql2 leaves a timed-out command
+   * queued on it, and every later kill would wait behind it for ever.
+   */
+  private kill(threadId: number): Promise<void> {
+    const control = this.control;
+    if (control === undefined) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      let used: SqlConnection | undefined;
+      const timer = setTimeout(() => {
+        settled = true;
+        used?.destroy();
+        reject(new Error("KILL QUERY timed out"));
+      }, KILL_TIMEOUT_MS);
+      control.getConnection().then(
+        async (connection) => {
+          if (settled) {
+            connection.destroy();
+            return;
+          }
+          used = connection;
+          try {
+            await connection.query({
+              sql: `KILL QUERY ${Number(threadId)}`,
+              timeout: KILL_TIMEOUT_MS,
+            });
+            if (settled) return;
+            settled = true;
+            clearTimeout(timer);
+            connection.release();
+            resolve();
+          } catch (error) {
+            connection.destroy();
+            if (settled) return;
+            settled = true;
+            clearTimeout(timer);
+            reject(error);
+          }
+        },
+        (error: unknown) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          reject(error);
+        },
+      );
+    });
+  }
+
+  /**
    * A connection from the pool, or UNAVAILABLE after queryTimeoutMs: when
    * every connection hangs on a frozen database, mysql2's pool (which has no
    * acquire timeout) would otherwise queue calls forever.
    */
-  private acquire(): Promise<SqlConnection> {
+  private acquire(signal: AbortSignal | undefined): Promise<SqlConnection> {
     return new Promise((resolve, reject) => {
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        reject(new ConnectError("database unavailable (no free connection)", Code.Unavailable));
-      }, this.queryTimeoutMs);
+      let gaveUp = false;
+      const giveUp = (error: ConnectError) => {
+        gaveUp = true;
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+        reject(error);
+      };
+      const onAbort = () => giveUp(cutOff(signal as AbortSignal));
+      const timer = setTimeout(
+        () =>
+          giveUp(new ConnectError("database unavailable (no free connection)", Code.Unavailable)),
+        this.queryTimeoutMs,
+      );
+      // A call whose deadline passes while it waits for a connection stops waiting.
+      signal?.addEventListener("abort", onAbort, { once: true });
       this.pool.getConnection().then(
         (connection) => {
+          if (gaveUp) {
+            connection.release();
+            return;
+          }
           clearTimeout(timer);
-          if (timedOut) connection.release();
-          else resolve(connection);
+          signal?.removeEventListener("abort", onAbort);
+          resolve(connection);
         },
         (error: unknown) => {
-          clearTimeout(timer);
-          reject(mapMysqlError(error));
+          if (!gaveUp) giveUp(mapMysqlError(error) as ConnectError);
         },
       );
     });
@@ -375,28 +448,24 @@ export class MysqlRunStore implements RunStore {
     const signal = currentCallSignal();
     for (let attempt = 1; ; attempt++) {
       if (signal?.aborted) throw cutOff(signal);
-      const connection = await this.acquire();
+      const connection = await this.acquire(signal);
       if (signal?.aborted) {
         connection.release();
         throw cutOff(signal);
       }
       let kill: Promise<unknown> | undefined;
-      const onAbort = () => {
-        if (this.control !== undefined && connection.threadId !== null) {
-          kill = this.control.getConnection().then(async (control) => {
-            try {
-              // Bounded: on a hung database the kill hangs too.
-              await control.query({
-                sql: `KILL QUERY ${Number(connection.threadId)}`,
-                timeout: KILL_TIMEOUT_MS,
-              });
-            } finally {
-              control.release();
-            }
-          });
-          kill.catch(() => {});
-        }
-      };
+      // On abort the caller is answered at once; the kill stops the database.
+      let onAbort = () => {};
+      const aborted = new Promise<never>((_, reject) => {
+        onAbort = () => {
+          if (connection.threadId !== null) {
+            kill = this.control === undefined ? Promise.reject() : this.kill(connection.threadId);
+            kill.catch(() => {});
+          }
+          reject(cutOff(signal as AbortSignal));
+        };
+      });
+      aborted.catch(() => {});
       signal?.addEventListener("abort", onAbort, { once: true });
       // Our own bound on the whole statement: mysql2's `timeout` does not
       // cover the PREPARE an uncached statement needs first, so on a frozen
@@ -413,7 +482,7 @@ export class MysqlRunStore implements RunStore {
       try {
         const executing = connection.execute({ sql, timeout: this.queryTimeoutMs }, values);
         executing.catch(() => {});
-        const [result] = await Promise.race([executing, expired]);
+        const [result] = await Promise.race([executing, expired, aborted]);
         return result;
       } catch (error) {
         if (signal?.aborted) throw cutOff(signal);

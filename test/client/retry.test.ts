@@ -325,3 +325,13 @@ describe("an aborted signal stops retrying", () => {
     expect(backend.calls("get")).toBe(0);
   });
 });
+
+describe("timeouts the wire can carry", () => {
+  it("a fractional or huge timeoutMs is sent as whole milliseconds within 8 digits", async () => {
+    for (const protocol of ["grpc", "connect"] as RemoteProtocol[]) {
+      const { store } = await open({ protocol });
+      expect((await store.get(RUN, {}, { timeoutMs: 1500.5 }))?.runId).toBe(RUN);
+      expect((await store.get(RUN, {}, { timeoutMs: 1e12 }))?.runId).toBe(RUN);
+    }
+  });
+});

@@ -2,9 +2,12 @@ import { Code } from "@connectrpc/connect";
 import { createConnection } from "mysql2/promise";
 import { afterAll, describe, expect, it } from "vitest";
 import { withCallSignal } from "../../src/call-signal.js";
+import { createMysqlPool } from "../../src/stores/mysql-pool.js";
+import { MysqlRunStore } from "../../src/stores/mysql-run-store.js";
 import { failureOf } from "../support/failure.js";
 import { createTestDatabase } from "../support/mysql.js";
 import { openRemote } from "../support/remote.js";
+import { TcpProxy } from "../support/tcp-proxy.js";
 
 // A call's deadline reaches MySQL: the statement is killed when it passes,
 // not left waiting to apply later. A row lock held by another session makes
@@ -86,5 +89,38 @@ describe("deadlines reach the database", () => {
     expect((await store.get("r2"))?.status).toBe("pending");
     // The connection that was interrupted serves the next call normally.
     expect(await store.updateStatus("r2", "running")).toBe(true);
+  });
+
+  it("a kill that cannot land (its connection hangs) never leaks the pool: the stuck connection is dropped", async () => {
+    const proxy = new TcpProxy("127.0.0.1", 3306);
+    await proxy.start();
+    const url = new URL(db.url);
+    url.port = String(proxy.port);
+    const main = createMysqlPool({ url: db.url, poolSize: 2 }).promise();
+    const control = createMysqlPool({ url: url.toString() }, { connectionLimit: 1 }).promise();
+    const leaky = new MysqlRunStore(main, { queryTimeoutMs: 20_000 }, control);
+    await leaky.put("r3", { threadId: "t1" });
+    await leaky.ping();
+    proxy.freeze();
+    const lock = await lockRow("r3");
+    try {
+      const calls = [1, 2, 3, 4].map(async () => {
+        const controller = new AbortController();
+        setTimeout(() => controller.abort(), 200);
+        return failureOf(
+          withCallSignal(controller.signal, () => leaky.updateStatus("r3", "success")),
+        );
+      });
+      for (const error of await Promise.all(calls)) expect(error.code).toBe(Code.Canceled);
+    } finally {
+      await lock.release();
+    }
+    // The kills time out (2 s); their targets are dropped, so the pool serves again.
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    await leaky.ping();
+    expect(await leaky.updateStatus("r3", "running")).toBe(true);
+    proxy.forward();
+    await leaky.close();
+    await proxy.close();
   });
 });

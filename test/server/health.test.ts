@@ -103,6 +103,28 @@ describe("health", () => {
   });
 });
 
+describe("health at shutdown", () => {
+  it("ends Watch streams at once, also when already NOT_SERVING and for unknown services", async () => {
+    const server = await startServer({
+      store: new MemoryRunStore(),
+      healthProbe: async () => {
+        throw new Error("database down");
+      },
+    });
+    const health = healthClient(server);
+    const statuses: number[][] = [[], []];
+    const watches = ["", "nope"].map(async (service, i) => {
+      for await (const update of health.watch({ service })) statuses[i]?.push(update.status);
+    });
+    await waitFor(() => statuses[0]?.length === 1 && statuses[1]?.length === 1);
+    const began = Date.now();
+    await server.close(5000);
+    await Promise.all(watches);
+    expect(Date.now() - began).toBeLessThan(1000);
+    expect(statuses).toEqual([[NOT_SERVING], [SERVICE_UNKNOWN]]);
+  });
+});
+
 const db = await createTestDatabase("health");
 
 describe("health on MySQL", () => {

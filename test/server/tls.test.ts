@@ -87,6 +87,28 @@ describe("TLS", () => {
   });
 });
 
+describe("shutdown over HTTP/1.1", () => {
+  it("a call in flight on an HTTP/1.1 connection finishes before the socket closes", async () => {
+    const slow = new MemoryRunStore();
+    const get = slow.get.bind(slow);
+    slow.get = async (runId, options) => {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      return get(runId, options);
+    };
+    await slow.put("h1-slow", { threadId: "t1" });
+    const server = await startServer({
+      store: slow,
+      tls: { cert: certs.serverCert, key: certs.serverKey },
+    });
+    const store = client(server.url, "connect", { ca: certs.ca }, "1.1");
+    const call = store.get("h1-slow");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const closing = server.close(5000);
+    expect((await call)?.runId).toBe("h1-slow");
+    await closing;
+  });
+});
+
 describe("mutual TLS", () => {
   let server: RunningServer;
   beforeAll(async () => {
