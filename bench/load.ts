@@ -1,0 +1,244 @@
+import { create, type DescMessage, fromBinary, toBinary } from "@bufbuild/protobuf";
+import * as grpc from "@grpc/grpc-js";
+import { pb, RemoteRunStore, type RunStore, RunStoreService } from "@runstore/client";
+import { MemoryRunStore } from "../src/stores/memory-run-store.js";
+import { MysqlRunStore } from "../src/stores/mysql-run-store.js";
+
+// One load-generator process: runs one workload at one concurrency against
+// one target for a fixed time and prints one JSON line of figures. The
+// orchestrator (bench/run.ts) starts it, so load never runs in the server.
+
+/** What the orchestrator asks for. */
+export interface LoadSpec {
+  /** "remote" (RemoteRunStore, gRPC), "grpc-js" (independent client), "memory" / "mysql" (in-process). */
+  client: "remote" | "grpc-js" | "memory" | "mysql";
+  /** Server address for remote / grpc-js; database URL for mysql. */
+  target: string;
+  workload: "get" | "put" | "lifecycle" | "aggregate";
+  concurrency: number;
+  durationMs: number;
+  /** Distinguishes ids between rounds sharing one server. */
+  tag: string;
+}
+
+/** What one run measured. */
+export interface LoadResult {
+  ops: number;
+  rpcs: number;
+  errors: number;
+  seconds: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+/** The slice of RunStore the workloads use, over raw grpc-js for the independent client. */
+type Ops = Pick<
+  RunStore,
+  | "put"
+  | "get"
+  | "updateStatus"
+  | "updateRunProgress"
+  | "updateRunCompletion"
+  | "listByThread"
+  | "aggregateTokensByThread"
+>;
+
+function grpcJsOps(target: string): Ops {
+  const client = new grpc.Client(target, grpc.credentials.createInsecure());
+  const call = (name: string, init: object): Promise<unknown> => {
+    const method = RunStoreService.methods.find((m) => m.name === name);
+    if (method === undefined) throw new Error(name);
+    const input: DescMessage = method.input;
+    const output: DescMessage = method.output;
+    return new Promise((resolve, reject) =>
+      client.makeUnaryRequest(
+        `/${RunStoreService.typeName}/${name}`,
+        (value: object) => Buffer.from(toBinary(input, create(input, value as never))),
+        (bytes: Buffer) => fromBinary(output, bytes),
+        init,
+        (error, response) => (error ? reject(error) : resolve(response)),
+      ),
+    );
+  };
+  return {
+    put: async (runId, fields) => {
+      await call("Put", {
+        runId,
+        threadId: fields.threadId,
+        status: pb.RunStatus.PENDING,
+        metadata: fields.metadata ?? {},
+      });
+    },
+    get: async (runId) => ((await call("Get", { runId })) as { run?: unknown }).run as never,
+    updateStatus: async (runId) => {
+      await call("UpdateStatus", { runId, status: pb.RunStatus.RUNNING });
+      return true;
+    },
+    updateRunProgress: async (runId, p) => {
+      await call("UpdateRunProgress", {
+        runId,
+        totalTokens: BigInt(p.totalTokens ?? 0),
+        lastAiMessage: p.lastAiMessage ?? undefined,
+      });
+    },
+    updateRunCompletion: async (runId, c) => {
+      await call("UpdateRunCompletion", {
+        runId,
+        status: pb.RunStatus.SUCCESS,
+        totalTokens: BigInt(c.totalTokens ?? 0),
+      });
+      return true;
+    },
+    listByThread: async (threadId, o) =>
+      ((await call("ListByThread", { threadId, limit: o?.limit })) as { runs: never[] }).runs,
+    aggregateTokensByThread: async (threadId) =>
+      (await call("AggregateTokensByThread", { threadId })) as never,
+  };
+}
+
+async function openOps(spec: LoadSpec): Promise<{ ops: Ops; close(): Promise<void> }> {
+  switch (spec.client) {
+    case "remote": {
+      const store = new RemoteRunStore({ baseUrl: spec.target, retry: false });
+      return { ops: store, close: async () => store.close() };
+    }
+    case "grpc-js":
+      return { ops: grpcJsOps(spec.target.replace(/^http:\/\//, "")), close: async () => {} };
+    case "memory":
+      return { ops: new MemoryRunStore(), close: async () => {} };
+    case "mysql": {
+      const store = MysqlRunStore.open({
+        url: spec.target,
+        poolSize: Math.min(64, spec.concurrency + 2),
+      });
+      return { ops: store, close: () => store.close() };
+    }
+  }
+}
+
+const METADATA = { source: "bench", labels: { team: "agents", tier: "prod" }, attempt: 1 };
+
+/** Seeds what a workload reads, then returns one operation and how many RPCs it makes. */
+async function prepare(
+  ops: Ops,
+  spec: LoadSpec,
+): Promise<{ op: (i: number, worker: number) => Promise<void>; rpcs: number }> {
+  const tag = spec.tag;
+  switch (spec.workload) {
+    case "get": {
+      const ids = Array.from({ length: 1000 }, (_, i) => `${tag}-g${i}`);
+      for (let i = 0; i < ids.length; i += 50) {
+        await Promise.all(
+          ids
+            .slice(i, i + 50)
+            .map((id) =>
+              ops.put(id, { threadId: `${tag}-gt${id.length % 10}`, metadata: METADATA }),
+            ),
+        );
+      }
+      return {
+        rpcs: 1,
+        op: async (i) => {
+          await ops.get(ids[(i * 7919) % ids.length] as string);
+        },
+      };
+    }
+    case "put":
+      return {
+        rpcs: 1,
+        op: async (i, w) => {
+          await ops.put(`${tag}-p${w}-${i}`, { threadId: `${tag}-pt${w}`, metadata: METADATA });
+        },
+      };
+    case "lifecycle":
+      return {
+        rpcs: 10,
+        op: async (i, w) => {
+          const runId = `${tag}-l${w}-${i}`;
+          const threadId = `${tag}-lt${w}`;
+          await ops.put(runId, { threadId, metadata: METADATA });
+          await ops.updateStatus(runId, "running");
+          for (let k = 1; k <= 5; k++) {
+            await ops.updateRunProgress(runId, {
+              totalTokens: k * 100,
+              lastAiMessage: `step ${k}`,
+            });
+          }
+          await ops.updateRunCompletion(runId, { status: "success", totalTokens: 600 });
+          await ops.get(runId);
+          await ops.listByThread(threadId, { limit: 10 });
+        },
+      };
+    case "aggregate": {
+      const threadId = `${tag}-agg`;
+      for (let i = 0; i < 100; i += 20) {
+        await Promise.all(
+          Array.from({ length: 20 }, async (_, k) => {
+            const runId = `${tag}-a${i + k}`;
+            await ops.put(runId, { threadId, metadata: METADATA });
+            await ops.updateRunCompletion(runId, { status: "success", totalTokens: 100 + k });
+          }),
+        );
+      }
+      return {
+        rpcs: 1,
+        op: async () => {
+          await ops.aggregateTokensByThread(threadId);
+        },
+      };
+    }
+  }
+}
+
+/** Runs the spec; closed-loop workers, each waiting for its previous operation. */
+export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
+  const { ops, close } = await openOps(spec);
+  try {
+    const { op, rpcs } = await prepare(ops, spec);
+    const latencies: number[] = [];
+    let errors = 0;
+    const began = performance.now();
+    const end = began + spec.durationMs;
+    await Promise.all(
+      Array.from({ length: spec.concurrency }, async (_, worker) => {
+        for (let i = 0; performance.now() < end; i++) {
+          const t = performance.now();
+          try {
+            await op(i, worker);
+            latencies.push(performance.now() - t);
+          } catch {
+            errors++;
+          }
+        }
+      }),
+    );
+    const seconds = (performance.now() - began) / 1000;
+    latencies.sort((a, b) => a - b);
+    const at = (q: number) =>
+      latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
+    return {
+      ops: latencies.length,
+      rpcs: latencies.length * rpcs,
+      errors,
+      seconds,
+      p50Ms: at(0.5),
+      p99Ms: at(0.99),
+    };
+  } finally {
+    await close();
+  }
+}
+
+if (process.argv[2] !== undefined) {
+  const spec = JSON.parse(process.argv[2]) as LoadSpec;
+  runLoad(spec).then(
+    (result) => {
+      console.log(JSON.stringify(result));
+      process.exit(0);
+    },
+    (error: unknown) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,264 @@
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus, totalmem } from "node:os";
+import { promisify } from "node:util";
+import { createConnection } from "mysql2/promise";
+import type { LoadResult, LoadSpec } from "./load.js";
+
+// `npm run bench`: every workload × concurrency against each path, load
+// from separate processes, medians of several rounds, each figure next to
+// its baseline from the same run. `npm run bench -- --smoke` is the few-second
+// version CI runs so the bench cannot rot; no timing is ever pass/fail.
+
+const run = promisify(execFile);
+const NODE = [process.execPath, "--conditions=source", "--import", "tsx"];
+const smoke = process.argv.includes("--smoke");
+const ROUNDS = smoke ? 1 : 3;
+const DURATION_MS = smoke ? 300 : 1500;
+const CONCURRENCY = smoke ? [16] : [1, 16, 64];
+const WORKLOADS: LoadSpec["workload"][] = ["get", "put", "lifecycle", "aggregate"];
+const MYSQL_SERVER = process.env.BENCH_MYSQL_URL ?? "mysql://root@127.0.0.1:3306";
+const CLOCK_TICK_US = 1_000_000 / Number((await run("getconf", ["CLK_TCK"])).stdout.trim() || 100);
+
+/** A server process under test, with its own CPU accounting read from /proc. */
+interface Served {
+  name: string;
+  url: string;
+  child: ChildProcess;
+}
+
+async function serve(name: string, args: string[], env: Record<string, string>): Promise<Served> {
+  const child = spawn(NODE[0] as string, [...NODE.slice(1), ...args], {
+    env: { PATH: process.env.PATH ?? "", PORT: "0", LOG_LEVEL: "info", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  const url = await new Promise<string>((resolve, reject) => {
+    const look = (chunk: Buffer) => {
+      output += chunk.toString();
+      const ours = /listening on (http:\/\/[^\s"]+)/.exec(output);
+      const reference = /^listening (\d+)$/m.exec(output);
+      if (ours?.[1]) resolve(ours[1]);
+      else if (reference?.[1]) resolve(`http://127.0.0.1:${reference[1]}`);
+    };
+    child.stdout?.on("data", look);
+    child.stderr?.on("data", look);
+    child.once("exit", (code) => reject(new Error(`${name} exited ${code}: ${output}`)));
+    setTimeout(() => reject(new Error(`${name} did not start in 20 s: ${output}`)), 20_000).unref();
+  });
+  return { name, url, child };
+}
+
+/** User + system CPU of a process so far, in microseconds. */
+function cpuMicros(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+  return (Number(fields[11]) + Number(fields[12])) * CLOCK_TICK_US;
+}
+
+function peakRssMb(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, "utf8").match(/VmHWM:\s+(\d+) kB/);
+  return Number(line?.[1] ?? 0) / 1024;
+}
+
+async function load(spec: LoadSpec): Promise<LoadResult> {
+  const { stdout } = await run(
+    NODE[0] as string,
+    [...NODE.slice(1), "bench/load.ts", JSON.stringify(spec)],
+    {
+      maxBuffer: 1 << 20,
+    },
+  );
+  return JSON.parse(stdout.trim().split("\n").at(-1) as string);
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+
+/** One path through which a workload is driven. */
+interface Path {
+  label: string;
+  client: LoadSpec["client"];
+  target: () => string;
+  server?: () => Served;
+  backend: "memory" | "mysql";
+}
+
+interface Row {
+  workload: string;
+  concurrency: number;
+  path: string;
+  backend: string;
+  opsPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  serverCpuUsPerRpc: number | null;
+  errors: number;
+}
+
+async function main(): Promise<void> {
+  const database = `runstore_bench_${process.pid}`;
+  const admin = await createConnection({ uri: MYSQL_SERVER });
+  await admin.query(`CREATE DATABASE \`${database}\``);
+  const mysqlUrl = `${MYSQL_SERVER}/${database}`;
+  const servers: Served[] = [];
+  try {
+    // Each server joins `servers` as it starts, so the finally block stops it.
+    const started = async (server: Promise<Served>) => {
+      const s = await server;
+      servers.push(s);
+      return s;
+    };
+    const reference = await started(serve("reference", ["bench/reference-server.ts"], {}));
+    const onMemory = await started(serve("runstore-memory", ["src/main.ts"], {}));
+    const onMysql = await started(
+      serve("runstore-mysql", ["src/main.ts"], { DATABASE_URL: mysqlUrl, DB_POOL_SIZE: "32" }),
+    );
+    const paths: Path[] = [
+      { label: "in-process MemoryRunStore", client: "memory", target: () => "", backend: "memory" },
+      {
+        label: "grpc-js → grpc-js reference",
+        client: "grpc-js",
+        target: () => reference.url,
+        server: () => reference,
+        backend: "memory",
+      },
+      {
+        label: "grpc-js → runstore",
+        client: "grpc-js",
+        target: () => onMemory.url,
+        server: () => onMemory,
+        backend: "memory",
+      },
+      {
+        label: "RemoteRunStore → runstore",
+        client: "remote",
+        target: () => onMemory.url,
+        server: () => onMemory,
+        backend: "memory",
+      },
+      {
+        label: "in-process MysqlRunStore",
+        client: "mysql",
+        target: () => mysqlUrl,
+        backend: "mysql",
+      },
+      {
+        label: "grpc-js → runstore",
+        client: "grpc-js",
+        target: () => onMysql.url,
+        server: () => onMysql,
+        backend: "mysql",
+      },
+      {
+        label: "RemoteRunStore → runstore",
+        client: "remote",
+        target: () => onMysql.url,
+        server: () => onMysql,
+        backend: "mysql",
+      },
+    ];
+    const rows: Row[] = [];
+    let round = 0;
+    for (const workload of WORKLOADS) {
+      for (const concurrency of CONCURRENCY) {
+        for (const path of paths) {
+          const results: (LoadResult & { cpu: number | null })[] = [];
+          for (let r = 0; r < ROUNDS; r++) {
+            const server = path.server?.();
+            const before = server ? cpuMicros(server.child.pid as number) : 0;
+            const result = await load({
+              client: path.client,
+              target: path.target(),
+              workload,
+              concurrency,
+              durationMs: DURATION_MS,
+              tag: `b${round++}`,
+            });
+            const seedRpcs = workload === "get" ? 1000 : workload === "aggregate" ? 200 : 0;
+            const cpu = server
+              ? (cpuMicros(server.child.pid as number) - before) / (result.rpcs + seedRpcs)
+              : null;
+            results.push({ ...result, cpu });
+          }
+          rows.push({
+            workload,
+            concurrency,
+            path: path.label,
+            backend: path.backend,
+            opsPerSec: median(results.map((x) => x.ops / x.seconds)),
+            p50Ms: median(results.map((x) => x.p50Ms)),
+            p99Ms: median(results.map((x) => x.p99Ms)),
+            serverCpuUsPerRpc: path.server ? median(results.map((x) => x.cpu ?? 0)) : null,
+            errors: results.reduce((n, x) => n + x.errors, 0),
+          });
+          console.error(`${workload} c=${concurrency} ${path.backend} ${path.label}: done`);
+        }
+      }
+    }
+    const rss = Object.fromEntries(servers.map((s) => [s.name, peakRssMb(s.child.pid as number)]));
+    report(rows, rss);
+  } finally {
+    for (const server of servers) server.child.kill("SIGTERM");
+    await admin.query(`DROP DATABASE IF EXISTS \`${database}\``);
+    await admin.end();
+  }
+}
+
+function report(rows: Row[], rss: Record<string, number>): void {
+  const base = (row: Row, path: string) =>
+    rows.find(
+      (r) =>
+        r.workload === row.workload &&
+        r.concurrency === row.concurrency &&
+        r.backend === row.backend &&
+        r.path === path,
+    );
+  const fmt = (n: number, digits = 1) => n.toFixed(digits);
+  const lines = [
+    "| workload | conc | backend | path | ops/s | × in-process | p50 ms | p99 ms | p99 × in-process | server CPU µs/RPC | × grpc-js reference |",
+    "|---|---|---|---|---|---|---|---|---|---|---|",
+  ];
+  for (const row of rows) {
+    const local = base(
+      row,
+      `in-process ${row.backend === "memory" ? "MemoryRunStore" : "MysqlRunStore"}`,
+    );
+    const reference = rows.find(
+      (r) =>
+        r.workload === row.workload &&
+        r.concurrency === row.concurrency &&
+        r.path === "grpc-js → grpc-js reference",
+    );
+    const opsRatio = local && local !== row ? fmt(row.opsPerSec / local.opsPerSec, 2) : "—";
+    const p99Ratio = local && local !== row ? fmt(row.p99Ms / local.p99Ms, 2) : "—";
+    const cpuRatio =
+      row.serverCpuUsPerRpc !== null &&
+      reference?.serverCpuUsPerRpc &&
+      row.backend === "memory" &&
+      reference !== row
+        ? fmt(row.serverCpuUsPerRpc / reference.serverCpuUsPerRpc, 2)
+        : "—";
+    lines.push(
+      `| ${row.workload} | ${row.concurrency} | ${row.backend} | ${row.path} | ${fmt(row.opsPerSec, 0)} | ${opsRatio} | ${fmt(row.p50Ms, 2)} | ${fmt(row.p99Ms, 2)} | ${p99Ratio} | ${row.serverCpuUsPerRpc === null ? "—" : fmt(row.serverCpuUsPerRpc, 0)} | ${cpuRatio} |`,
+    );
+  }
+  const machine = `${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
+  const rssLine = `Server peak RSS (MB): ${Object.entries(rss)
+    .map(([k, v]) => `${k} ${fmt(v, 0)}`)
+    .join(", ")}`;
+  console.log(
+    [
+      `Machine: ${machine}; ${ROUNDS} rounds of ${DURATION_MS} ms, medians`,
+      "",
+      ...lines,
+      "",
+      rssLine,
+    ].join("\n"),
+  );
+  mkdirSync("bench/results", { recursive: true });
+  writeFileSync(
+    `bench/results/${smoke ? "smoke" : "latest"}.json`,
+    `${JSON.stringify({ machine, rounds: ROUNDS, durationMs: DURATION_MS, rows, peakRssMb: rss }, null, 2)}\n`,
+  );
+}
+
+await main();
