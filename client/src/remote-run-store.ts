@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import type * as http2 from "node:http2";
 import type * as https from "node:https";
 import {
@@ -134,7 +135,8 @@ export class RemoteRunStore implements RunStore {
   private readonly headers: Record<string, string>;
   private readonly timeoutMs: number | undefined;
   private readonly retry: RetryPolicy;
-  private readonly closed = new AbortController();
+  // One listener per call in flight: many concurrent calls are normal, not a leak.
+  private readonly closed = unlimitedListeners(new AbortController());
 
   constructor(options: RemoteRunStoreOptions) {
     this.headers = options.token === undefined ? {} : { authorization: `Bearer ${options.token}` };
@@ -454,4 +456,10 @@ function optionalTimestamp(value: string | Date | null | undefined, field: strin
   return value === undefined || value === null
     ? undefined
     : timestampToProto(parseTimestamp(value, field));
+}
+
+/** Lifts Node's 10-listener warning threshold for a signal every call listens to. */
+function unlimitedListeners(controller: AbortController): AbortController {
+  setMaxListeners(0, controller.signal);
+  return controller;
 }
