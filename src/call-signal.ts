@@ -21,3 +21,18 @@ export function withCallSignal<T>(signal: AbortSignal, fn: () => T): T {
 /** Makes each RPC's signal the current call signal for everything its handler awaits. */
 export const propagateCallSignal: Interceptor = (next) => (req) =>
   storage.run(req.signal, () => next(req));
+
+/**
+ * Marks a store that reads currentCallSignal(). The server installs
+ * propagateCallSignal only for such stores: AsyncLocalStorage turns on
+ * promise hooks, a cost on every call that a store ignoring the signal
+ * (MemoryRunStore) should not pay.
+ */
+export interface FollowsCallSignal {
+  readonly followsCallSignal: true;
+}
+
+/** Whether `store` reads the call signal. */
+export function followsCallSignal(store: object): store is FollowsCallSignal {
+  return (store as Partial<FollowsCallSignal>).followsCallSignal === true;
+}

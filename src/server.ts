@@ -3,7 +3,7 @@ import type { AddressInfo, Socket } from "node:net";
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { pb, pbHealth, type RunStore, RunStoreService } from "@runstore/client";
-import { propagateCallSignal } from "./call-signal.js";
+import { followsCallSignal, propagateCallSignal } from "./call-signal.js";
 import { HealthMonitor, healthRoutes } from "./health.js";
 import { bearerAuth } from "./interceptors/bearer-auth.js";
 import { internalErrors } from "./interceptors/internal-errors.js";
@@ -122,7 +122,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       ),
     );
   }
-  interceptors.push(propagateCallSignal);
+  if (followsCallSignal(store)) interceptors.push(propagateCallSignal);
 
   // Aborted when the grace period ends: every handler's signal follows it,
   // so calls still running are cut off (and their SQL killed) rather than

@@ -14,7 +14,7 @@ import {
   type RunStore,
   type ThreadTokenUsage,
 } from "@runstore/client";
-import { currentCallSignal } from "../call-signal.js";
+import { currentCallSignal, type FollowsCallSignal } from "../call-signal.js";
 import {
   checkAggregate,
   checkCompletion,
@@ -169,7 +169,9 @@ interface UsageRow {
  * can share the database. Connection loss and timeouts surface as
  * UNAVAILABLE; the schema comes from `migrate()` in mysql-migrations.ts.
  */
-export class MysqlRunStore implements RunStore {
+export class MysqlRunStore implements RunStore, FollowsCallSignal {
+  /** Statements are cut off when the serving call's signal aborts. */
+  readonly followsCallSignal = true as const;
   private readonly queryTimeoutMs: number;
 
   /**

@@ -5,7 +5,7 @@ import { withCallSignal } from "../../src/call-signal.js";
 import { createMysqlPool } from "../../src/stores/mysql-pool.js";
 import { MysqlRunStore } from "../../src/stores/mysql-run-store.js";
 import { failureOf } from "../support/failure.js";
-import { createTestDatabase } from "../support/mysql.js";
+import { createTestDatabase, lockRow as lockRowIn } from "../support/mysql.js";
 import { openRemote } from "../support/remote.js";
 import { TcpProxy } from "../support/tcp-proxy.js";
 
@@ -21,19 +21,12 @@ describe("deadlines reach the database", () => {
     return;
   }
   const store = db.openStore();
+  const url = db.url;
   afterAll(() => db.drop());
 
-  /** Holds run_id's row lock in another session until release() is called. */
+  /** A row lock on run_id, released by release(). */
   async function lockRow(runId: string) {
-    const connection = await createConnection({ uri: db?.url });
-    await connection.query("BEGIN");
-    await connection.query("SELECT run_id FROM runs WHERE run_id = ? FOR UPDATE", [runId]);
-    return {
-      async release() {
-        await connection.query("ROLLBACK");
-        await connection.end();
-      },
-    };
+    return { release: await lockRowIn(url, runId) };
   }
 
   async function waitingStatements(): Promise<number> {

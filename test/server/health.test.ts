@@ -120,7 +120,8 @@ describe("health at shutdown", () => {
     const began = Date.now();
     await server.close(5000);
     await Promise.all(watches);
-    expect(Date.now() - began).toBeLessThan(1000);
+    // Well under the 5 s grace period the streams would otherwise hold.
+    expect(Date.now() - began).toBeLessThan(2500);
     expect(statuses).toEqual([[NOT_SERVING], [SERVICE_UNKNOWN]]);
   });
 });

@@ -1,11 +1,10 @@
 import { Code, createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { pbHealth, RemoteRunStore } from "@runstore/client";
-import { createConnection } from "mysql2/promise";
 import { afterAll, describe, expect, it } from "vitest";
 import { logLines, spawnServer } from "../support/child-server.js";
 import { failureOf } from "../support/failure.js";
-import { createTestDatabase } from "../support/mysql.js";
+import { createTestDatabase, lockRow } from "../support/mysql.js";
 
 // Graceful shutdown of a real server process on MySQL, with a call in flight:
 // a row lock held by the test keeps that call waiting for as long as we like.
@@ -20,16 +19,6 @@ describe("graceful shutdown on SIGTERM", () => {
   }
   afterAll(() => db.drop());
 
-  async function lockRow(runId: string) {
-    const connection = await createConnection({ uri: db?.url });
-    await connection.query("BEGIN");
-    await connection.query("SELECT run_id FROM runs WHERE run_id = ? FOR UPDATE", [runId]);
-    return async () => {
-      await connection.query("ROLLBACK");
-      await connection.end();
-    };
-  }
-
   it("health goes NOT_SERVING, new calls are refused, the in-flight call finishes, exit 0", async () => {
     const server = await spawnServer({ DATABASE_URL: db.url, SHUTDOWN_GRACE_MS: "10000" });
     const store = new RemoteRunStore({ baseUrl: server.url, retry: false });
@@ -40,7 +29,7 @@ describe("graceful shutdown on SIGTERM", () => {
     );
     try {
       await store.put("r1", { threadId: "t1" });
-      const release = await lockRow("r1");
+      const release = await lockRow(db.url, "r1");
       const seen: number[] = [];
       const watching = (async () => {
         for await (const update of health.watch({ service: "" })) seen.push(update.status);
@@ -79,14 +68,16 @@ describe("graceful shutdown on SIGTERM", () => {
     const store = new RemoteRunStore({ baseUrl: server.url, retry: false });
     try {
       await store.put("r2", { threadId: "t1" });
-      const release = await lockRow("r2");
+      const release = await lockRow(db.url, "r2");
       const inFlight = failureOf(store.updateStatus("r2", "success"));
       await new Promise((resolve) => setTimeout(resolve, 200));
       const began = Date.now();
       const exited = new Promise<number | null>((resolve) => server.child.once("exit", resolve));
       server.child.kill("SIGTERM");
       expect(await exited).toBe(0);
-      expect(Date.now() - began).toBeLessThan(5000);
+      // Bounded by design: grace 300 ms + cut-off wait ≤ 1 s + store close ≤ 3 s, plus a
+      // loaded machine's slack; the point is that the process does not hang.
+      expect(Date.now() - began).toBeLessThan(10_000);
       const error = await inFlight;
       // The handler, aborted by the shutdown signal, answers UNAVAILABLE: retryable elsewhere.
       expect(error.code).toBe(Code.Unavailable);

@@ -63,3 +63,18 @@ export async function createTestDatabase(
     },
   };
 }
+
+/**
+ * Holds run_id's row lock from a session of its own until the returned
+ * function is called, so a statement on that row waits as long as a test
+ * needs (a call held in flight).
+ */
+export async function lockRow(url: string, runId: string): Promise<() => Promise<void>> {
+  const connection = await createConnection({ uri: url });
+  await connection.query("BEGIN");
+  await connection.query("SELECT run_id FROM runs WHERE run_id = ? FOR UPDATE", [runId]);
+  return async () => {
+    await connection.query("ROLLBACK");
+    await connection.end();
+  };
+}
