@@ -835,6 +835,16 @@ export function runStoreContract(name: string, open: () => Promise<StoreHandle>)
         expect((await store.get("r1"))?.modelName).toBe("m");
       });
 
+      it("a sum past 2^53-1 (the counters' bound) is OUT_OF_RANGE, never a rounded answer", async () => {
+        await finished("big", "success", "m", Number.MAX_SAFE_INTEGER);
+        await finished("one", "success", "m", 2);
+        const error = await store.aggregateTokensByThread("t1").then(
+          () => undefined,
+          (e: unknown) => ConnectError.from(e),
+        );
+        expect(error?.code).toBe(Code.OutOfRange);
+      });
+
       it("an empty thread gives all zeros and an empty by_model", async () => {
         expect(await store.aggregateTokensByThread("empty", { includeActive: true })).toEqual({
           totalTokens: 0,
