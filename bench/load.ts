@@ -27,8 +27,8 @@ export interface LoadResult {
   rpcs: number;
   errors: number;
   seconds: number;
-  p50Ms: number;
-  p99Ms: number;
+  /** Every operation's latency, in whole microseconds. */
+  latenciesUs: number[];
 }
 
 /** The slice of RunStore the workloads use, over raw grpc-js for the independent client. */
@@ -190,11 +190,19 @@ async function prepare(
   }
 }
 
-/** Runs the spec; closed-loop workers, each waiting for its previous operation. */
-export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
+/**
+ * Runs the spec: seeds, then `ready()` resolves the start (the orchestrator
+ * starts every load process at once, after all have seeded), then
+ * closed-loop workers each wait for their previous operation.
+ */
+export async function runLoad(
+  spec: LoadSpec,
+  ready: () => Promise<void> = async () => {},
+): Promise<LoadResult> {
   const { ops, close } = await openOps(spec);
   try {
     const { op, rpcs } = await prepare(ops, spec);
+    await ready();
     const latencies: number[] = [];
     let errors = 0;
     const began = performance.now();
@@ -205,36 +213,37 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
           const t = performance.now();
           try {
             await op(i, worker);
-            latencies.push(performance.now() - t);
+            latencies.push(Math.round((performance.now() - t) * 1000));
           } catch {
             errors++;
           }
         }
       }),
     );
-    const seconds = (performance.now() - began) / 1000;
-    latencies.sort((a, b) => a - b);
-    const at = (q: number) =>
-      latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
     return {
       ops: latencies.length,
       rpcs: latencies.length * rpcs,
       errors,
-      seconds,
-      p50Ms: at(0.5),
-      p99Ms: at(0.99),
+      seconds: (performance.now() - began) / 1000,
+      latenciesUs: latencies,
     };
   } finally {
     await close();
   }
 }
 
+// As a process: the spec is argv[2]; prints "ready" once seeded, starts on
+// the first line of stdin, prints the result as one JSON line.
 if (process.argv[2] !== undefined) {
   const spec = JSON.parse(process.argv[2]) as LoadSpec;
-  runLoad(spec).then(
+  const go = () =>
+    new Promise<void>((resolve) => {
+      process.stdout.write("ready\n");
+      process.stdin.once("data", () => resolve());
+    });
+  runLoad(spec, go).then(
     (result) => {
-      console.log(JSON.stringify(result));
-      process.exit(0);
+      process.stdout.write(`${JSON.stringify(result)}\n`, () => process.exit(0));
     },
     (error: unknown) => {
       console.error(error);

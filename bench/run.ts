@@ -1,7 +1,8 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
-import { promisify } from "node:util";
+import { createInterface } from "node:readline";
+import { parseArgs, promisify } from "node:util";
 import { createConnection } from "mysql2/promise";
 import type { LoadResult, LoadSpec } from "./load.js";
 
@@ -12,11 +13,31 @@ import type { LoadResult, LoadSpec } from "./load.js";
 
 const run = promisify(execFile);
 const NODE = [process.execPath, "--conditions=source", "--import", "tsx"];
-const smoke = process.argv.includes("--smoke");
-const ROUNDS = smoke ? 1 : 3;
-const DURATION_MS = smoke ? 300 : 1500;
-const CONCURRENCY = smoke ? [16] : [1, 16, 64];
-const WORKLOADS: LoadSpec["workload"][] = ["get", "put", "lifecycle", "aggregate"];
+const { values: flags } = parseArgs({
+  options: {
+    smoke: { type: "boolean", default: false },
+    rounds: { type: "string" },
+    "duration-ms": { type: "string" },
+    concurrency: { type: "string" },
+    workload: { type: "string" },
+    backend: { type: "string" },
+    loaders: { type: "string" },
+  },
+});
+const smoke = flags.smoke ?? false;
+const list = (value: string | undefined, fallback: string[]) => value?.split(",") ?? fallback;
+const ROUNDS = Number(flags.rounds ?? (smoke ? 1 : 3));
+const DURATION_MS = Number(flags["duration-ms"] ?? (smoke ? 300 : 1500));
+const CONCURRENCY = list(flags.concurrency, smoke ? ["16"] : ["1", "16", "64"]).map(Number);
+const WORKLOADS = list(flags.workload, [
+  "get",
+  "put",
+  "lifecycle",
+  "aggregate",
+]) as LoadSpec["workload"][];
+const BACKENDS = list(flags.backend, ["memory", "mysql"]);
+/** Load processes per measurement (one at concurrency 1): the server, not one client process, must be the limit. */
+const LOADERS = Number(flags.loaders ?? 2);
 const MYSQL_SERVER = process.env.BENCH_MYSQL_URL ?? "mysql://root@127.0.0.1:3306";
 const CLOCK_TICK_US = 1_000_000 / Number((await run("getconf", ["CLK_TCK"])).stdout.trim() || 100);
 
@@ -27,8 +48,10 @@ interface Served {
   child: ChildProcess;
 }
 
+/** Our server runs from the build, as `npm start` runs it; the bench's own scripts run from source. */
 async function serve(name: string, args: string[], env: Record<string, string>): Promise<Served> {
-  const child = spawn(NODE[0] as string, [...NODE.slice(1), ...args], {
+  const command = args[0]?.startsWith("dist/") ? [process.execPath] : NODE;
+  const child = spawn(command[0] as string, [...command.slice(1), ...args], {
     env: { PATH: process.env.PATH ?? "", PORT: "0", LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -60,16 +83,66 @@ function peakRssMb(pid: number): number {
   return Number(line?.[1] ?? 0) / 1024;
 }
 
-async function load(spec: LoadSpec): Promise<LoadResult> {
-  const { stdout } = await run(
-    NODE[0] as string,
-    [...NODE.slice(1), "bench/load.ts", JSON.stringify(spec)],
-    {
-      maxBuffer: 1 << 20,
-    },
-  );
-  return JSON.parse(stdout.trim().split("\n").at(-1) as string);
+/**
+ * Runs the spec split over several load processes: all seed, then all start
+ * together; `window` brackets the measured part (for the server's CPU).
+ */
+async function load(
+  spec: LoadSpec,
+  loaders: number,
+  window: { start(): void; end(): void },
+): Promise<{
+  ops: number;
+  rpcs: number;
+  errors: number;
+  seconds: number;
+  p50Ms: number;
+  p99Ms: number;
+}> {
+  const count = Math.max(1, Math.min(loaders, spec.concurrency));
+  const children = Array.from({ length: count }, (_, k) => {
+    const share = Math.floor(spec.concurrency / count) + (k < spec.concurrency % count ? 1 : 0);
+    const child = spawn(
+      NODE[0] as string,
+      [
+        ...NODE.slice(1),
+        "bench/load.ts",
+        JSON.stringify({ ...spec, concurrency: share, tag: `${spec.tag}-${k}` }),
+      ],
+      { stdio: ["pipe", "pipe", "inherit"] },
+    );
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+    const ready = new Promise<void>((resolve, reject) => {
+      lines.once("line", (line) => (line === "ready" ? resolve() : reject(new Error(line))));
+      child.once("exit", (code) => reject(new Error(`load process exited ${code}`)));
+    });
+    const result = new Promise<LoadResult>((resolve, reject) => {
+      lines.on("line", (line) => {
+        if (line.startsWith("{")) resolve(JSON.parse(line) as LoadResult);
+      });
+      child.once("exit", (code) => reject(new Error(`load process exited ${code}`)));
+    });
+    return { child, ready, result };
+  });
+  await Promise.all(children.map((c) => c.ready));
+  window.start();
+  for (const c of children) c.child.stdin?.end("go\n");
+  const results = await Promise.all(children.map((c) => c.result));
+  window.end();
+  const latencies = results.flatMap((r) => r.latenciesUs).sort((a, b) => a - b);
+  return {
+    ops: results.reduce((n, r) => n + r.ops, 0),
+    rpcs: results.reduce((n, r) => n + r.rpcs, 0),
+    errors: results.reduce((n, r) => n + r.errors, 0),
+    seconds: Math.max(...results.map((r) => r.seconds)),
+    p50Ms: quantile(latencies, 0.5) / 1000,
+    p99Ms: quantile(latencies, 0.99) / 1000,
+  };
 }
+
+/** The `at` quantile (0..1) of sorted values. */
+const quantile = (sorted: readonly number[], at: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(at * sorted.length))] ?? 0;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 
@@ -108,9 +181,9 @@ async function main(): Promise<void> {
       return s;
     };
     const reference = await started(serve("reference", ["bench/reference-server.ts"], {}));
-    const onMemory = await started(serve("runstore-memory", ["src/main.ts"], {}));
+    const onMemory = await started(serve("runstore-memory", ["dist/main.js"], {}));
     const onMysql = await started(
-      serve("runstore-mysql", ["src/main.ts"], { DATABASE_URL: mysqlUrl, DB_POOL_SIZE: "32" }),
+      serve("runstore-mysql", ["dist/main.js"], { DATABASE_URL: mysqlUrl, DB_POOL_SIZE: "32" }),
     );
     const paths: Path[] = [
       { label: "in-process MemoryRunStore", client: "memory", target: () => "", backend: "memory" },
@@ -160,23 +233,33 @@ async function main(): Promise<void> {
     let round = 0;
     for (const workload of WORKLOADS) {
       for (const concurrency of CONCURRENCY) {
-        for (const path of paths) {
-          const results: (LoadResult & { cpu: number | null })[] = [];
+        for (const path of paths.filter((p) => BACKENDS.includes(p.backend))) {
+          const results: (Awaited<ReturnType<typeof load>> & { cpu: number | null })[] = [];
           for (let r = 0; r < ROUNDS; r++) {
-            const server = path.server?.();
-            const before = server ? cpuMicros(server.child.pid as number) : 0;
-            const result = await load({
-              client: path.client,
-              target: path.target(),
-              workload,
-              concurrency,
-              durationMs: DURATION_MS,
-              tag: `b${round++}`,
-            });
-            const seedRpcs = workload === "get" ? 1000 : workload === "aggregate" ? 200 : 0;
-            const cpu = server
-              ? (cpuMicros(server.child.pid as number) - before) / (result.rpcs + seedRpcs)
-              : null;
+            const pid = path.server?.().child.pid;
+            let before = 0;
+            let after = 0;
+            const result = await load(
+              {
+                client: path.client,
+                target: path.target(),
+                workload,
+                concurrency,
+                durationMs: DURATION_MS,
+                tag: `b${round++}`,
+              },
+              // In-process baselines run in one process: they have no server to saturate.
+              path.server ? LOADERS : 1,
+              {
+                start: () => {
+                  before = pid === undefined ? 0 : cpuMicros(pid);
+                },
+                end: () => {
+                  after = pid === undefined ? 0 : cpuMicros(pid);
+                },
+              },
+            );
+            const cpu = pid === undefined ? null : (after - before) / result.rpcs;
             results.push({ ...result, cpu });
           }
           rows.push({
@@ -247,7 +330,7 @@ function report(rows: Row[], rss: Record<string, number>): void {
     .join(", ")}`;
   console.log(
     [
-      `Machine: ${machine}; ${ROUNDS} rounds of ${DURATION_MS} ms, medians`,
+      `Machine: ${machine}; ${ROUNDS} rounds of ${DURATION_MS} ms, medians; up to ${LOADERS} load processes per remote measurement`,
       "",
       ...lines,
       "",

@@ -4,13 +4,14 @@ import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@conne
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { pb, pbHealth, type RunStore, RunStoreService } from "@runstore/client";
 import { followsCallSignal, propagateCallSignal } from "./call-signal.js";
+import { grpcUnaryHandler } from "./grpc-unary.js";
 import { HealthMonitor, healthRoutes } from "./health.js";
 import { bearerAuth } from "./interceptors/bearer-auth.js";
 import { internalErrors } from "./interceptors/internal-errors.js";
 import { requestLog } from "./interceptors/request-log.js";
 import { type Logger, silentLogger } from "./logger.js";
 import { reflectionRoutes } from "./reflection.js";
-import { routes } from "./routes.js";
+import { RunStoreServiceImpl } from "./service.js";
 
 /** The default request size limit; larger requests get RESOURCE_EXHAUSTED. */
 export const DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024;
@@ -128,10 +129,25 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // so calls still running are cut off (and their SQL killed) rather than
   // holding the process open.
   const shutdown = new AbortController();
+  const impl = new RunStoreServiceImpl(store);
+  const readMaxBytes = options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
+  // Deep metadata must reach our own check (INVALID_ARGUMENT naming the
+  // field) rather than fail decoding at protobuf-es's default of 100
+  // nested messages, about 50 JSON levels. Still bounded, for the stack.
+  const binaryOptions = { recursionLimit: 1000 };
+  // Unary gRPC calls to RunStoreService take the lean path; the rest Connect.
+  const grpcUnary = grpcUnaryHandler({
+    service: RunStoreService,
+    impl,
+    interceptors,
+    readMaxBytes,
+    binaryOptions,
+    shutdownSignal: shutdown.signal,
+  });
   const connectHandler = connectNodeAdapter({
     shutdownSignal: shutdown.signal,
     routes: (router) => {
-      routes(store)(router);
+      router.service(RunStoreService, impl);
       healthRoutes(health)(router);
       // What grpcurl, buf curl, grpcui and Postman discover.
       reflectionRoutes([pb.file_runstore_v1_run_store, pbHealth.file_grpc_health_v1_health])(
@@ -139,11 +155,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       );
       for (const extra of options.extraRoutes ?? []) extra(router);
     },
-    readMaxBytes: options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES,
-    // Deep metadata must reach our own check (INVALID_ARGUMENT naming the
-    // field) rather than fail decoding at protobuf-es's default of 100
-    // nested messages, about 50 JSON levels. Still bounded, for the stack.
-    binaryOptions: { recursionLimit: 1000 },
+    readMaxBytes,
+    binaryOptions,
     // Connect JSON: an unknown status name must be INVALID_ARGUMENT, not
     // quietly read as the default (pending / reject), so unknown names and
     // fields are refused.
@@ -162,7 +175,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     }
     // HTTP/1.1 has no GOAWAY: ask the client to open a new connection.
     if (draining && req.httpVersionMajor === 1) res.setHeader("connection", "close");
-    connectHandler(req, res);
+    if (!grpcUnary(req, res)) connectHandler(req, res);
   };
 
   const tls = options.tls ?? null;
