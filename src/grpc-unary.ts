@@ -70,12 +70,21 @@ export function grpcUnaryHandler(options: GrpcUnaryOptions): GrpcUnaryHandler {
   const routes = new Map<string, Route>();
   for (const method of options.service.methods) {
     if (method.methodKind !== "unary") continue;
-    const fn = (options.impl as Record<string, (input: unknown) => Promise<unknown>>)[
-      method.localName
-    ];
+    const fn = (
+      options.impl as Record<
+        string,
+        (input: unknown, context: { readonly signal: AbortSignal }) => Promise<unknown>
+      >
+    )[method.localName];
     if (typeof fn !== "function") continue;
     const invoke: Next = async (req) => {
-      const output = await fn.call(options.impl, req.message);
+      // The signal is made only if the implementation asks for it.
+      const context = {
+        get signal() {
+          return req.signal;
+        },
+      };
+      const output = await fn.call(options.impl, req.message, context);
       return {
         stream: false,
         service: req.service,

@@ -3,7 +3,6 @@ import type { AddressInfo, Socket } from "node:net";
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { pb, pbHealth, type RunStore, RunStoreService } from "@runstore/client";
-import { followsCallSignal, propagateCallSignal } from "./call-signal.js";
 import { grpcUnaryHandler } from "./grpc-unary.js";
 import { HealthMonitor, healthRoutes } from "./health.js";
 import { bearerAuth } from "./interceptors/bearer-auth.js";
@@ -123,7 +122,6 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       ),
     );
   }
-  if (followsCallSignal(store)) interceptors.push(propagateCallSignal);
 
   // Aborted when the grace period ends: every handler's signal follows it,
   // so calls still running are cut off (and their SQL killed) rather than

@@ -15,8 +15,14 @@ import {
   timestampFromProto,
   usageToProto,
 } from "@runstore/client";
+import { type FollowsCallSignal, followsCallSignal } from "./call-signal.js";
 
 type Impl = ServiceImpl<typeof RunStoreService>;
+
+/** What a method needs of Connect's HandlerContext: the call's signal. */
+interface CallContext {
+  readonly signal: AbortSignal;
+}
 
 /**
  * RunStoreService over any RunStore: turns each request into the store call
@@ -26,10 +32,24 @@ type Impl = ServiceImpl<typeof RunStoreService>;
  * the same InvalidArgument errors as remote ones.
  */
 export class RunStoreServiceImpl implements Impl {
-  constructor(private readonly store: RunStore) {}
+  private readonly follows: (RunStore & FollowsCallSignal) | null;
 
-  async put(req: pb.PutRequest): Promise<MessageInitShape<typeof pb.PutResponseSchema>> {
-    await this.store.put(req.runId, {
+  constructor(private readonly store: RunStore) {
+    this.follows = followsCallSignal(store) ? store : null;
+  }
+
+  /** The store for one call: bound to its signal when the store can follow it. */
+  private storeFor(context: CallContext | undefined): RunStore {
+    return this.follows !== null && context !== undefined
+      ? this.follows.withCallSignal(context.signal)
+      : this.store;
+  }
+
+  async put(
+    req: pb.PutRequest,
+    context?: CallContext,
+  ): Promise<MessageInitShape<typeof pb.PutResponseSchema>> {
+    await this.storeFor(context).put(req.runId, {
       threadId: req.threadId,
       assistantId: req.assistantId ?? null,
       userId: req.userId ?? null,
@@ -44,13 +64,16 @@ export class RunStoreServiceImpl implements Impl {
     return {};
   }
 
-  async get(req: pb.GetRequest): Promise<MessageInitShape<typeof pb.GetResponseSchema>> {
-    const record = await this.store.get(req.runId, { userId: req.userId ?? null });
+  async get(
+    req: pb.GetRequest,
+    context?: CallContext,
+  ): Promise<MessageInitShape<typeof pb.GetResponseSchema>> {
+    const record = await this.storeFor(context).get(req.runId, { userId: req.userId ?? null });
     return record === null ? {} : { run: runToProto(record) };
   }
 
-  async listByThread(req: pb.ListByThreadRequest) {
-    const records = await this.store.listByThread(req.threadId, {
+  async listByThread(req: pb.ListByThreadRequest, context?: CallContext) {
+    const records = await this.storeFor(context).listByThread(req.threadId, {
       userId: req.userId ?? null,
       limit: req.limit,
     });
@@ -59,8 +82,9 @@ export class RunStoreServiceImpl implements Impl {
 
   async updateStatus(
     req: pb.UpdateStatusRequest,
+    context?: CallContext,
   ): Promise<MessageInitShape<typeof pb.UpdateStatusResponseSchema>> {
-    const updated = await this.store.updateStatus(
+    const updated = await this.storeFor(context).updateStatus(
       req.runId,
       statusFromProto("status", req.status),
       {
@@ -70,22 +94,27 @@ export class RunStoreServiceImpl implements Impl {
     return { updated: updated ?? undefined };
   }
 
-  async delete(req: pb.DeleteRequest): Promise<MessageInitShape<typeof pb.DeleteResponseSchema>> {
-    await this.store.delete(req.runId, { userId: req.userId ?? null });
+  async delete(
+    req: pb.DeleteRequest,
+    context?: CallContext,
+  ): Promise<MessageInitShape<typeof pb.DeleteResponseSchema>> {
+    await this.storeFor(context).delete(req.runId, { userId: req.userId ?? null });
     return {};
   }
 
   async updateModelName(
     req: pb.UpdateModelNameRequest,
+    context?: CallContext,
   ): Promise<MessageInitShape<typeof pb.UpdateModelNameResponseSchema>> {
-    await this.store.updateModelName(req.runId, req.modelName ?? null);
+    await this.storeFor(context).updateModelName(req.runId, req.modelName ?? null);
     return {};
   }
 
   async updateRunCompletion(
     req: pb.UpdateRunCompletionRequest,
+    context?: CallContext,
   ): Promise<MessageInitShape<typeof pb.UpdateRunCompletionResponseSchema>> {
-    const updated = await this.store.updateRunCompletion(req.runId, {
+    const updated = await this.storeFor(context).updateRunCompletion(req.runId, {
       status: statusFromProto("status", req.status),
       ...countersFromProto(req),
       lastAiMessage: req.lastAiMessage ?? null,
@@ -97,8 +126,9 @@ export class RunStoreServiceImpl implements Impl {
 
   async updateRunProgress(
     req: pb.UpdateRunProgressRequest,
+    context?: CallContext,
   ): Promise<MessageInitShape<typeof pb.UpdateRunProgressResponseSchema>> {
-    await this.store.updateRunProgress(req.runId, {
+    await this.storeFor(context).updateRunProgress(req.runId, {
       ...countersFromProto(req),
       lastAiMessage: req.lastAiMessage ?? null,
       firstHumanMessage: req.firstHumanMessage ?? null,
@@ -106,18 +136,25 @@ export class RunStoreServiceImpl implements Impl {
     return {};
   }
 
-  async listPending(req: pb.ListPendingRequest) {
-    return runs(await this.store.listPending({ before: optionalTimestamp(req.before, "before") }));
+  async listPending(req: pb.ListPendingRequest, context?: CallContext) {
+    return runs(
+      await this.storeFor(context).listPending({ before: optionalTimestamp(req.before, "before") }),
+    );
   }
 
-  async listInflight(req: pb.ListInflightRequest) {
-    return runs(await this.store.listInflight({ before: optionalTimestamp(req.before, "before") }));
+  async listInflight(req: pb.ListInflightRequest, context?: CallContext) {
+    return runs(
+      await this.storeFor(context).listInflight({
+        before: optionalTimestamp(req.before, "before"),
+      }),
+    );
   }
 
   async aggregateTokensByThread(
     req: pb.AggregateTokensByThreadRequest,
+    context?: CallContext,
   ): Promise<MessageInitShape<typeof pb.AggregateTokensByThreadResponseSchema>> {
-    const usage = await this.store.aggregateTokensByThread(req.threadId, {
+    const usage = await this.storeFor(context).aggregateTokensByThread(req.threadId, {
       includeActive: req.includeActive,
     });
     return usageToProto(usage);

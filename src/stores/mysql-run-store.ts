@@ -14,7 +14,7 @@ import {
   type RunStore,
   type ThreadTokenUsage,
 } from "@runstore/client";
-import { currentCallSignal, type FollowsCallSignal } from "../call-signal.js";
+import type { FollowsCallSignal } from "../call-signal.js";
 import {
   checkAggregate,
   checkCompletion,
@@ -170,8 +170,8 @@ interface UsageRow {
  * UNAVAILABLE; the schema comes from `migrate()` in mysql-migrations.ts.
  */
 export class MysqlRunStore implements RunStore, FollowsCallSignal {
-  /** Statements are cut off when the serving call's signal aborts. */
-  readonly followsCallSignal = true as const;
+  /** Set on a view from withCallSignal(): the serving call's signal. */
+  private readonly callSignal: AbortSignal | undefined = undefined;
   private readonly queryTimeoutMs: number;
 
   /**
@@ -198,6 +198,15 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal {
   }
 
   /** Ends the pools: open connections close once their queries finish. */
+  /**
+   * This store with its statements cut off when `signal` aborts: an object
+   * whose prototype is this store, so the view shares the pools and costs
+   * one small object per call.
+   */
+  withCallSignal(signal: AbortSignal): MysqlRunStore {
+    return Object.create(this, { callSignal: { value: signal } }) as MysqlRunStore;
+  }
+
   async close(): Promise<void> {
     // pool.end() queues QUIT behind whatever a connection is still doing: on a
     // hung database that never finishes, so the wait is bounded and errors
@@ -447,7 +456,7 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal {
    * own transaction and safe to repeat, so a victim is retried a few times.
    */
   private async run(sql: string, values: (string | number | null)[]): Promise<unknown> {
-    const signal = currentCallSignal();
+    const signal = this.callSignal;
     for (let attempt = 1; ; attempt++) {
       if (signal?.aborted) throw cutOff(signal);
       const connection = await this.acquire(signal);

@@ -1,7 +1,6 @@
 import { Code } from "@connectrpc/connect";
 import { createConnection } from "mysql2/promise";
 import { afterAll, describe, expect, it } from "vitest";
-import { withCallSignal } from "../../src/call-signal.js";
 import { createMysqlPool } from "../../src/stores/mysql-pool.js";
 import { MysqlRunStore } from "../../src/stores/mysql-run-store.js";
 import { failureOf } from "../support/failure.js";
@@ -69,9 +68,9 @@ describe("deadlines reach the database", () => {
     const lock = await lockRow("r2");
     const controller = new AbortController();
     try {
-      const call = withCallSignal(controller.signal, () =>
-        store.updateRunCompletion("r2", { status: "error" }),
-      );
+      const call = store
+        .withCallSignal(controller.signal)
+        .updateRunCompletion("r2", { status: "error" });
       setTimeout(() => controller.abort(), 200);
       const error = await failureOf(call);
       expect(error.code).toBe(Code.Canceled);
@@ -100,9 +99,7 @@ describe("deadlines reach the database", () => {
       const calls = [1, 2, 3, 4].map(async () => {
         const controller = new AbortController();
         setTimeout(() => controller.abort(), 200);
-        return failureOf(
-          withCallSignal(controller.signal, () => leaky.updateStatus("r3", "success")),
-        );
+        return failureOf(leaky.withCallSignal(controller.signal).updateStatus("r3", "success"));
       });
       for (const error of await Promise.all(calls)) expect(error.code).toBe(Code.Canceled);
     } finally {

@@ -3,7 +3,6 @@ import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
 import { pb, RemoteRunStore, type RunStore, RunStoreService } from "@runstore/client";
 import { afterEach, describe, expect, it } from "vitest";
-import { currentCallSignal } from "../../src/call-signal.js";
 import { type RunningServer, type ServerOptions, startServer } from "../../src/server.js";
 import { MemoryRunStore } from "../../src/stores/memory-run-store.js";
 import { failureOf } from "../support/failure.js";
@@ -37,10 +36,12 @@ function signalWatchingStore() {
   seen.entered = new Promise((resolve) => {
     entered = resolve;
   });
-  const store = Object.assign(new MemoryRunStore(), { followsCallSignal: true as const });
-  store.get = async () => {
-    const signal = currentCallSignal();
-    if (signal === undefined) throw new Error("no call signal");
+  const store = Object.assign(new MemoryRunStore(), {
+    // The view for one call: a get that waits for that call's signal.
+    withCallSignal: (signal: AbortSignal) =>
+      Object.assign(Object.create(store) as MemoryRunStore, { get: () => waitFor(signal) }),
+  });
+  const waitFor = async (signal: AbortSignal) => {
     entered();
     await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve()));
     seen.reason = ConnectError.from(signal.reason);
