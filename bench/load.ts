@@ -17,6 +17,8 @@ export interface LoadSpec {
   workload: "get" | "put" | "lifecycle" | "aggregate";
   concurrency: number;
   durationMs: number;
+  /** In-process MysqlRunStore only: its pool, the size the server is given. */
+  mysqlPoolSize?: number;
   /** Distinguishes ids between rounds sharing one server. */
   tag: string;
 }
@@ -27,6 +29,8 @@ export interface LoadResult {
   rpcs: number;
   errors: number;
   seconds: number;
+  /** CPU this load process used while measuring (user + system), microseconds. */
+  cpuUs: number;
   /** Every operation's latency, in whole microseconds. */
   latenciesUs: number[];
 }
@@ -109,7 +113,7 @@ async function openOps(spec: LoadSpec): Promise<{ ops: Ops; close(): Promise<voi
     case "mysql": {
       const store = MysqlRunStore.open({
         url: spec.target,
-        poolSize: Math.min(64, spec.concurrency + 2),
+        poolSize: spec.mysqlPoolSize ?? 64,
       });
       return { ops: store, close: () => store.close() };
     }
@@ -203,6 +207,7 @@ export async function runLoad(
   try {
     const { op, rpcs } = await prepare(ops, spec);
     await ready();
+    const cpuBefore = process.cpuUsage();
     const latencies: number[] = [];
     let errors = 0;
     const began = performance.now();
@@ -220,7 +225,9 @@ export async function runLoad(
         }
       }),
     );
+    const cpu = process.cpuUsage(cpuBefore);
     return {
+      cpuUs: cpu.user + cpu.system,
       ops: latencies.length,
       rpcs: latencies.length * rpcs,
       errors,

@@ -36,6 +36,8 @@ const WORKLOADS = list(flags.workload, [
   "aggregate",
 ]) as LoadSpec["workload"][];
 const BACKENDS = list(flags.backend, ["memory", "mysql"]);
+/** Connections to MariaDB, the same for the server and the in-process MysqlRunStore. */
+const MYSQL_POOL_SIZE = 64;
 /** Load processes per measurement (one at concurrency 1): the server, not one client process, must be the limit. */
 const LOADERS = Number(flags.loaders ?? 2);
 const MYSQL_SERVER = process.env.BENCH_MYSQL_URL ?? "mysql://root@127.0.0.1:3306";
@@ -78,6 +80,17 @@ function cpuMicros(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * CLOCK_TICK_US;
 }
 
+/** The machine's idle and busy CPU time so far (all cores, clock ticks), from /proc/stat. */
+function machineTicks(): { idle: number; total: number } {
+  const fields = (readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "")
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number);
+  const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
+  return { idle, total: fields.reduce((a, b) => a + b, 0) };
+}
+
 function peakRssMb(pid: number): number {
   const line = readFileSync(`/proc/${pid}/status`, "utf8").match(/VmHWM:\s+(\d+) kB/);
   return Number(line?.[1] ?? 0) / 1024;
@@ -98,6 +111,8 @@ async function load(
   seconds: number;
   p50Ms: number;
   p99Ms: number;
+  loadCpuUs: number;
+  machineIdle: number;
 }> {
   const count = Math.max(1, Math.min(loaders, spec.concurrency));
   const children = Array.from({ length: count }, (_, k) => {
@@ -125,10 +140,12 @@ async function load(
     return { child, ready, result };
   });
   await Promise.all(children.map((c) => c.ready));
+  const machineBefore = machineTicks();
   window.start();
   for (const c of children) c.child.stdin?.end("go\n");
   const results = await Promise.all(children.map((c) => c.result));
   window.end();
+  const machineAfter = machineTicks();
   const latencies = results.flatMap((r) => r.latenciesUs).sort((a, b) => a - b);
   return {
     ops: results.reduce((n, r) => n + r.ops, 0),
@@ -137,6 +154,9 @@ async function load(
     seconds: Math.max(...results.map((r) => r.seconds)),
     p50Ms: quantile(latencies, 0.5) / 1000,
     p99Ms: quantile(latencies, 0.99) / 1000,
+    loadCpuUs: results.reduce((n, r) => n + r.cpuUs, 0),
+    machineIdle:
+      (machineAfter.idle - machineBefore.idle) / (machineAfter.total - machineBefore.total || 1),
   };
 }
 
@@ -164,6 +184,10 @@ interface Row {
   p50Ms: number;
   p99Ms: number;
   serverCpuUsPerRpc: number | null;
+  /** CPU of the load processes per operation (for in-process paths: the store's own cost). */
+  loadCpuUsPerOp: number;
+  /** Share of the machine's CPU left idle while measuring: near 0, the machine was the limit. */
+  machineIdlePct: number;
   errors: number;
 }
 
@@ -183,7 +207,10 @@ async function main(): Promise<void> {
     const reference = await started(serve("reference", ["bench/reference-server.ts"], {}));
     const onMemory = await started(serve("runstore-memory", ["dist/main.js"], {}));
     const onMysql = await started(
-      serve("runstore-mysql", ["dist/main.js"], { DATABASE_URL: mysqlUrl, DB_POOL_SIZE: "32" }),
+      serve("runstore-mysql", ["dist/main.js"], {
+        DATABASE_URL: mysqlUrl,
+        DB_POOL_SIZE: String(MYSQL_POOL_SIZE),
+      }),
     );
     const paths: Path[] = [
       { label: "in-process MemoryRunStore", client: "memory", target: () => "", backend: "memory" },
@@ -246,6 +273,7 @@ async function main(): Promise<void> {
                 workload,
                 concurrency,
                 durationMs: DURATION_MS,
+                mysqlPoolSize: MYSQL_POOL_SIZE,
                 tag: `b${round++}`,
               },
               // In-process baselines run in one process: they have no server to saturate.
@@ -271,6 +299,8 @@ async function main(): Promise<void> {
             p50Ms: median(results.map((x) => x.p50Ms)),
             p99Ms: median(results.map((x) => x.p99Ms)),
             serverCpuUsPerRpc: path.server ? median(results.map((x) => x.cpu ?? 0)) : null,
+            loadCpuUsPerOp: median(results.map((x) => x.loadCpuUs / Math.max(1, x.ops))),
+            machineIdlePct: median(results.map((x) => 100 * x.machineIdle)),
             errors: results.reduce((n, x) => n + x.errors, 0),
           });
           console.error(`${workload} c=${concurrency} ${path.backend} ${path.label}: done`);
@@ -297,8 +327,8 @@ function report(rows: Row[], rss: Record<string, number>): void {
     );
   const fmt = (n: number, digits = 1) => n.toFixed(digits);
   const lines = [
-    "| workload | conc | backend | path | ops/s | × in-process | p50 ms | p99 ms | p99 × in-process | server CPU µs/RPC | × grpc-js reference |",
-    "|---|---|---|---|---|---|---|---|---|---|---|",
+    "| workload | conc | backend | path | ops/s | × in-process | p50 ms | p99 ms | p99 × in-process | server CPU µs/RPC | × grpc-js reference | load CPU µs/op | machine idle % |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
   ];
   for (const row of rows) {
     const local = base(
@@ -321,7 +351,7 @@ function report(rows: Row[], rss: Record<string, number>): void {
         ? fmt(row.serverCpuUsPerRpc / reference.serverCpuUsPerRpc, 2)
         : "—";
     lines.push(
-      `| ${row.workload} | ${row.concurrency} | ${row.backend} | ${row.path} | ${fmt(row.opsPerSec, 0)} | ${opsRatio} | ${fmt(row.p50Ms, 2)} | ${fmt(row.p99Ms, 2)} | ${p99Ratio} | ${row.serverCpuUsPerRpc === null ? "—" : fmt(row.serverCpuUsPerRpc, 0)} | ${cpuRatio} |`,
+      `| ${row.workload} | ${row.concurrency} | ${row.backend} | ${row.path} | ${fmt(row.opsPerSec, 0)} | ${opsRatio} | ${fmt(row.p50Ms, 2)} | ${fmt(row.p99Ms, 2)} | ${p99Ratio} | ${row.serverCpuUsPerRpc === null ? "—" : fmt(row.serverCpuUsPerRpc, 0)} | ${cpuRatio} | ${fmt(row.loadCpuUsPerOp, 0)} | ${fmt(row.machineIdlePct, 0)} |`,
     );
   }
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
