@@ -1,0 +1,46 @@
+"""runstore_client: a drop-in Python RunStore backed by the RunStore gRPC server.
+
+    from runstore_client import GrpcRunStore
+
+    async with GrpcRunStore("127.0.0.1:50051", token="…") as store:
+        await store.put("run-1", thread_id="thread-1")
+        run = await store.get("run-1")
+
+The behaviour contract is SPEC.md of the RunStore project; the generated
+protobuf / gRPC code is in ``runstore_client.gen.runstore.v1``.
+"""
+
+from __future__ import annotations
+
+from .client import GrpcRunStore, TimestampInput
+from .convert import MULTITASK_STRATEGIES, RUN_STATUSES
+from .errors import (
+    DeadlineExceededError,
+    InvalidArgumentError,
+    OutOfRangeError,
+    ResourceExhaustedError,
+    RunStoreError,
+    UnauthenticatedError,
+    UnavailableError,
+)
+from .options import TlsOptions
+from .retry import DEFAULT_RETRY_POLICY, RetryPolicy
+
+__all__ = [
+    "DEFAULT_RETRY_POLICY",
+    "MULTITASK_STRATEGIES",
+    "RUN_STATUSES",
+    "DeadlineExceededError",
+    "GrpcRunStore",
+    "InvalidArgumentError",
+    "OutOfRangeError",
+    "ResourceExhaustedError",
+    "RetryPolicy",
+    "RunStoreError",
+    "TimestampInput",
+    "TlsOptions",
+    "UnauthenticatedError",
+    "UnavailableError",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,95 @@
+"""The exceptions GrpcRunStore raises: one class per gRPC status code that a
+caller handles differently, all under RunStoreError.
+
+Why not re-raise ``grpc.aio.AioRpcError``: a runtime swapping an in-process
+store for this one should not import grpc to catch "bad input", and a bad
+argument refused locally (before any RPC) must look exactly like the same
+argument refused by the server. So both become ``InvalidArgumentError`` with
+``code == grpc.StatusCode.INVALID_ARGUMENT`` and a message that starts with
+the field's wire name (``"run_id must be 1 to 64 characters, got 0"``). The
+original ``AioRpcError``, when there is one, is kept as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+__all__ = [
+    "DeadlineExceededError",
+    "InvalidArgumentError",
+    "OutOfRangeError",
+    "ResourceExhaustedError",
+    "RunStoreError",
+    "UnauthenticatedError",
+    "UnavailableError",
+    "from_rpc_error",
+    "invalid_argument",
+]
+
+
+class RunStoreError(Exception):
+    """A call failed; ``code`` is the gRPC status, ``details`` the server's message."""
+
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        super().__init__(f"{code.name}: {details}")
+        self.code = code
+        self.details = details
+
+    @property
+    def retryable(self) -> bool:
+        """Whether the same call may succeed later (UNAVAILABLE or ABORTED).
+
+        GrpcRunStore already retried UNAVAILABLE within the call's deadline;
+        seeing it here means those attempts ran out. Every RPC of the service
+        is idempotent, so a caller may requeue the call.
+        """
+        return self.code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED)
+
+
+class InvalidArgumentError(RunStoreError, ValueError):
+    """A field broke a rule of SPEC.md; the message starts with the field name."""
+
+
+class UnavailableError(RunStoreError):
+    """The server or its database cannot serve the call now; try again later."""
+
+
+class UnauthenticatedError(RunStoreError):
+    """The bearer token is missing or not accepted."""
+
+
+class DeadlineExceededError(RunStoreError, TimeoutError):
+    """The call's timeout passed before an answer arrived."""
+
+
+class ResourceExhaustedError(RunStoreError):
+    """The request is larger than the server (or this client) accepts."""
+
+
+class OutOfRangeError(RunStoreError):
+    """An answer cannot be represented, e.g. a token sum past 2^53-1."""
+
+
+_BY_CODE: dict[grpc.StatusCode, type[RunStoreError]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgumentError,
+    grpc.StatusCode.UNAVAILABLE: UnavailableError,
+    grpc.StatusCode.UNAUTHENTICATED: UnauthenticatedError,
+    grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceededError,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhaustedError,
+    grpc.StatusCode.OUT_OF_RANGE: OutOfRangeError,
+}
+
+
+def error_for(code: grpc.StatusCode, details: str) -> RunStoreError:
+    """The RunStoreError subclass for ``code`` (RunStoreError itself for the rest)."""
+    return _BY_CODE.get(code, RunStoreError)(code, details)
+
+
+def from_rpc_error(error: grpc.aio.AioRpcError) -> RunStoreError:
+    """Translates a failed RPC; the caller raises it ``from error``."""
+    return error_for(error.code(), error.details() or "")
+
+
+def invalid_argument(field: str, problem: str) -> InvalidArgumentError:
+    """A locally refused argument, worded as the server words its refusals."""
+    return InvalidArgumentError(grpc.StatusCode.INVALID_ARGUMENT, f"{field} {problem}")

@@ -1,0 +1,1 @@
+"""Helpers the test modules share: the server process, test databases, requirements."""

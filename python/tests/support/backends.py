@@ -1,0 +1,76 @@
+"""A server per test class, and a GrpcRunStore on an empty store per test."""
+
+from __future__ import annotations
+
+import unittest
+from typing import Any, ClassVar
+
+from runstore_client import GrpcRunStore, InvalidArgumentError
+
+from .mysql import ScratchDatabase, create_test_database
+from .server import ServerProcess
+
+__all__ = ["ServerProcess", "ServerTestCase", "TrackingStore"]
+
+
+class TrackingStore(GrpcRunStore):
+    """GrpcRunStore that remembers the run ids it put, so that a test on the
+    in-memory backend (which has no "truncate") can remove them afterwards
+    through the store's own delete."""
+
+    def __init__(self, target: str, **options: Any) -> None:
+        super().__init__(target, **options)
+        self.put_ids: set[object] = set()
+
+    async def put(self, run_id: str, **fields: Any) -> None:
+        self.put_ids.add(run_id)
+        await super().put(run_id, **fields)
+
+
+class ServerTestCase(unittest.IsolatedAsyncioTestCase):
+    """One real server for the whole class, on the backend named by ``backend``
+    ("memory" or "mysql", each MySQL class on a database of its own); every
+    test gets ``self.store``, a fresh GrpcRunStore on an empty store."""
+
+    backend: ClassVar[str] = "memory"
+    server: ClassVar[ServerProcess]
+    database: ClassVar[ScratchDatabase | None] = None
+    store: TrackingStore
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        super().setUpClass()
+        env: dict[str, str] = {}
+        if cls.backend == "mysql":
+            cls.database = create_test_database()
+            env["DATABASE_URL"] = cls.database.url
+        try:
+            cls.server = ServerProcess.start(env)
+        except BaseException:
+            if cls.database is not None:
+                cls.database.drop()
+            raise
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        try:
+            cls.server.stop()
+        finally:
+            if cls.database is not None:
+                cls.database.drop()
+            super().tearDownClass()
+
+    async def asyncSetUp(self) -> None:
+        self.store = TrackingStore(self.server.target, timeout=30)
+
+    async def asyncTearDown(self) -> None:
+        await self.store.close()
+        if self.database is not None:
+            self.database.truncate()
+            return
+        async with GrpcRunStore(self.server.target, timeout=30) as cleaner:
+            for run_id in self.store.put_ids:
+                try:
+                    await cleaner.delete(run_id)  # type: ignore[arg-type]
+                except InvalidArgumentError:
+                    pass  # an id the test used to provoke a refusal: never stored

@@ -1,0 +1,16 @@
+"""The SPEC.md contract through GrpcRunStore → server → MySQL (a database of its own)."""
+
+from __future__ import annotations
+
+from tests.support.requirements import require_grpc
+
+require_grpc()
+
+from tests import contract  # noqa: E402
+from tests.support import backends  # noqa: E402
+
+
+class MysqlContractTest(*contract.RULES, backends.ServerTestCase):  # type: ignore[misc]
+    """Every contract rule against a server on the MySQL backend."""
+
+    backend = "mysql"

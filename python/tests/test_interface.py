@@ -1,0 +1,181 @@
+"""GrpcRunStore has exactly the Python store interface, and subclasses
+DeerFlow's RunStore ABC when that package is importable."""
+
+from __future__ import annotations
+
+from tests.support.requirements import require_grpc
+
+require_grpc()
+
+import inspect  # noqa: E402
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import textwrap  # noqa: E402
+import unittest  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from runstore_client import GrpcRunStore  # noqa: E402
+from runstore_client.base import STORE_METHODS  # noqa: E402
+
+_COUNTERS = (
+    "total_input_tokens",
+    "total_output_tokens",
+    "total_tokens",
+    "llm_call_count",
+    "lead_agent_tokens",
+    "subagent_tokens",
+    "middleware_tokens",
+    "message_count",
+)
+
+#: Each method as (positional parameters, keyword-only parameters with defaults);
+#: "<required>" marks a keyword without a default. From SPEC.md / DeerFlow.
+INTERFACE: dict[str, tuple[tuple[str, ...], dict[str, object]]] = {
+    "put": (
+        ("run_id",),
+        {
+            "thread_id": "<required>",
+            "assistant_id": None,
+            "user_id": None,
+            "model_name": None,
+            "status": "pending",
+            "multitask_strategy": "reject",
+            "metadata": None,
+            "kwargs": None,
+            "error": None,
+            "created_at": None,
+        },
+    ),
+    "get": (("run_id",), {"user_id": None}),
+    "list_by_thread": (("thread_id",), {"user_id": None, "limit": 100}),
+    "update_status": (("run_id", "status"), {"error": None}),
+    "delete": (("run_id",), {"user_id": None}),
+    "update_model_name": (("run_id", "model_name"), {}),
+    "update_run_completion": (
+        ("run_id",),
+        {
+            "status": "<required>",
+            **{name: 0 for name in _COUNTERS},
+            "last_ai_message": None,
+            "first_human_message": None,
+            "error": None,
+        },
+    ),
+    "update_run_progress": (
+        ("run_id",),
+        {
+            **{name: None for name in _COUNTERS},
+            "last_ai_message": None,
+            "first_human_message": None,
+        },
+    ),
+    "list_pending": ((), {"before": None}),
+    "list_inflight": ((), {"before": None}),
+    "aggregate_tokens_by_thread": (("thread_id",), {"include_active": False}),
+}
+
+#: A stand-in for DeerFlow's deerflow/runtime/runs/store/base.py: the ABC as
+#: SPEC.md describes it, or with one more abstract method.
+_FAKE_DEERFLOW = '''
+import abc
+
+class RunStore(abc.ABC):
+    {methods}
+'''
+
+
+def _abstract(name: str) -> str:
+    return f"@abc.abstractmethod\n    async def {name}(self, *args, **kwargs): ...\n"
+
+
+def _run_with_fake_deerflow(methods: list[str] | None, script: str) -> subprocess.CompletedProcess[str]:
+    """Runs ``script`` in a fresh interpreter, with a fake DeerFlow package
+    declaring ``methods`` abstract (None: no DeerFlow at all)."""
+    with tempfile.TemporaryDirectory() as root:
+        if methods is not None:
+            package = Path(root, "deerflow", "runtime", "runs", "store")
+            package.mkdir(parents=True)
+            for level in (package.parents[2], package.parents[1], package.parent, package):
+                (level / "__init__.py").touch()
+            body = "    ".join(_abstract(name) for name in methods)
+            (package / "base.py").write_text(_FAKE_DEERFLOW.format(methods=body))
+        python_dir = Path(__file__).resolve().parents[1]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, str(python_dir)])}
+        return subprocess.run(
+            [sys.executable, "-W", "always", "-c", textwrap.dedent(script)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+
+class InterfaceTest(unittest.TestCase):
+    def test_methods_are_exactly_the_store_interface(self) -> None:
+        self.assertEqual(set(INTERFACE), set(STORE_METHODS))
+        for name, (positional, keywords) in INTERFACE.items():
+            with self.subTest(method=name):
+                method = getattr(GrpcRunStore, name)
+                self.assertTrue(inspect.iscoroutinefunction(method), f"{name} must be async")
+                parameters = list(inspect.signature(method).parameters.values())[1:]
+                self.assertEqual(
+                    [p.name for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD],
+                    list(positional),
+                )
+                for p in parameters:
+                    if p.kind is p.POSITIONAL_OR_KEYWORD:
+                        self.assertIs(p.default, p.empty, f"{p.name} has no default")
+                self.assertEqual(
+                    {
+                        p.name: "<required>" if p.default is p.empty else p.default
+                        for p in parameters
+                        if p.kind is p.KEYWORD_ONLY
+                    },
+                    keywords,
+                )
+                self.assertFalse(
+                    any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in parameters),
+                    f"{name} must not swallow unknown arguments",
+                )
+
+    def test_subclasses_deerflow_run_store_when_importable(self) -> None:
+        result = _run_with_fake_deerflow(
+            sorted(STORE_METHODS - {"update_run_progress"}),
+            """
+            from deerflow.runtime.runs.store.base import RunStore
+            from runstore_client import GrpcRunStore
+            store = GrpcRunStore("127.0.0.1:1")
+            print(isinstance(store, RunStore), GrpcRunStore.__mro__[1].__module__)
+            """,
+        )
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.stdout.strip(), "True deerflow.runtime.runs.store.base")
+        self.assertNotIn("Warning", result.stderr)
+
+    def test_stands_alone_when_deerflow_abc_asks_for_more(self) -> None:
+        result = _run_with_fake_deerflow(
+            sorted(STORE_METHODS | {"delete_by_thread"}),
+            """
+            from deerflow.runtime.runs.store.base import RunStore
+            from runstore_client import GrpcRunStore
+            store = GrpcRunStore("127.0.0.1:1")
+            print(isinstance(store, RunStore), GrpcRunStore.__bases__ == (object,))
+            """,
+        )
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.stdout.strip(), "False True")
+        self.assertIn("RuntimeWarning", result.stderr)
+        self.assertIn("delete_by_thread", result.stderr)
+
+    def test_stands_alone_without_deerflow(self) -> None:
+        result = _run_with_fake_deerflow(
+            None,
+            """
+            from runstore_client import GrpcRunStore
+            print(GrpcRunStore.__bases__ == (object,))
+            """,
+        )
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.stdout.strip(), "True")
