@@ -18,6 +18,7 @@ import {
   type Http2SessionOptions,
 } from "@connectrpc/connect-node";
 import { RunStoreService } from "./gen/runstore/v1/run_store_pb.js";
+import { createGrpcUnaryTransport } from "./grpc-unary-transport.js";
 import { toJsonObject } from "./json-object.js";
 import { runFromProto, statusToProto, strategyToProto, usageFromProto } from "./proto-convert.js";
 import { type RetryOptions, type RetryPolicy, retryPolicy, withRetry } from "./retry.js";
@@ -348,8 +349,13 @@ function buildTransport(
 ): Transport {
   const { sessionManager, tls, ...common } = options;
   switch (protocol) {
-    case "grpc":
-      return createGrpcTransport({ ...common, sessionManager });
+    case "grpc": {
+      const connect = createGrpcTransport({ ...common, sessionManager });
+      // Unary calls (every RunStore method) take the lean path.
+      return sessionManager === undefined
+        ? connect
+        : createGrpcUnaryTransport({ ...common, sessionManager, streaming: connect });
+    }
     case "grpc-web":
       return sessionManager === undefined
         ? createGrpcWebTransport({ ...common, httpVersion: "1.1", nodeOptions: tls })

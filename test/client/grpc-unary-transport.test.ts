@@ -1,0 +1,104 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { RemoteRunStore, type RunStore } from "@runstore/client";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type RunningServer, startServer } from "../../src/server.js";
+import { MemoryRunStore } from "../../src/stores/memory-run-store.js";
+
+// RemoteRunStore's gRPC calls go through client/src/grpc-unary-transport.ts,
+// not connect-node's gRPC transport. Both are driven here with the same calls
+// against one server, and must give the same results and the same errors
+// (code and message), including errors the server sends with non-ASCII text.
+
+let server: RunningServer;
+let lean: RemoteRunStore;
+let connect: RemoteRunStore;
+
+beforeAll(async () => {
+  const backend = new MemoryRunStore();
+  // A store error with text that must be percent-encoded on the wire.
+  backend.updateModelName = async (runId: string) => {
+    throw new ConnectError(`model_name of ${runId}: « ünïcode — ✓ »`, Code.FailedPrecondition);
+  };
+  server = await startServer({ store: backend, port: 0 });
+  lean = new RemoteRunStore({ baseUrl: server.url, retry: false });
+  connect = new RemoteRunStore({
+    transport: createGrpcTransport({ baseUrl: server.url }),
+    retry: false,
+  });
+});
+
+afterAll(async () => {
+  lean.close();
+  await server.close();
+});
+
+/** Runs one call and returns its result or its error's code and message. */
+async function outcome(call: () => Promise<unknown>): Promise<unknown> {
+  try {
+    return { ok: await call() };
+  } catch (error) {
+    const e = ConnectError.from(error);
+    return { code: Code[e.code], message: e.rawMessage };
+  }
+}
+
+/** The same sequence of calls, with ids under `prefix`. */
+function script(store: RunStore, prefix: string): (() => Promise<unknown>)[] {
+  const id = (n: number) => `${prefix}-${n}`;
+  return [
+    () => store.put(id(1), { threadId: prefix, metadata: { a: [1, "two", null] }, userId: "u" }),
+    () => store.get(id(1)).then((r) => ({ ...r, createdAt: "-", updatedAt: "-", runId: "-" })),
+    () => store.get(id(404)),
+    () => store.get(id(1), { userId: "someone else" }),
+    () => store.updateStatus(id(1), "running"),
+    () => store.updateStatus(id(404), "running"),
+    () => store.updateRunProgress(id(1), { totalTokens: 7, lastAiMessage: "half way" }),
+    () => store.updateRunCompletion(id(1), { status: "success", totalTokens: 9 }),
+    () => store.listByThread(prefix).then((runs) => runs.length),
+    () => store.aggregateTokensByThread(prefix),
+    () => store.put("", { threadId: prefix }),
+    () => store.put(id(2), { threadId: "" }),
+    () => store.updateModelName(id(1), "m"),
+    () => store.delete(id(1)),
+    () => store.get(id(1)),
+  ];
+}
+
+describe("the lean gRPC transport answers as connect-node's gRPC transport", () => {
+  it("same results and same errors, call for call", async () => {
+    const viaLean: unknown[] = [];
+    for (const call of script(lean, "same")) viaLean.push(await outcome(call));
+    const viaConnect: unknown[] = [];
+    for (const call of script(connect, "same")) viaConnect.push(await outcome(call));
+    expect(viaLean).toEqual(viaConnect);
+    // And the answers are the ones expected, so both cannot be wrong alike.
+    expect(viaLean[2]).toEqual({ ok: null });
+    expect(viaLean[4]).toEqual({ ok: true });
+    expect(viaLean[5]).toEqual({ ok: false });
+    expect(viaLean[10]).toMatchObject({ code: "InvalidArgument" });
+    expect((viaLean[10] as { message: string }).message).toMatch(/^run_id/);
+    expect(viaLean[12]).toEqual({
+      code: "FailedPrecondition",
+      message: "model_name of same-1: « ünïcode — ✓ »",
+    });
+  });
+
+  it("a refused connection is UNAVAILABLE on both", async () => {
+    const closed = await startServer({ store: new MemoryRunStore(), port: 0 });
+    const url = closed.url;
+    await closed.close();
+    const a = new RemoteRunStore({ baseUrl: url, retry: false });
+    const b = new RemoteRunStore({
+      transport: createGrpcTransport({ baseUrl: url }),
+      retry: false,
+    });
+    try {
+      const [x, y] = [await outcome(() => a.get("r")), await outcome(() => b.get("r"))];
+      expect(x).toMatchObject({ code: "Unavailable" });
+      expect((y as { code: string }).code).toBe((x as { code: string }).code);
+    } finally {
+      a.close();
+    }
+  });
+});
