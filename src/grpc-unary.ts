@@ -78,7 +78,8 @@ export function grpcUnaryHandler(options: GrpcUnaryOptions): GrpcUnaryHandler {
     )[method.localName];
     if (typeof fn !== "function") continue;
     const invoke: Next = async (req) => {
-      // The signal is made only if the implementation asks for it.
+      // Of Connect's HandlerContext only the signal is given (all that
+      // RunStoreServiceImpl reads); it is made only if asked for.
       const context = {
         get signal() {
           return req.signal;
@@ -127,15 +128,17 @@ class Call {
   private controller: AbortController | undefined;
   private abortReason: ConnectError | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private readonly chunks: Buffer[] = [];
-  private received = 0;
+  private readonly reader: EnvelopeReader;
+  private message: UnaryRequest["message"] | undefined;
 
   constructor(
     private readonly req: http2.Http2ServerRequest,
     private readonly res: http2.Http2ServerResponse,
     private readonly route: Route,
     private readonly options: GrpcUnaryOptions,
-  ) {}
+  ) {
+    this.reader = new EnvelopeReader(options.readMaxBytes);
+  }
 
   start(): void {
     const timeout = parseTimeout(
@@ -168,34 +171,67 @@ class Call {
     this.req.once("end", () => this.onEnd());
   }
 
+  /**
+   * Envelopes are taken as their bytes arrive, in Connect's order of checks:
+   * size (on the prefix), compression flag, protobuf, then "one message
+   * only". So a body is never held beyond one envelope of readMaxBytes.
+   */
   private onData(chunk: Buffer): void {
     if (this.done) return;
-    if (this.received < 5 && this.received + chunk.length >= 5) {
-      const head = this.chunks.length === 0 ? chunk : Buffer.concat([...this.chunks, chunk]);
-      const length = head.readUInt32BE(1);
-      if (length > this.options.readMaxBytes) {
-        this.fail(
-          new ConnectError(
-            `message size ${length} is larger than configured readMaxBytes ${this.options.readMaxBytes}`,
-            Code.ResourceExhausted,
-          ),
-        );
+    const envelopes = this.reader.push(chunk);
+    if (envelopes instanceof ConnectError) {
+      this.fail(envelopes);
+      return;
+    }
+    for (const envelope of envelopes) {
+      const error = this.accept(envelope);
+      if (error !== undefined) {
+        this.fail(error);
         return;
       }
     }
-    this.chunks.push(chunk);
-    this.received += chunk.length;
+  }
+
+  private accept(envelope: Envelope): ConnectError | undefined {
+    if (envelope.flags & 1) {
+      return new ConnectError(
+        "received compressed envelope, but do not know how to decompress",
+        Code.Internal,
+      );
+    }
+    let message: UnaryRequest["message"];
+    try {
+      message = fromBinary(this.route.method.input, envelope.data, this.options.binaryOptions);
+    } catch (error) {
+      const why = error instanceof Error ? error.message : String(error);
+      return new ConnectError(`parse binary: ${why}`, Code.Internal);
+    }
+    if (this.message !== undefined) {
+      return new ConnectError(
+        "protocol error: received extra input message for unary method",
+        Code.Unimplemented,
+      );
+    }
+    this.message = message;
+    return undefined;
   }
 
   private onEnd(): void {
     if (this.done) return;
-    const body = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks);
-    const decoded = decode(body, this.route.method.input, this.options.binaryOptions);
-    if (decoded instanceof ConnectError) {
-      this.fail(decoded);
+    if (this.reader.pending) {
+      this.fail(new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument));
       return;
     }
-    this.route.next(this.request(decoded)).then(
+    if (this.message === undefined) {
+      this.fail(
+        new ConnectError(
+          "protocol error: missing input message for unary method",
+          Code.Unimplemented,
+        ),
+      );
+      return;
+    }
+    this.route.next(this.request(this.message)).then(
       (response) => this.succeed(response),
       (error: unknown) =>
         this.fail(
@@ -216,7 +252,10 @@ class Call {
       service: this.options.service,
       method: this.route.method,
       requestMethod: "POST",
-      url: this.req.url,
+      get url() {
+        const h = call.req.headers;
+        return `${h[":scheme"] ?? "http"}://${h[":authority"] ?? ""}${call.req.url}`;
+      },
       message,
       get signal() {
         return call.signal();
@@ -265,9 +304,19 @@ class Call {
     frame[0] = 0;
     frame.writeUInt32BE(bytes.length, 1);
     frame.set(bytes, 5);
+    // What interceptors set on the response goes out too, as with Connect.
+    const headers: Record<string, string> = { ...RESPONSE_HEADERS };
+    response.header.forEach((value, key) => {
+      if (key !== "content-type") headers[key] = value;
+    });
+    const trailers: Record<string, string> = {};
+    response.trailer.forEach((value, key) => {
+      trailers[key] = value;
+    });
+    trailers["grpc-status"] = "0";
     const res = this.res;
-    res.writeHead(200, RESPONSE_HEADERS);
-    res.addTrailers({ "grpc-status": "0" });
+    res.writeHead(200, headers);
+    res.addTrailers(trailers);
     res.end(frame);
   }
 
@@ -291,48 +340,62 @@ class Call {
   }
 }
 
+/** One gRPC length-prefixed message. */
+interface Envelope {
+  flags: number;
+  data: Uint8Array;
+}
+
 /**
- * The one request message of a unary call's body, or the error Connect
- * answers for the same bytes (same codes, same messages).
+ * Splits a request body into envelopes as its bytes arrive. It holds at most
+ * the envelope being received, and refuses one whose prefix claims more than
+ * `max` bytes as soon as the prefix is in.
  */
-function decode(
-  body: Buffer,
-  input: DescMessage,
-  options: Partial<BinaryReadOptions>,
-): UnaryRequest["message"] | ConnectError {
-  if (body.length === 0) {
-    return new ConnectError(
-      "protocol error: missing input message for unary method",
-      Code.Unimplemented,
-    );
+class EnvelopeReader {
+  private chunks: Buffer[] = [];
+  private size = 0;
+  /** The length of the envelope being received; -1 while its prefix is not in. */
+  private length = -1;
+  private flags = 0;
+
+  constructor(private readonly max: number) {}
+
+  /** Bytes received but not yet a whole envelope. */
+  get pending(): boolean {
+    return this.length >= 0 || this.size > 0;
   }
-  const length = body.length >= 5 ? body.readUInt32BE(1) : -1;
-  if (length < 0 || body.length < 5 + length) {
-    return new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
+
+  push(chunk: Buffer): Envelope[] | ConnectError {
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+    const envelopes: Envelope[] = [];
+    for (;;) {
+      if (this.length < 0) {
+        if (this.size < 5) return envelopes;
+        const prefix = this.take(5);
+        this.flags = prefix[0] as number;
+        this.length = prefix.readUInt32BE(1);
+        if (this.length > this.max) {
+          return new ConnectError(
+            `message size ${this.length} is larger than configured readMaxBytes ${this.max}`,
+            Code.ResourceExhausted,
+          );
+        }
+      }
+      if (this.size < this.length) return envelopes;
+      envelopes.push({ flags: this.flags, data: this.take(this.length) });
+      this.length = -1;
+    }
   }
-  if ((body[0] as number) & 1) {
-    return new ConnectError(
-      "received compressed envelope, but do not know how to decompress",
-      Code.Internal,
-    );
+
+  /** The first `n` buffered bytes (copied together only when split across chunks). */
+  private take(n: number): Buffer {
+    const all = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks);
+    const rest = all.subarray(n);
+    this.chunks = rest.length > 0 ? [rest] : [];
+    this.size = rest.length;
+    return all.subarray(0, n);
   }
-  let message: UnaryRequest["message"];
-  try {
-    message = fromBinary(input, body.subarray(5, 5 + length), options);
-  } catch (error) {
-    const why = error instanceof Error ? error.message : String(error);
-    return new ConnectError(`parse binary: ${why}`, Code.Internal);
-  }
-  const rest = body.length - 5 - length;
-  if (rest === 0) return message;
-  // A second envelope: Connect reads it as an extra message, or as an
-  // incomplete one.
-  return rest >= 5 && rest >= 5 + body.readUInt32BE(5 + length + 1)
-    ? new ConnectError(
-        "protocol error: received extra input message for unary method",
-        Code.Unimplemented,
-      )
-    : new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
 }
 
 /** Node's request headers as web Headers, without HTTP/2 pseudo-headers. */

@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import * as http2 from "node:http2";
 import type { AddressInfo, Socket } from "node:net";
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
@@ -127,6 +128,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // so calls still running are cut off (and their SQL killed) rather than
   // holding the process open.
   const shutdown = new AbortController();
+  // One listener per call in flight, on both the lean and the Connect path.
+  setMaxListeners(0, shutdown.signal);
   const impl = new RunStoreServiceImpl(store);
   const readMaxBytes = options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
   // Deep metadata must reach our own check (INVALID_ARGUMENT naming the

@@ -362,6 +362,51 @@ function rawProtocolSuite(label: string, open: () => Promise<SnapshotBackend>): 
       ]);
     });
 
+    it("a second envelope is checked as Connect checks it: size, compression, protobuf, then 'one message only'", async () => {
+      const session = abuser();
+      const good = envelope(putRequest({ runId: "second", threadId: "t" }));
+      const cases: [string, Buffer, [string, string]][] = [
+        [
+          "over the limit",
+          envelope(Buffer.alloc(10), { claimed: 5 * 1024 * 1024 }),
+          [
+            "8",
+            `message size ${5 * 1024 * 1024} is larger than configured readMaxBytes ${MAX_REQUEST_BYTES}`,
+          ],
+        ],
+        [
+          "compressed",
+          envelope(Buffer.from([0x0a, 0x01, 0x78]), { flags: 1 }),
+          ["13", "received compressed envelope, but do not know how to decompress"],
+        ],
+        [
+          "truncated protobuf",
+          envelope(Buffer.from([0x0a, 0x05, 0x78])),
+          ["13", "parse binary: premature EOF"],
+        ],
+      ];
+      for (const [name, second, expected] of cases) {
+        const answer = await changesNothing(() =>
+          exchange(session, GRPC, Buffer.concat([good, second])),
+        );
+        expect([answer.grpcStatus, answer.grpcMessage], name).toEqual(expected);
+      }
+    });
+
+    it("a body that goes on after a second whole envelope is answered at once, not buffered", async () => {
+      // One good message, a second whole one of 3 MiB, then a client that
+      // keeps sending and never ends: the answer comes without the end.
+      const good = envelope(putRequest({ runId: "endless", threadId: "t" }));
+      const second = envelope(Buffer.alloc(3 * 1024 * 1024));
+      const answer = await changesNothing(() =>
+        exchange(abuser(), GRPC, Buffer.concat([good, second, Buffer.alloc(1024 * 1024)]), {
+          end: false,
+        }),
+      );
+      expect(answer.grpcStatus).toBe("13");
+      expect(answer.grpcMessage).toMatch(/^parse binary: /);
+    });
+
     it("wrong content types: text/plain is 415; application/json is the Connect protocol", async () => {
       const session = abuser();
       const plain = await changesNothing(() =>

@@ -111,11 +111,14 @@ describe("the call signal on the lean gRPC path", () => {
 });
 
 describe("interceptors and the hand-over to Connect", () => {
-  it("interceptors see every unary gRPC call with its method and headers", async () => {
+  it("interceptors see every unary gRPC call (method, headers, URL) and can add response metadata", async () => {
     const seen: string[] = [];
     const recorder: Interceptor = (next) => async (req) => {
-      seen.push(`${req.method.name} ${req.header.get("x-probe")} ${req.stream}`);
-      return next(req);
+      seen.push(`${req.method.name} ${req.header.get("x-probe")} ${req.stream} ${req.url}`);
+      const res = await next(req);
+      res.header.set("x-hdr", "h1");
+      res.trailer.set("x-trl", "t1");
+      return res;
     };
     const server = await serve(new MemoryRunStore(), { interceptors: [recorder] });
     const client = new grpc.Client(
@@ -125,17 +128,26 @@ describe("interceptors and the hand-over to Connect", () => {
     clients.push(client);
     const metadata = new grpc.Metadata();
     metadata.set("x-probe", "p1");
-    await new Promise((resolve, reject) =>
-      client.makeUnaryRequest(
+    const received: { header?: grpc.Metadata; trailer?: grpc.Metadata } = {};
+    await new Promise((resolve, reject) => {
+      const call = client.makeUnaryRequest(
         `/${RunStoreService.typeName}/Put`,
         (req: pb.PutRequest) => Buffer.from(toBinary(pb.PutRequestSchema, req)),
         (bytes: Buffer) => bytes,
         create(pb.PutRequestSchema, { runId: "r1", threadId: "t1" }),
         metadata,
         (error, response) => (error ? reject(error) : resolve(response)),
-      ),
-    );
-    expect(seen).toEqual(["Put p1 false"]);
+      );
+      call.on("metadata", (m) => {
+        received.header = m;
+      });
+      call.on("status", (status) => {
+        received.trailer = status.metadata;
+      });
+    });
+    expect(seen).toEqual([`Put p1 false ${server.url}/${RunStoreService.typeName}/Put`]);
+    expect(received.header?.get("x-hdr")).toEqual(["h1"]);
+    await expect.poll(() => received.trailer?.get("x-trl")).toEqual(["t1"]);
   });
 
   it("gzip-compressed gRPC requests are served (by Connect)", async () => {
