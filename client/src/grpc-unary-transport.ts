@@ -63,7 +63,7 @@ export function createGrpcUnaryTransport(options: GrpcUnaryTransportOptions): Tr
     ): Promise<UnaryResponse<I, O>> {
       const timeout = timeoutMs === undefined || timeoutMs <= 0 ? undefined : timeoutMs;
       const path = `${basePath}/${method.parent.typeName}/${method.name}`;
-      const call: Next = (req) => send(options, path, req, timeout);
+      const call: Next = (req) => send(options, path, req);
       const next = options.interceptors.reduceRight<Next>(
         (inner, interceptor) => interceptor(inner as never) as Next,
         call,
@@ -71,17 +71,41 @@ export function createGrpcUnaryTransport(options: GrpcUnaryTransportOptions): Tr
       const message = isMessage(input, method.input)
         ? input
         : create(method.input as DescMessage, input as never);
-      return (await next({
-        stream: false,
-        service: method.parent,
-        method: method as DescMethodUnary,
-        requestMethod: "POST",
-        url: `${base}/${method.parent.typeName}/${method.name}`,
-        header: requestHeader(true, timeout, header),
-        contextValues: contextValues ?? createContextValues(),
-        signal: signal ?? new AbortController().signal,
-        message,
-      })) as UnaryResponse<I, O>;
+      // As Connect's runUnaryCall: one signal for the whole call, interceptors
+      // included, aborted by the caller's signal or when the deadline passes.
+      const controller = new AbortController();
+      const onAbort = () => controller.abort(aborted(signal as AbortSignal));
+      if (signal?.aborted) onAbort();
+      else signal?.addEventListener("abort", onAbort, { once: true });
+      const timer =
+        timeout === undefined
+          ? undefined
+          : setTimeout(
+              () =>
+                controller.abort(
+                  new ConnectError("the operation timed out", Code.DeadlineExceeded),
+                ),
+              timeout,
+            );
+      try {
+        return (await next({
+          stream: false,
+          service: method.parent,
+          method: method as DescMethodUnary,
+          requestMethod: "POST",
+          url: `${base}/${method.parent.typeName}/${method.name}`,
+          header: requestHeader(true, timeout, header),
+          contextValues: contextValues ?? createContextValues(),
+          signal: controller.signal,
+          message,
+        })) as UnaryResponse<I, O>;
+      } catch (error) {
+        // The deadline's or the caller's reason, whatever an interceptor made of it.
+        throw controller.signal.aborted ? aborted(controller.signal) : ConnectError.from(error);
+      } finally {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+      }
     },
     stream(method, signal, timeoutMs, header, input, contextValues) {
       return options.streaming.stream(method, signal, timeoutMs, header, input, contextValues);
@@ -94,7 +118,6 @@ async function send(
   options: GrpcUnaryTransportOptions,
   path: string,
   req: UnaryRequest,
-  timeoutMs: number | undefined,
 ): Promise<UnaryResponse> {
   const signal = req.signal;
   if (signal.aborted) throw aborted(signal);
@@ -114,12 +137,24 @@ async function send(
     headers[key] = value;
   });
 
-  let stream: http2.ClientHttp2Stream;
-  try {
-    stream = await options.sessionManager.request("POST", path, headers, {});
-  } catch (error) {
-    throw fromNodeError(error);
-  }
+  // The connection may still be opening (TCP, TLS, a keepalive check): the
+  // call's signal ends the wait too, and a stream that arrives too late is
+  // cancelled.
+  const stream = await new Promise<http2.ClientHttp2Stream>((resolve, reject) => {
+    const onAbort = () => reject(aborted(signal));
+    signal.addEventListener("abort", onAbort, { once: true });
+    options.sessionManager.request("POST", path, headers, {}).then(
+      (opened) => {
+        signal.removeEventListener("abort", onAbort);
+        if (signal.aborted) opened.close(http2.constants.NGHTTP2_CANCEL);
+        else resolve(opened);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(fromNodeError(error));
+      },
+    );
+  });
   return new Promise<UnaryResponse>((resolve, reject) => {
     let settled = false;
     let status = 0;
@@ -129,7 +164,6 @@ async function send(
     const settle = (error: ConnectError | undefined, response?: UnaryResponse) => {
       if (settled) return;
       settled = true;
-      clearTimeout(timer);
       signal.removeEventListener("abort", onAbort);
       if (error === undefined) resolve(response as UnaryResponse);
       else {
@@ -138,19 +172,21 @@ async function send(
       }
     };
     const onAbort = () => settle(aborted(signal));
+    if (signal.aborted) {
+      onAbort();
+      stream.close(http2.constants.NGHTTP2_CANCEL);
+      return;
+    }
     signal.addEventListener("abort", onAbort, { once: true });
-    const timer =
-      timeoutMs === undefined
-        ? undefined
-        : setTimeout(
-            () => settle(new ConnectError("the operation timed out", Code.DeadlineExceeded)),
-            timeoutMs,
-          );
     stream.on("response", (h) => {
       responseHeaders = h;
       status = Number(h[":status"]);
     });
-    stream.on("data", (chunk: Buffer) => chunks.push(chunk));
+    stream.on("data", (chunk: Buffer) => {
+      chunks.push(chunk);
+      // Bytes read prove the connection alive: no keepalive PING needed.
+      options.sessionManager.notifyResponseByteRead(stream);
+    });
     stream.on("trailers", (t) => {
       trailers = t;
     });
@@ -189,6 +225,11 @@ function answer(
   const header = webHeaders(rawHeaders);
   const trailer = webHeaders(rawTrailers);
   const { headerError } = validateResponse(status, header);
+  const encoding = header.get("grpc-encoding");
+  // We offer no compression, so a compressed answer cannot be read.
+  if (encoding !== null && encoding.toLowerCase() !== "identity") {
+    throw new ConnectError(`unsupported response encoding "${encoding}"`, Code.Internal, header);
+  }
   const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
   let message: UnaryResponse["message"] | undefined;
   if (body.length > 0) {
@@ -279,13 +320,27 @@ function fromNodeError(error: unknown): ConnectError {
   return mapped;
 }
 
+/** HTTP/2 error codes by number (RFC 9113 §7), as connect-node names them. */
+const H2_ERRORS = [
+  "NO_ERROR",
+  "PROTOCOL_ERROR",
+  "INTERNAL_ERROR",
+  "FLOW_CONTROL_ERROR",
+  "SETTINGS_TIMEOUT",
+  "STREAM_CLOSED",
+  "FRAME_SIZE_ERROR",
+  "REFUSED_STREAM",
+  "CANCEL",
+  "COMPRESSION_ERROR",
+  "CONNECT_ERROR",
+  "ENHANCE_YOUR_CALM",
+  "INADEQUATE_SECURITY",
+  "HTTP_1_1_REQUIRED",
+];
+
 /** A stream reset before any answer, by its HTTP/2 error code (as connect-node maps it). */
 function fromResetCode(rstCode: number): ConnectError {
-  const name = Object.entries(http2.constants).find(
-    ([key, value]) =>
-      key.startsWith("NGHTTP2_") && !key.startsWith("NGHTTP2_SESSION") && value === rstCode,
-  )?.[0];
-  const message = `http/2 stream closed with error code ${name?.replace("NGHTTP2_", "") ?? rstCode} (0x${rstCode.toString(16)})`;
+  const message = `http/2 stream closed with error code ${H2_ERRORS[rstCode] ?? rstCode} (0x${rstCode.toString(16)})`;
   switch (rstCode) {
     case http2.constants.NGHTTP2_REFUSED_STREAM:
       return new ConnectError(message, Code.Unavailable);

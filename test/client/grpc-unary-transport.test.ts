@@ -1,3 +1,4 @@
+import { createServer, type Server, type Socket } from "node:net";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { RemoteRunStore, type RunStore } from "@runstore/client";
@@ -100,5 +101,55 @@ describe("the lean gRPC transport answers as connect-node's gRPC transport", () 
     } finally {
       a.close();
     }
+  });
+
+  describe("a server that accepts the connection and never speaks", () => {
+    let silent: Server;
+    const sockets: Socket[] = [];
+    let url = "";
+    beforeAll(async () => {
+      silent = createServer((socket) => {
+        sockets.push(socket);
+      });
+      await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+      const address = silent.address() as { port: number };
+      url = `http://127.0.0.1:${address.port}`;
+    });
+    afterAll(async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    });
+
+    // Plaintext: the stream waits for an answer. TLS: the connection itself
+    // waits for a handshake that never comes, before any stream exists.
+    for (const scheme of ["http", "https"] as const)
+      for (const [name, make] of [
+        ["lean", (u: string) => new RemoteRunStore({ baseUrl: u, retry: false })],
+        [
+          "connect-node",
+          (u: string) =>
+            new RemoteRunStore({ transport: createGrpcTransport({ baseUrl: u }), retry: false }),
+        ],
+      ] as const) {
+        it(`${name} over ${scheme}: the deadline ends the call (DEADLINE_EXCEEDED)`, async () => {
+          const store = make(url.replace("http:", `${scheme}:`));
+          const began = Date.now();
+          const result = await outcome(() => store.get("r", {}, { timeoutMs: 200 }));
+          expect(result).toEqual({ code: "DeadlineExceeded", message: "the operation timed out" });
+          expect(Date.now() - began).toBeLessThan(2000);
+          store.close();
+        });
+
+        it(`${name} over ${scheme}: an abort ends the call (CANCELED)`, async () => {
+          const store = make(url.replace("http:", `${scheme}:`));
+          const controller = new AbortController();
+          setTimeout(() => controller.abort(), 100);
+          const began = Date.now();
+          const result = await outcome(() => store.get("r", {}, { signal: controller.signal }));
+          expect(result).toMatchObject({ code: "Canceled" });
+          expect(Date.now() - began).toBeLessThan(2000);
+          store.close();
+        });
+      }
   });
 });
