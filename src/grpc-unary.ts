@@ -5,7 +5,6 @@ import {
   type DescMessage,
   type DescMethodUnary,
   type DescService,
-  fromBinary,
   isMessage,
   toBinary,
 } from "@bufbuild/protobuf";
@@ -18,7 +17,9 @@ import {
   type UnaryRequest,
   type UnaryResponse,
 } from "@connectrpc/connect";
+import { encodeEnvelope } from "@connectrpc/connect/protocol";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import { type Envelope, EnvelopeReader, parseEnvelope, webHeaders } from "@runstore/client";
 
 // A lean handler for the one call shape on every agent run's hot path:
 // unary gRPC (binary, uncompressed) over HTTP/2. Everything else (Connect,
@@ -193,19 +194,8 @@ class Call {
   }
 
   private accept(envelope: Envelope): ConnectError | undefined {
-    if (envelope.flags & 1) {
-      return new ConnectError(
-        "received compressed envelope, but do not know how to decompress",
-        Code.Internal,
-      );
-    }
-    let message: UnaryRequest["message"];
-    try {
-      message = fromBinary(this.route.method.input, envelope.data, this.options.binaryOptions);
-    } catch (error) {
-      const why = error instanceof Error ? error.message : String(error);
-      return new ConnectError(`parse binary: ${why}`, Code.Internal);
-    }
+    const message = parseEnvelope(envelope, this.route.method.input, this.options.binaryOptions);
+    if (message instanceof ConnectError) return message;
     if (this.message !== undefined) {
       return new ConnectError(
         "protocol error: received extra input message for unary method",
@@ -300,10 +290,6 @@ class Call {
       this.fail(new ConnectError(`serialize binary: ${why}`, Code.Internal));
       return;
     }
-    const frame = Buffer.allocUnsafe(5 + bytes.length);
-    frame[0] = 0;
-    frame.writeUInt32BE(bytes.length, 1);
-    frame.set(bytes, 5);
     // What interceptors set on the response goes out too, as with Connect.
     const headers: Record<string, string> = { ...RESPONSE_HEADERS };
     response.header.forEach((value, key) => {
@@ -317,7 +303,7 @@ class Call {
     const res = this.res;
     res.writeHead(200, headers);
     res.addTrailers(trailers);
-    res.end(frame);
+    res.end(encodeEnvelope(0, bytes));
   }
 
   private fail(error: ConnectError): void {
@@ -338,73 +324,4 @@ class Call {
     this.done = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
   }
-}
-
-/** One gRPC length-prefixed message. */
-interface Envelope {
-  flags: number;
-  data: Uint8Array;
-}
-
-/**
- * Splits a request body into envelopes as its bytes arrive. It holds at most
- * the envelope being received, and refuses one whose prefix claims more than
- * `max` bytes as soon as the prefix is in.
- */
-class EnvelopeReader {
-  private chunks: Buffer[] = [];
-  private size = 0;
-  /** The length of the envelope being received; -1 while its prefix is not in. */
-  private length = -1;
-  private flags = 0;
-
-  constructor(private readonly max: number) {}
-
-  /** Bytes received but not yet a whole envelope. */
-  get pending(): boolean {
-    return this.length >= 0 || this.size > 0;
-  }
-
-  push(chunk: Buffer): Envelope[] | ConnectError {
-    this.chunks.push(chunk);
-    this.size += chunk.length;
-    const envelopes: Envelope[] = [];
-    for (;;) {
-      if (this.length < 0) {
-        if (this.size < 5) return envelopes;
-        const prefix = this.take(5);
-        this.flags = prefix[0] as number;
-        this.length = prefix.readUInt32BE(1);
-        if (this.length > this.max) {
-          return new ConnectError(
-            `message size ${this.length} is larger than configured readMaxBytes ${this.max}`,
-            Code.ResourceExhausted,
-          );
-        }
-      }
-      if (this.size < this.length) return envelopes;
-      envelopes.push({ flags: this.flags, data: this.take(this.length) });
-      this.length = -1;
-    }
-  }
-
-  /** The first `n` buffered bytes (copied together only when split across chunks). */
-  private take(n: number): Buffer {
-    const all = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks);
-    const rest = all.subarray(n);
-    this.chunks = rest.length > 0 ? [rest] : [];
-    this.size = rest.length;
-    return all.subarray(0, n);
-  }
-}
-
-/** Node's request headers as web Headers, without HTTP/2 pseudo-headers. */
-function webHeaders(headers: http2.IncomingHttpHeaders): Headers {
-  const out = new Headers();
-  for (const [name, value] of Object.entries(headers)) {
-    if (name.startsWith(":") || value === undefined) continue;
-    if (Array.isArray(value)) for (const v of value) out.append(name, v);
-    else out.append(name, value);
-  }
-  return out;
 }

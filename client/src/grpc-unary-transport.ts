@@ -3,7 +3,6 @@ import {
   create,
   type DescMessage,
   type DescMethodUnary,
-  fromBinary,
   isMessage,
   type MessageInitShape,
   toBinary,
@@ -18,12 +17,14 @@ import {
   type UnaryRequest,
   type UnaryResponse,
 } from "@connectrpc/connect";
+import { encodeEnvelope } from "@connectrpc/connect/protocol";
 import {
   requestHeader,
   validateResponse,
   validateTrailer,
 } from "@connectrpc/connect/protocol-grpc";
 import type { Http2SessionManager } from "@connectrpc/connect-node";
+import { type Envelope, EnvelopeReader, parseEnvelope, webHeaders } from "./grpc-framing.js";
 
 // RemoteRunStore's gRPC unary calls without connect-node's client pipeline.
 //
@@ -128,10 +129,6 @@ async function send(
       Code.ResourceExhausted,
     );
   }
-  const frame = Buffer.allocUnsafe(5 + bytes.byteLength);
-  frame[0] = 0;
-  frame.writeUInt32BE(bytes.byteLength, 1);
-  frame.set(bytes, 5);
   const headers: http2.OutgoingHttpHeaders = {};
   req.header.forEach((value, key) => {
     headers[key] = value;
@@ -209,7 +206,7 @@ async function send(
         settle(ConnectError.from(error));
       }
     });
-    stream.end(frame);
+    stream.end(encodeEnvelope(0, bytes));
   });
 }
 
@@ -230,31 +227,19 @@ function answer(
   if (encoding !== null && encoding.toLowerCase() !== "identity") {
     throw new ConnectError(`unsupported response encoding "${encoding}"`, Code.Internal, header);
   }
-  const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
-  let message: UnaryResponse["message"] | undefined;
-  if (body.length > 0) {
-    const length = body.length >= 5 ? body.readUInt32BE(1) : -1;
-    if (length < 0 || body.length < 5 + length) {
-      throw new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
-    }
-    if (body.length > 5 + length) {
-      throw new ConnectError(
-        "protocol error: received extra output message for unary method",
-        Code.Unimplemented,
-      );
-    }
-    if ((body[0] as number) & 1) {
-      throw new ConnectError(
-        "received compressed envelope, but do not know how to decompress",
-        Code.Internal,
-      );
-    }
-    try {
-      message = fromBinary(req.method.output, body.subarray(5));
-    } catch (error) {
-      const why = error instanceof Error ? error.message : String(error);
-      throw new ConnectError(`parse binary: ${why}`, Code.Internal);
-    }
+  const reader = new EnvelopeReader();
+  const envelopes = chunks.flatMap((chunk) => reader.push(chunk) as Envelope[]);
+  if (reader.pending) {
+    throw new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
+  }
+  const message =
+    envelopes[0] === undefined ? undefined : parseEnvelope(envelopes[0], req.method.output);
+  if (message instanceof ConnectError) throw message;
+  if (envelopes.length > 1) {
+    throw new ConnectError(
+      "protocol error: received extra output message for unary method",
+      Code.Unimplemented,
+    );
   }
   if (!header.has("grpc-status") && !trailer.has("grpc-status") && rstCode !== 0) {
     throw fromResetCode(rstCode);
@@ -274,16 +259,6 @@ function answer(
     );
   }
   return { stream: false, service: req.service, method: req.method, header, trailer, message };
-}
-
-function webHeaders(headers: http2.IncomingHttpHeaders): Headers {
-  const out = new Headers();
-  for (const [name, value] of Object.entries(headers)) {
-    if (name.startsWith(":") || value === undefined) continue;
-    if (Array.isArray(value)) for (const v of value) out.append(name, v);
-    else out.append(name, value);
-  }
-  return out;
 }
 
 /** The signal's reason as Connect reports it (an AbortError is CANCELED). */

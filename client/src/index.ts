@@ -14,6 +14,7 @@ export * as pbReflectionV1 from "./gen/grpc/reflection/v1/reflection_pb.js";
 export * as pbReflectionV1alpha from "./gen/grpc/reflection/v1alpha/reflection_pb.js";
 export * as pb from "./gen/runstore/v1/run_store_pb.js";
 export { RunStoreService } from "./gen/runstore/v1/run_store_pb.js";
+export * from "./grpc-framing.js";
 export * from "./json-object.js";
 export * from "./proto-convert.js";
 export * from "./remote-run-store.js";
