@@ -28,28 +28,19 @@ class DatabaseOutageTest(unittest.IsolatedAsyncioTestCase):
 
     @classmethod
     def setUpClass(cls) -> None:
+        # Class cleanups run last-in first-out, also when a later step fails.
         cls.database = create_test_database()
+        cls.addClassCleanup(cls.database.drop)
         cls.proxy = TcpProxy(*mysql_address())
-        try:
-            cls.server = ServerProcess.start(
-                {
-                    "DATABASE_URL": cls.database.url_through(cls.proxy.port),
-                    "DB_CONNECT_TIMEOUT_MS": "1000",
-                    "LOG_LEVEL": "debug",  # one "call" line per RPC, with its code
-                }
-            )
-        except BaseException:
-            cls.proxy.close()
-            cls.database.drop()
-            raise
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        try:
-            cls.server.stop()
-        finally:
-            cls.proxy.close()
-            cls.database.drop()
+        cls.addClassCleanup(cls.proxy.close)
+        cls.server = ServerProcess.start(
+            {
+                "DATABASE_URL": cls.database.url_through(cls.proxy.port),
+                "DB_CONNECT_TIMEOUT_MS": "1000",
+                "LOG_LEVEL": "debug",  # one "call" line per RPC, with its code
+            }
+        )
+        cls.addClassCleanup(cls.server.stop)
 
     def unavailable_gets(self) -> int:
         """How many Get calls the server has answered UNAVAILABLE so far."""

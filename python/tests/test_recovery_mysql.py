@@ -32,10 +32,7 @@ class RecoveryTest(unittest.IsolatedAsyncioTestCase):
     @classmethod
     def setUpClass(cls) -> None:
         cls.database = create_test_database()
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.database.drop()
+        cls.addClassCleanup(cls.database.drop)
 
     def start_server(self, port: int = 0) -> ServerProcess:
         server = ServerProcess.start({"DATABASE_URL": self.database.url, "PORT": str(port)})

@@ -41,6 +41,7 @@ class _TlsServerCase(unittest.IsolatedAsyncioTestCase):
     @classmethod
     def setUpClass(cls) -> None:
         cls.certs = make_certs()
+        cls.addClassCleanup(cls.certs.remove)
         env = {
             "AUTH_TOKENS": f"another-token-abcdefgh,{TOKEN}",
             "TLS_CERT_FILE": str(cls.certs.path("server.crt")),
@@ -48,18 +49,8 @@ class _TlsServerCase(unittest.IsolatedAsyncioTestCase):
         }
         if cls.mutual:
             env["TLS_CLIENT_CA_FILE"] = str(cls.certs.path("ca.crt"))
-        try:
-            cls.server = ServerProcess.start(env)
-        except BaseException:
-            cls.certs.remove()
-            raise
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        try:
-            cls.server.stop()
-        finally:
-            cls.certs.remove()
+        cls.server = ServerProcess.start(env)
+        cls.addClassCleanup(cls.server.stop)
 
     def tls(self, **overrides: Any) -> TlsOptions:
         """Everything the server asks for: its CA, its name, our client certificate when mutual."""

@@ -39,26 +39,15 @@ class ServerTestCase(unittest.IsolatedAsyncioTestCase):
 
     @classmethod
     def setUpClass(cls) -> None:
+        # Class cleanups run last-in first-out, also when a later step fails.
         super().setUpClass()
         env: dict[str, str] = {}
         if cls.backend == "mysql":
             cls.database = create_test_database()
+            cls.addClassCleanup(cls.database.drop)
             env["DATABASE_URL"] = cls.database.url
-        try:
-            cls.server = ServerProcess.start(env)
-        except BaseException:
-            if cls.database is not None:
-                cls.database.drop()
-            raise
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        try:
-            cls.server.stop()
-        finally:
-            if cls.database is not None:
-                cls.database.drop()
-            super().tearDownClass()
+        cls.server = ServerProcess.start(env)
+        cls.addClassCleanup(cls.server.stop)
 
     async def asyncSetUp(self) -> None:
         self.store = TrackingStore(self.server.target, timeout=30)
