@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { createInterface } from "node:readline";
 import { parseArgs, promisify } from "node:util";
@@ -22,8 +22,11 @@ const { values: flags } = parseArgs({
     workload: { type: "string" },
     backend: { type: "string" },
     loaders: { type: "string" },
+    "node-flags": { type: "string" },
   },
 });
+/** Extra Node/V8 flags for every process the bench starts (servers, load), to measure GC settings. */
+const NODE_FLAGS = flags["node-flags"]?.split(" ").filter(Boolean) ?? [];
 const smoke = flags.smoke ?? false;
 const list = (value: string | undefined, fallback: string[]) => value?.split(",") ?? fallback;
 const ROUNDS = Number(flags.rounds ?? (smoke ? 1 : 3));
@@ -53,7 +56,7 @@ interface Served {
 /** Our server runs from the build, as `npm start` runs it; the bench's own scripts run from source. */
 async function serve(name: string, args: string[], env: Record<string, string>): Promise<Served> {
   const command = args[0]?.startsWith("dist/") ? [process.execPath] : NODE;
-  const child = spawn(command[0] as string, [...command.slice(1), ...args], {
+  const child = spawn(command[0] as string, [...NODE_FLAGS, ...command.slice(1), ...args], {
     env: { PATH: process.env.PATH ?? "", PORT: "0", LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -91,6 +94,20 @@ function machineTicks(): { idle: number; total: number } {
   return { idle, total: fields.reduce((a, b) => a + b, 0) };
 }
 
+/** The local MariaDB / MySQL server's pid, for its CPU per operation; null when it runs elsewhere. */
+function databasePid(): number | null {
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const name = readFileSync(`/proc/${entry}/comm`, "utf8").trim();
+      if (name === "mariadbd" || name === "mysqld") return Number(entry);
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return null;
+}
+
 function peakRssMb(pid: number): number {
   const line = readFileSync(`/proc/${pid}/status`, "utf8").match(/VmHWM:\s+(\d+) kB/);
   return Number(line?.[1] ?? 0) / 1024;
@@ -120,6 +137,7 @@ async function load(
     const child = spawn(
       NODE[0] as string,
       [
+        ...NODE_FLAGS,
         ...NODE.slice(1),
         "bench/load.ts",
         JSON.stringify({ ...spec, concurrency: share, tag: `${spec.tag}-${k}` }),
@@ -186,6 +204,8 @@ interface Row {
   serverCpuUsPerRpc: number | null;
   /** CPU of the load processes per operation (for in-process paths: the store's own cost). */
   loadCpuUsPerOp: number;
+  /** CPU of the database server per operation (MySQL rows, when it runs on this machine). */
+  dbCpuUsPerOp: number | null;
   /** Share of the machine's CPU left idle while measuring: near 0, the machine was the limit. */
   machineIdlePct: number;
   errors: number;
@@ -196,6 +216,9 @@ async function main(): Promise<void> {
   const admin = await createConnection({ uri: MYSQL_SERVER });
   await admin.query(`CREATE DATABASE \`${database}\``);
   const mysqlUrl = `${MYSQL_SERVER}/${database}`;
+  const dbPid = /^mysql:\/\/[^/]*@?(127\.0\.0\.1|localhost)[:/]/.test(MYSQL_SERVER)
+    ? databasePid()
+    : null;
   const servers: Served[] = [];
   try {
     // Each server joins `servers` as it starts, so the finally block stops it.
@@ -261,11 +284,17 @@ async function main(): Promise<void> {
     for (const workload of WORKLOADS) {
       for (const concurrency of CONCURRENCY) {
         for (const path of paths.filter((p) => BACKENDS.includes(p.backend))) {
-          const results: (Awaited<ReturnType<typeof load>> & { cpu: number | null })[] = [];
+          const results: (Awaited<ReturnType<typeof load>> & {
+            cpu: number | null;
+            dbCpu: number | null;
+          })[] = [];
           for (let r = 0; r < ROUNDS; r++) {
             const pid = path.server?.().child.pid;
+            const db = path.backend === "mysql" ? dbPid : null;
             let before = 0;
             let after = 0;
+            let dbBefore = 0;
+            let dbAfter = 0;
             const result = await load(
               {
                 client: path.client,
@@ -281,14 +310,17 @@ async function main(): Promise<void> {
               {
                 start: () => {
                   before = pid === undefined ? 0 : cpuMicros(pid);
+                  dbBefore = db === null ? 0 : cpuMicros(db);
                 },
                 end: () => {
                   after = pid === undefined ? 0 : cpuMicros(pid);
+                  dbAfter = db === null ? 0 : cpuMicros(db);
                 },
               },
             );
             const cpu = pid === undefined ? null : (after - before) / result.rpcs;
-            results.push({ ...result, cpu });
+            const dbCpu = db === null ? null : (dbAfter - dbBefore) / Math.max(1, result.ops);
+            results.push({ ...result, cpu, dbCpu });
           }
           rows.push({
             workload,
@@ -300,6 +332,10 @@ async function main(): Promise<void> {
             p99Ms: median(results.map((x) => x.p99Ms)),
             serverCpuUsPerRpc: path.server ? median(results.map((x) => x.cpu ?? 0)) : null,
             loadCpuUsPerOp: median(results.map((x) => x.loadCpuUs / Math.max(1, x.ops))),
+            dbCpuUsPerOp:
+              path.backend === "mysql" && dbPid !== null
+                ? median(results.map((x) => x.dbCpu ?? 0))
+                : null,
             machineIdlePct: median(results.map((x) => 100 * x.machineIdle)),
             errors: results.reduce((n, x) => n + x.errors, 0),
           });
@@ -316,6 +352,18 @@ async function main(): Promise<void> {
   }
 }
 
+/**
+ * The most operations per second a remote path could reach on this machine if
+ * the server's transport cost no CPU at all: every core busy with this path's
+ * client CPU per operation plus what the same operation costs in-process (the
+ * store's own work and, on MySQL, the database's). A remote ratio can only
+ * approach `ceiling / in-process ops/s`, whatever the server does.
+ */
+function ceilingOpsPerSec(remote: Row, local: Row): number {
+  const perOp = remote.loadCpuUsPerOp + local.loadCpuUsPerOp + (local.dbCpuUsPerOp ?? 0);
+  return (cpus().length * 1_000_000) / perOp;
+}
+
 function report(rows: Row[], rss: Record<string, number>): void {
   const base = (row: Row, path: string) =>
     rows.find(
@@ -327,8 +375,8 @@ function report(rows: Row[], rss: Record<string, number>): void {
     );
   const fmt = (n: number, digits = 1) => n.toFixed(digits);
   const lines = [
-    "| workload | conc | backend | path | ops/s | × in-process | p50 ms | p99 ms | p99 × in-process | server CPU µs/RPC | × grpc-js reference | load CPU µs/op | machine idle % |",
-    "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    "| workload | conc | backend | path | ops/s | × in-process | ceiling × in-process | p50 ms | p99 ms | p99 × in-process | server CPU µs/RPC | × grpc-js reference | load CPU µs/op | db CPU µs/op | machine idle % |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
   ];
   for (const row of rows) {
     const local = base(
@@ -342,6 +390,8 @@ function report(rows: Row[], rss: Record<string, number>): void {
         r.path === "grpc-js → grpc-js reference",
     );
     const opsRatio = local && local !== row ? fmt(row.opsPerSec / local.opsPerSec, 2) : "—";
+    const ceiling =
+      local && local !== row ? fmt(ceilingOpsPerSec(row, local) / local.opsPerSec, 2) : "—";
     const p99Ratio = local && local !== row ? fmt(row.p99Ms / local.p99Ms, 2) : "—";
     const cpuRatio =
       row.serverCpuUsPerRpc !== null &&
@@ -351,7 +401,7 @@ function report(rows: Row[], rss: Record<string, number>): void {
         ? fmt(row.serverCpuUsPerRpc / reference.serverCpuUsPerRpc, 2)
         : "—";
     lines.push(
-      `| ${row.workload} | ${row.concurrency} | ${row.backend} | ${row.path} | ${fmt(row.opsPerSec, 0)} | ${opsRatio} | ${fmt(row.p50Ms, 2)} | ${fmt(row.p99Ms, 2)} | ${p99Ratio} | ${row.serverCpuUsPerRpc === null ? "—" : fmt(row.serverCpuUsPerRpc, 0)} | ${cpuRatio} | ${fmt(row.loadCpuUsPerOp, 0)} | ${fmt(row.machineIdlePct, 0)} |`,
+      `| ${row.workload} | ${row.concurrency} | ${row.backend} | ${row.path} | ${fmt(row.opsPerSec, 0)} | ${opsRatio} | ${ceiling} | ${fmt(row.p50Ms, 2)} | ${fmt(row.p99Ms, 2)} | ${p99Ratio} | ${row.serverCpuUsPerRpc === null ? "—" : fmt(row.serverCpuUsPerRpc, 0)} | ${cpuRatio} | ${fmt(row.loadCpuUsPerOp, 0)} | ${row.dbCpuUsPerOp === null ? "—" : fmt(row.dbCpuUsPerOp, 0)} | ${fmt(row.machineIdlePct, 0)} |`,
     );
   }
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
