@@ -108,6 +108,21 @@ function databasePid(): number | null {
   return null;
 }
 
+/** CPU a process spends between `start()` and `end()`, in microseconds; 0 without a process. */
+function cpuWindow(pid: number | null | undefined) {
+  let before = 0;
+  let used = 0;
+  return {
+    start: () => {
+      before = pid == null ? 0 : cpuMicros(pid);
+    },
+    end: () => {
+      used = pid == null ? 0 : cpuMicros(pid) - before;
+    },
+    micros: () => used,
+  };
+}
+
 function peakRssMb(pid: number): number {
   const line = readFileSync(`/proc/${pid}/status`, "utf8").match(/VmHWM:\s+(\d+) kB/);
   return Number(line?.[1] ?? 0) / 1024;
@@ -216,7 +231,7 @@ async function main(): Promise<void> {
   const admin = await createConnection({ uri: MYSQL_SERVER });
   await admin.query(`CREATE DATABASE \`${database}\``);
   const mysqlUrl = `${MYSQL_SERVER}/${database}`;
-  const dbPid = /^mysql:\/\/[^/]*@?(127\.0\.0\.1|localhost)[:/]/.test(MYSQL_SERVER)
+  const dbPid = ["127.0.0.1", "localhost", "[::1]"].includes(new URL(MYSQL_SERVER).hostname)
     ? databasePid()
     : null;
   const servers: Served[] = [];
@@ -288,13 +303,11 @@ async function main(): Promise<void> {
             cpu: number | null;
             dbCpu: number | null;
           })[] = [];
+          const db = path.backend === "mysql" ? dbPid : null;
           for (let r = 0; r < ROUNDS; r++) {
             const pid = path.server?.().child.pid;
-            const db = path.backend === "mysql" ? dbPid : null;
-            let before = 0;
-            let after = 0;
-            let dbBefore = 0;
-            let dbAfter = 0;
+            const serverCpu = cpuWindow(pid);
+            const dbCpuWindow = cpuWindow(db);
             const result = await load(
               {
                 client: path.client,
@@ -309,17 +322,17 @@ async function main(): Promise<void> {
               path.server ? LOADERS : 1,
               {
                 start: () => {
-                  before = pid === undefined ? 0 : cpuMicros(pid);
-                  dbBefore = db === null ? 0 : cpuMicros(db);
+                  serverCpu.start();
+                  dbCpuWindow.start();
                 },
                 end: () => {
-                  after = pid === undefined ? 0 : cpuMicros(pid);
-                  dbAfter = db === null ? 0 : cpuMicros(db);
+                  serverCpu.end();
+                  dbCpuWindow.end();
                 },
               },
             );
-            const cpu = pid === undefined ? null : (after - before) / result.rpcs;
-            const dbCpu = db === null ? null : (dbAfter - dbBefore) / Math.max(1, result.ops);
+            const cpu = pid === undefined ? null : serverCpu.micros() / result.rpcs;
+            const dbCpu = db === null ? null : dbCpuWindow.micros() / Math.max(1, result.ops);
             results.push({ ...result, cpu, dbCpu });
           }
           rows.push({
@@ -332,10 +345,7 @@ async function main(): Promise<void> {
             p99Ms: median(results.map((x) => x.p99Ms)),
             serverCpuUsPerRpc: path.server ? median(results.map((x) => x.cpu ?? 0)) : null,
             loadCpuUsPerOp: median(results.map((x) => x.loadCpuUs / Math.max(1, x.ops))),
-            dbCpuUsPerOp:
-              path.backend === "mysql" && dbPid !== null
-                ? median(results.map((x) => x.dbCpu ?? 0))
-                : null,
+            dbCpuUsPerOp: db === null ? null : median(results.map((x) => x.dbCpu ?? 0)),
             machineIdlePct: median(results.map((x) => 100 * x.machineIdle)),
             errors: results.reduce((n, x) => n + x.errors, 0),
           });
