@@ -2,14 +2,17 @@ import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 
 // Tests run the SDK from source, so `npm test` needs no build step.
+const source = (file: string) => fileURLToPath(new URL(`./client/src/${file}`, import.meta.url));
+
 export default defineConfig({
   resolve: {
-    alias: {
-      "@runstore/client": fileURLToPath(new URL("./client/src/index.ts", import.meta.url)),
-    },
+    alias: [
+      { find: /^@runstore\/client$/, replacement: source("index.ts") },
+      { find: /^@runstore\/client\/internal$/, replacement: source("internal.ts") },
+    ],
   },
   test: {
-    include: ["test/**/*.test.ts"],
+    include: ["test/**/*.test.ts", "client/src/**/*.spec.ts", "src/**/*.spec.ts"],
     testTimeout: 20_000,
     hookTimeout: 30_000,
   },

@@ -1,6 +1,7 @@
 import { create, type DescMessage, fromBinary, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
-import { pb, RemoteRunStore, type RunStore, RunStoreService } from "@runstore/client";
+import { RemoteRunStore, type RunStore, RunStoreService } from "@runstore/client";
+import { pb } from "@runstore/client/internal";
 import { MemoryRunStore } from "../src/stores/memory-run-store.js";
 import { MysqlRunStore } from "../src/stores/mysql-run-store.js";
 

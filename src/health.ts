@@ -1,5 +1,6 @@
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
-import { pbHealth, RunStoreService } from "@runstore/client";
+import { RunStoreService } from "@runstore/client";
+import * as pbHealth from "./gen/grpc/health/v1/health_pb.js";
 import type { Logger } from "./logger.js";
 
 const ServingStatus = pbHealth.HealthCheckResponse_ServingStatus;

@@ -5,7 +5,8 @@ import {
   FileDescriptorProtoSchema,
 } from "@bufbuild/protobuf/wkt";
 import { Code, type ConnectRouter } from "@connectrpc/connect";
-import { pbReflectionV1, pbReflectionV1alpha } from "@runstore/client";
+import * as pbReflectionV1 from "./gen/grpc/reflection/v1/reflection_pb.js";
+import * as pbReflectionV1alpha from "./gen/grpc/reflection/v1alpha/reflection_pb.js";
 
 // gRPC server reflection, written by hand: no maintained package implements
 // it for Connect servers. @grpc/reflection plugs into a grpc-js Server only,

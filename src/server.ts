@@ -3,7 +3,9 @@ import * as http2 from "node:http2";
 import type { AddressInfo, Socket } from "node:net";
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { pb, pbHealth, type RunStore, RunStoreService } from "@runstore/client";
+import { keepByteOrderMarks, type RunStore, RunStoreService } from "@runstore/client";
+import { pb } from "@runstore/client/internal";
+import * as pbHealth from "./gen/grpc/health/v1/health_pb.js";
 import { grpcUnaryHandler } from "./grpc-unary.js";
 import { HealthMonitor, healthRoutes } from "./health.js";
 import { bearerAuth } from "./interceptors/bearer-auth.js";
@@ -88,6 +90,7 @@ function hasPing(store: RunStore): store is RunStore & Pingable {
  * owns the store and closes it after the server.
  */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  keepByteOrderMarks(); // a run id that starts with U+FEFF must reach the store unchanged
   const logger = options.logger ?? silentLogger();
   const store = options.store;
   const health = new HealthMonitor(

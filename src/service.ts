@@ -2,19 +2,21 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import {
-  COUNTER_FIELDS,
-  checkCounter,
-  type pb,
   type RunRecord,
   type RunStore,
   type RunStoreService,
+  type TokenCounters,
+} from "@runstore/client";
+import {
+  COUNTER_FIELDS,
+  checkCounter,
+  type pb,
   runToProto,
   statusFromProto,
   strategyFromProto,
-  type TokenCounters,
   timestampFromProto,
   usageToProto,
-} from "@runstore/client";
+} from "@runstore/client/internal";
 import { type FollowsCallSignal, followsCallSignal } from "./call-signal.js";
 
 type Impl = ServiceImpl<typeof RunStoreService>;

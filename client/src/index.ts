@@ -1,24 +1,51 @@
 /**
- * @runstore/client: the RunStore interface and record types, RemoteRunStore,
- * the helpers every store shares, and the generated code: runstore.v1 as
- * `pb` (its enum names match the record types' names), and the standard gRPC
- * health and reflection services as `pbHealth`, `pbReflectionV1(alpha)`.
+ * @runstore/client: the RunStore interface and its record types, and
+ * RemoteRunStore, which implements it over the RunStoreService wire protocol
+ * (gRPC, gRPC-Web or Connect). The behaviour of every method is
+ * docs/contract.md in the RunStore repository.
+ *
+ * Everything else in this package is internal to RunStore (the subpath
+ * `@runstore/client/internal`, shared with the server) and may change in any
+ * release.
  */
 
-export * from "./errors.js";
-
-import "./text-encoding.js";
-
-export * as pbHealth from "./gen/grpc/health/v1/health_pb.js";
-export * as pbReflectionV1 from "./gen/grpc/reflection/v1/reflection_pb.js";
-export * as pbReflectionV1alpha from "./gen/grpc/reflection/v1alpha/reflection_pb.js";
-export * as pb from "./gen/runstore/v1/run_store_pb.js";
+export { Code, ConnectError } from "@connectrpc/connect";
+export { isTransientError } from "./errors.js";
 export { RunStoreService } from "./gen/runstore/v1/run_store_pb.js";
-export * from "./grpc-framing.js";
-export * from "./json-object.js";
-export * from "./proto-convert.js";
-export * from "./remote-run-store.js";
-export * from "./retry.js";
-export * from "./run-store.js";
-export * from "./timestamp.js";
-export * from "./validation.js";
+export {
+  DEFAULT_KEEPALIVE_INTERVAL_MS,
+  DEFAULT_MAX_REQUEST_BYTES,
+  type RemoteCallOptions,
+  type RemoteProtocol,
+  RemoteRunStore,
+  type RemoteRunStoreOptions,
+  type RemoteTlsOptions,
+} from "./remote-run-store.js";
+export {
+  type AttemptOptions,
+  DEFAULT_RETRY_POLICY,
+  type RetryOptions,
+  type RetryPolicy,
+  retryPolicy,
+  withRetry,
+} from "./retry.js";
+export {
+  type ListByThreadOptions,
+  MULTITASK_STRATEGIES,
+  type ModelTokenUsage,
+  type MultitaskStrategy,
+  type OwnerOptions,
+  type PutFields,
+  RUN_STATUSES,
+  type RecoveryOptions,
+  type RunCompletion,
+  type RunProgress,
+  type RunRecord,
+  type RunStatus,
+  type RunStore,
+  type ThreadTokenUsage,
+  type TimestampInput,
+  type TokenCounters,
+} from "./run-store.js";
+export { keepByteOrderMarks } from "./text-encoding.js";
+export { nowTimestamp } from "./timestamp.js";

@@ -36,6 +36,7 @@ import {
   type ThreadTokenUsage,
   type TokenCounters,
 } from "./run-store.js";
+import { keepByteOrderMarks } from "./text-encoding.js";
 import { parseTimestamp, timestampToProto } from "./timestamp.js";
 import { checkBoolean, checkCounter, checkLimit, checkOptionalText } from "./validation.js";
 
@@ -129,7 +130,8 @@ export class RemoteRunStore implements RunStore {
    * The raw generated client, for callers who want the proto messages. It
    * shares the store's transport but none of the store's own behaviour: no
    * retries, token, default timeout or close() guard (after close() it
-   * reconnects). Wrap its calls in `withRetry` to get the retries.
+   * reconnects). Wrap its calls in `withRetry` to get the retries. Its
+   * answers keep a leading U+FEFF (see `keepByteOrderMarks`).
    */
   readonly client: Client<typeof RunStoreService>;
   private readonly sessionManager: Http2SessionManager | undefined;
@@ -140,6 +142,7 @@ export class RemoteRunStore implements RunStore {
   private readonly closed = unlimitedListeners(new AbortController());
 
   constructor(options: RemoteRunStoreOptions) {
+    keepByteOrderMarks();
     this.headers = options.token === undefined ? {} : { authorization: `Bearer ${options.token}` };
     this.timeoutMs = options.timeoutMs;
     this.retry = retryPolicy(options.retry);

@@ -66,6 +66,16 @@ export interface AttemptOptions {
 }
 
 /**
+ * A timeout the wire can carry: gRPC's grpc-timeout takes at most 8 digits
+ * of whole milliseconds, so a fractional or huge value would be refused by
+ * the server as INVALID_ARGUMENT.
+ */
+function wireTimeout(ms: number | undefined): number | undefined {
+  if (ms === undefined || ms <= 0) return ms;
+  return Math.min(99_999_999, Math.max(1, Math.ceil(ms)));
+}
+
+/**
  * Runs `attempt` and repeats it while it fails with UNAVAILABLE, up to
  * `policy.maxAttempts`, sleeping a jittered backoff in between. Reusable for
  * any idempotent call (every RPC of RunStoreService is).
@@ -78,16 +88,6 @@ export interface AttemptOptions {
  * Aborting `call.signal` ends the call at once with CANCELED, mid-sleep too.
  * Any other error is thrown after its one attempt.
  */
-/**
- * A timeout the wire can carry: gRPC's grpc-timeout takes at most 8 digits
- * of whole milliseconds, so a fractional or huge value would be refused by
- * the server as INVALID_ARGUMENT.
- */
-function wireTimeout(ms: number | undefined): number | undefined {
-  if (ms === undefined || ms <= 0) return ms;
-  return Math.min(99_999_999, Math.max(1, Math.ceil(ms)));
-}
-
 export async function withRetry<T>(
   attempt: (options: AttemptOptions) => Promise<T>,
   call: AttemptOptions = {},

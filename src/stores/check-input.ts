@@ -1,4 +1,16 @@
 import {
+  type ListByThreadOptions,
+  nowTimestamp,
+  type OwnerOptions,
+  type PutFields,
+  type RecoveryOptions,
+  type RunCompletion,
+  type RunProgress,
+  type RunRecord,
+  type RunStatus,
+  type TokenCounters,
+} from "@runstore/client";
+import {
   COUNTER_FIELDS,
   checkBoolean,
   checkCounter,
@@ -10,19 +22,9 @@ import {
   checkStrategy,
   checkString,
   invalidArgument,
-  type ListByThreadOptions,
-  nowTimestamp,
-  type OwnerOptions,
-  type PutFields,
   parseTimestamp,
-  type RecoveryOptions,
-  type RunCompletion,
-  type RunProgress,
-  type RunRecord,
-  type RunStatus,
-  type TokenCounters,
   toJsonObject,
-} from "@runstore/client";
+} from "@runstore/client/internal";
 import { cutMessage, normalizeModelName } from "./text.js";
 
 /**

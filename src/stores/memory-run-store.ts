@@ -1,5 +1,4 @@
 import {
-  COUNTER_FIELDS,
   type ListByThreadOptions,
   nowTimestamp,
   type OwnerOptions,
@@ -12,6 +11,7 @@ import {
   type RunStore,
   type ThreadTokenUsage,
 } from "@runstore/client";
+import { COUNTER_FIELDS } from "@runstore/client/internal";
 import {
   checkAggregate,
   checkCompletion,

@@ -1,6 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
-  COUNTER_FIELDS,
   type ListByThreadOptions,
   type MultitaskStrategy,
   nowTimestamp,
@@ -14,6 +13,7 @@ import {
   type RunStore,
   type ThreadTokenUsage,
 } from "@runstore/client";
+import { COUNTER_FIELDS } from "@runstore/client/internal";
 import type { FollowsCallSignal } from "../call-signal.js";
 import {
   checkAggregate,

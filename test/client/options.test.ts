@@ -1,11 +1,11 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import {
-  backoffMs,
   DEFAULT_RETRY_POLICY,
   RemoteRunStore,
   type RemoteRunStoreOptions,
   retryPolicy,
 } from "@runstore/client";
+import { backoffMs } from "@runstore/client/internal";
 import { describe, expect, it, vi } from "vitest";
 import { startServer } from "../../src/server.js";
 import { MemoryRunStore } from "../../src/stores/memory-run-store.js";

@@ -1,6 +1,7 @@
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
-import { pbHealth, RemoteRunStore, type RetryOptions } from "@runstore/client";
+import { RemoteRunStore, type RetryOptions } from "@runstore/client";
+import * as pbHealth from "../../src/gen/grpc/health/v1/health_pb.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningServer, startServer } from "../../src/server.js";
 import { MysqlRunStore } from "../../src/stores/mysql-run-store.js";

@@ -10,15 +10,14 @@ import type { TimestampSchema } from "@bufbuild/protobuf/wkt";
 import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import {
-  COUNTER_FIELDS,
   type PutFields,
-  pb,
   RemoteRunStore,
   type RunCompletion,
   type RunProgress,
   type RunStore,
   RunStoreService,
 } from "@runstore/client";
+import { COUNTER_FIELDS, pb } from "@runstore/client/internal";
 import fc from "fast-check";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type RunningServer, startServer } from "../../src/server.js";

@@ -1,7 +1,8 @@
 import * as http2 from "node:http2";
 import { connect as netConnect } from "node:net";
 import { create, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
-import { pb, RemoteRunStore } from "@runstore/client";
+import { RemoteRunStore } from "@runstore/client";
+import { pb } from "@runstore/client/internal";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type RunningServer, startServer } from "../../src/server.js";
 import { createTestDatabase } from "../support/mysql.js";

@@ -1,7 +1,8 @@
 import { Writable } from "node:stream";
 import { Code, createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
-import { pbHealth, RemoteRunStore, type RunStore } from "@runstore/client";
+import { RemoteRunStore, type RunStore } from "@runstore/client";
+import * as pbHealth from "../../src/gen/grpc/health/v1/health_pb.js";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningServer, startServer } from "../../src/server.js";

@@ -1,7 +1,8 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
-import { pb, RemoteRunStore, type RunStore, RunStoreService } from "@runstore/client";
+import { RemoteRunStore, type RunStore, RunStoreService } from "@runstore/client";
+import { pb } from "@runstore/client/internal";
 import { afterEach, describe, expect, it } from "vitest";
 import { type RunningServer, type ServerOptions, startServer } from "../../src/server.js";
 import { MemoryRunStore } from "../../src/stores/memory-run-store.js";

@@ -1,6 +1,6 @@
 import { Code, createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
-import { pbHealth } from "@runstore/client";
+import * as pbHealth from "../../src/gen/grpc/health/v1/health_pb.js";
 import { afterAll, describe, expect, it } from "vitest";
 import { type RunningServer, startServer } from "../../src/server.js";
 import { MemoryRunStore } from "../../src/stores/memory-run-store.js";

@@ -4,12 +4,12 @@ import { Code, createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import {
   type OwnerOptions,
-  pb,
   type RunRecord,
   type RunStatus,
   type RunStore,
   RunStoreService,
 } from "@runstore/client";
+import { pb } from "@runstore/client/internal";
 import { afterEach, describe, expect, it } from "vitest";
 import { MemoryRunStore } from "../../src/stores/memory-run-store.js";
 import { expectInvalid } from "../contract/run-store-contract.js";

@@ -1,6 +1,7 @@
 import { Code, createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
-import { pbHealth, RemoteRunStore } from "@runstore/client";
+import { RemoteRunStore } from "@runstore/client";
+import * as pbHealth from "../../src/gen/grpc/health/v1/health_pb.js";
 import { afterAll, describe, expect, it } from "vitest";
 import { logLines, spawnServer } from "../support/child-server.js";
 import { failureOf } from "../support/failure.js";

@@ -1,0 +1,17 @@
+/**
+ * @private The code the RunStore server shares with the SDK: field rules,
+ * timestamps, JSON values, proto ↔ record mapping and the runstore.v1
+ * generated code. Not part of the SDK's API: it changes with any release, so
+ * whoever imports it pins @runstore/client exactly (as connect-es asks of
+ * its own private subpaths).
+ */
+
+export * as pb from "./gen/runstore/v1/run_store_pb.js";
+export * from "./json-object.js";
+export * from "./proto-convert.js";
+export { backoffMs } from "./retry.js";
+export { COUNTER_FIELDS } from "./run-store.js";
+export * from "./timestamp.js";
+export * from "./validation.js";
+// Moving to the server (src/grpc-framing.ts) with the client transport change.
+export * from "./grpc-framing.js";
