@@ -40,12 +40,17 @@ describe("races", () => {
       it(`${ROUNDS} rounds of ${SNAPSHOTS} progress snapshots racing one completion: the completion always wins`, async () => {
         const { store, close } = await open();
         try {
+          // Rounds in which a snapshot really landed before the completion, read
+          // back: each snapshot writes first_human_message, which the completion
+          // (not given one) keeps, so a non-null value there is a snapshot that
+          // was applied while the run was still running.
           let landedBefore = 0;
           for (let round = 0; round < ROUNDS; round++) {
             const runId = `${name.length}-complete-${round}`;
             await store.put(runId, { threadId: "race", status: "running" });
             const calls: Promise<unknown>[] = [];
-            const at = Math.floor(Math.random() * SNAPSHOTS);
+            // Every position in turn, the first (completion sent first) included.
+            const at = round % SNAPSHOTS;
             for (let i = 0; i < SNAPSHOTS; i++) {
               if (i === at)
                 calls.push(
@@ -60,6 +65,7 @@ describe("races", () => {
                   totalTokens: 5000 + i,
                   messageCount: i,
                   lastAiMessage: `partial ${i}`,
+                  firstHumanMessage: `snapshot ${i}`,
                 }),
               );
             }
@@ -67,8 +73,16 @@ describe("races", () => {
             await store.updateRunProgress(runId, { totalTokens: 9999, lastAiMessage: "late" });
             const run = await store.get(runId);
             expect(run).toMatchObject({ status: "success", ...COMPLETION, lastAiMessage: "final" });
-            if (at > 0) landedBefore++;
+            if (run?.firstHumanMessage != null) {
+              expect(run.firstHumanMessage).toMatch(/^snapshot \d+$/);
+              landedBefore++;
+            }
           }
+          console.log(
+            `REPORT races ${name}: a snapshot landed before the completion in ${landedBefore}/${ROUNDS} rounds`,
+          );
+          // Without rounds where snapshots landed first, the completion never
+          // had anything to overwrite and the race was not exercised.
           expect(landedBefore).toBeGreaterThan(0);
         } finally {
           await close();

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningServer, startServer } from "../../src/server.js";
 import { MemoryRunStore } from "../../src/stores/memory-run-store.js";
 import { makeTestCerts, type TestCerts } from "../support/certs.js";
+import { deferred } from "../support/deferred.js";
 import { failureOf } from "../support/failure.js";
 
 // TLS and mutual TLS with certificates made for this run by openssl; real
@@ -91,8 +92,12 @@ describe("shutdown over HTTP/1.1", () => {
   it("a call in flight on an HTTP/1.1 connection finishes before the socket closes", async () => {
     const slow = new MemoryRunStore();
     const get = slow.get.bind(slow);
+    // The get is held in the store until shutdown has begun.
+    const entered = deferred();
+    const released = deferred();
     slow.get = async (runId, options) => {
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      entered.resolve();
+      await released.promise;
       return get(runId, options);
     };
     await slow.put("h1-slow", { threadId: "t1" });
@@ -102,8 +107,11 @@ describe("shutdown over HTTP/1.1", () => {
     });
     const store = client(server.url, "connect", { ca: certs.ca }, "1.1");
     const call = store.get("h1-slow");
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await entered.promise;
+    const shuttingDown = server.health.stoppedOrAborted(new AbortController().signal);
     const closing = server.close(5000);
+    await shuttingDown;
+    released.resolve();
     expect((await call)?.runId).toBe("h1-slow");
     await closing;
   });
