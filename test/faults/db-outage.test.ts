@@ -1,12 +1,13 @@
 import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { RemoteRunStore, type RetryOptions } from "@runstore/client";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as pbHealth from "../../src/gen/grpc/health/v1/health_pb.js";
 import { type RunningServer, startServer } from "../../src/server.js";
 import { MysqlRunStore } from "../../src/stores/mysql-run-store.js";
 import { createTestDatabase, type TestDatabase } from "../support/mysql.js";
 import { TcpProxy } from "../support/tcp-proxy.js";
+import { until } from "../support/until.js";
 
 // The database goes away under a steady load of mixed calls, through a TCP
 // proxy between the server and MariaDB: cut (connections closed, new ones
@@ -32,16 +33,6 @@ interface Tally {
 interface Load {
   tally: Tally;
   stop(): Promise<Tally>;
-}
-
-/** Waits until `condition` holds, polling every 20 ms, failing after 15 s. */
-function until(condition: () => boolean, what: string): Promise<void> {
-  return vi.waitFor(
-    () => {
-      if (!condition()) throw new Error(`still waiting for ${what}`);
-    },
-    { timeout: 15_000, interval: 20 },
-  );
 }
 
 describe("database outage under load", () => {

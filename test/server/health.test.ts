@@ -1,12 +1,13 @@
 import { Code, createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
-import * as pbHealth from "../../src/gen/grpc/health/v1/health_pb.js";
 import { afterAll, describe, expect, it } from "vitest";
+import * as pbHealth from "../../src/gen/grpc/health/v1/health_pb.js";
 import { type RunningServer, startServer } from "../../src/server.js";
 import { MemoryRunStore } from "../../src/stores/memory-run-store.js";
 import { MysqlRunStore } from "../../src/stores/mysql-run-store.js";
 import { failureOf } from "../support/failure.js";
 import { createTestDatabase } from "../support/mysql.js";
+import { until } from "../support/until.js";
 
 // grpc.health.v1.Health: Check, Watch and List, driven by the store's probe.
 
@@ -62,9 +63,9 @@ describe("health", () => {
         if (seen.length === 3) break;
       }
     })();
-    await waitFor(() => seen.length === 1);
+    await until(() => seen.length === 1, "the first update");
     healthy = false;
-    await waitFor(() => seen.length === 2);
+    await until(() => seen.length === 2, "the second update");
     expect((await health.check({ service: "" })).status).toBe(NOT_SERVING);
     healthy = true;
     await watching;
@@ -95,7 +96,7 @@ describe("health", () => {
         // The stream ends when the server closes its connections.
       }
     })();
-    await waitFor(() => seen.length === 1);
+    await until(() => seen.length === 1, "the first update");
     await server.close(2000);
     await watching;
     expect(seen).toEqual([SERVING, NOT_SERVING]);
@@ -116,12 +117,15 @@ describe("health at shutdown", () => {
     const watches = ["", "nope"].map(async (service, i) => {
       for await (const update of health.watch({ service })) statuses[i]?.push(update.status);
     });
-    await waitFor(() => statuses[0]?.length === 1 && statuses[1]?.length === 1);
-    const began = Date.now();
-    await server.close(5000);
+    await until(() => statuses[0]?.length === 1 && statuses[1]?.length === 1, "both first updates");
+    const began = performance.now();
+    // A grace period far beyond the test's timeout: the streams must end by
+    // themselves (normally, not cut off) for close() to return in time.
+    await server.close(600_000);
     await Promise.all(watches);
-    // Well under the 5 s grace period the streams would otherwise hold.
-    expect(Date.now() - began).toBeLessThan(2500);
+    console.log(
+      `REPORT health: Watch streams ended and close() returned in ${Math.round(performance.now() - began)} ms`,
+    );
     expect(statuses).toEqual([[NOT_SERVING], [SERVICE_UNKNOWN]]);
   });
 });
@@ -150,11 +154,3 @@ describe("health on MySQL", () => {
     expect((await healthClient(down).check({ service: "" })).status).toBe(NOT_SERVING);
   });
 });
-
-async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const began = Date.now();
-  while (!condition()) {
-    if (Date.now() - began > timeoutMs) throw new Error("condition not met in time");
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
