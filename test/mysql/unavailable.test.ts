@@ -40,15 +40,20 @@ describe("database unreachable → UNAVAILABLE", () => {
   });
 
   it("a database that never answers, bounded by the connect timeout", async () => {
+    // The query timeout is far beyond the test's own timeout: only the
+    // connect timeout can end this call in time.
     const store = MysqlRunStore.open({
       url: `mysql://root:hunter2@127.0.0.1:${silentPort}/runstore`,
       connectTimeoutMs: 300,
+      queryTimeoutMs: 600_000,
     });
     try {
-      const began = Date.now();
+      const began = performance.now();
       const error = await failureOf(store.updateStatus("r1", "running"));
+      console.log(
+        `REPORT unavailable: a silent database refused in ${Math.round(performance.now() - began)} ms (connect timeout 300 ms)`,
+      );
       expect(error.code).toBe(Code.Unavailable);
-      expect(Date.now() - began).toBeLessThan(10_000);
     } finally {
       await store.close();
     }
