@@ -1,29 +1,34 @@
-"""What the suite needs (grpc, node, MySQL): missing under CI=true is a
-failure; elsewhere the tests that need it are skipped with a loud message.
+"""What the suite needs (grpc, node, openssl, MySQL). Anything missing is a
+failure, unless the caller opted out of that part by name with
+RUNSTORE_SKIP (a comma list: ``python``, ``mysql``); then the tests that need
+it are skipped, and ``npm test`` names the part in its closing line.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import sys
 import unittest
-from typing import NoReturn
+from typing import Literal, NoReturn
 
-__all__ = ["in_ci", "missing", "require_grpc", "require_node"]
+__all__ = ["missing", "opted_out", "require_grpc", "require_node"]
 
-
-def in_ci() -> bool:
-    """CI sets CI=true; there nothing may be skipped for want of a dependency."""
-    return os.environ.get("CI") == "true"
+Part = Literal["python", "mysql"]
 
 
-def missing(what: str, why: str) -> NoReturn:
-    """Fails (CI) or skips loudly (elsewhere) because ``what`` is not available."""
-    if in_ci():
-        raise RuntimeError(f"{what} is required in CI: {why}")
-    print(f"\n!!!!!!!! SKIPPING {what} tests: {why} !!!!!!!!\n", file=sys.stderr, flush=True)
-    raise unittest.SkipTest(f"{what}: {why}")
+def opted_out(part: Part) -> bool:
+    """True when RUNSTORE_SKIP names ``part``: its tests are skipped, not failed."""
+    names = os.environ.get("RUNSTORE_SKIP", "").split(",")
+    return part in {name.strip().lower() for name in names}
+
+
+def missing(what: str, why: str, *, part: Part = "python") -> NoReturn:
+    """Skips (``part`` opted out) or fails because ``what`` is not available."""
+    if opted_out(part):
+        raise unittest.SkipTest(f"{what}: {why} (opted out by RUNSTORE_SKIP={part})")
+    raise RuntimeError(
+        f"{what} is required: {why}; `npm test` installs it, or opt out with RUNSTORE_SKIP={part}"
+    )
 
 
 def require_grpc() -> None:

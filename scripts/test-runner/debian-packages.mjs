@@ -1,0 +1,73 @@
+// The Debian packages the suites need: checked with dpkg-query, installed
+// through apt when this process may (root, or sudo without a password).
+import { execFileSync, spawnSync } from "node:child_process";
+
+/**
+ * The packages a run needs. `parts` are the parts that run ("python",
+ * "mysql"); `privateMysql` is false when TEST_MYSQL_URL names a server.
+ * protobuf-compiler and friends are not here: only .ci/run's generated-code
+ * check needs them.
+ */
+export function neededPackages({ parts, privateMysql }) {
+  const packages = ["openssl"]; // TLS certificates for the TS and Python tests
+  if (parts.has("python")) {
+    // The client's runtime, and venv + wheel for the offline `pip install ./python` test.
+    packages.push("python3", "python3-grpcio", "python3-protobuf", "python3-venv", "python3-wheel");
+  }
+  if (parts.has("mysql")) {
+    // The mysql CLI (Python tests, readiness probe). The -core packages: the
+    // full mariadb-server would also install and start a system service.
+    packages.push("mariadb-client-core");
+    if (privateMysql) packages.push("mariadb-server-core"); // mariadb-install-db, mariadbd
+  }
+  return packages;
+}
+
+/** The names in `packages` that dpkg does not list as installed. */
+export function missingPackages(packages) {
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's format, not JavaScript's
+  const format = "-f=${Package} ${Status}\\n";
+  const result = spawnSync("dpkg-query", ["-W", format, ...packages], { encoding: "utf8" });
+  if (result.error !== undefined) {
+    throw new Error(`cannot check Debian packages: ${result.error.message}`);
+  }
+  // dpkg-query prints a line for each known package and complains about the others.
+  const installed = new Set(
+    result.stdout
+      .split("\n")
+      .filter((line) => line.endsWith(" ok installed"))
+      .map((line) => line.split(" ")[0].split(":")[0]),
+  );
+  return packages.filter((name) => !installed.has(name));
+}
+
+/** How this process may run apt: directly (root), through sudo, or not at all. */
+export function aptPrefix() {
+  if (process.getuid?.() === 0) return [];
+  const sudo = spawnSync("sudo", ["-n", "true"], { stdio: "ignore" });
+  return sudo.status === 0 ? ["sudo", "-n"] : null;
+}
+
+/**
+ * Installs `missing` through apt, or throws with one line naming the packages
+ * and the command when this process may not.
+ */
+export function installPackages(missing, prefix = aptPrefix()) {
+  if (missing.length === 0) return;
+  const list = missing.join(" ");
+  if (prefix === null) {
+    throw new Error(
+      `missing Debian packages: ${list}; install them with: sudo apt-get install -y ${list}`,
+    );
+  }
+  console.log(`npm test: installing Debian packages: ${list}`);
+  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  const apt = (...args) => {
+    const [command, ...rest] = [...prefix, "apt-get", ...args];
+    execFileSync(command, rest, { stdio: ["ignore", "ignore", "inherit"], env });
+  };
+  apt("update", "-qq");
+  apt("install", "-y", "-qq", "--no-install-recommends", ...missing);
+  const still = missingPackages(missing);
+  if (still.length > 0) throw new Error(`apt-get did not install: ${still.join(" ")}`);
+}

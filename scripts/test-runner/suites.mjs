@@ -1,0 +1,97 @@
+// The suites `npm test` runs, each as a child process, each resolving to
+// what it counted. A suite that could not run or wrote no counts is a failure.
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+
+/** The child running now, so a Ctrl-C can end it before the teardown. */
+export const current = { child: null };
+
+/** Runs a command with inherited output; resolves with its exit status. */
+function runChild(command, args, { env, captureStdout = false }) {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, {
+      env,
+      stdio: ["inherit", captureStdout ? "pipe" : "inherit", "inherit"],
+    });
+    current.child = child;
+    let stdout = "";
+    child.stdout?.on("data", (chunk) => {
+      process.stdout.write(chunk);
+      stdout += chunk;
+    });
+    child.once("error", (error) => resolve({ status: null, error, stdout }));
+    child.once("close", (code, signal) => {
+      current.child = null;
+      resolve({ status: code ?? signal, stdout });
+    });
+  });
+}
+
+/** `tsc --noEmit`: passes or fails as a whole. */
+export async function typecheck(env) {
+  const { status, error } = await runChild(
+    "node_modules/.bin/tsc",
+    ["--noEmit", "-p", "tsconfig.json"],
+    { env },
+  );
+  return {
+    ok: status === 0,
+    problem: status === 0 ? null : `typecheck failed (${error?.message ?? `exit ${status}`})`,
+  };
+}
+
+/**
+ * vitest with a JSON report, counted from that report. `mysqlLog` lists the
+ * test files that opened a MySQL test database (test/support/mysql.ts).
+ */
+export async function vitest(extraArgs, { env, jsonFile, mysqlLog }) {
+  const args = ["run", "--reporter=default", "--reporter=json", `--outputFile.json=${jsonFile}`];
+  const { status, error } = await runChild("node_modules/.bin/vitest", [...args, ...extraArgs], {
+    env,
+  });
+  if (!existsSync(jsonFile)) {
+    return { ok: false, problem: `vitest wrote no report (${error?.message ?? `exit ${status}`})` };
+  }
+  const report = JSON.parse(readFileSync(jsonFile, "utf8"));
+  const mysqlFiles = new Set(
+    existsSync(mysqlLog) ? readFileSync(mysqlLog, "utf8").split("\n").filter(Boolean) : [],
+  );
+  const onMysql = report.testResults
+    .filter((file) => mysqlFiles.has(file.name))
+    .flatMap((file) => file.assertionResults)
+    .filter((test) => test.status === "passed" || test.status === "failed").length;
+  const counts = {
+    passed: report.numPassedTests,
+    failed: report.numFailedTests,
+    skipped: report.numPendingTests + report.numTodoTests,
+    onMysql,
+    mysqlFiles: mysqlFiles.size,
+  };
+  // A file that failed to load, or an error outside any test, fails no test.
+  const ok = status === 0 && report.success === true;
+  return { ok, counts, problem: ok ? null : `vitest failed (exit ${status})` };
+}
+
+const PYTHON_LINE = /^python: (\d+) passed, (\d+) failed, (\d+) skipped, (\d+) ran on MySQL$/m;
+
+/** python/run_tests.py, counted from its closing "python: …" line. */
+export async function python(env) {
+  const { status, error, stdout } = await runChild("/usr/bin/python3", ["python/run_tests.py"], {
+    env: { ...env, PYTHONUNBUFFERED: "1" },
+    captureStdout: true,
+  });
+  const line = PYTHON_LINE.exec(stdout);
+  if (line === null) {
+    return {
+      ok: false,
+      problem: `the Python suite printed no counts (${error?.message ?? `exit ${status}`})`,
+    };
+  }
+  const [passed, failed, skipped, onMysql] = line.slice(1).map(Number);
+  const ok = status === 0;
+  return {
+    ok,
+    counts: { passed, failed, skipped, onMysql },
+    problem: ok ? null : `the Python suite failed (exit ${status})`,
+  };
+}

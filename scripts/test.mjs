@@ -1,0 +1,130 @@
+#!/usr/bin/env node
+// `npm test`: sets the machine up (npm ci, Debian packages, a private
+// MariaDB), runs every suite (typecheck, vitest, Python), tears the private
+// server down, and ends with one closing line:
+//   tests: N passed, N failed, N skipped (details)
+// Plain Node with no dependencies: it runs before node_modules exists.
+// Extra arguments go to vitest (`npm test -- test/server`). A part of the run
+// is skipped only when named in RUNSTORE_SKIP (python, mysql); TEST_MYSQL_URL
+// points the tests at an existing server instead of a private one.
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { constants, tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { closingLine } from "./test-runner/closing-line.mjs";
+import {
+  installPackages,
+  missingPackages,
+  neededPackages,
+} from "./test-runner/debian-packages.mjs";
+import { privateMariadb } from "./test-runner/private-mariadb.mjs";
+import { current, python, typecheck, vitest } from "./test-runner/suites.mjs";
+
+const PARTS = ["python", "mysql"];
+
+process.chdir(fileURLToPath(new URL("..", import.meta.url)));
+
+/** Ends the run before any suite, with one line saying why. */
+function stop(message) {
+  console.error(`npm test: ${message}`);
+  process.exit(2);
+}
+
+const skip = new Set(
+  (process.env.RUNSTORE_SKIP ?? "")
+    .split(",")
+    .map((name) => name.trim().toLowerCase())
+    .filter(Boolean),
+);
+const unknown = [...skip].filter((name) => !PARTS.includes(name));
+if (unknown.length > 0) {
+  stop(`RUNSTORE_SKIP names ${unknown.join(", ")}; the parts that can be opted out: ${PARTS}`);
+}
+const parts = new Set(PARTS.filter((part) => !skip.has(part)));
+const externalMysql = process.env.TEST_MYSQL_URL || undefined;
+
+if (!existsSync("node_modules")) {
+  console.log("npm test: node_modules is absent: npm ci");
+  execFileSync("npm", ["ci", "--no-audit", "--no-fund"], { stdio: "inherit" });
+}
+
+try {
+  const needed = neededPackages({ parts, privateMysql: externalMysql === undefined });
+  installPackages(missingPackages(needed));
+} catch (error) {
+  const optOut = parts.size > 0 ? ` (or opt out: RUNSTORE_SKIP=${[...parts].join(",")})` : "";
+  stop(`${error.message}${optOut}`);
+}
+
+const work = mkdtempSync(join(tmpdir(), "runstore-test-"));
+const mariadb = parts.has("mysql") && externalMysql === undefined ? privateMariadb() : null;
+let interrupted = null;
+
+/** Stops the private server and removes the run's files; safe to call twice. */
+async function teardown() {
+  await mariadb?.stop();
+  rmSync(work, { recursive: true, force: true });
+}
+process.on("exit", () => {
+  mariadb?.stopNow();
+  rmSync(work, { recursive: true, force: true });
+});
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
+  process.on(signal, () => {
+    if (interrupted !== null) return;
+    interrupted = signal;
+    console.error(`\nnpm test: ${signal}: stopping`);
+    current.child?.kill(signal);
+    // Ends a start-up in progress too: start() sees the server exit.
+    mariadb?.stop();
+  });
+}
+
+const results = { typecheck: null, vitest: null, python: null, mysql: null };
+let status = 0;
+try {
+  let mysqlUrl = externalMysql;
+  if (mariadb !== null) {
+    mysqlUrl = await mariadb.start();
+    console.log(`npm test: private MariaDB at ${mysqlUrl} (data in ${mariadb.dir})`);
+  }
+  results.mysql = !parts.has("mysql") ? null : mariadb !== null ? "private MariaDB" : mysqlUrl;
+  const env = {
+    ...process.env,
+    ...(mysqlUrl === undefined ? {} : { TEST_MYSQL_URL: mysqlUrl }),
+    RUNSTORE_TEST_MYSQL_LOG: join(work, "mysql-files.txt"),
+  };
+  const steps = [
+    ["typecheck", () => typecheck(env)],
+    [
+      "vitest",
+      () =>
+        vitest(process.argv.slice(2), {
+          env,
+          jsonFile: join(work, "vitest.json"),
+          mysqlLog: env.RUNSTORE_TEST_MYSQL_LOG,
+        }),
+    ],
+    ...(parts.has("python") ? [["python", () => python(env)]] : []),
+  ];
+  for (const [name, step] of steps) {
+    if (interrupted !== null) break;
+    console.log(`\n== npm test: ${name}`);
+    results[name] = await step();
+  }
+} catch (error) {
+  if (interrupted === null) {
+    console.error(`npm test: ${error.message}`);
+    status = 1;
+  }
+} finally {
+  await teardown();
+}
+if (interrupted !== null) {
+  console.error(`npm test: interrupted by ${interrupted}; the private server is stopped`);
+  process.exit(128 + constants.signals[interrupted]);
+}
+const { line, ok } = closingLine(results, { skip: [...skip] });
+console.log(`\n${line}`);
+process.exit(status !== 0 || !ok ? 1 : 0);
