@@ -2,6 +2,7 @@ import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { type ReportsPoolStats, reportsPoolStats } from "./pool-stats.js";
 
 /** What the server exposes to Prometheus, and the hooks that feed it. */
 export interface Metrics {
@@ -13,12 +14,6 @@ export interface Metrics {
    * first in `interceptors` (outermost) so it records the codes callers see.
    */
   interceptor: Interceptor;
-  /**
-   * Adds gauges for a mysql2 pool (or a promise pool, whose `.pool` is used),
-   * read at scrape time: pool exhaustion is the first thing to look at when
-   * MySQL calls slow down. One pool per Metrics; a second call throws.
-   */
-  observeMysqlPool(pool: unknown): void;
   /**
    * Serves `GET /metrics` on a port of its own, so scraping never competes
    * with (or needs the auth of) the gRPC port. Anything else is a 404.
@@ -71,9 +66,11 @@ const HANDLING_BUCKETS = [
 /**
  * A fresh set of metrics on its own registry, with Node's process metrics
  * (CPU, memory, event loop lag, GC) included, since a RunStore server is
- * usually the only thing in its process.
+ * usually the only thing in its process. A store that reports poolStats()
+ * (MysqlRunStore) adds pool gauges, read at scrape time: pool exhaustion is
+ * the first thing to look at when database calls slow down.
  */
-export function createMetrics(): Metrics {
+export function createMetrics(options: { store?: object } = {}): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const rpcLabels: RpcLabel[] = ["grpc_type", "grpc_service", "grpc_method"];
@@ -96,15 +93,11 @@ export function createMetrics(): Metrics {
     buckets: HANDLING_BUCKETS,
     registers: [registry],
   });
-  let observingPool = false;
+  const store = options.store;
+  if (store !== undefined && reportsPoolStats(store)) addPoolGauges(registry, store);
   return {
     registry,
     interceptor: rpcInterceptor(started, handled, handling),
-    observeMysqlPool(pool) {
-      if (observingPool) throw new Error("observeMysqlPool: this Metrics already observes a pool");
-      observingPool = true;
-      addPoolGauges(registry, pool);
-    },
     serve: (options) => serveMetrics(registry, options),
   };
 }
@@ -173,25 +166,16 @@ function codeName(error: unknown): string {
   return error instanceof ConnectError ? CODE_NAMES[error.code] : CODE_NAMES[Code.Internal];
 }
 
-function addPoolGauges(registry: Registry, pool: unknown): void {
-  // A promise pool (mysql2/promise, or .promise()) wraps the callback pool.
-  const core = isObject(pool) && isObject(pool.pool) ? pool.pool : pool;
-  // mysql2 has no public API for pool usage, so these read the private
-  // queues of lib/base/pool.js (_allConnections, _freeConnections,
-  // _connectionQueue: ring queues with a `length`). A mysql2 release that
-  // renames them makes the gauges read NaN (unknown) rather than a false 0.
-  const queueLength = (name: string): number => {
-    const queue = isObject(core) ? core[name] : undefined;
-    return isObject(queue) && typeof queue.length === "number" ? queue.length : Number.NaN;
-  };
+function addPoolGauges(registry: Registry, store: ReportsPoolStats): void {
   new Gauge({
     name: "runstore_db_pool_connections",
     help: "MySQL pool connections: all open ones, and the free (idle) ones among them.",
     labelNames: ["state"],
     registers: [registry],
     collect() {
-      this.set({ state: "all" }, queueLength("_allConnections"));
-      this.set({ state: "free" }, queueLength("_freeConnections"));
+      const stats = store.poolStats();
+      this.set({ state: "all" }, stats.open);
+      this.set({ state: "free" }, stats.free);
     },
   });
   new Gauge({
@@ -199,7 +183,7 @@ function addPoolGauges(registry: Registry, pool: unknown): void {
     help: "Requests waiting for a MySQL pool connection.",
     registers: [registry],
     collect() {
-      this.set(queueLength("_connectionQueue"));
+      this.set(store.poolStats().queued);
     },
   });
   new Gauge({
@@ -207,15 +191,9 @@ function addPoolGauges(registry: Registry, pool: unknown): void {
     help: "The MySQL pool's connection limit (0: no limit).",
     registers: [registry],
     collect() {
-      const config = isObject(core) ? core.config : undefined;
-      const limit = isObject(config) ? config.connectionLimit : undefined;
-      this.set(typeof limit === "number" ? limit : Number.NaN);
+      this.set(store.poolStats().size);
     },
   });
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null;
 }
 
 async function serveMetrics(

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
   type ListByThreadOptions,
@@ -15,6 +16,8 @@ import {
 } from "@runstore/client";
 import { COUNTER_FIELDS } from "@runstore/client/internal";
 import type { FollowsCallSignal } from "../call-signal.js";
+import type { PoolStats, ReportsPoolStats } from "../pool-stats.js";
+import { TimeoutError, withTimeout } from "../with-timeout.js";
 import {
   checkAggregate,
   checkCompletion,
@@ -30,12 +33,14 @@ import { mapMysqlError } from "./mysql-errors.js";
 import { createMysqlPool, type MysqlOptions } from "./mysql-pool.js";
 import { TokenUsageTally } from "./token-usage.js";
 
+type SqlValues = (string | number | null)[];
+
 /** The slice of a mysql2 promise connection this store uses. */
 export interface SqlConnection {
   readonly threadId: number | null;
   execute(
     options: { sql: string; timeout?: number },
-    values: (string | number | null)[],
+    values: SqlValues,
   ): Promise<[unknown, unknown]>;
   query(options: { sql: string; timeout?: number }): Promise<[unknown, unknown]>;
   release(): void;
@@ -49,6 +54,8 @@ export interface SqlConnection {
 export interface SqlPool {
   getConnection(): Promise<SqlConnection>;
   end(): Promise<void>;
+  /** The callback pool under a mysql2 promise pool (read by poolStats()). */
+  readonly pool?: { readonly config: { readonly connectionLimit?: number } };
 }
 
 const COUNTER_COLUMNS = COUNTER_FIELDS.map(([, column]) => column);
@@ -169,7 +176,7 @@ interface UsageRow {
  * can share the database. Connection loss and timeouts surface as
  * UNAVAILABLE; the schema comes from `migrate()` in mysql-migrations.ts.
  */
-export class MysqlRunStore implements RunStore, FollowsCallSignal {
+export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolStats {
   /** Set on a view from withCallSignal(): the serving call's signal. */
   private readonly callSignal: AbortSignal | undefined = undefined;
   private readonly queryTimeoutMs: number;
@@ -180,8 +187,7 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal {
    * queries it is meant to stop. Without it, only the query timeout applies.
    */
   constructor(
-    /** The pool, for metrics' gauges. */
-    readonly pool: SqlPool,
+    private readonly pool: SqlPool,
     options: { queryTimeoutMs?: number } = {},
     private readonly control?: SqlPool,
   ) {
@@ -197,7 +203,6 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal {
     );
   }
 
-  /** Ends the pools: open connections close once their queries finish. */
   /**
    * This store with its statements cut off when `signal` aborts: an object
    * whose prototype is this store, so the view shares the pools and costs
@@ -207,15 +212,13 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal {
     return Object.create(this, { callSignal: { value: signal } }) as MysqlRunStore;
   }
 
+  /** Ends the pools: open connections close once their queries finish. */
   async close(): Promise<void> {
     // pool.end() queues QUIT behind whatever a connection is still doing: on a
     // hung database that never finishes, so the wait is bounded and errors
     // from closing count as closed.
     const ends = Promise.allSettled([this.pool.end(), this.control?.end()]);
-    await Promise.race([
-      ends,
-      new Promise((resolve) => setTimeout(resolve, CLOSE_TIMEOUT_MS).unref()),
-    ]);
+    await withTimeout(ends, CLOSE_TIMEOUT_MS).catch(() => {});
   }
 
   /** Resolves when the database answers a trivial query; health probes call it. */
@@ -357,170 +360,159 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal {
   }
 
   /**
-   * KILL QUERY on the control pool, bounded as a whole (acquiring its
-   * connection included) by our own timer. A control connection whose kill
-   * failed is destroyed, never reused: mysql2 leaves a timed-out command
-   * queued on it, and every later kill would wait behind it for ever.
+   * How busy the main pool is, for the metrics gauges. mysql2 has no public
+   * API for pool usage (its typings expose only `pool.config`), so the
+   * counts read the private queues of its lib/base/pool.js
+   * (_allConnections, _freeConnections, _connectionQueue); this is the one
+   * place that does. A mysql2 release that renames them makes the counts
+   * NaN (unknown), never a false 0.
    */
-  private kill(threadId: number): Promise<void> {
-    const control = this.control;
-    if (control === undefined) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      let settled = false;
-      let used: SqlConnection | undefined;
-      const timer = setTimeout(() => {
-        settled = true;
-        used?.destroy();
-        reject(new Error("KILL QUERY timed out"));
-      }, KILL_TIMEOUT_MS);
-      control.getConnection().then(
-        async (connection) => {
-          if (settled) {
-            connection.destroy();
-            return;
-          }
-          used = connection;
-          try {
-            await connection.query({
-              sql: `KILL QUERY ${Number(threadId)}`,
-              timeout: KILL_TIMEOUT_MS,
-            });
-            if (settled) return;
-            settled = true;
-            clearTimeout(timer);
-            connection.release();
-            resolve();
-          } catch (error) {
-            connection.destroy();
-            if (settled) return;
-            settled = true;
-            clearTimeout(timer);
-            reject(error);
-          }
-        },
-        (error: unknown) => {
-          if (settled) return;
-          settled = true;
-          clearTimeout(timer);
-          reject(error);
-        },
-      );
-    });
+  poolStats(): PoolStats {
+    const core = this.pool.pool as Record<string, unknown> | undefined;
+    const length = (name: string): number => {
+      const queue = core?.[name] as { length?: unknown } | undefined;
+      return typeof queue?.length === "number" ? queue.length : Number.NaN;
+    };
+    return {
+      size: this.pool.pool?.config.connectionLimit ?? Number.NaN,
+      open: length("_allConnections"),
+      free: length("_freeConnections"),
+      queued: length("_connectionQueue"),
+    };
+  }
+
+  /**
+   * Runs one statement, again when InnoDB picks it as a deadlock victim
+   * among concurrent updates of one run: every statement here is its own
+   * transaction and safe to repeat, so a victim is retried a few times.
+   */
+  private async run(sql: string, values: SqlValues): Promise<unknown> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.attempt(sql, values);
+      } catch (error) {
+        const errno = (error as { errno?: unknown }).errno;
+        if (errno !== ER_LOCK_DEADLOCK || attempt === DEADLOCK_ATTEMPTS) throw mapMysqlError(error);
+      }
+      await sleep(Math.random() * 5 * attempt);
+    }
+  }
+
+  /**
+   * One statement on one pooled connection: acquire, execute, release. It
+   * is cut off when the serving call's signal aborts (deadline passed or
+   * client gone: the caller is answered at once, and KILL QUERY stops the
+   * database too) or when the query timeout passes (a frozen database: the
+   * connection is dropped). Statement errors come back as mysql2 threw them.
+   */
+  private async attempt(sql: string, values: SqlValues): Promise<unknown> {
+    const signal = this.callSignal;
+    if (signal?.aborted) throw cutOff(signal);
+    const connection = await this.acquire(signal);
+    if (signal?.aborted) {
+      connection.release();
+      throw cutOff(signal);
+    }
+    // Our own bound on the whole statement: mysql2's `timeout` does not
+    // cover the PREPARE an uncached statement needs first, so on a frozen
+    // database that step would hang for ever.
+    const executing = connection.execute({ sql, timeout: this.queryTimeoutMs }, values);
+    let result: unknown;
+    try {
+      [result] = await withTimeout(executing, this.queryTimeoutMs, signal);
+    } catch (error) {
+      if (signal?.aborted) {
+        this.killThenRelease(connection);
+        throw cutOff(signal);
+      }
+      if (error instanceof TimeoutError) {
+        connection.destroy();
+        throw new ConnectError("database unavailable (statement timed out)", Code.Unavailable);
+      }
+      connection.release();
+      throw error;
+    }
+    connection.release();
+    return result;
   }
 
   /**
    * A connection from the pool, or UNAVAILABLE after queryTimeoutMs: when
    * every connection hangs on a frozen database, mysql2's pool (which has no
-   * acquire timeout) would otherwise queue calls forever.
+   * acquire timeout) would otherwise queue calls for ever. A call whose
+   * signal aborts while it waits stops waiting.
    */
-  private acquire(signal: AbortSignal | undefined): Promise<SqlConnection> {
-    return new Promise((resolve, reject) => {
-      let gaveUp = false;
-      const giveUp = (error: ConnectError) => {
-        gaveUp = true;
-        clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
-        reject(error);
-      };
-      const onAbort = () => giveUp(cutOff(signal as AbortSignal));
-      const timer = setTimeout(
-        () =>
-          giveUp(new ConnectError("database unavailable (no free connection)", Code.Unavailable)),
-        this.queryTimeoutMs,
-      );
-      // A call whose deadline passes while it waits for a connection stops waiting.
-      signal?.addEventListener("abort", onAbort, { once: true });
-      this.pool.getConnection().then(
-        (connection) => {
-          if (gaveUp) {
-            connection.release();
-            return;
-          }
-          clearTimeout(timer);
-          signal?.removeEventListener("abort", onAbort);
-          resolve(connection);
-        },
-        (error: unknown) => {
-          if (!gaveUp) giveUp(mapMysqlError(error) as ConnectError);
-        },
-      );
-    });
+  private async acquire(signal: AbortSignal | undefined): Promise<SqlConnection> {
+    try {
+      return await connectionWithin(this.pool, this.queryTimeoutMs, signal);
+    } catch (error) {
+      if (signal?.aborted) throw cutOff(signal);
+      if (!(error instanceof TimeoutError)) throw error;
+      throw new ConnectError("database unavailable (no free connection)", Code.Unavailable);
+    }
   }
 
   /**
-   * Runs one statement. It is cut off when the serving call's signal aborts
-   * (deadline passed or client gone: KILL QUERY on the control pool, so the
-   * database stops too) or when the per-query timeout passes (a frozen
-   * database: the connection is dropped). InnoDB may still pick a deadlock
-   * victim among concurrent updates of one run; every statement here is its
-   * own transaction and safe to repeat, so a victim is retried a few times.
+   * Stops the statement still running on `connection`, then gives the
+   * connection back: never while that statement may still hit the next
+   * query on it. A kill that failed leaves the connection unusable, so it is
+   * dropped. Nobody waits for this: the caller has its answer already.
    */
-  private async run(sql: string, values: (string | number | null)[]): Promise<unknown> {
-    const signal = this.callSignal;
-    for (let attempt = 1; ; attempt++) {
-      if (signal?.aborted) throw cutOff(signal);
-      const connection = await this.acquire(signal);
-      if (signal?.aborted) {
-        connection.release();
-        throw cutOff(signal);
-      }
-      let kill: Promise<unknown> | undefined;
-      // On abort the caller is answered at once; the kill stops the database.
-      let onAbort = () => {};
-      const aborted = new Promise<never>((_, reject) => {
-        onAbort = () => {
-          if (connection.threadId !== null) {
-            kill = this.control === undefined ? Promise.reject() : this.kill(connection.threadId);
-            kill.catch(() => {});
-          }
-          reject(cutOff(signal as AbortSignal));
-        };
-      });
-      aborted.catch(() => {});
-      signal?.addEventListener("abort", onAbort, { once: true });
-      // Our own bound on the whole statement: mysql2's `timeout` does not
-      // cover the PREPARE an uncached statement needs first, so on a frozen
-      // database that step would hang for ever.
-      let timedOut = false;
-      let timer: NodeJS.Timeout | undefined;
-      const expired = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => {
-          timedOut = true;
-          connection.destroy();
-          reject(new ConnectError("database unavailable (statement timed out)", Code.Unavailable));
-        }, this.queryTimeoutMs);
-      });
-      try {
-        const executing = connection.execute({ sql, timeout: this.queryTimeoutMs }, values);
-        executing.catch(() => {});
-        const [result] = await Promise.race([executing, expired, aborted]);
-        return result;
-      } catch (error) {
-        if (signal?.aborted) throw cutOff(signal);
-        if (timedOut) throw error;
-        const errno = (error as { errno?: number }).errno;
-        if (errno === ER_LOCK_DEADLOCK && attempt < DEADLOCK_ATTEMPTS) {
-          await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * attempt));
-          continue;
-        }
-        throw mapMysqlError(error);
-      } finally {
-        clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
-        // The caller's answer never waits for the kill; the connection goes
-        // back to the pool only once the kill has landed (a kill that failed
-        // leaves it unusable, so it is dropped), never while one may still
-        // hit the next query on it.
-        if (timedOut) {
-          // destroyed above
-        } else if (kill === undefined) connection.release();
-        else
-          kill.then(
-            () => connection.release(),
-            () => connection.destroy(),
-          );
-      }
+  private killThenRelease(connection: SqlConnection): void {
+    const threadId = connection.threadId;
+    if (threadId === null) {
+      connection.release();
+      return;
     }
+    this.kill(threadId).then(
+      () => connection.release(),
+      () => connection.destroy(),
+    );
+  }
+
+  /**
+   * KILL QUERY on a connection of the control pool, all of it (acquiring
+   * that connection included) bounded by KILL_TIMEOUT_MS. A control
+   * connection whose kill failed is destroyed, never reused: mysql2 leaves
+   * a timed-out command queued on it, and every later kill would wait
+   * behind it for ever.
+   */
+  private async kill(threadId: number): Promise<void> {
+    if (this.control === undefined) throw new Error("no control pool to run KILL QUERY on");
+    const deadline = Date.now() + KILL_TIMEOUT_MS;
+    const connection = await connectionWithin(this.control, KILL_TIMEOUT_MS);
+    try {
+      const killing = connection.query({
+        sql: `KILL QUERY ${Number(threadId)}`,
+        timeout: KILL_TIMEOUT_MS,
+      });
+      await withTimeout(killing, deadline - Date.now());
+    } catch (error) {
+      connection.destroy();
+      throw error;
+    }
+    connection.release();
+  }
+}
+
+/**
+ * A connection from `pool` within `ms`, unless `signal` aborts first; one
+ * that arrives after the wait was given up goes straight back to the pool.
+ */
+async function connectionWithin(
+  pool: SqlPool,
+  ms: number,
+  signal?: AbortSignal,
+): Promise<SqlConnection> {
+  const getting = pool.getConnection();
+  try {
+    return await withTimeout(getting, ms, signal);
+  } catch (error) {
+    getting.then(
+      (late) => late.release(),
+      () => {},
+    );
+    throw error;
   }
 }
 

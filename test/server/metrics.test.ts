@@ -19,13 +19,16 @@ import {
   createGrpcTransport,
   Http2SessionManager,
 } from "@connectrpc/connect-node";
-import { RemoteRunStore } from "@runstore/client";
+import { RemoteRunStore, type RunStore } from "@runstore/client";
 import type { Pool, PoolConnection } from "mysql2";
 import { afterEach, describe, expect, it } from "vitest";
+import { HealthMonitor } from "../../src/health.js";
 import { createMetrics, type Metrics } from "../../src/metrics.js";
 import { routes } from "../../src/routes.js";
+import { RunStoreServiceImpl } from "../../src/service.js";
 import { MemoryRunStore } from "../../src/stores/memory-run-store.js";
 import { createMysqlPool } from "../../src/stores/mysql-pool.js";
+import { MysqlRunStore, type SqlPool } from "../../src/stores/mysql-run-store.js";
 import { failureOf } from "../support/failure.js";
 import { MYSQL_SERVER_URL } from "../support/mysql.js";
 
@@ -34,6 +37,11 @@ afterEach(async () => {
   // Last opened, first closed: clients before the servers they talk to.
   for (const close of closers.splice(0).reverse()) await close();
 });
+
+/** The server's route table over `store`. */
+function serving(store: RunStore): (router: ConnectRouter) => void {
+  return routes(new RunStoreServiceImpl(store), new HealthMonitor(async () => {}, 60_000));
+}
 
 /** A real HTTP/2 server on port 0 with the metrics interceptor in front of `routes`. */
 async function listen(metrics: Metrics, serve: (router: ConnectRouter) => void): Promise<string> {
@@ -82,7 +90,7 @@ const UNARY = 'grpc_type="unary"';
 describe("RPC metrics", () => {
   it("counts started and handled calls by method and canonical code, and times them", async () => {
     const metrics = createMetrics();
-    const baseUrl = await listen(metrics, routes(new MemoryRunStore()));
+    const baseUrl = await listen(metrics, serving(new MemoryRunStore()));
     const { scrape } = await serveMetrics(metrics);
     const store = new RemoteRunStore({ baseUrl });
     closers.push(() => store.close());
@@ -139,7 +147,7 @@ describe("RPC metrics", () => {
       throw new Error("connection lost");
     };
     const metrics = createMetrics();
-    const baseUrl = await listen(metrics, routes(failing));
+    const baseUrl = await listen(metrics, serving(failing));
     const { scrape } = await serveMetrics(metrics);
     const store = new RemoteRunStore({ baseUrl });
     closers.push(() => store.close());
@@ -216,7 +224,7 @@ describe("metrics endpoint", () => {
   it("keeps each Metrics' counters to its own registry", async () => {
     const one = createMetrics();
     const other = createMetrics();
-    const baseUrl = await listen(one, routes(new MemoryRunStore()));
+    const baseUrl = await listen(one, serving(new MemoryRunStore()));
     const store = new RemoteRunStore({ baseUrl });
     closers.push(() => store.close());
     await store.put("r1", { threadId: "t1" });
@@ -233,8 +241,7 @@ describe("MySQL pool gauges", () => {
   it("reads connections, queued requests and the limit of a real pool at scrape time", async (ctx) => {
     const pool = createMysqlPool({ url: MYSQL_SERVER_URL, poolSize: 3 });
     closers.push(() => new Promise<void>((resolve) => pool.end(() => resolve())));
-    const metrics = createMetrics();
-    metrics.observeMysqlPool(pool);
+    const metrics = createMetrics({ store: new MysqlRunStore(pool.promise()) });
     const { scrape } = await serveMetrics(metrics);
 
     expect(withPrefix(await scrape(), "runstore_db_pool")).toEqual([
@@ -280,17 +287,21 @@ describe("MySQL pool gauges", () => {
   });
 
   it("reports NaN rather than a false 0 when the pool's private fields are missing", async () => {
-    const metrics = createMetrics();
-    metrics.observeMysqlPool({});
+    // A pool with mysql2's public config but none of its private queues.
+    const pool: SqlPool = {
+      getConnection: () => Promise.reject(new Error("not used")),
+      end: async () => {},
+      pool: { config: { connectionLimit: 3 } },
+    };
+    const metrics = createMetrics({ store: new MysqlRunStore(pool) });
     const { scrape } = await serveMetrics(metrics);
     // prom-client spells NaN "Nan"; Prometheus parses floats case-insensitively.
     expect(withPrefix(await scrape(), "runstore_db_pool")).toEqual([
       'runstore_db_pool_connections{state="all"} Nan',
       'runstore_db_pool_connections{state="free"} Nan',
       "runstore_db_pool_queued_requests Nan",
-      "runstore_db_pool_size Nan",
+      "runstore_db_pool_size 3",
     ]);
-    expect(() => metrics.observeMysqlPool({})).toThrow(/already observes a pool/);
   });
 });
 

@@ -8,12 +8,12 @@ import { type FileDescriptorProto, FileDescriptorProtoSchema } from "@bufbuild/p
 import { Code, createClient } from "@connectrpc/connect";
 import { connectNodeAdapter, createGrpcTransport } from "@connectrpc/connect-node";
 import { pb } from "@runstore/client/internal";
-import * as pbHealth from "../../src/gen/grpc/health/v1/health_pb.js";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import * as pbReflectionV1 from "../../src/gen/grpc/reflection/v1/reflection_pb.js";
 import * as pbReflectionV1alpha from "../../src/gen/grpc/reflection/v1alpha/reflection_pb.js";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { reflectionRoutes } from "../../src/reflection.js";
+import { HealthMonitor } from "../../src/health.js";
 import { routes } from "../../src/routes.js";
+import { RunStoreServiceImpl } from "../../src/service.js";
 import { MemoryRunStore } from "../../src/stores/memory-run-store.js";
 
 // Server reflection against a real HTTP/2 server on port 0: first through
@@ -45,12 +45,8 @@ const called: string[] = [];
 beforeAll(async () => {
   server = http2.createServer(
     connectNodeAdapter({
-      routes: (router) => {
-        routes(new MemoryRunStore())(router);
-        reflectionRoutes([pb.file_runstore_v1_run_store, pbHealth.file_grpc_health_v1_health])(
-          router,
-        );
-      },
+      // The server's own route table: RunStoreService, health and reflection.
+      routes: routes(new RunStoreServiceImpl(new MemoryRunStore()), idleHealth()),
       interceptors: [
         (next) => (request) => {
           called.push(request.service.typeName);
@@ -413,6 +409,11 @@ it("leaves the routes it is mounted beside untouched", async () => {
   expect((await client.get({ runId: "beside" })).run?.threadId).toBe("t");
   expect(called).toEqual(["runstore.v1.RunStoreService", "runstore.v1.RunStoreService"]);
 });
+
+/** Health that is never probed: reflection only needs the service to be there. */
+function idleHealth(): HealthMonitor {
+  return new HealthMonitor(async () => {}, 60_000);
+}
 
 async function* toAsync<T>(items: T[]): AsyncIterable<T> {
   yield* items;

@@ -1,0 +1,53 @@
+import type { Config } from "./config.js";
+import type { Logger } from "./logger.js";
+import { createMetrics, type MetricsServer } from "./metrics.js";
+import { openStore } from "./open-store.js";
+import { startServer } from "./server.js";
+
+/** What main.ts stops on a signal. */
+export interface Started {
+  /** The server first (in-flight calls finish), then the store and the metrics port. */
+  close(): Promise<void>;
+}
+
+/**
+ * Start-up as an operator runs it: opens the configured store (StartupError
+ * when the database cannot be used), serves it, serves metrics when a port
+ * is configured, and logs where everything listens.
+ */
+export async function start(config: Config, logger: Logger): Promise<Started> {
+  const opened = await openStore(config, (line) => logger.warn(line));
+  logger.info(opened.description);
+  const metrics = config.metricsPort === null ? null : createMetrics({ store: opened.store });
+  const server = await startServer({
+    store: opened.store,
+    port: config.port,
+    host: config.host,
+    tokens: config.tokens,
+    tls: config.tls,
+    maxRequestBytes: config.maxRequestBytes,
+    shutdownGraceMs: config.shutdownGraceMs,
+    healthCheckIntervalMs: config.healthCheckIntervalMs,
+    logger,
+    interceptors: metrics === null ? [] : [metrics.interceptor],
+  });
+  let metricsServer: MetricsServer | null = null;
+  if (metrics !== null && config.metricsPort !== null) {
+    metricsServer = await metrics.serve({ port: config.metricsPort, host: config.metricsHost });
+    logger.info({ url: `${metricsServer.url}/metrics` }, "serving Prometheus metrics");
+  }
+  logger.info(
+    {
+      url: server.url,
+      auth: config.tokens.length > 0 ? `${config.tokens.length} bearer token(s)` : "none",
+      tls: config.tls === null ? "off" : config.tls.clientCa === null ? "on" : "mutual",
+    },
+    `listening on ${server.url} (gRPC, gRPC-Web, Connect)`,
+  );
+  return {
+    async close() {
+      await server.close();
+      await Promise.all([opened.close(), metricsServer?.close()]);
+    },
+  };
+}
