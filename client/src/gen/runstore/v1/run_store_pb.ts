@@ -1,6 +1,6 @@
 // RunStore: the run-metadata store of an agent runtime, as a service.
 //
-// The behaviour contract is shared/SPEC.md. In short: a run row records one
+// The behaviour contract is docs/contract.md. In short: a run row records one
 // agent run (its thread, owner, status lifecycle, token usage); runtimes write
 // it as the run progresses and read it back to recover in-flight runs after a
 // crash.
