@@ -130,38 +130,53 @@ interface Frame {
   payload: Buffer;
 }
 
+/** The whole frames in `received`, in order; a partial last frame is left out. */
+function parseFrames(received: Buffer): Frame[] {
+  const frames: Frame[] = [];
+  for (let at = 0; at + 9 <= received.length; ) {
+    const length = received.readUIntBE(at, 3);
+    if (at + 9 + length > received.length) break;
+    frames.push({
+      type: received[at + 3] as number,
+      flags: received[at + 4] as number,
+      stream: received.readUInt32BE(at + 5) & 0x7fffffff,
+      payload: received.subarray(at + 9, at + 9 + length),
+    });
+    at += 9 + length;
+  }
+  return frames;
+}
+
 /**
  * Writes raw bytes to the port and reads frames until the server closes the
- * socket or `waitMs` passes; the socket is destroyed either way.
+ * socket or, with `until: "goaway"`, until a GOAWAY frame has come (Node may
+ * keep the socket open after one). `boundMs` only ends a read whose server
+ * does neither, for the assertions to report; the socket is destroyed either way.
  */
 function rawBytes(
   port: number,
   bytes: Buffer,
-  waitMs = 2000,
+  until: "close" | "goaway" = "close",
+  boundMs = 5000,
 ): Promise<{ frames: Frame[]; closedByServer: boolean }> {
   return new Promise((resolve) => {
     const socket = netConnect(port, "127.0.0.1");
     let received = Buffer.alloc(0);
     let closedByServer = false;
+    let done = false;
     const finish = () => {
+      if (done) return;
+      done = true;
       clearTimeout(timer);
       socket.destroy();
-      const frames: Frame[] = [];
-      for (let at = 0; at + 9 <= received.length; ) {
-        const length = received.readUIntBE(at, 3);
-        frames.push({
-          type: received[at + 3] as number,
-          flags: received[at + 4] as number,
-          stream: received.readUInt32BE(at + 5) & 0x7fffffff,
-          payload: received.subarray(at + 9, at + 9 + length),
-        });
-        at += 9 + length;
-      }
-      resolve({ frames, closedByServer });
+      resolve({ frames: parseFrames(received), closedByServer });
     };
-    const timer = setTimeout(finish, waitMs);
+    const timer = setTimeout(finish, boundMs);
     socket.on("data", (chunk: Buffer) => {
       received = Buffer.concat([received, chunk]);
+      if (until === "goaway" && parseFrames(received).some((f) => f.type === FRAME.GOAWAY)) {
+        finish();
+      }
     });
     socket.on("error", () => {});
     socket.on("close", () => {
@@ -571,13 +586,21 @@ function rawProtocolSuite(label: string, open: () => Promise<SnapshotBackend>): 
         }
         streams.push(stream);
       }
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      // A PING's answer comes after the server has taken in every frame sent
+      // before it, so a stream it refused has had its RST_STREAM by then.
+      if (session.connecting) await new Promise((resolve) => session.once("connect", resolve));
+      await new Promise<void>((resolve, reject) =>
+        session.ping((error) => (error === null ? resolve() : reject(error))),
+      );
       await changesNothing(async () => {});
       // The server refuses none of them: it keeps every stream open, waiting.
       expect(streams.filter((s) => s.rstCode !== undefined && s.rstCode !== 0)).toEqual([]);
       expect(streams.filter((s, i) => i % 2 === 0 && s.closed)).toEqual([]);
+      // Served while the 200 streams hang, and after the abuser is gone.
+      await expectStillServing();
+      const closed = new Promise((resolve) => session.once("close", resolve));
       session.destroy();
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await closed;
       await expectStillServing();
     });
 
@@ -602,7 +625,7 @@ function rawProtocolSuite(label: string, open: () => Promise<SnapshotBackend>): 
       // A SETTINGS payload must be a multiple of 6 bytes; this one has 5.
       const badSettings = Buffer.from([0, 0, 5, FRAME.SETTINGS, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5]);
       const { frames } = await changesNothing(() =>
-        rawBytes(server.port, Buffer.concat([PREFACE, badSettings]), 500),
+        rawBytes(server.port, Buffer.concat([PREFACE, badSettings]), "goaway"),
       );
       expect(frames.map((f) => [f.type, f.stream, f.payload.length])).toEqual([
         [FRAME.SETTINGS, 0, 0],

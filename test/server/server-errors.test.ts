@@ -13,6 +13,7 @@ import { pb } from "@runstore/client/internal";
 import { afterEach, describe, expect, it } from "vitest";
 import { MemoryRunStore } from "../../src/stores/memory-run-store.js";
 import { expectInvalid } from "../contract/run-store-contract.js";
+import { deferred } from "../support/deferred.js";
 import { failureOf } from "../support/failure.js";
 import { openRemote, type RemoteHandle } from "../support/remote.js";
 
@@ -194,28 +195,46 @@ describe("wire-only input rules → INVALID_ARGUMENT naming the field", () => {
 });
 
 describe("cancellation and deadlines", () => {
-  /** A MemoryRunStore whose reads take `ms` milliseconds, as a slow database would. */
-  function slowStore(ms: number): RunStore {
+  /**
+   * A MemoryRunStore whose reads hang until release(), as a stuck database
+   * would; `entered` resolves when a read has reached the store.
+   */
+  function stuckStore() {
     const store = new MemoryRunStore();
+    const entered = deferred();
+    const released = deferred();
     const get = store.get.bind(store);
     store.get = async (runId: string, options?: OwnerOptions) => {
-      await new Promise((resolve) => setTimeout(resolve, ms));
+      entered.resolve();
+      await released.promise;
       return get(runId, options);
     };
-    return store;
+    // Released before afterEach closes the server, which waits for its calls.
+    return { store, entered: entered.promise, release: () => released.resolve() };
   }
 
   it("a passed deadline is DEADLINE_EXCEEDED", async () => {
-    const { store } = await remote(slowStore(300));
-    const error = await failureOf(store.get("r1", {}, { timeoutMs: 30 }));
-    expect(error.code).toBe(Code.DeadlineExceeded);
+    const stuck = stuckStore();
+    const { store } = await remote(stuck.store);
+    try {
+      const error = await failureOf(store.get("r1", {}, { timeoutMs: 30 }));
+      expect(error.code).toBe(Code.DeadlineExceeded);
+    } finally {
+      stuck.release();
+    }
   });
 
   it("an aborted signal is CANCELED", async () => {
-    const { store } = await remote(slowStore(300));
+    const stuck = stuckStore();
+    const { store } = await remote(stuck.store);
     const controller = new AbortController();
     const call = store.get("r1", {}, { signal: controller.signal });
-    setTimeout(() => controller.abort(), 20);
-    expect((await failureOf(call)).code).toBe(Code.Canceled);
+    await stuck.entered;
+    controller.abort();
+    try {
+      expect((await failureOf(call)).code).toBe(Code.Canceled);
+    } finally {
+      stuck.release();
+    }
   });
 });
