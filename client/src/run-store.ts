@@ -156,7 +156,7 @@ export interface RecoveryOptions {
 
 /**
  * The run-metadata store of an agent runtime. Every implementation (memory,
- * MySQL, remote) behaves exactly as shared/SPEC.md says, so a caller can swap
+ * MySQL, remote) behaves exactly as docs/contract.md says, so a caller can swap
  * one for another without changing a line. Bad input rejects with a
  * `ConnectError` of code InvalidArgument naming the field, and changes nothing.
  */

@@ -8,7 +8,7 @@ import {
 
 // The field checks every store and the client share, so that a bad value is
 // refused with the same message in-process and over the wire. Field names
-// are the wire (snake_case) names of the proto and SPEC.md.
+// are the wire (snake_case) names of the proto and docs/contract.md.
 
 /** The largest counter value: every client language holds it exactly. */
 export const MAX_COUNTER = Number.MAX_SAFE_INTEGER;

@@ -6,7 +6,7 @@
         await store.put("run-1", thread_id="thread-1")
         run = await store.get("run-1")
 
-The behaviour contract is SPEC.md of the RunStore project; the generated
+The behaviour contract is docs/contract.md of the RunStore repository; the generated
 protobuf / gRPC code is in ``runstore_client.gen.runstore.v1``.
 """
 

@@ -47,7 +47,7 @@ class RunStoreError(Exception):
 
 
 class InvalidArgumentError(RunStoreError, ValueError):
-    """A field broke a rule of SPEC.md; the message starts with the field name."""
+    """A field broke a rule of docs/contract.md; the message starts with the field name."""
 
 
 class UnavailableError(RunStoreError):

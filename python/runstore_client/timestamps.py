@@ -1,4 +1,4 @@
-"""Instants as SPEC.md "Timestamps" defines them, to and from the wire.
+"""Instants as docs/contract.md "Timestamps" defines them, to and from the wire.
 
 Written by hand rather than with ``datetime.fromisoformat`` because the rules
 differ from it: an offset may be "+08", "+0530" or "+05:30", a naive string

@@ -1,4 +1,4 @@
-"""The Python client's tests: the SPEC.md contract and the runtime scenarios,
+"""The Python client's tests: the contract (docs/contract.md) and the runtime scenarios,
 run through GrpcRunStore against the real server (in-memory and MySQL).
 
 Run from the repository root:

@@ -1,4 +1,4 @@
-"""The SPEC.md contract through GrpcRunStore → server → in-memory store."""
+"""The contract (docs/contract.md) through GrpcRunStore → server → in-memory store."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The SPEC.md contract through GrpcRunStore → server → MySQL (a database of its own)."""
+"""The contract (docs/contract.md) through GrpcRunStore → server → MySQL (a database of its own)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The database goes away under a running server: the server answers
 UNAVAILABLE after its response headers, which gRPC's own retry policy
-never retries, so GrpcRunStore does (SPEC.md "Errors": UNAVAILABLE is
+never retries, so GrpcRunStore does (docs/contract.md "Errors": UNAVAILABLE is
 retryable)."""
 
 from __future__ import annotations

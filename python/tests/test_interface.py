@@ -31,7 +31,7 @@ _COUNTERS = (
 )
 
 #: Each method as (positional parameters, keyword-only parameters with defaults);
-#: "<required>" marks a keyword without a default. From SPEC.md / DeerFlow.
+#: "<required>" marks a keyword without a default. From docs/contract.md / DeerFlow.
 INTERFACE: dict[str, tuple[tuple[str, ...], dict[str, object]]] = {
     "put": (
         ("run_id",),
@@ -77,7 +77,7 @@ INTERFACE: dict[str, tuple[tuple[str, ...], dict[str, object]]] = {
 }
 
 #: A stand-in for DeerFlow's deerflow/runtime/runs/store/base.py: the ABC as
-#: SPEC.md describes it, or with one more abstract method.
+#: docs/contract.md describes it, or with one more abstract method.
 _FAKE_DEERFLOW = '''
 import abc
 

@@ -31,7 +31,7 @@ const FINISHED: ReadonlySet<RunStatus> = new Set(["success", "error"]);
 const FINISHED_OR_ACTIVE: ReadonlySet<RunStatus> = new Set(["success", "error", "running"]);
 
 /**
- * The reference RunStore and the embedded default: every rule of SPEC.md in
+ * The reference RunStore and the embedded default: every rule of docs/contract.md in
  * plain maps. Each method runs synchronously to its end, so every write is
  * atomic with respect to every other call. Runs are indexed by thread and
  * the in-flight ones kept apart, so no call scans every run except

@@ -1,7 +1,7 @@
-"""The behaviour contract of SPEC.md, written once against GrpcRunStore.
+"""The behaviour contract of docs/contract.md, written once against GrpcRunStore.
 
 The same 62 cases as the TypeScript suite (test/contract/run-store-contract.ts),
-in Python terms, one mixin per SPEC.md section. A backend's test module
+in Python terms, one mixin per docs/contract.md section. A backend's test module
 combines every mixin in RULES with ServerTestCase; each test method's
 docstring is the rule, worded as in the TypeScript suite.
 """
@@ -21,7 +21,7 @@ from .recovery_rules import RecoveryRules  # noqa: E402
 from .timestamp_rules import TimestampRules  # noqa: E402
 from .update_rules import UpdateRules  # noqa: E402
 
-#: Every section's rules, in SPEC.md order.
+#: Every section's rules, in docs/contract.md order.
 RULES: tuple[type, ...] = (
     PutRules,
     ReadRules,

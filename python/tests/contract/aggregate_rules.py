@@ -1,4 +1,4 @@
-"""SPEC.md "aggregate_tokens_by_thread": which runs count, and the dict shape."""
+"""docs/contract.md "aggregate_tokens_by_thread": which runs count, and the dict shape."""
 
 from __future__ import annotations
 

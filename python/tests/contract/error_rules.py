@@ -1,4 +1,4 @@
-"""SPEC.md "Errors": bad input is INVALID_ARGUMENT naming the field, and changes nothing."""
+"""docs/contract.md "Errors": bad input is INVALID_ARGUMENT naming the field, changing nothing."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ else:
     # A plain mixin at run time, so unittest never collects it on its own.
     _Base = object
 
-#: Fixed-width UTC with microseconds, as SPEC.md "Timestamps" prescribes.
+#: Fixed-width UTC with microseconds, as docs/contract.md "Timestamps" prescribes.
 TIMESTAMP_FORMAT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 
 ZERO_COUNTERS: dict[str, Any] = {

@@ -1,4 +1,4 @@
-"""SPEC.md "update_run_progress": a conditional, partial, best-effort write."""
+"""docs/contract.md "update_run_progress": a conditional, partial, best-effort write."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SPEC.md "put": upsert, defaults, overwrite rules, JSON values."""
+"""docs/contract.md "put": upsert, defaults, overwrite rules, JSON values."""
 
 from __future__ import annotations
 

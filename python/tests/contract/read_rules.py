@@ -1,4 +1,4 @@
-"""SPEC.md "get" and "list_by_thread": visibility, order, limit."""
+"""docs/contract.md "get" and "list_by_thread": visibility, order, limit."""
 
 from __future__ import annotations
 

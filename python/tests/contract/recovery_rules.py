@@ -1,4 +1,4 @@
-"""SPEC.md "list_pending" / "list_inflight": startup recovery queries."""
+"""docs/contract.md "list_pending" / "list_inflight": startup recovery queries."""
 
 from __future__ import annotations
 

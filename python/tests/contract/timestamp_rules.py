@@ -1,4 +1,4 @@
-"""SPEC.md "Timestamps": parsing, truncation, the fixed-width output."""
+"""docs/contract.md "Timestamps": parsing, truncation, the fixed-width output."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SPEC.md "update_status", "delete", "update_model_name", "update_run_completion"."""
+"""docs/contract.md "update_status", "delete", "update_model_name", "update_run_completion"."""
 
 from __future__ import annotations
 
