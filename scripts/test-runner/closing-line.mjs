@@ -51,11 +51,12 @@ export function closingLine(results, { skip }) {
   if (results.mysql !== null) {
     const ts = results.vitest?.counts;
     const py = results.python?.counts;
+    // TypeScript: by file (a file that opens a test database); Python: by test.
     const ran = [
-      ts !== undefined && `${ts.onMysql} TypeScript tests in ${ts.mysqlFiles} files`,
+      ts !== undefined && `${ts.mysqlFiles} TypeScript files (${ts.onMysql} tests)`,
       py !== undefined && `${py.onMysql} Python tests`,
     ].filter(Boolean);
-    details.push(`on MySQL (${results.mysql}): ${ran.join(", ") || "none ran"}`);
+    details.push(`ran on MySQL (${results.mysql}): ${ran.join(", ") || "nothing"}`);
   }
   details.push(`opted out: ${skip.length > 0 ? skip.join(", ") : "none"}`);
   if (problems.length > 0) details.push(`failed: ${problems.join("; ")}`);
