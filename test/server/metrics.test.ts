@@ -30,7 +30,7 @@ import { MemoryRunStore } from "../../src/stores/memory-run-store.js";
 import { createMysqlPool } from "../../src/stores/mysql-pool.js";
 import { MysqlRunStore, type SqlPool } from "../../src/stores/mysql-run-store.js";
 import { failureOf } from "../support/failure.js";
-import { MYSQL_SERVER_URL } from "../support/mysql.js";
+import { MYSQL_SERVER_URL, optedOut } from "../support/mysql.js";
 
 const closers: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -255,8 +255,7 @@ describe("MySQL pool gauges", () => {
       await query(pool, "SELECT 1");
     } catch (error) {
       const why = `no MySQL server at ${MYSQL_SERVER_URL}: ${(error as Error).message}`;
-      if (process.env.CI === "true") throw new Error(`MySQL tests need a database in CI; ${why}`);
-      console.warn(`\n!!!!!!!! SKIPPING MySQL pool gauge test: ${why} !!!!!!!!\n`);
+      if (!optedOut("mysql")) throw new Error(`${why}; opt out with RUNSTORE_SKIP=mysql`);
       ctx.skip();
     }
     expect(withPrefix(await scrape(), "runstore_db_pool")).toEqual([
