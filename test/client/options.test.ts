@@ -9,6 +9,7 @@ import { backoffMs } from "@runstore/client/internal";
 import { describe, expect, it, vi } from "vitest";
 import { startServer } from "../../src/server.js";
 import { MemoryRunStore } from "../../src/stores/memory-run-store.js";
+import { deferred } from "../support/deferred.js";
 import { failureOf } from "../support/failure.js";
 
 // Placeholder PEM text: only construction is checked here (no TLS server yet),
@@ -123,7 +124,9 @@ describe("transport options", () => {
     try {
       for (const store of stores) {
         await store.put("run-1", { threadId: "t" });
-        // Idle for longer than the interval: the next call is preceded by a PING.
+        // Idle for longer than the interval: the next call is preceded by a
+        // PING. This wait is the condition under test (an idle connection),
+        // not synchronisation: nothing else is awaited here.
         await new Promise((resolve) => setTimeout(resolve, 120));
         expect((await store.get("run-1"))?.threadId).toBe("t");
       }
@@ -195,8 +198,14 @@ describe("close()", () => {
   });
 
   it("ends a call sleeping before its next retry", async () => {
-    // A 60 s backoff bound and a fixed jitter of one half: the sleep is 30 s.
-    const random = vi.spyOn(Math, "random").mockReturnValue(0.5);
+    // A 60 s backoff bound and a fixed jitter of one half: the sleep is 30 s,
+    // beyond the test's timeout, so only close() can end the call. The jitter
+    // is drawn just before the sleep starts: close() follows it.
+    const sleeping = deferred();
+    const random = vi.spyOn(Math, "random").mockImplementation(() => {
+      sleeping.resolve();
+      return 0.5;
+    });
     class DownStore extends MemoryRunStore {
       gets = 0;
       override async get(): Promise<null> {
@@ -211,14 +220,12 @@ describe("close()", () => {
       retry: { initialBackoffMs: 60_000, maxBackoffMs: 60_000 },
     });
     try {
-      const started = performance.now();
       const pending = failureOf(store.get("run-1"));
-      await vi.waitFor(() => expect(backend.gets).toBe(1));
+      await sleeping.promise;
       store.close();
       const error = await pending;
       expect([error.code, error.rawMessage]).toEqual([Code.Canceled, "RemoteRunStore is closed"]);
       expect(backend.gets).toBe(1);
-      expect(performance.now() - started).toBeLessThan(5000);
     } finally {
       random.mockRestore();
       await server.close();
