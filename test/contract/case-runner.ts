@@ -4,13 +4,13 @@ import type { PutFields, RunCompletion, RunStatus, RunStore } from "@runstore/cl
 import { assert } from "vitest";
 import { type CaseMemory, lookup, mismatches, resolve, substituteIndex } from "./case-values.js";
 
-/** One rule of SPEC.md as data: its wording and the store calls that show it. */
+/** One rule of docs/contract.md as data: its wording and the store calls that show it. */
 export interface ContractCase {
   name: string;
   steps: Step[];
 }
 
-/** One file of cases/: the SPEC.md section it checks, and its cases. */
+/** One file of cases/: the docs/contract.md section it checks, and its cases. */
 export interface CaseFile {
   spec: string;
   cases: ContractCase[];

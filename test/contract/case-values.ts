@@ -13,7 +13,7 @@ export interface CaseMemory {
   saved: Map<string, unknown>;
 }
 
-/** Fixed-width UTC with microseconds, as SPEC.md "Timestamps" prescribes. */
+/** Fixed-width UTC with microseconds, as docs/contract.md "Timestamps" prescribes. */
 const TIMESTAMP_FORMAT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
 
 type Special = Record<string, unknown>;
@@ -102,6 +102,20 @@ function withoutKeys(value: unknown, keys: string[]): unknown {
   return Object.fromEntries(Object.entries(value).filter(([key]) => !keys.includes(key)));
 }
 
+/** How `actual` differs from `fields` on the keys of `fields`. */
+function eachField(
+  actual: Record<string, unknown>,
+  fields: Record<string, unknown>,
+  memory: CaseMemory,
+  path: string,
+): string[] {
+  return Object.entries(fields).flatMap(([key, expected]) =>
+    Object.hasOwn(actual, key)
+      ? mismatches(actual[key], expected, memory, `${path}.${key}`)
+      : [`${path}.${key}: missing`],
+  );
+}
+
 type Matcher = (actual: unknown, argument: unknown, memory: CaseMemory, path: string) => string[];
 
 const MATCHERS: Record<string, Matcher> = {
@@ -125,14 +139,10 @@ const MATCHERS: Record<string, Matcher> = {
   },
   $saved: (actual, name, memory, path) =>
     mismatches(actual, lookup(memory, name as string), memory, path),
-  $fields: (actual, fields, memory, path) => {
-    if (!isRecord(actual)) return [`${path}: expected an object, got ${show(actual)}`];
-    return Object.entries(fields as Record<string, unknown>).flatMap(([key, expected]) =>
-      Object.hasOwn(actual, key)
-        ? mismatches(actual[key], expected, memory, `${path}.${key}`)
-        : [`${path}.${key}: missing`],
-    );
-  },
+  $fields: (actual, fields, memory, path) =>
+    isRecord(actual)
+      ? eachField(actual, fields as Record<string, unknown>, memory, path)
+      : [`${path}: expected an object, got ${show(actual)}`],
   $runIds: (actual, ids, memory, path) => {
     if (!Array.isArray(actual)) return [`${path}: expected a list, got ${show(actual)}`];
     const runIds = actual.map((row) => (isRecord(row) ? row.run_id : row));
@@ -181,11 +191,7 @@ export function mismatches(
     const extra = Object.keys(actual).filter((key) => !Object.hasOwn(expected, key));
     return [
       ...extra.map((key) => `${path}.${key}: not expected, got ${show(actual[key])}`),
-      ...Object.entries(expected).flatMap(([key, item]) =>
-        Object.hasOwn(actual, key)
-          ? mismatches(actual[key], item, memory, `${path}.${key}`)
-          : [`${path}.${key}: missing`],
-      ),
+      ...eachField(actual, expected, memory, path),
     ];
   }
   return Object.is(actual, expected)

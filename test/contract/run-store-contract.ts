@@ -25,9 +25,9 @@ export async function expectInvalid(call: Promise<unknown>, field: string): Prom
 const CASE_FILES = loadCaseFiles();
 
 /**
- * The behaviour contract of SPEC.md against one RunStore. The cases are the
+ * The behaviour contract of docs/contract.md against one RunStore. The cases are the
  * data in cases/*.json, which the Python suite runs too: one describe per
- * file, named for the SPEC.md section it checks, one test per case, named for
+ * file, named for the docs/contract.md section it checks, one test per case, named for
  * its rule. Inputs only TypeScript can hand over (bigint, Date, circular
  * objects) are in typescript-inputs.ts. `open` gives a fresh empty store per
  * test.

@@ -1,9 +1,9 @@
-"""The behaviour contract of docs/contract.md, written once against GrpcRunStore.
+"""The behaviour contract of docs/contract.md against GrpcRunStore.
 
-The same 62 cases as the TypeScript suite (test/contract/run-store-contract.ts),
-in Python terms, one mixin per docs/contract.md section. A backend's test module
-combines every mixin in RULES with ServerTestCase; each test method's
-docstring is the rule, worded as in the TypeScript suite.
+The cases are the data in test/contract/cases/*.json, which the TypeScript
+suite runs too (case_runner.py makes one test method per case); the rules
+whose inputs only Python can hand over are in python_inputs.py. A backend's
+test module combines every mixin in RULES with ServerTestCase.
 """
 
 from __future__ import annotations
@@ -12,23 +12,8 @@ from tests.support.requirements import require_grpc
 
 require_grpc()  # test discovery imports this package too
 
-from .aggregate_rules import AggregateRules  # noqa: E402
-from .error_rules import ErrorRules  # noqa: E402
-from .progress_rules import ProgressRules  # noqa: E402
-from .put_rules import PutRules  # noqa: E402
-from .read_rules import ReadRules  # noqa: E402
-from .recovery_rules import RecoveryRules  # noqa: E402
-from .timestamp_rules import TimestampRules  # noqa: E402
-from .update_rules import UpdateRules  # noqa: E402
+from .case_runner import case_rules  # noqa: E402
+from .python_inputs import PythonInputs  # noqa: E402
 
-#: Every section's rules, in docs/contract.md order.
-RULES: tuple[type, ...] = (
-    PutRules,
-    ReadRules,
-    UpdateRules,
-    ProgressRules,
-    RecoveryRules,
-    AggregateRules,
-    TimestampRules,
-    ErrorRules,
-)
+#: The shared cases, then the Python-only rules.
+RULES: tuple[type, ...] = (case_rules(), PythonInputs)
