@@ -180,6 +180,8 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolSt
   /** Set on a view from withCallSignal(): the serving call's signal. */
   private readonly callSignal: AbortSignal | undefined = undefined;
   private readonly queryTimeoutMs: number;
+  /** KILL QUERYs not yet answered; shared with every call view, awaited by close(). */
+  private readonly kills = new Set<Promise<void>>();
 
   /**
    * `control` runs KILL QUERY when a call's deadline passes or it is
@@ -214,6 +216,10 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolSt
 
   /** Ends the pools: open connections close once their queries finish. */
   async close(): Promise<void> {
+    // Kills in flight land first (each is bounded): a statement whose kill
+    // died with the control pool would go on waiting for its row lock, and
+    // apply once it got it.
+    await Promise.allSettled(this.kills);
     // pool.end() queues QUIT behind whatever a connection is still doing: on a
     // hung database that never finishes, so the wait is bounded and errors
     // from closing count as closed.
@@ -464,10 +470,12 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolSt
       connection.release();
       return;
     }
-    this.kill(threadId).then(
+    const killing = this.kill(threadId).then(
       () => connection.release(),
       () => connection.destroy(),
     );
+    this.kills.add(killing);
+    killing.finally(() => this.kills.delete(killing));
   }
 
   /**

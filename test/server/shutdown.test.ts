@@ -1,11 +1,12 @@
+import type { ChildProcess } from "node:child_process";
 import { Code, createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { RemoteRunStore } from "@runstore/client";
+import { afterAll, describe, expect, it, onTestFinished } from "vitest";
 import * as pbHealth from "../../src/gen/grpc/health/v1/health_pb.js";
-import { afterAll, describe, expect, it } from "vitest";
 import { logLines, spawnServer } from "../support/child-server.js";
 import { failureOf } from "../support/failure.js";
-import { createTestDatabase, lockRow } from "../support/mysql.js";
+import { createTestDatabase, lockRow, runningStatements } from "../support/mysql.js";
 
 // Graceful shutdown of a real server process on MySQL, with a call in flight:
 // a row lock held by the test keeps that call waiting for as long as we like.
@@ -19,6 +20,19 @@ describe("graceful shutdown on SIGTERM", () => {
     return;
   }
   afterAll(() => db.drop());
+  /** The UPDATE a test holds on its row lock, while it runs on MySQL. */
+  const heldUpdates = () => runningStatements(db, "UPDATE runs");
+  /** lockRow, released when the test ends at the latest: a held lock would block drop(). */
+  const lockUntilReleased = async (runId: string): Promise<() => Promise<void>> => {
+    const release = await lockRow(db.url, runId);
+    let released: Promise<void> | undefined;
+    const once = () => {
+      released ??= release();
+      return released;
+    };
+    onTestFinished(once);
+    return once;
+  };
 
   it("health goes NOT_SERVING, new calls are refused, the in-flight call finishes, exit 0", async () => {
     const server = await spawnServer({ DATABASE_URL: db.url, SHUTDOWN_GRACE_MS: "10000" });
@@ -30,17 +44,18 @@ describe("graceful shutdown on SIGTERM", () => {
     );
     try {
       await store.put("r1", { threadId: "t1" });
-      const release = await lockRow(db.url, "r1");
+      const release = await lockUntilReleased("r1");
       const seen: number[] = [];
       const watching = (async () => {
         for await (const update of health.watch({ service: "" })) seen.push(update.status);
       })();
+      await expect.poll(() => seen).toEqual([SERVING]);
       const inFlight = store.updateStatus("r1", "running");
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      server.child.kill("SIGTERM");
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await expect.poll(heldUpdates).toBe(1);
 
-      expect(seen).toEqual([SERVING, NOT_SERVING]);
+      const exited = exitCode(server.child);
+      server.child.kill("SIGTERM");
+      await expect.poll(() => seen).toEqual([SERVING, NOT_SERVING]);
       const refused = await failureOf(
         new RemoteRunStore({ baseUrl: server.url, retry: false }).get("r1"),
       );
@@ -49,10 +64,7 @@ describe("graceful shutdown on SIGTERM", () => {
       await release();
       expect(await inFlight).toBe(true);
       await watching;
-      const code = await new Promise<number | null>((resolve) =>
-        server.child.once("exit", resolve),
-      );
-      expect(code).toBe(0);
+      expect(await exited).toBe(0);
       const messages = logLines(server.stderr()).map((l) => l.msg);
       expect(messages.slice(-2)).toEqual(["shutting down", "stopped"]);
     } finally {
@@ -69,22 +81,19 @@ describe("graceful shutdown on SIGTERM", () => {
     const store = new RemoteRunStore({ baseUrl: server.url, retry: false });
     try {
       await store.put("r2", { threadId: "t1" });
-      const release = await lockRow(db.url, "r2");
+      const release = await lockUntilReleased("r2");
       const inFlight = failureOf(store.updateStatus("r2", "success"));
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      const began = Date.now();
-      const exited = new Promise<number | null>((resolve) => server.child.once("exit", resolve));
+      await expect.poll(heldUpdates).toBe(1);
+      const exited = exitCode(server.child);
       server.child.kill("SIGTERM");
       expect(await exited).toBe(0);
-      // Bounded by design: grace 300 ms + cut-off wait ≤ 1 s + store close ≤ 3 s, plus a
-      // loaded machine's slack; the point is that the process does not hang.
-      expect(Date.now() - began).toBeLessThan(10_000);
       const error = await inFlight;
       // The handler, aborted by the shutdown signal, answers UNAVAILABLE: retryable elsewhere.
       expect(error.code).toBe(Code.Unavailable);
       expect(error.rawMessage).toBe("server is shutting down");
+      // Killed, not left waiting on the lock to apply later.
+      await expect.poll(heldUpdates).toBe(0);
       await release();
-      await new Promise((resolve) => setTimeout(resolve, 100));
       const messages = logLines(server.stderr()).map((l) => l.msg);
       expect(messages).toContain("grace period over: cutting off calls");
     } finally {
@@ -94,3 +103,8 @@ describe("graceful shutdown on SIGTERM", () => {
     expect((await db.openStore().get("r2"))?.status).toBe("pending");
   });
 });
+
+/** The exit code, once the process has exited and its output has all been read ('close'). */
+function exitCode(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => child.once("close", (code: number | null) => resolve(code)));
+}

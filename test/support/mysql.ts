@@ -98,3 +98,24 @@ export async function lockRow(url: string, runId: string): Promise<() => Promise
     await connection.end();
   };
 }
+
+/**
+ * How many statements starting with `sqlPrefix` are running on the database
+ * right now: a call held by lockRow() shows up here once it has reached
+ * MySQL, and is gone once it was killed. Poll it with expect.poll.
+ */
+export async function runningStatements(
+  db: { url: string; name: string },
+  sqlPrefix: string,
+): Promise<number> {
+  const connection = await createConnection({ uri: db.url });
+  try {
+    const [rows] = await connection.query(
+      "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE DB = ? AND INFO LIKE ?",
+      [db.name, `${sqlPrefix}%`],
+    );
+    return Number((rows as { n: number }[])[0]?.n);
+  } finally {
+    await connection.end();
+  }
+}
