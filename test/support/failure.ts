@@ -10,3 +10,15 @@ export async function failureOf(call: Promise<unknown>): Promise<ConnectError> {
   expect(error, "the call should fail").toBeDefined();
   return ConnectError.from(error);
 }
+
+/** Runs `fn`, which must throw, and returns its error as a ConnectError. */
+export function thrownBy(fn: () => unknown): ConnectError {
+  let error: unknown;
+  try {
+    fn();
+  } catch (e) {
+    error = e;
+  }
+  expect(error, "the call should throw").toBeDefined();
+  return ConnectError.from(error);
+}
