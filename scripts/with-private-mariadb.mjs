@@ -5,7 +5,7 @@
 // Installs mariadb-server-core / mariadb-client-core first when it may.
 import { spawn } from "node:child_process";
 import { constants } from "node:os";
-import { installPackages, missingPackages } from "./test-runner/debian-packages.mjs";
+import { hasDpkg, installPackages, missingPackages } from "./test-runner/debian-packages.mjs";
 import { privateMariadb } from "./test-runner/private-mariadb.mjs";
 
 const [command, ...args] = process.argv.slice(2);
@@ -14,7 +14,7 @@ if (command === undefined) {
   process.exit(2);
 }
 try {
-  installPackages(missingPackages(["mariadb-client-core", "mariadb-server-core"]));
+  if (hasDpkg()) installPackages(missingPackages(["mariadb-client-core", "mariadb-server-core"]));
 } catch (error) {
   console.error(`with-private-mariadb: ${error.message}`);
   process.exit(2);

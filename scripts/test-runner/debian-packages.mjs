@@ -23,6 +23,11 @@ export function neededPackages({ parts, privateMysql }) {
   return packages;
 }
 
+/** False off Debian and Ubuntu, where there are no Debian packages to check. */
+export function hasDpkg() {
+  return spawnSync("dpkg-query", ["--version"], { stdio: "ignore" }).error === undefined;
+}
+
 /** The names in `packages` that dpkg does not list as installed. */
 export function missingPackages(packages) {
   // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's format, not JavaScript's
@@ -60,11 +65,17 @@ export function installPackages(missing, prefix = aptPrefix()) {
       `missing Debian packages: ${list}; install them with: sudo apt-get install -y ${list}`,
     );
   }
-  console.log(`npm test: installing Debian packages: ${list}`);
-  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  console.log(`installing Debian packages: ${list}`);
+  // Through env(1): sudo does not pass the caller's environment on.
   const apt = (...args) => {
-    const [command, ...rest] = [...prefix, "apt-get", ...args];
-    execFileSync(command, rest, { stdio: ["ignore", "ignore", "inherit"], env });
+    const [command, ...rest] = [
+      ...prefix,
+      "env",
+      "DEBIAN_FRONTEND=noninteractive",
+      "apt-get",
+      ...args,
+    ];
+    execFileSync(command, rest, { stdio: ["ignore", "ignore", "inherit"] });
   };
   apt("update", "-qq");
   apt("install", "-y", "-qq", "--no-install-recommends", ...missing);

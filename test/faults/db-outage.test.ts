@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as pbHealth from "../../src/gen/grpc/health/v1/health_pb.js";
 import { type RunningServer, startServer } from "../../src/server.js";
 import { MysqlRunStore } from "../../src/stores/mysql-run-store.js";
-import { createTestDatabase, type TestDatabase } from "../support/mysql.js";
+import { createTestDatabase, MYSQL_SERVER_ADDRESS, type TestDatabase } from "../support/mysql.js";
 import { TcpProxy } from "../support/tcp-proxy.js";
 import { until } from "../support/until.js";
 
@@ -49,7 +49,7 @@ describe("database outage under load", () => {
   const report: Record<string, unknown> = {};
 
   beforeAll(async () => {
-    proxy = new TcpProxy("127.0.0.1", 3306);
+    proxy = new TcpProxy(MYSQL_SERVER_ADDRESS.host, MYSQL_SERVER_ADDRESS.port);
     await proxy.start();
     const url = new URL(database.url);
     url.port = String(proxy.port);

@@ -4,7 +4,11 @@ import { afterAll, describe, expect, it } from "vitest";
 import { createMysqlPool } from "../../src/stores/mysql-pool.js";
 import { MysqlRunStore } from "../../src/stores/mysql-run-store.js";
 import { failureOf } from "../support/failure.js";
-import { createTestDatabase, lockRow as lockRowIn } from "../support/mysql.js";
+import {
+  createTestDatabase,
+  lockRow as lockRowIn,
+  MYSQL_SERVER_ADDRESS,
+} from "../support/mysql.js";
 import { openRemote } from "../support/remote.js";
 import { TcpProxy } from "../support/tcp-proxy.js";
 import { until } from "../support/until.js";
@@ -86,7 +90,7 @@ describe("deadlines reach the database", () => {
   });
 
   it("a kill that cannot land (its connection hangs) never leaks the pool: the stuck connection is dropped", async () => {
-    const proxy = new TcpProxy("127.0.0.1", 3306);
+    const proxy = new TcpProxy(MYSQL_SERVER_ADDRESS.host, MYSQL_SERVER_ADDRESS.port);
     await proxy.start();
     const url = new URL(db.url);
     url.port = String(proxy.port);

@@ -9,6 +9,12 @@ import { MysqlRunStore } from "../../src/stores/mysql-run-store.js";
 /** The server the MySQL tests use; override with TEST_MYSQL_URL (no database part). */
 export const MYSQL_SERVER_URL = process.env.TEST_MYSQL_URL ?? "mysql://root@127.0.0.1:3306";
 
+/** Host and port of MYSQL_SERVER_URL, for a TcpProxy in front of the server. */
+export const MYSQL_SERVER_ADDRESS = {
+  host: new URL(MYSQL_SERVER_URL).hostname,
+  port: Number(new URL(MYSQL_SERVER_URL).port || 3306),
+};
+
 /** A database of one test file's own, migrated, and dropped again by drop(). */
 export interface TestDatabase {
   name: string;
