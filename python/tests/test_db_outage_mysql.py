@@ -42,8 +42,8 @@ class DatabaseOutageTest(unittest.IsolatedAsyncioTestCase):
         )
         cls.addClassCleanup(cls.server.stop)
 
-    def unavailable_gets(self) -> int:
-        """How many Get calls the server has answered UNAVAILABLE so far."""
+    def unavailable_calls(self, method: str) -> int:
+        """How many calls of ``method`` the server has answered UNAVAILABLE so far."""
         count = 0
         for line in self.server.output().splitlines():
             if not line.startswith("{"):
@@ -51,11 +51,15 @@ class DatabaseOutageTest(unittest.IsolatedAsyncioTestCase):
             entry = json.loads(line)
             if (
                 entry.get("msg") == "call"
-                and entry.get("procedure") == "runstore.v1.RunStoreService/Get"
+                and entry.get("procedure") == f"runstore.v1.RunStoreService/{method}"
                 and entry.get("code") == "Unavailable"
             ):
                 count += 1
         return count
+
+    def unavailable_gets(self) -> int:
+        """How many Get calls the server has answered UNAVAILABLE so far."""
+        return self.unavailable_calls("Get")
 
     async def wait_for(self, condition: str, check: object, timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout
@@ -78,10 +82,14 @@ class DatabaseOutageTest(unittest.IsolatedAsyncioTestCase):
                     await once.get("r1")
                 self.assertEqual(caught.exception.details, "database unavailable")
                 self.assertTrue(caught.exception.retryable)
+                # A marker call after it: once its line is logged, every line
+                # of the calls before it is too, so the count below is final.
+                with self.assertRaises(UnavailableError):
+                    await once.list_pending()
                 await self.wait_for(
-                    "the first UNAVAILABLE to be logged", lambda: self.unavailable_gets() == 1
+                    "the marker call to be logged",
+                    lambda: self.unavailable_calls("ListPending") == 1,
                 )
-                await asyncio.sleep(0.2)
                 self.assertEqual(self.unavailable_gets(), 1)
 
                 # With retries the call keeps going while the database is down …

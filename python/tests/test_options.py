@@ -9,9 +9,11 @@ require_grpc()
 
 import asyncio  # noqa: E402
 import socket  # noqa: E402
-import time  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
 from typing import Any  # noqa: E402
+from unittest import mock  # noqa: E402
 
 import grpc  # noqa: E402
 
@@ -24,11 +26,30 @@ from runstore_client import (  # noqa: E402
     TlsOptions,
     UnavailableError,
 )
+from runstore_client import retry as retry_module  # noqa: E402
 from runstore_client.retry import backoff  # noqa: E402
 from tests.support import backends  # noqa: E402
 
 #: Retries that would go on for minutes: only a deadline or close() ends them early.
 ENDLESS = RetryPolicy(max_attempts=10_000, initial_backoff=0.05, max_backoff=0.1)
+
+#: A safety net for a call that should end by itself, far beyond when it
+#: does: hitting it fails the test instead of hanging it (not a speed limit).
+SAFETY_NET = 60.0
+
+
+@contextmanager
+def watched_backoffs() -> Iterator[tuple[asyncio.Event, mock.MagicMock]]:
+    """Reports each retry's backoff draw: the event is set when the first
+    sleep is about to start, and the mock counts the sleeps."""
+    sleeping = asyncio.Event()
+
+    def draw(*args: Any) -> float:
+        sleeping.set()
+        return backoff(*args)
+
+    with mock.patch.object(retry_module, "backoff", side_effect=draw) as drawn:
+        yield sleeping, drawn
 
 
 def closed_port() -> int:
@@ -50,10 +71,11 @@ class OptionsTest(backends.ServerTestCase):
 
     async def test_timeout_bounds_retries_and_their_sleeps(self) -> None:
         async with GrpcRunStore(f"127.0.0.1:{closed_port()}", timeout=0.5, retry=ENDLESS) as store:
-            began = time.monotonic()
-            with self.assertRaises(UnavailableError):
-                await store.get("r1")
-            self.assertLess(time.monotonic() - began, 3.0)
+            with watched_backoffs() as (_, drawn), self.assertRaises(UnavailableError):
+                await asyncio.wait_for(store.get("r1"), SAFETY_NET)
+        # It slept between attempts, and ended with attempts left: the deadline ended it.
+        self.assertGreater(drawn.call_count, 0)
+        self.assertLess(drawn.call_count, ENDLESS.max_attempts - 1)
 
     async def test_retry_false_makes_one_attempt(self) -> None:
         async with GrpcRunStore(f"127.0.0.1:{closed_port()}", retry=False) as store:
@@ -87,20 +109,21 @@ class OptionsTest(backends.ServerTestCase):
 
     async def test_close_ends_a_call_waiting_to_retry(self) -> None:
         store = GrpcRunStore(f"127.0.0.1:{closed_port()}", retry=ENDLESS)
-        call = asyncio.create_task(store.get("r1"))
-        await asyncio.sleep(0.3)
-        self.assertFalse(call.done())
-        began = time.monotonic()
-        await store.close()
-        with self.assertRaises(RunStoreError) as caught:
-            await call
+        with watched_backoffs() as (sleeping, _):
+            call = asyncio.create_task(store.get("r1"))
+            await asyncio.wait_for(sleeping.wait(), SAFETY_NET)
+            self.assertFalse(call.done())
+            await store.close()
+            # ENDLESS would retry for minutes: only close() can end the call.
+            with self.assertRaises(RunStoreError) as caught:
+                await asyncio.wait_for(call, SAFETY_NET)
         self.assertEqual(caught.exception.code, grpc.StatusCode.CANCELLED)
-        self.assertLess(time.monotonic() - began, 1.0)
 
     async def test_cancelling_the_callers_task_stays_a_cancellation(self) -> None:
         async with GrpcRunStore(f"127.0.0.1:{closed_port()}", retry=ENDLESS) as store:
-            call = asyncio.create_task(store.get("r1"))
-            await asyncio.sleep(0.2)
+            with watched_backoffs() as (sleeping, _):
+                call = asyncio.create_task(store.get("r1"))
+                await asyncio.wait_for(sleeping.wait(), SAFETY_NET)
             call.cancel()
             with self.assertRaises(asyncio.CancelledError):
                 await call

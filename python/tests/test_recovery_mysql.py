@@ -15,9 +15,12 @@ require_grpc()
 
 import asyncio  # noqa: E402
 import unittest  # noqa: E402
+from datetime import datetime, timedelta  # noqa: E402
 from typing import Any, ClassVar  # noqa: E402
+from unittest import mock  # noqa: E402
 
 from runstore_client import GrpcRunStore, RetryPolicy, UnavailableError  # noqa: E402
+from runstore_client import retry as retry_module  # noqa: E402
 from tests.contract.helpers import now_timestamp, run_ids  # noqa: E402
 from tests.support.mysql import ScratchDatabase, create_test_database  # noqa: E402
 from tests.support.server import ServerProcess  # noqa: E402
@@ -62,8 +65,9 @@ class RecoveryTest(unittest.IsolatedAsyncioTestCase):
             await store.update_run_completion("run-done", status="success", total_tokens=7), True
         )
         before = now_timestamp()
-        await asyncio.sleep(0.005)
-        await store.put("run-new", thread_id="t3")  # created after `before`: not to recover
+        # Created a second after `before`: not to recover.
+        later = datetime.fromisoformat(before.replace("Z", "+00:00")) + timedelta(seconds=1)
+        await store.put("run-new", thread_id="t3", created_at=later.isoformat())
 
         # The server stops gracefully; while it is down, a put fails once its
         # retries run out (a runtime logs that and goes on: persistence is best-effort).
@@ -74,9 +78,19 @@ class RecoveryTest(unittest.IsolatedAsyncioTestCase):
         self.assertTrue(caught.exception.retryable)
         await impatient.close()
 
-        # A write issued while the server is down is retried until it is back.
-        write = asyncio.create_task(store.update_status("run-b", "running"))
-        await asyncio.sleep(0.3)
+        # A write issued while the server is down is retried until it is back:
+        # the server starts once the write has failed twice and is sleeping.
+        retried = asyncio.Event()
+        real_backoff = retry_module.backoff
+
+        def draw(n: int, policy: RetryPolicy) -> float:
+            if n >= 2:
+                retried.set()
+            return real_backoff(n, policy)
+
+        with mock.patch.object(retry_module, "backoff", side_effect=draw):
+            write = asyncio.create_task(store.update_status("run-b", "running"))
+            await asyncio.wait_for(retried.wait(), 60)
         self.assertFalse(write.done())
         second = await asyncio.to_thread(self.start_server, first.port)
         self.assertIs(await write, True)
