@@ -1,7 +1,17 @@
 import { create, type DescMessage, fromBinary, toBinary } from "@bufbuild/protobuf";
+import type { Transport } from "@connectrpc/connect";
+import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
-import { RemoteRunStore, type RunStore, RunStoreService } from "@runstore/client";
+import {
+  DEFAULT_KEEPALIVE_INTERVAL_MS,
+  RemoteRunStore,
+  type RunStore,
+  RunStoreService,
+} from "@runstore/client";
 import { pb } from "@runstore/client/internal";
+import { createGrpcUnaryTransport as runUnaryTransport } from "../client/src/grpc-unary-call-transport.js";
+import { createGrpcUnaryNodeClientTransport } from "../client/src/grpc-unary-node-client-transport.js";
+import { createGrpcUnaryTransport as leanTransport } from "../client/src/grpc-unary-transport.js";
 import { MemoryRunStore } from "../src/stores/memory-run-store.js";
 import { MysqlRunStore } from "../src/stores/mysql-run-store.js";
 
@@ -13,6 +23,8 @@ import { MysqlRunStore } from "../src/stores/mysql-run-store.js";
 export interface LoadSpec {
   /** "remote" (RemoteRunStore, gRPC), "grpc-js" (independent client), "memory" / "mysql" (in-process). */
   client: "remote" | "grpc-js" | "memory" | "mysql";
+  /** RemoteRunStore's gRPC transport: "sdk" (what it builds itself, the default) or one to compare. */
+  clientTransport?: ClientTransport;
   /** Server address for remote / grpc-js; database URL for mysql. */
   target: string;
   workload: "get" | "put" | "lifecycle" | "aggregate";
@@ -23,6 +35,9 @@ export interface LoadSpec {
   /** Distinguishes ids between rounds sharing one server. */
   tag: string;
 }
+
+/** The gRPC transports RemoteRunStore can be measured over (`--client-transport`). */
+export type ClientTransport = "sdk" | "connect" | "lean" | "run-unary" | "run-unary-node";
 
 /** What one run measured. */
 export interface LoadResult {
@@ -104,8 +119,26 @@ function grpcJsOps(target: string): Ops {
 async function openOps(spec: LoadSpec): Promise<{ ops: Ops; close(): Promise<void> }> {
   switch (spec.client) {
     case "remote": {
-      const store = new RemoteRunStore({ baseUrl: spec.target, retry: false });
-      return { ops: store, close: async () => store.close() };
+      const kind = spec.clientTransport ?? "sdk";
+      if (kind === "sdk") {
+        const store = new RemoteRunStore({ baseUrl: spec.target, retry: false });
+        return { ops: store, close: async () => store.close() };
+      }
+      // Built as RemoteRunStore builds its own: one session manager, no interceptors.
+      const sessionManager = new Http2SessionManager(spec.target, {
+        pingIntervalMs: DEFAULT_KEEPALIVE_INTERVAL_MS,
+      });
+      const store = new RemoteRunStore({
+        transport: clientTransport(kind, spec.target, sessionManager),
+        retry: false,
+      });
+      return {
+        ops: store,
+        close: async () => {
+          store.close();
+          sessionManager.abort();
+        },
+      };
     }
     case "grpc-js":
       return { ops: grpcJsOps(spec.target.replace(/^http:\/\//, "")), close: async () => {} };
@@ -118,6 +151,26 @@ async function openOps(spec: LoadSpec): Promise<{ ops: Ops; close(): Promise<voi
       });
       return { ops: store, close: () => store.close() };
     }
+  }
+}
+
+function clientTransport(
+  kind: Exclude<ClientTransport, "sdk">,
+  baseUrl: string,
+  sessionManager: Http2SessionManager,
+): Transport {
+  const common = { baseUrl, writeMaxBytes: 4 * 1024 * 1024, interceptors: [] };
+  const connect = createGrpcTransport({ ...common, sessionManager });
+  const lean = { ...common, sessionManager, streaming: connect };
+  switch (kind) {
+    case "connect":
+      return connect;
+    case "lean":
+      return leanTransport(lean);
+    case "run-unary":
+      return runUnaryTransport(lean);
+    case "run-unary-node":
+      return createGrpcUnaryNodeClientTransport(lean);
   }
 }
 

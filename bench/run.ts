@@ -4,7 +4,7 @@ import { cpus, totalmem } from "node:os";
 import { createInterface } from "node:readline";
 import { parseArgs, promisify } from "node:util";
 import { createConnection } from "mysql2/promise";
-import type { LoadResult, LoadSpec } from "./load.js";
+import type { ClientTransport, LoadResult, LoadSpec } from "./load.js";
 
 // `npm run bench`: every workload × concurrency against each path, load
 // from separate processes, medians of several rounds, each figure next to
@@ -23,6 +23,7 @@ const { values: flags } = parseArgs({
     backend: { type: "string" },
     loaders: { type: "string" },
     "node-flags": { type: "string" },
+    "client-transport": { type: "string" },
   },
 });
 /** Extra Node/V8 flags for every process the bench starts (servers, load), to measure GC settings. */
@@ -39,6 +40,22 @@ const WORKLOADS = list(flags.workload, [
   "aggregate",
 ]) as LoadSpec["workload"][];
 const BACKENDS = list(flags.backend, ["memory", "mysql"]);
+/** RemoteRunStore's gRPC transports (`--client-transport`), one path each. */
+const CLIENT_TRANSPORTS: Record<ClientTransport, string> = {
+  sdk: "the one RemoteRunStore builds itself",
+  connect: "connect-node's createGrpcTransport",
+  lean: "the hand-written lean transport",
+  "run-unary": "Connect's runUnaryCall over one Http2SessionManager stream",
+  "run-unary-node": "Connect's runUnaryCall over connect-node's createNodeHttpClient",
+};
+const CLIENT_TRANSPORT = list(flags["client-transport"], ["sdk"]) as ClientTransport[];
+for (const kind of CLIENT_TRANSPORT) {
+  if (!(kind in CLIENT_TRANSPORTS)) {
+    throw new TypeError(
+      `--client-transport: ${kind} is not one of ${Object.keys(CLIENT_TRANSPORTS).join(", ")}`,
+    );
+  }
+}
 /** Connections to MariaDB, the same for the server and the in-process MysqlRunStore. */
 const MYSQL_POOL_SIZE = 64;
 /** Load processes per measurement (one at concurrency 1): the server, not one client process, must be the limit. */
@@ -203,6 +220,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 interface Path {
   label: string;
   client: LoadSpec["client"];
+  clientTransport?: ClientTransport;
   target: () => string;
   server?: () => Served;
   backend: "memory" | "mysql";
@@ -250,6 +268,19 @@ async function main(): Promise<void> {
         DB_POOL_SIZE: String(MYSQL_POOL_SIZE),
       }),
     );
+    /** One RemoteRunStore path per `--client-transport`. */
+    const remotePaths = (server: Served, backend: Path["backend"]) =>
+      CLIENT_TRANSPORT.map(
+        (kind): Path => ({
+          label:
+            kind === "sdk" ? "RemoteRunStore → runstore" : `RemoteRunStore (${kind}) → runstore`,
+          client: "remote",
+          clientTransport: kind,
+          target: () => server.url,
+          server: () => server,
+          backend,
+        }),
+      );
     const paths: Path[] = [
       { label: "in-process MemoryRunStore", client: "memory", target: () => "", backend: "memory" },
       {
@@ -266,13 +297,7 @@ async function main(): Promise<void> {
         server: () => onMemory,
         backend: "memory",
       },
-      {
-        label: "RemoteRunStore → runstore",
-        client: "remote",
-        target: () => onMemory.url,
-        server: () => onMemory,
-        backend: "memory",
-      },
+      ...remotePaths(onMemory, "memory"),
       {
         label: "in-process MysqlRunStore",
         client: "mysql",
@@ -286,71 +311,77 @@ async function main(): Promise<void> {
         server: () => onMysql,
         backend: "mysql",
       },
-      {
-        label: "RemoteRunStore → runstore",
-        client: "remote",
-        target: () => onMysql.url,
-        server: () => onMysql,
-        backend: "mysql",
-      },
+      ...remotePaths(onMysql, "mysql"),
     ];
     const rows: Row[] = [];
     let round = 0;
+    /** One round of one path: its figures and the server's and database's CPU per call. */
+    const measure = async (path: Path, workload: LoadSpec["workload"], concurrency: number) => {
+      const db = path.backend === "mysql" ? dbPid : null;
+      const pid = path.server?.().child.pid;
+      const serverCpu = cpuWindow(pid);
+      const dbCpuWindow = cpuWindow(db);
+      const result = await load(
+        {
+          client: path.client,
+          ...(path.clientTransport === undefined ? {} : { clientTransport: path.clientTransport }),
+          target: path.target(),
+          workload,
+          concurrency,
+          durationMs: DURATION_MS,
+          mysqlPoolSize: MYSQL_POOL_SIZE,
+          tag: `b${round++}`,
+        },
+        // In-process baselines run in one process: they have no server to saturate.
+        path.server ? LOADERS : 1,
+        {
+          start: () => {
+            serverCpu.start();
+            dbCpuWindow.start();
+          },
+          end: () => {
+            serverCpu.end();
+            dbCpuWindow.end();
+          },
+        },
+      );
+      const cpu = pid === undefined ? null : serverCpu.micros() / result.rpcs;
+      const dbCpu = db === null ? null : dbCpuWindow.micros() / Math.max(1, result.ops);
+      return { ...result, cpu, dbCpu };
+    };
     for (const workload of WORKLOADS) {
       for (const concurrency of CONCURRENCY) {
-        for (const path of paths.filter((p) => BACKENDS.includes(p.backend))) {
-          const results: (Awaited<ReturnType<typeof load>> & {
-            cpu: number | null;
-            dbCpu: number | null;
-          })[] = [];
-          const db = path.backend === "mysql" ? dbPid : null;
-          for (let r = 0; r < ROUNDS; r++) {
-            const pid = path.server?.().child.pid;
-            const serverCpu = cpuWindow(pid);
-            const dbCpuWindow = cpuWindow(db);
-            const result = await load(
-              {
-                client: path.client,
-                target: path.target(),
-                workload,
-                concurrency,
-                durationMs: DURATION_MS,
-                mysqlPoolSize: MYSQL_POOL_SIZE,
-                tag: `b${round++}`,
-              },
-              // In-process baselines run in one process: they have no server to saturate.
-              path.server ? LOADERS : 1,
-              {
-                start: () => {
-                  serverCpu.start();
-                  dbCpuWindow.start();
-                },
-                end: () => {
-                  serverCpu.end();
-                  dbCpuWindow.end();
-                },
-              },
-            );
-            const cpu = pid === undefined ? null : serverCpu.micros() / result.rpcs;
-            const dbCpu = db === null ? null : dbCpuWindow.micros() / Math.max(1, result.ops);
-            results.push({ ...result, cpu, dbCpu });
-          }
+        const selected = paths.filter((p) => BACKENDS.includes(p.backend));
+        // Rounds alternate between the paths, so a neighbour's load on this
+        // shared machine falls on all of them alike rather than on one.
+        const results = new Map(
+          selected.map((p) => [p, [] as Awaited<ReturnType<typeof measure>>[]]),
+        );
+        for (let r = 0; r < ROUNDS; r++) {
+          for (const path of selected)
+            results.get(path)?.push(await measure(path, workload, concurrency));
+        }
+        for (const path of selected) {
+          const rounds = results.get(path) ?? [];
           rows.push({
             workload,
             concurrency,
             path: path.label,
             backend: path.backend,
-            opsPerSec: median(results.map((x) => x.ops / x.seconds)),
-            p50Ms: median(results.map((x) => x.p50Ms)),
-            p99Ms: median(results.map((x) => x.p99Ms)),
-            serverCpuUsPerRpc: path.server ? median(results.map((x) => x.cpu ?? 0)) : null,
-            loadCpuUsPerOp: median(results.map((x) => x.loadCpuUs / Math.max(1, x.ops))),
-            dbCpuUsPerOp: db === null ? null : median(results.map((x) => x.dbCpu ?? 0)),
-            machineIdlePct: median(results.map((x) => 100 * x.machineIdle)),
-            errors: results.reduce((n, x) => n + x.errors, 0),
+            opsPerSec: median(rounds.map((x) => x.ops / x.seconds)),
+            p50Ms: median(rounds.map((x) => x.p50Ms)),
+            p99Ms: median(rounds.map((x) => x.p99Ms)),
+            serverCpuUsPerRpc: path.server ? median(rounds.map((x) => x.cpu ?? 0)) : null,
+            loadCpuUsPerOp: median(rounds.map((x) => x.loadCpuUs / Math.max(1, x.ops))),
+            dbCpuUsPerOp:
+              path.backend === "mysql" && dbPid !== null
+                ? median(rounds.map((x) => x.dbCpu ?? 0))
+                : null,
+            machineIdlePct: median(rounds.map((x) => 100 * x.machineIdle)),
+            errors: rounds.reduce((n, x) => n + x.errors, 0),
           });
-          console.error(`${workload} c=${concurrency} ${path.backend} ${path.label}: done`);
         }
+        console.error(`${workload} c=${concurrency}: done`);
       }
     }
     const rss = Object.fromEntries(servers.map((s) => [s.name, peakRssMb(s.child.pid as number)]));
