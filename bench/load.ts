@@ -1,5 +1,4 @@
 import { create, type DescMessage, fromBinary, toBinary } from "@bufbuild/protobuf";
-import type { Transport } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
 import {
@@ -9,9 +8,6 @@ import {
   RunStoreService,
 } from "@runstore/client";
 import { pb } from "@runstore/client/internal";
-import { createGrpcUnaryTransport as runUnaryTransport } from "../client/src/grpc-unary-call-transport.js";
-import { createGrpcUnaryNodeClientTransport } from "../client/src/grpc-unary-node-client-transport.js";
-import { createGrpcUnaryTransport as leanTransport } from "../client/src/grpc-unary-transport.js";
 import { MemoryRunStore } from "../src/stores/memory-run-store.js";
 import { MysqlRunStore } from "../src/stores/mysql-run-store.js";
 
@@ -37,7 +33,7 @@ export interface LoadSpec {
 }
 
 /** The gRPC transports RemoteRunStore can be measured over (`--client-transport`). */
-export type ClientTransport = "sdk" | "connect" | "lean" | "run-unary" | "run-unary-node";
+export type ClientTransport = "sdk" | "connect";
 
 /** What one run measured. */
 export interface LoadResult {
@@ -124,12 +120,13 @@ async function openOps(spec: LoadSpec): Promise<{ ops: Ops; close(): Promise<voi
         const store = new RemoteRunStore({ baseUrl: spec.target, retry: false });
         return { ops: store, close: async () => store.close() };
       }
-      // Built as RemoteRunStore builds its own: one session manager, no interceptors.
+      // "connect": connect-node's gRPC transport for every call, on a session
+      // manager built as RemoteRunStore builds its own.
       const sessionManager = new Http2SessionManager(spec.target, {
         pingIntervalMs: DEFAULT_KEEPALIVE_INTERVAL_MS,
       });
       const store = new RemoteRunStore({
-        transport: clientTransport(kind, spec.target, sessionManager),
+        transport: createGrpcTransport({ baseUrl: spec.target, sessionManager }),
         retry: false,
       });
       return {
@@ -151,26 +148,6 @@ async function openOps(spec: LoadSpec): Promise<{ ops: Ops; close(): Promise<voi
       });
       return { ops: store, close: () => store.close() };
     }
-  }
-}
-
-function clientTransport(
-  kind: Exclude<ClientTransport, "sdk">,
-  baseUrl: string,
-  sessionManager: Http2SessionManager,
-): Transport {
-  const common = { baseUrl, writeMaxBytes: 4 * 1024 * 1024, interceptors: [] };
-  const connect = createGrpcTransport({ ...common, sessionManager });
-  const lean = { ...common, sessionManager, streaming: connect };
-  switch (kind) {
-    case "connect":
-      return connect;
-    case "lean":
-      return leanTransport(lean);
-    case "run-unary":
-      return runUnaryTransport(lean);
-    case "run-unary-node":
-      return createGrpcUnaryNodeClientTransport(lean);
   }
 }
 

@@ -44,9 +44,6 @@ const BACKENDS = list(flags.backend, ["memory", "mysql"]);
 const CLIENT_TRANSPORTS: Record<ClientTransport, string> = {
   sdk: "the one RemoteRunStore builds itself",
   connect: "connect-node's createGrpcTransport",
-  lean: "the hand-written lean transport",
-  "run-unary": "Connect's runUnaryCall over one Http2SessionManager stream",
-  "run-unary-node": "Connect's runUnaryCall over connect-node's createNodeHttpClient",
 };
 const CLIENT_TRANSPORT = list(flags["client-transport"], ["sdk"]) as ClientTransport[];
 for (const kind of CLIENT_TRANSPORT) {

@@ -19,7 +19,7 @@ import {
 } from "@connectrpc/connect";
 import { encodeEnvelope } from "@connectrpc/connect/protocol";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
-import { type Envelope, EnvelopeReader, parseEnvelope, webHeaders } from "@runstore/client/internal";
+import { type Envelope, EnvelopeReader, parseEnvelope, webHeaders } from "./grpc-framing.js";
 
 // A lean handler for the one call shape on every agent run's hot path:
 // unary gRPC (binary, uncompressed) over HTTP/2. Everything else (Connect,

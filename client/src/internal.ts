@@ -13,5 +13,3 @@ export { backoffMs } from "./retry.js";
 export { COUNTER_FIELDS } from "./run-store.js";
 export * from "./timestamp.js";
 export * from "./validation.js";
-// Moving to the server (src/grpc-framing.ts) with the client transport change.
-export * from "./grpc-framing.js";

@@ -7,11 +7,11 @@ import {
 } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 
-// gRPC message framing for the lean unary paths on both sides of the wire
-// (client/src/grpc-unary-transport.ts, src/grpc-unary.ts), with Connect's
-// error codes and messages. Connect's own envelope decoder is internal to
-// its async-iterable pipeline, which is what the lean paths avoid, so the
-// reader is written here; encoding uses Connect's encodeEnvelope().
+// gRPC message framing for the server's lean unary path (src/grpc-unary.ts),
+// with Connect's error codes and messages. Connect's own envelope decoder is
+// internal to its async-iterable pipeline, which is what the lean path
+// avoids, so the reader is written here; encoding uses Connect's
+// encodeEnvelope().
 
 /** One gRPC length-prefixed message. */
 export interface Envelope {
