@@ -24,7 +24,7 @@ import { type RunningServer, startServer } from "../../src/server.js";
 import { createTestDatabase } from "../support/mysql.js";
 import { memoryBackend, mysqlBackend, type SnapshotBackend } from "../support/snapshot.js";
 
-// SPEC.md "Errors" under hostile input: every RPC gets arbitrary wire values
+// docs/contract.md "Errors" under hostile input: every RPC gets arbitrary wire values
 // through the raw generated client (any enum number, any int64, any
 // Timestamp, strings of every script and length, deep and wide JSON, SQL
 // injection, megabyte strings). The server must answer, or refuse with

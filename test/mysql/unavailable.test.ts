@@ -5,7 +5,7 @@ import { MysqlRunStore } from "../../src/stores/mysql-run-store.js";
 import { failureOf } from "../support/failure.js";
 import { openRemote } from "../support/remote.js";
 
-// SPEC.md "Errors": the database cannot be reached → UNAVAILABLE (retryable),
+// docs/contract.md "Errors": the database cannot be reached → UNAVAILABLE (retryable),
 // in-process and over the wire, with no credentials in the message.
 
 /** A TCP server that accepts connections and never answers: a frozen database. */

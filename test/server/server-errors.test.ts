@@ -17,7 +17,7 @@ import { deferred } from "../support/deferred.js";
 import { failureOf } from "../support/failure.js";
 import { openRemote, type RemoteHandle } from "../support/remote.js";
 
-// SPEC.md "Errors": the codes that only exist over the wire, and the wire-only
+// docs/contract.md "Errors": the codes that only exist over the wire, and the wire-only
 // input rules (enum numbers, Timestamp and int64 ranges) the SDK cannot send.
 
 const open: RemoteHandle[] = [];
