@@ -1,12 +1,7 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
-import {
-  type RunRecord,
-  type RunStore,
-  type RunStoreService,
-  type TokenCounters,
-} from "@runstore/client";
+import type { RunRecord, RunStore, RunStoreService, TokenCounters } from "@runstore/client";
 import {
   COUNTER_FIELDS,
   checkCounter,

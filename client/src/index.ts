@@ -31,13 +31,13 @@ export {
 } from "./retry.js";
 export {
   type ListByThreadOptions,
-  MULTITASK_STRATEGIES,
   type ModelTokenUsage,
+  MULTITASK_STRATEGIES,
   type MultitaskStrategy,
   type OwnerOptions,
   type PutFields,
-  RUN_STATUSES,
   type RecoveryOptions,
+  RUN_STATUSES,
   type RunCompletion,
   type RunProgress,
   type RunRecord,
