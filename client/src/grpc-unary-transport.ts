@@ -137,6 +137,11 @@ async function exchange(
       reject(error);
     };
     const onAbort = () => fail(signal.reason);
+    // An abort between open() handing over the stream and this line fires no event.
+    if (signal.aborted) {
+      onAbort();
+      return;
+    }
     signal.addEventListener("abort", onAbort, { once: true });
     stream.on("response", (h) => {
       status = Number(h[":status"]);

@@ -1,8 +1,10 @@
+import type { ClientHttp2Stream } from "node:http2";
 import { createServer, type Server, type Socket } from "node:net";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { RemoteRunStore, type RunStore } from "@runstore/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createGrpcUnaryTransport } from "../../client/src/grpc-unary-transport.js";
 import { type RunningServer, startServer } from "../../src/server.js";
 import { MemoryRunStore } from "../../src/stores/memory-run-store.js";
 
@@ -128,6 +130,30 @@ describe("RemoteRunStore's gRPC transport answers as connect-node's gRPC transpo
     }
   });
 
+  it("an abort just after the stream is opened ends the call (CANCELED), the body never sent", async () => {
+    const controller = new AbortController();
+    const sessionManager = new AbortOnOpen(server.url, controller);
+    const store = new RemoteRunStore({
+      transport: createGrpcUnaryTransport({
+        baseUrl: server.url,
+        sessionManager,
+        writeMaxBytes: 1 << 20,
+        interceptors: [],
+        streaming: createGrpcTransport({ baseUrl: server.url, sessionManager }),
+      }),
+      retry: false,
+    });
+    try {
+      const result = await outcome(() =>
+        store.put("opened-then-aborted", { threadId: "t" }, { signal: controller.signal }),
+      );
+      expect(result).toEqual({ code: "Canceled", message: "This operation was aborted" });
+      expect(await own.get("opened-then-aborted")).toBeNull();
+    } finally {
+      sessionManager.abort();
+    }
+  });
+
   describe("a server that accepts the connection and never speaks", () => {
     let silent: Server;
     const sockets: Socket[] = [];
@@ -175,3 +201,31 @@ describe("RemoteRunStore's gRPC transport answers as connect-node's gRPC transpo
       }
   });
 });
+
+/**
+ * A session manager that aborts the call right after the transport has taken
+ * the opened stream (its signal not yet aborted) and before it resumes to
+ * listen for an abort on it: the abort event fires before anyone listens.
+ */
+class AbortOnOpen extends Http2SessionManager {
+  constructor(
+    url: string,
+    private readonly controller: AbortController,
+  ) {
+    super(url);
+  }
+
+  override request(
+    ...args: Parameters<Http2SessionManager["request"]>
+  ): Promise<ClientHttp2Stream> {
+    const opened = super.request(...args);
+    // Reactions run in the order they were added, so this one runs just
+    // before the transport's, which takes the stream and queues its resume:
+    // the abort queued here runs between the two.
+    opened.then(
+      () => queueMicrotask(() => this.controller.abort()),
+      () => {},
+    );
+    return opened;
+  }
+}
