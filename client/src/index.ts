@@ -10,6 +10,7 @@
  */
 
 export { Code, ConnectError } from "@connectrpc/connect";
+export { idempotencyConflict, type ThreadConflictInfo, threadConflict } from "./conflicts.js";
 export { isTransientError } from "./errors.js";
 export { RunStoreService } from "./gen/runstore/v1/run_store_pb.js";
 export {
@@ -30,10 +31,19 @@ export {
   withRetry,
 } from "./retry.js";
 export {
+  type Admission,
+  CANCEL_ACTIONS,
+  type CancelAction,
+  type ExpiredLeaseOptions,
+  type Lease,
+  type LeaseRenewal,
   type ListByThreadOptions,
   type ModelTokenUsage,
+  type ModelUsage,
   MULTITASK_STRATEGIES,
   type MultitaskStrategy,
+  OPERATION_KINDS,
+  type OperationKind,
   type OwnerOptions,
   type PutFields,
   type RecoveryOptions,
@@ -43,9 +53,13 @@ export {
   type RunRecord,
   type RunStatus,
   type RunStore,
+  type StatusFinalization,
+  type TakeoverOptions,
+  type ThreadOperationFields,
   type ThreadTokenUsage,
   type TimestampInput,
   type TokenCounters,
+  type UpdateStatusOptions,
 } from "./run-store.js";
 export { keepByteOrderMarks } from "./text-encoding.js";
 export { nowTimestamp } from "./timestamp.js";

@@ -6,6 +6,8 @@
  * its own private subpaths).
  */
 
+export { idempotencyConflictError, runIdTakenError, threadConflictError } from "./conflicts.js";
+export * from "./coordination.js";
 export * as pb from "./gen/runstore/v1/run_store_pb.js";
 export * from "./json-object.js";
 export * from "./proto-convert.js";

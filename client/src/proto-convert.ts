@@ -1,6 +1,14 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
+  actionFromProto,
+  actionToProto,
+  kindFromProto,
+  kindToProto,
+  usageMapFromProto,
+  usageMapToProto,
+} from "./coordination.js";
+import {
   type AggregateTokensByThreadResponse,
   type AggregateTokensByThreadResponseSchema,
   MultitaskStrategy as PbMultitaskStrategy,
@@ -113,7 +121,21 @@ export function runToProto(record: RunRecord): Run {
     messageCount: BigInt(record.messageCount),
     lastAiMessage: record.lastAiMessage ?? undefined,
     firstHumanMessage: record.firstHumanMessage ?? undefined,
+    operationKind: kindToProto(record.operationKind),
+    stopReason: record.stopReason ?? undefined,
+    ownerWorkerId: record.ownerWorkerId ?? undefined,
+    leaseExpiresAt: optionalTimestampToProto(record.leaseExpiresAt),
+    cancelAction: actionToProto(record.cancelAction),
+    cancelRequestedAt: optionalTimestampToProto(record.cancelRequestedAt),
+    idempotencyKey: record.idempotencyKey ?? undefined,
+    followUpToRunId: record.followUpToRunId ?? undefined,
+    tokenUsageByModel: usageMapToProto(record.tokenUsageByModel),
+    queued: record.queued,
   });
+}
+
+function optionalTimestampToProto(value: string | null) {
+  return value === null ? undefined : timestampToProto(value);
 }
 
 /** A server's answer that breaks the contract: the client cannot map it. */
@@ -153,6 +175,22 @@ export function runFromProto(run: Run): RunRecord {
     messageCount: Number(run.messageCount),
     lastAiMessage: run.lastAiMessage ?? null,
     firstHumanMessage: run.firstHumanMessage ?? null,
+    operationKind: kindFromProto("operation_kind", run.operationKind),
+    stopReason: run.stopReason ?? null,
+    ownerWorkerId: run.ownerWorkerId ?? null,
+    leaseExpiresAt:
+      run.leaseExpiresAt === undefined
+        ? null
+        : timestampFromProto(run.leaseExpiresAt, "lease_expires_at"),
+    cancelAction: actionFromProto("cancel_action", run.cancelAction),
+    cancelRequestedAt:
+      run.cancelRequestedAt === undefined
+        ? null
+        : timestampFromProto(run.cancelRequestedAt, "cancel_requested_at"),
+    idempotencyKey: run.idempotencyKey ?? null,
+    followUpToRunId: run.followUpToRunId ?? null,
+    tokenUsageByModel: usageMapFromProto(run.tokenUsageByModel),
+    queued: run.queued,
   };
 }
 

@@ -24,6 +24,23 @@ export const MULTITASK_STRATEGIES: readonly MultitaskStrategy[] = [
   "enqueue",
 ];
 
+/** What holds a thread's active slot; only "run" rows are runs (see docs/contract.md). */
+export type OperationKind = "run" | "checkpoint_write" | "artifact_write" | "delete";
+
+/** Every operation kind; the first is the default. */
+export const OPERATION_KINDS: readonly OperationKind[] = [
+  "run",
+  "checkpoint_write",
+  "artifact_write",
+  "delete",
+];
+
+/** How a cancel request asks a run's owner to stop it. */
+export type CancelAction = "interrupt" | "rollback";
+
+/** Every cancel action. */
+export const CANCEL_ACTIONS: readonly CancelAction[] = ["interrupt", "rollback"];
+
 /**
  * An instant as callers may hand it in: a `Date`, or an ISO 8601 string with
  * any offset or none (naive means UTC). Stores answer with the fixed-width
@@ -73,7 +90,40 @@ export interface RunRecord extends TokenCounters {
   updatedAt: string;
   lastAiMessage: string | null;
   firstHumanMessage: string | null;
+  operationKind: OperationKind;
+  /** Why the run stopped, e.g. "orphan_recovered". */
+  stopReason: string | null;
+  /** The worker that owns the run. */
+  ownerWorkerId: string | null;
+  /** The owner's lease; null: no lease. Fixed-width UTC. */
+  leaseExpiresAt: string | null;
+  /** The first cancel request recorded, or null. */
+  cancelAction: CancelAction | null;
+  cancelRequestedAt: string | null;
+  /** Unique across the whole store. */
+  idempotencyKey: string | null;
+  followUpToRunId: string | null;
+  /** Token usage per model name; {} when none was recorded. */
+  tokenUsageByModel: Record<string, ModelUsage>;
+  /** Admitted with "enqueue" and not claimed yet: waits for claimNextRun. */
+  queued: boolean;
 }
+
+/** One model's token usage within a run; counters as TokenCounters'. */
+export interface ModelUsage {
+  inputTokens: number;
+  outputTokens: number;
+  totalTokens: number;
+  /** Absent differs from 0: a map reads back exactly as written. */
+  cacheReadTokens?: number;
+}
+
+/**
+ * How long an owner holds a run: an instant computed on the caller's clock,
+ * or a duration the store turns into an instant on its own clock (the
+ * database's for MySQL), so workers' clocks need not agree.
+ */
+export type Lease = { expiresAt: TimestampInput } | { durationMs: number };
 
 /**
  * The fields of a put. On overwrite every field here replaces the stored
@@ -96,6 +146,14 @@ export interface PutFields {
   error?: string | null;
   /** Default now. */
   createdAt?: TimestampInput | null;
+  /** Default "run". */
+  operationKind?: OperationKind;
+  stopReason?: string | null;
+  ownerWorkerId?: string | null;
+  leaseExpiresAt?: TimestampInput | null;
+  /** Unique across the store: a key another run holds rejects with AlreadyExists. */
+  idempotencyKey?: string | null;
+  followUpToRunId?: string | null;
 }
 
 /**
@@ -107,6 +165,13 @@ export interface RunCompletion extends Partial<TokenCounters> {
   lastAiMessage?: string | null;
   firstHumanMessage?: string | null;
   error?: string | null;
+  /** Always written, like the counters: omitted stores {}. */
+  tokenUsageByModel?: Record<string, ModelUsage> | null;
+  /**
+   * Applies only while the status is pending, running or the target itself
+   * (error may also replace interrupted); otherwise false. Default false.
+   */
+  guarded?: boolean;
 }
 
 /**
@@ -118,7 +183,79 @@ export type RunProgress = {
 } & {
   lastAiMessage?: string | null;
   firstHumanMessage?: string | null;
+  /** Written only when given (not null/undefined). */
+  tokenUsageByModel?: Record<string, ModelUsage> | null;
 };
+
+/** Options of updateStatus. */
+export interface UpdateStatusOptions {
+  /** Written only when given. */
+  error?: string | null;
+  /** Written only when given. */
+  stopReason?: string | null;
+  /**
+   * Applies only while the status is pending, running or interrupted
+   * (success, error and timeout rows are locked). Default false.
+   */
+  guarded?: boolean;
+}
+
+/** Admission of a new operation on a thread (createThreadOperation). */
+export interface ThreadOperationFields {
+  threadId: string;
+  /** The admitting worker; it owns the new row (not with "enqueue"). */
+  ownerWorkerId: string;
+  /** Default: no lease. Ignored with "enqueue". */
+  lease?: Lease | null;
+  /** Default "run". */
+  operationKind?: OperationKind;
+  /** Default "reject". */
+  multitaskStrategy?: MultitaskStrategy;
+  assistantId?: string | null;
+  userId?: string | null;
+  modelName?: string | null;
+  metadata?: Record<string, unknown> | null;
+  kwargs?: Record<string, unknown> | null;
+  createdAt?: TimestampInput | null;
+  /** Seconds past a lease's expiry before it counts as expired; default 10. */
+  graceSeconds?: number;
+  idempotencyKey?: string | null;
+  followUpToRunId?: string | null;
+}
+
+/** What an admission answers: the new row and the rows it took over. */
+export interface Admission {
+  run: RunRecord;
+  takenOver: RunRecord[];
+}
+
+/** What renewLease answers: whether it applied, and the recorded cancel. */
+export interface LeaseRenewal {
+  renewed: boolean;
+  cancelAction: CancelAction | null;
+}
+
+/** What finalizeIfNotCancelled answers: which side of the race won. */
+export interface StatusFinalization {
+  finalized: boolean;
+  /** When not finalized: the recorded cancel request, if any. */
+  cancelAction: CancelAction | null;
+}
+
+/** Options of claimForTakeover. */
+export interface TakeoverOptions {
+  /** The error the run is marked with. */
+  error: string;
+  stopReason?: string | null;
+  /** Default 10. */
+  graceSeconds?: number;
+}
+
+/** Options of listInflightWithExpiredLease. */
+export interface ExpiredLeaseOptions extends RecoveryOptions {
+  /** Default 10. */
+  graceSeconds?: number;
+}
 
 /** Token usage of one model within a thread. */
 export interface ModelTokenUsage {
@@ -167,11 +304,11 @@ export interface RunStore {
   get(runId: string, options?: OwnerOptions): Promise<RunRecord | null>;
   /** The thread's visible runs, newest first (ties by run id descending). */
   listByThread(threadId: string, options?: ListByThreadOptions): Promise<RunRecord[]>;
-  /** true when the run exists, false when not, null when the store cannot tell. */
+  /** true when the row was written, false when not, null when the store cannot tell. */
   updateStatus(
     runId: string,
     status: RunStatus,
-    options?: { error?: string | null },
+    options?: UpdateStatusOptions,
   ): Promise<boolean | null>;
   /** Removes the run; a no-op when missing or invisible to `userId`. */
   delete(runId: string, options?: OwnerOptions): Promise<void>;
@@ -190,4 +327,50 @@ export interface RunStore {
     threadId: string,
     options?: { includeActive?: boolean },
   ): Promise<ThreadTokenUsage>;
+
+  // Coordination between workers (docs/contract.md, part 2).
+
+  /**
+   * Admits a new operation on a thread in one atomic step under its
+   * multitask strategy. Rejects with Aborted (threadConflict(error)) when the
+   * thread is busy, AlreadyExists (idempotencyConflict(error)) when the key
+   * is held, AlreadyExists when the run id is taken by another operation.
+   */
+  createThreadOperation(runId: string, fields: ThreadOperationFields): Promise<Admission>;
+  /** pending → running; false when missing or no longer pending. */
+  startRun(runId: string): Promise<boolean>;
+  /** Extends an owned active run's lease, answering the recorded cancel in the same step. */
+  renewLease(runId: string, ownerWorkerId: string, lease: Lease): Promise<LeaseRenewal>;
+  /** renewLease answering only whether it applied. */
+  updateLease(runId: string, ownerWorkerId: string, lease: Lease): Promise<boolean>;
+  /** Records the first cancel request of an active run; answers the recorded action. */
+  requestCancel(runId: string, action: CancelAction): Promise<CancelAction | null>;
+  /** Ends an active run unless a cancel is recorded: exactly one of the two wins. */
+  finalizeIfNotCancelled(
+    runId: string,
+    status: RunStatus,
+    options?: { error?: string | null; stopReason?: string | null },
+  ): Promise<StatusFinalization>;
+  /** Marks an active run whose lease expired past grace as error; one claimer wins. */
+  claimForTakeover(runId: string, options: TakeoverOptions): Promise<boolean>;
+  /** Active, unqueued rows of every kind whose lease expired past grace (or is null), oldest first. */
+  listInflightWithExpiredLease(options?: ExpiredLeaseOptions): Promise<RunRecord[]>;
+  /** The oldest queued run on a free thread, now running and owned by the caller; null: none. */
+  claimNextRun(
+    ownerWorkerId: string,
+    lease: Lease,
+    options?: { threadId?: string | null },
+  ): Promise<RunRecord | null>;
+  /** delete() with the owner recorded at admission. */
+  deleteThreadOperation(runId: string, userId: string | null): Promise<void>;
+  /** The visible runs of the thread among runIds, keyed by run id. */
+  getManyByThread(
+    threadId: string,
+    runIds: readonly string[],
+    options?: OwnerOptions,
+  ): Promise<Record<string, RunRecord>>;
+  /** The distinct metadata.regenerate_from_run_id values of the thread's success runs, sorted. */
+  listSuccessfulRegenerateSources(threadId: string, options?: OwnerOptions): Promise<string[]>;
+  /** The thread's edit-regenerate runs, oldest first. */
+  listEditRegenerateRuns(threadId: string, options?: OwnerOptions): Promise<RunRecord[]>;
 }

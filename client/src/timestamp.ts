@@ -125,3 +125,16 @@ export function nowTimestamp(): string {
   const ms = Math.floor(lastNowMicros / 1_000_000) * 1000;
   return format(ms, lastNowMicros - ms * 1000);
 }
+
+/**
+ * The fixed-width instant `micros` microseconds after (or before, when
+ * negative) `value`, held within the range every backend stores: leases and
+ * grace periods are computed with it.
+ */
+export function addMicroseconds(value: string, micros: number): string {
+  const total = (Date.parse(`${value.slice(0, 19)}Z`) + Number(value.slice(20, 26)) / 1000) * 1000;
+  const target = Math.round(total + micros);
+  const clamped = Math.min(Math.max(target, MIN_MS * 1000), MAX_MS * 1000 + 999);
+  const ms = Math.floor(clamped / 1_000_000) * 1000;
+  return format(ms, clamped - ms * 1000);
+}

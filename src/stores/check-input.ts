@@ -1,5 +1,6 @@
 import {
   type ListByThreadOptions,
+  type ModelUsage,
   nowTimestamp,
   type OwnerOptions,
   type PutFields,
@@ -9,6 +10,7 @@ import {
   type RunRecord,
   type RunStatus,
   type TokenCounters,
+  type UpdateStatusOptions,
 } from "@runstore/client";
 import {
   COUNTER_FIELDS,
@@ -16,22 +18,30 @@ import {
   checkCounter,
   checkId,
   checkLimit,
+  checkOperationKind,
   checkOptionalId,
   checkOptionalText,
   checkStatus,
   checkStrategy,
   checkString,
+  checkUsageMap,
   invalidArgument,
   parseTimestamp,
   toJsonObject,
 } from "@runstore/client/internal";
+import {
+  checkOptionalKey,
+  checkOptionalStopReason,
+  checkOptionalTimestamp,
+  checkOptionalWorkerId,
+} from "./check-coordination.js";
 import { cutMessage, normalizeModelName } from "./text.js";
 
 /**
  * model_name, normalised. "__proto__" is refused: it is the by_model key of
  * aggregate_tokens_by_thread, and JavaScript protobuf maps drop that key.
  */
-function checkModelName(value: unknown): string | null {
+export function checkModelName(value: unknown): string | null {
   const name = normalizeModelName(checkOptionalText("model_name", value));
   if (name === "__proto__") {
     throw invalidArgument(
@@ -59,6 +69,12 @@ export type PutInput = Pick<
   | "metadata"
   | "kwargs"
   | "error"
+  | "operationKind"
+  | "stopReason"
+  | "ownerWorkerId"
+  | "leaseExpiresAt"
+  | "idempotencyKey"
+  | "followUpToRunId"
 > & { createdAt: string | null };
 
 /** A completion, checked and normalised; messages already cut. */
@@ -68,6 +84,8 @@ export interface CompletionInput extends TokenCounters {
   lastAiMessage: string | null;
   firstHumanMessage: string | null;
   error: string | null;
+  tokenUsageByModel: Record<string, ModelUsage>;
+  guarded: boolean;
 }
 
 /** A progress snapshot, checked; only given fields are present. */
@@ -76,10 +94,15 @@ export interface ProgressInput {
   counters: Partial<TokenCounters>;
   lastAiMessage: string | null;
   firstHumanMessage: string | null;
+  /** null: not given, keep the stored map. */
+  tokenUsageByModel: Record<string, ModelUsage> | null;
 }
 
 /** Reads an options argument: null/undefined mean none; anything else must be an object. */
-function optionsOf<T extends object>(field: string, value: T | null | undefined): Partial<T> {
+export function optionsOf<T extends object>(
+  field: string,
+  value: T | null | undefined,
+): Partial<T> {
   if (value === undefined || value === null) return {};
   if (typeof value !== "object") throw invalidArgument(field, "must be an object");
   return value;
@@ -105,10 +128,13 @@ export function checkPut(runId: unknown, fields: PutFields): PutInput {
     metadata: toJsonObject("metadata", fields.metadata),
     kwargs: toJsonObject("kwargs", fields.kwargs),
     error: checkOptionalText("error", fields.error),
-    createdAt:
-      fields.createdAt === undefined || fields.createdAt === null
-        ? null
-        : parseTimestamp(fields.createdAt, "created_at"),
+    createdAt: checkOptionalTimestamp("created_at", fields.createdAt),
+    operationKind: checkOperationKind("operation_kind", fields.operationKind ?? "run"),
+    stopReason: checkOptionalStopReason("stop_reason", fields.stopReason),
+    ownerWorkerId: checkOptionalWorkerId("owner_worker_id", fields.ownerWorkerId),
+    leaseExpiresAt: checkOptionalTimestamp("lease_expires_at", fields.leaseExpiresAt),
+    idempotencyKey: checkOptionalKey("idempotency_key", fields.idempotencyKey),
+    followUpToRunId: checkOptionalId("follow_up_to_run_id", fields.followUpToRunId),
   };
 }
 
@@ -132,13 +158,15 @@ export function checkListByThread(threadId: unknown, options: ListByThreadOption
 export function checkUpdateStatus(
   runId: unknown,
   status: unknown,
-  options: { error?: string | null } | undefined,
+  options: UpdateStatusOptions | undefined,
 ) {
   const opts = optionsOf("options", options);
   return {
     runId: checkId("run_id", runId),
     status: checkStatus("status", status),
     error: checkOptionalText("error", opts.error),
+    stopReason: checkOptionalStopReason("stop_reason", opts.stopReason),
+    guarded: checkBoolean("guarded", opts.guarded ?? false),
   };
 }
 
@@ -169,6 +197,11 @@ export function checkCompletion(runId: unknown, completion: RunCompletion): Comp
       checkOptionalText("first_human_message", completion.firstHumanMessage),
     ),
     error: checkOptionalText("error", completion.error),
+    tokenUsageByModel:
+      completion.tokenUsageByModel === undefined || completion.tokenUsageByModel === null
+        ? {}
+        : checkUsageMap("token_usage_by_model", completion.tokenUsageByModel),
+    guarded: checkBoolean("guarded", completion.guarded ?? false),
   };
 }
 
@@ -188,6 +221,10 @@ export function checkProgress(runId: unknown, progress: RunProgress): ProgressIn
     firstHumanMessage: cutMessage(
       checkOptionalText("first_human_message", given.firstHumanMessage),
     ),
+    tokenUsageByModel:
+      given.tokenUsageByModel === undefined || given.tokenUsageByModel === null
+        ? null
+        : checkUsageMap("token_usage_by_model", given.tokenUsageByModel),
   };
 }
 

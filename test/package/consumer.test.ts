@@ -19,19 +19,23 @@ const tsc = join(root, "node_modules/typescript/bin/tsc");
 
 /** The SDK's public names, exactly: anything more is a leak of internals. */
 const PUBLIC_NAMES = [
+  "CANCEL_ACTIONS",
   "Code",
   "ConnectError",
   "DEFAULT_KEEPALIVE_INTERVAL_MS",
   "DEFAULT_MAX_REQUEST_BYTES",
   "DEFAULT_RETRY_POLICY",
   "MULTITASK_STRATEGIES",
+  "OPERATION_KINDS",
   "RUN_STATUSES",
   "RemoteRunStore",
   "RunStoreService",
+  "idempotencyConflict",
   "isTransientError",
   "keepByteOrderMarks",
   "nowTimestamp",
   "retryPolicy",
+  "threadConflict",
   "withRetry",
 ];
 

@@ -22,15 +22,15 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_struct, file_google_protobuf_timestamp, file_google_protobuf_wrappers } from "@bufbuild/protobuf/wkt";
+import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp, file_google_protobuf_wrappers } from "@bufbuild/protobuf/wkt";
 import type { JsonObject, Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file runstore/v1/run_store.proto.
  */
 export const file_runstore_v1_run_store: GenFile = /*@__PURE__*/
-  fileDesc("ChtydW5zdG9yZS92MS9ydW5fc3RvcmUucHJvdG8SC3J1bnN0b3JlLnYxIo0GCgNSdW4SDgoGcnVuX2lkGAEgASgJEhEKCXRocmVhZF9pZBgCIAEoCRIZCgxhc3Npc3RhbnRfaWQYAyABKAlIAIgBARIUCgd1c2VyX2lkGAQgASgJSAGIAQESFwoKbW9kZWxfbmFtZRgFIAEoCUgCiAEBEiYKBnN0YXR1cxgGIAEoDjIWLnJ1bnN0b3JlLnYxLlJ1blN0YXR1cxI6ChJtdWx0aXRhc2tfc3RyYXRlZ3kYByABKA4yHi5ydW5zdG9yZS52MS5NdWx0aXRhc2tTdHJhdGVneRIpCghtZXRhZGF0YRgIIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSJwoGa3dhcmdzGAkgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBISCgVlcnJvchgKIAEoCUgDiAEBEi4KCmNyZWF0ZWRfYXQYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhoKEnRvdGFsX2lucHV0X3Rva2VucxgNIAEoAxIbChN0b3RhbF9vdXRwdXRfdG9rZW5zGA4gASgDEhQKDHRvdGFsX3Rva2VucxgPIAEoAxIWCg5sbG1fY2FsbF9jb3VudBgQIAEoAxIZChFsZWFkX2FnZW50X3Rva2VucxgRIAEoAxIXCg9zdWJhZ2VudF90b2tlbnMYEiABKAMSGQoRbWlkZGxld2FyZV90b2tlbnMYEyABKAMSFQoNbWVzc2FnZV9jb3VudBgUIAEoAxIcCg9sYXN0X2FpX21lc3NhZ2UYFSABKAlIBIgBARIgChNmaXJzdF9odW1hbl9tZXNzYWdlGBYgASgJSAWIAQFCDwoNX2Fzc2lzdGFudF9pZEIKCghfdXNlcl9pZEINCgtfbW9kZWxfbmFtZUIICgZfZXJyb3JCEgoQX2xhc3RfYWlfbWVzc2FnZUIWChRfZmlyc3RfaHVtYW5fbWVzc2FnZSKrAwoKUHV0UmVxdWVzdBIOCgZydW5faWQYASABKAkSEQoJdGhyZWFkX2lkGAIgASgJEhkKDGFzc2lzdGFudF9pZBgDIAEoCUgAiAEBEhQKB3VzZXJfaWQYBCABKAlIAYgBARIXCgptb2RlbF9uYW1lGAUgASgJSAKIAQESJgoGc3RhdHVzGAYgASgOMhYucnVuc3RvcmUudjEuUnVuU3RhdHVzEjoKEm11bHRpdGFza19zdHJhdGVneRgHIAEoDjIeLnJ1bnN0b3JlLnYxLk11bHRpdGFza1N0cmF0ZWd5EikKCG1ldGFkYXRhGAggASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBInCgZrd2FyZ3MYCSABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhIKBWVycm9yGAogASgJSAOIAQESLgoKY3JlYXRlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCDwoNX2Fzc2lzdGFudF9pZEIKCghfdXNlcl9pZEINCgtfbW9kZWxfbmFtZUIICgZfZXJyb3IiDQoLUHV0UmVzcG9uc2UiPgoKR2V0UmVxdWVzdBIOCgZydW5faWQYASABKAkSFAoHdXNlcl9pZBgCIAEoCUgAiAEBQgoKCF91c2VyX2lkIiwKC0dldFJlc3BvbnNlEh0KA3J1bhgBIAEoCzIQLnJ1bnN0b3JlLnYxLlJ1biJoChNMaXN0QnlUaHJlYWRSZXF1ZXN0EhEKCXRocmVhZF9pZBgBIAEoCRIUCgd1c2VyX2lkGAIgASgJSACIAQESEgoFbGltaXQYAyABKAVIAYgBAUIKCghfdXNlcl9pZEIICgZfbGltaXQiNgoUTGlzdEJ5VGhyZWFkUmVzcG9uc2USHgoEcnVucxgBIAMoCzIQLnJ1bnN0b3JlLnYxLlJ1biJrChNVcGRhdGVTdGF0dXNSZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRImCgZzdGF0dXMYAiABKA4yFi5ydW5zdG9yZS52MS5SdW5TdGF0dXMSEgoFZXJyb3IYAyABKAlIAIgBAUIICgZfZXJyb3IiQwoUVXBkYXRlU3RhdHVzUmVzcG9uc2USKwoHdXBkYXRlZBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5Cb29sVmFsdWUiQQoNRGVsZXRlUmVxdWVzdBIOCgZydW5faWQYASABKAkSFAoHdXNlcl9pZBgCIAEoCUgAiAEBQgoKCF91c2VyX2lkIhAKDkRlbGV0ZVJlc3BvbnNlIlAKFlVwZGF0ZU1vZGVsTmFtZVJlcXVlc3QSDgoGcnVuX2lkGAEgASgJEhcKCm1vZGVsX25hbWUYAiABKAlIAIgBAUINCgtfbW9kZWxfbmFtZSIZChdVcGRhdGVNb2RlbE5hbWVSZXNwb25zZSKrAwoaVXBkYXRlUnVuQ29tcGxldGlvblJlcXVlc3QSDgoGcnVuX2lkGAEgASgJEiYKBnN0YXR1cxgCIAEoDjIWLnJ1bnN0b3JlLnYxLlJ1blN0YXR1cxIaChJ0b3RhbF9pbnB1dF90b2tlbnMYAyABKAMSGwoTdG90YWxfb3V0cHV0X3Rva2VucxgEIAEoAxIUCgx0b3RhbF90b2tlbnMYBSABKAMSFgoObGxtX2NhbGxfY291bnQYBiABKAMSGQoRbGVhZF9hZ2VudF90b2tlbnMYByABKAMSFwoPc3ViYWdlbnRfdG9rZW5zGAggASgDEhkKEW1pZGRsZXdhcmVfdG9rZW5zGAkgASgDEhUKDW1lc3NhZ2VfY291bnQYCiABKAMSHAoPbGFzdF9haV9tZXNzYWdlGAsgASgJSACIAQESIAoTZmlyc3RfaHVtYW5fbWVzc2FnZRgMIAEoCUgBiAEBEhIKBWVycm9yGA0gASgJSAKIAQFCEgoQX2xhc3RfYWlfbWVzc2FnZUIWChRfZmlyc3RfaHVtYW5fbWVzc2FnZUIICgZfZXJyb3IiSgobVXBkYXRlUnVuQ29tcGxldGlvblJlc3BvbnNlEisKB3VwZGF0ZWQYASABKAsyGi5nb29nbGUucHJvdG9idWYuQm9vbFZhbHVlIrAEChhVcGRhdGVSdW5Qcm9ncmVzc1JlcXVlc3QSDgoGcnVuX2lkGAEgASgJEh8KEnRvdGFsX2lucHV0X3Rva2VucxgCIAEoA0gAiAEBEiAKE3RvdGFsX291dHB1dF90b2tlbnMYAyABKANIAYgBARIZCgx0b3RhbF90b2tlbnMYBCABKANIAogBARIbCg5sbG1fY2FsbF9jb3VudBgFIAEoA0gDiAEBEh4KEWxlYWRfYWdlbnRfdG9rZW5zGAYgASgDSASIAQESHAoPc3ViYWdlbnRfdG9rZW5zGAcgASgDSAWIAQESHgoRbWlkZGxld2FyZV90b2tlbnMYCCABKANIBogBARIaCg1tZXNzYWdlX2NvdW50GAkgASgDSAeIAQESHAoPbGFzdF9haV9tZXNzYWdlGAogASgJSAiIAQESIAoTZmlyc3RfaHVtYW5fbWVzc2FnZRgLIAEoCUgJiAEBQhUKE190b3RhbF9pbnB1dF90b2tlbnNCFgoUX3RvdGFsX291dHB1dF90b2tlbnNCDwoNX3RvdGFsX3Rva2Vuc0IRCg9fbGxtX2NhbGxfY291bnRCFAoSX2xlYWRfYWdlbnRfdG9rZW5zQhIKEF9zdWJhZ2VudF90b2tlbnNCFAoSX21pZGRsZXdhcmVfdG9rZW5zQhAKDl9tZXNzYWdlX2NvdW50QhIKEF9sYXN0X2FpX21lc3NhZ2VCFgoUX2ZpcnN0X2h1bWFuX21lc3NhZ2UiGwoZVXBkYXRlUnVuUHJvZ3Jlc3NSZXNwb25zZSJAChJMaXN0UGVuZGluZ1JlcXVlc3QSKgoGYmVmb3JlGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI1ChNMaXN0UGVuZGluZ1Jlc3BvbnNlEh4KBHJ1bnMYASADKAsyEC5ydW5zdG9yZS52MS5SdW4iQQoTTGlzdEluZmxpZ2h0UmVxdWVzdBIqCgZiZWZvcmUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIjYKFExpc3RJbmZsaWdodFJlc3BvbnNlEh4KBHJ1bnMYASADKAsyEC5ydW5zdG9yZS52MS5SdW4iSwoeQWdncmVnYXRlVG9rZW5zQnlUaHJlYWRSZXF1ZXN0EhEKCXRocmVhZF9pZBgBIAEoCRIWCg5pbmNsdWRlX2FjdGl2ZRgCIAEoCCLRAgofQWdncmVnYXRlVG9rZW5zQnlUaHJlYWRSZXNwb25zZRIUCgx0b3RhbF90b2tlbnMYASABKAMSGgoSdG90YWxfaW5wdXRfdG9rZW5zGAIgASgDEhsKE3RvdGFsX291dHB1dF90b2tlbnMYAyABKAMSEgoKdG90YWxfcnVucxgEIAEoAxJLCghieV9tb2RlbBgFIAMoCzI5LnJ1bnN0b3JlLnYxLkFnZ3JlZ2F0ZVRva2Vuc0J5VGhyZWFkUmVzcG9uc2UuQnlNb2RlbEVudHJ5EjAKCWJ5X2NhbGxlchgGIAEoCzIdLnJ1bnN0b3JlLnYxLkNhbGxlclRva2VuVXNhZ2UaTAoMQnlNb2RlbEVudHJ5EgsKA2tleRgBIAEoCRIrCgV2YWx1ZRgCIAEoCzIcLnJ1bnN0b3JlLnYxLk1vZGVsVG9rZW5Vc2FnZToCOAEiLwoPTW9kZWxUb2tlblVzYWdlEg4KBnRva2VucxgBIAEoAxIMCgRydW5zGAIgASgDIkwKEENhbGxlclRva2VuVXNhZ2USEgoKbGVhZF9hZ2VudBgBIAEoAxIQCghzdWJhZ2VudBgCIAEoAxISCgptaWRkbGV3YXJlGAMgASgDKrkBCglSdW5TdGF0dXMSGgoWUlVOX1NUQVRVU19VTlNQRUNJRklFRBAAEhYKElJVTl9TVEFUVVNfUEVORElORxABEhYKElJVTl9TVEFUVVNfUlVOTklORxACEhYKElJVTl9TVEFUVVNfU1VDQ0VTUxADEhQKEFJVTl9TVEFUVVNfRVJST1IQBBIWChJSVU5fU1RBVFVTX1RJTUVPVVQQBRIaChZSVU5fU1RBVFVTX0lOVEVSUlVQVEVEEAYquQEKEU11bHRpdGFza1N0cmF0ZWd5EiIKHk1VTFRJVEFTS19TVFJBVEVHWV9VTlNQRUNJRklFRBAAEh0KGU1VTFRJVEFTS19TVFJBVEVHWV9SRUpFQ1QQARIgChxNVUxUSVRBU0tfU1RSQVRFR1lfSU5URVJSVVBUEAISHwobTVVMVElUQVNLX1NUUkFURUdZX1JPTExCQUNLEAMSHgoaTVVMVElUQVNLX1NUUkFURUdZX0VOUVVFVUUQBDLyBwoPUnVuU3RvcmVTZXJ2aWNlEj0KA1B1dBIXLnJ1bnN0b3JlLnYxLlB1dFJlcXVlc3QaGC5ydW5zdG9yZS52MS5QdXRSZXNwb25zZSIDkAICEj0KA0dldBIXLnJ1bnN0b3JlLnYxLkdldFJlcXVlc3QaGC5ydW5zdG9yZS52MS5HZXRSZXNwb25zZSIDkAIBElgKDExpc3RCeVRocmVhZBIgLnJ1bnN0b3JlLnYxLkxpc3RCeVRocmVhZFJlcXVlc3QaIS5ydW5zdG9yZS52MS5MaXN0QnlUaHJlYWRSZXNwb25zZSIDkAIBElgKDFVwZGF0ZVN0YXR1cxIgLnJ1bnN0b3JlLnYxLlVwZGF0ZVN0YXR1c1JlcXVlc3QaIS5ydW5zdG9yZS52MS5VcGRhdGVTdGF0dXNSZXNwb25zZSIDkAICEkYKBkRlbGV0ZRIaLnJ1bnN0b3JlLnYxLkRlbGV0ZVJlcXVlc3QaGy5ydW5zdG9yZS52MS5EZWxldGVSZXNwb25zZSIDkAICEmEKD1VwZGF0ZU1vZGVsTmFtZRIjLnJ1bnN0b3JlLnYxLlVwZGF0ZU1vZGVsTmFtZVJlcXVlc3QaJC5ydW5zdG9yZS52MS5VcGRhdGVNb2RlbE5hbWVSZXNwb25zZSIDkAICEm0KE1VwZGF0ZVJ1bkNvbXBsZXRpb24SJy5ydW5zdG9yZS52MS5VcGRhdGVSdW5Db21wbGV0aW9uUmVxdWVzdBooLnJ1bnN0b3JlLnYxLlVwZGF0ZVJ1bkNvbXBsZXRpb25SZXNwb25zZSIDkAICEmcKEVVwZGF0ZVJ1blByb2dyZXNzEiUucnVuc3RvcmUudjEuVXBkYXRlUnVuUHJvZ3Jlc3NSZXF1ZXN0GiYucnVuc3RvcmUudjEuVXBkYXRlUnVuUHJvZ3Jlc3NSZXNwb25zZSIDkAICElUKC0xpc3RQZW5kaW5nEh8ucnVuc3RvcmUudjEuTGlzdFBlbmRpbmdSZXF1ZXN0GiAucnVuc3RvcmUudjEuTGlzdFBlbmRpbmdSZXNwb25zZSIDkAIBElgKDExpc3RJbmZsaWdodBIgLnJ1bnN0b3JlLnYxLkxpc3RJbmZsaWdodFJlcXVlc3QaIS5ydW5zdG9yZS52MS5MaXN0SW5mbGlnaHRSZXNwb25zZSIDkAIBEnkKF0FnZ3JlZ2F0ZVRva2Vuc0J5VGhyZWFkEisucnVuc3RvcmUudjEuQWdncmVnYXRlVG9rZW5zQnlUaHJlYWRSZXF1ZXN0GiwucnVuc3RvcmUudjEuQWdncmVnYXRlVG9rZW5zQnlUaHJlYWRSZXNwb25zZSIDkAIBYgZwcm90bzM", [file_google_protobuf_struct, file_google_protobuf_timestamp, file_google_protobuf_wrappers]);
+  fileDesc("ChtydW5zdG9yZS92MS9ydW5fc3RvcmUucHJvdG8SC3J1bnN0b3JlLnYxItQKCgNSdW4SDgoGcnVuX2lkGAEgASgJEhEKCXRocmVhZF9pZBgCIAEoCRIZCgxhc3Npc3RhbnRfaWQYAyABKAlIAIgBARIUCgd1c2VyX2lkGAQgASgJSAGIAQESFwoKbW9kZWxfbmFtZRgFIAEoCUgCiAEBEiYKBnN0YXR1cxgGIAEoDjIWLnJ1bnN0b3JlLnYxLlJ1blN0YXR1cxI6ChJtdWx0aXRhc2tfc3RyYXRlZ3kYByABKA4yHi5ydW5zdG9yZS52MS5NdWx0aXRhc2tTdHJhdGVneRIpCghtZXRhZGF0YRgIIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSJwoGa3dhcmdzGAkgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBISCgVlcnJvchgKIAEoCUgDiAEBEi4KCmNyZWF0ZWRfYXQYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhoKEnRvdGFsX2lucHV0X3Rva2VucxgNIAEoAxIbChN0b3RhbF9vdXRwdXRfdG9rZW5zGA4gASgDEhQKDHRvdGFsX3Rva2VucxgPIAEoAxIWCg5sbG1fY2FsbF9jb3VudBgQIAEoAxIZChFsZWFkX2FnZW50X3Rva2VucxgRIAEoAxIXCg9zdWJhZ2VudF90b2tlbnMYEiABKAMSGQoRbWlkZGxld2FyZV90b2tlbnMYEyABKAMSFQoNbWVzc2FnZV9jb3VudBgUIAEoAxIcCg9sYXN0X2FpX21lc3NhZ2UYFSABKAlIBIgBARIgChNmaXJzdF9odW1hbl9tZXNzYWdlGBYgASgJSAWIAQESMgoOb3BlcmF0aW9uX2tpbmQYFyABKA4yGi5ydW5zdG9yZS52MS5PcGVyYXRpb25LaW5kEhgKC3N0b3BfcmVhc29uGBggASgJSAaIAQESHAoPb3duZXJfd29ya2VyX2lkGBkgASgJSAeIAQESNAoQbGVhc2VfZXhwaXJlc19hdBgaIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoNY2FuY2VsX2FjdGlvbhgbIAEoDjIZLnJ1bnN0b3JlLnYxLkNhbmNlbEFjdGlvbhI3ChNjYW5jZWxfcmVxdWVzdGVkX2F0GBwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIcCg9pZGVtcG90ZW5jeV9rZXkYHSABKAlICIgBARIgChNmb2xsb3dfdXBfdG9fcnVuX2lkGB4gASgJSAmIAQESRQoUdG9rZW5fdXNhZ2VfYnlfbW9kZWwYHyADKAsyJy5ydW5zdG9yZS52MS5SdW4uVG9rZW5Vc2FnZUJ5TW9kZWxFbnRyeRIOCgZxdWV1ZWQYICABKAgaUQoWVG9rZW5Vc2FnZUJ5TW9kZWxFbnRyeRILCgNrZXkYASABKAkSJgoFdmFsdWUYAiABKAsyFy5ydW5zdG9yZS52MS5Nb2RlbFVzYWdlOgI4AUIPCg1fYXNzaXN0YW50X2lkQgoKCF91c2VyX2lkQg0KC19tb2RlbF9uYW1lQggKBl9lcnJvckISChBfbGFzdF9haV9tZXNzYWdlQhYKFF9maXJzdF9odW1hbl9tZXNzYWdlQg4KDF9zdG9wX3JlYXNvbkISChBfb3duZXJfd29ya2VyX2lkQhIKEF9pZGVtcG90ZW5jeV9rZXlCFgoUX2ZvbGxvd191cF90b19ydW5faWQihQEKCk1vZGVsVXNhZ2USFAoMaW5wdXRfdG9rZW5zGAEgASgDEhUKDW91dHB1dF90b2tlbnMYAiABKAMSFAoMdG90YWxfdG9rZW5zGAMgASgDEh4KEWNhY2hlX3JlYWRfdG9rZW5zGAQgASgDSACIAQFCFAoSX2NhY2hlX3JlYWRfdG9rZW5zInEKBUxlYXNlEjAKCmV4cGlyZXNfYXQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wSAASLQoIZHVyYXRpb24YAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25IAEIHCgVsZWFzZSLdBQoKUHV0UmVxdWVzdBIOCgZydW5faWQYASABKAkSEQoJdGhyZWFkX2lkGAIgASgJEhkKDGFzc2lzdGFudF9pZBgDIAEoCUgAiAEBEhQKB3VzZXJfaWQYBCABKAlIAYgBARIXCgptb2RlbF9uYW1lGAUgASgJSAKIAQESJgoGc3RhdHVzGAYgASgOMhYucnVuc3RvcmUudjEuUnVuU3RhdHVzEjoKEm11bHRpdGFza19zdHJhdGVneRgHIAEoDjIeLnJ1bnN0b3JlLnYxLk11bHRpdGFza1N0cmF0ZWd5EikKCG1ldGFkYXRhGAggASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBInCgZrd2FyZ3MYCSABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhIKBWVycm9yGAogASgJSAOIAQESLgoKY3JlYXRlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoOb3BlcmF0aW9uX2tpbmQYDCABKA4yGi5ydW5zdG9yZS52MS5PcGVyYXRpb25LaW5kEhgKC3N0b3BfcmVhc29uGA0gASgJSASIAQESHAoPb3duZXJfd29ya2VyX2lkGA4gASgJSAWIAQESNAoQbGVhc2VfZXhwaXJlc19hdBgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASHAoPaWRlbXBvdGVuY3lfa2V5GBAgASgJSAaIAQESIAoTZm9sbG93X3VwX3RvX3J1bl9pZBgRIAEoCUgHiAEBQg8KDV9hc3Npc3RhbnRfaWRCCgoIX3VzZXJfaWRCDQoLX21vZGVsX25hbWVCCAoGX2Vycm9yQg4KDF9zdG9wX3JlYXNvbkISChBfb3duZXJfd29ya2VyX2lkQhIKEF9pZGVtcG90ZW5jeV9rZXlCFgoUX2ZvbGxvd191cF90b19ydW5faWQiDQoLUHV0UmVzcG9uc2UiPgoKR2V0UmVxdWVzdBIOCgZydW5faWQYASABKAkSFAoHdXNlcl9pZBgCIAEoCUgAiAEBQgoKCF91c2VyX2lkIiwKC0dldFJlc3BvbnNlEh0KA3J1bhgBIAEoCzIQLnJ1bnN0b3JlLnYxLlJ1biJoChNMaXN0QnlUaHJlYWRSZXF1ZXN0EhEKCXRocmVhZF9pZBgBIAEoCRIUCgd1c2VyX2lkGAIgASgJSACIAQESEgoFbGltaXQYAyABKAVIAYgBAUIKCghfdXNlcl9pZEIICgZfbGltaXQiNgoUTGlzdEJ5VGhyZWFkUmVzcG9uc2USHgoEcnVucxgBIAMoCzIQLnJ1bnN0b3JlLnYxLlJ1biKmAQoTVXBkYXRlU3RhdHVzUmVxdWVzdBIOCgZydW5faWQYASABKAkSJgoGc3RhdHVzGAIgASgOMhYucnVuc3RvcmUudjEuUnVuU3RhdHVzEhIKBWVycm9yGAMgASgJSACIAQESGAoLc3RvcF9yZWFzb24YBCABKAlIAYgBARIPCgdndWFyZGVkGAUgASgIQggKBl9lcnJvckIOCgxfc3RvcF9yZWFzb24iQwoUVXBkYXRlU3RhdHVzUmVzcG9uc2USKwoHdXBkYXRlZBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5Cb29sVmFsdWUiQQoNRGVsZXRlUmVxdWVzdBIOCgZydW5faWQYASABKAkSFAoHdXNlcl9pZBgCIAEoCUgAiAEBQgoKCF91c2VyX2lkIhAKDkRlbGV0ZVJlc3BvbnNlIlAKFlVwZGF0ZU1vZGVsTmFtZVJlcXVlc3QSDgoGcnVuX2lkGAEgASgJEhcKCm1vZGVsX25hbWUYAiABKAlIAIgBAUINCgtfbW9kZWxfbmFtZSIZChdVcGRhdGVNb2RlbE5hbWVSZXNwb25zZSLtBAoaVXBkYXRlUnVuQ29tcGxldGlvblJlcXVlc3QSDgoGcnVuX2lkGAEgASgJEiYKBnN0YXR1cxgCIAEoDjIWLnJ1bnN0b3JlLnYxLlJ1blN0YXR1cxIaChJ0b3RhbF9pbnB1dF90b2tlbnMYAyABKAMSGwoTdG90YWxfb3V0cHV0X3Rva2VucxgEIAEoAxIUCgx0b3RhbF90b2tlbnMYBSABKAMSFgoObGxtX2NhbGxfY291bnQYBiABKAMSGQoRbGVhZF9hZ2VudF90b2tlbnMYByABKAMSFwoPc3ViYWdlbnRfdG9rZW5zGAggASgDEhkKEW1pZGRsZXdhcmVfdG9rZW5zGAkgASgDEhUKDW1lc3NhZ2VfY291bnQYCiABKAMSHAoPbGFzdF9haV9tZXNzYWdlGAsgASgJSACIAQESIAoTZmlyc3RfaHVtYW5fbWVzc2FnZRgMIAEoCUgBiAEBEhIKBWVycm9yGA0gASgJSAKIAQESXAoUdG9rZW5fdXNhZ2VfYnlfbW9kZWwYDiADKAsyPi5ydW5zdG9yZS52MS5VcGRhdGVSdW5Db21wbGV0aW9uUmVxdWVzdC5Ub2tlblVzYWdlQnlNb2RlbEVudHJ5Eg8KB2d1YXJkZWQYDyABKAgaUQoWVG9rZW5Vc2FnZUJ5TW9kZWxFbnRyeRILCgNrZXkYASABKAkSJgoFdmFsdWUYAiABKAsyFy5ydW5zdG9yZS52MS5Nb2RlbFVzYWdlOgI4AUISChBfbGFzdF9haV9tZXNzYWdlQhYKFF9maXJzdF9odW1hbl9tZXNzYWdlQggKBl9lcnJvciJKChtVcGRhdGVSdW5Db21wbGV0aW9uUmVzcG9uc2USKwoHdXBkYXRlZBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5Cb29sVmFsdWUi6gQKGFVwZGF0ZVJ1blByb2dyZXNzUmVxdWVzdBIOCgZydW5faWQYASABKAkSHwoSdG90YWxfaW5wdXRfdG9rZW5zGAIgASgDSACIAQESIAoTdG90YWxfb3V0cHV0X3Rva2VucxgDIAEoA0gBiAEBEhkKDHRvdGFsX3Rva2VucxgEIAEoA0gCiAEBEhsKDmxsbV9jYWxsX2NvdW50GAUgASgDSAOIAQESHgoRbGVhZF9hZ2VudF90b2tlbnMYBiABKANIBIgBARIcCg9zdWJhZ2VudF90b2tlbnMYByABKANIBYgBARIeChFtaWRkbGV3YXJlX3Rva2VucxgIIAEoA0gGiAEBEhoKDW1lc3NhZ2VfY291bnQYCSABKANIB4gBARIcCg9sYXN0X2FpX21lc3NhZ2UYCiABKAlICIgBARIgChNmaXJzdF9odW1hbl9tZXNzYWdlGAsgASgJSAmIAQESOAoUdG9rZW5fdXNhZ2VfYnlfbW9kZWwYDCABKAsyGi5ydW5zdG9yZS52MS5Nb2RlbFVzYWdlTWFwQhUKE190b3RhbF9pbnB1dF90b2tlbnNCFgoUX3RvdGFsX291dHB1dF90b2tlbnNCDwoNX3RvdGFsX3Rva2Vuc0IRCg9fbGxtX2NhbGxfY291bnRCFAoSX2xlYWRfYWdlbnRfdG9rZW5zQhIKEF9zdWJhZ2VudF90b2tlbnNCFAoSX21pZGRsZXdhcmVfdG9rZW5zQhAKDl9tZXNzYWdlX2NvdW50QhIKEF9sYXN0X2FpX21lc3NhZ2VCFgoUX2ZpcnN0X2h1bWFuX21lc3NhZ2UijwEKDU1vZGVsVXNhZ2VNYXASNgoGbW9kZWxzGAEgAygLMiYucnVuc3RvcmUudjEuTW9kZWxVc2FnZU1hcC5Nb2RlbHNFbnRyeRpGCgtNb2RlbHNFbnRyeRILCgNrZXkYASABKAkSJgoFdmFsdWUYAiABKAsyFy5ydW5zdG9yZS52MS5Nb2RlbFVzYWdlOgI4ASIbChlVcGRhdGVSdW5Qcm9ncmVzc1Jlc3BvbnNlIkAKEkxpc3RQZW5kaW5nUmVxdWVzdBIqCgZiZWZvcmUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIjUKE0xpc3RQZW5kaW5nUmVzcG9uc2USHgoEcnVucxgBIAMoCzIQLnJ1bnN0b3JlLnYxLlJ1biJBChNMaXN0SW5mbGlnaHRSZXF1ZXN0EioKBmJlZm9yZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiNgoUTGlzdEluZmxpZ2h0UmVzcG9uc2USHgoEcnVucxgBIAMoCzIQLnJ1bnN0b3JlLnYxLlJ1biJLCh5BZ2dyZWdhdGVUb2tlbnNCeVRocmVhZFJlcXVlc3QSEQoJdGhyZWFkX2lkGAEgASgJEhYKDmluY2x1ZGVfYWN0aXZlGAIgASgIItECCh9BZ2dyZWdhdGVUb2tlbnNCeVRocmVhZFJlc3BvbnNlEhQKDHRvdGFsX3Rva2VucxgBIAEoAxIaChJ0b3RhbF9pbnB1dF90b2tlbnMYAiABKAMSGwoTdG90YWxfb3V0cHV0X3Rva2VucxgDIAEoAxISCgp0b3RhbF9ydW5zGAQgASgDEksKCGJ5X21vZGVsGAUgAygLMjkucnVuc3RvcmUudjEuQWdncmVnYXRlVG9rZW5zQnlUaHJlYWRSZXNwb25zZS5CeU1vZGVsRW50cnkSMAoJYnlfY2FsbGVyGAYgASgLMh0ucnVuc3RvcmUudjEuQ2FsbGVyVG9rZW5Vc2FnZRpMCgxCeU1vZGVsRW50cnkSCwoDa2V5GAEgASgJEisKBXZhbHVlGAIgASgLMhwucnVuc3RvcmUudjEuTW9kZWxUb2tlblVzYWdlOgI4ASIvCg9Nb2RlbFRva2VuVXNhZ2USDgoGdG9rZW5zGAEgASgDEgwKBHJ1bnMYAiABKAMiTAoQQ2FsbGVyVG9rZW5Vc2FnZRISCgpsZWFkX2FnZW50GAEgASgDEhAKCHN1YmFnZW50GAIgASgDEhIKCm1pZGRsZXdhcmUYAyABKAMigQUKHENyZWF0ZVRocmVhZE9wZXJhdGlvblJlcXVlc3QSDgoGcnVuX2lkGAEgASgJEhEKCXRocmVhZF9pZBgCIAEoCRIXCg9vd25lcl93b3JrZXJfaWQYAyABKAkSIQoFbGVhc2UYBCABKAsyEi5ydW5zdG9yZS52MS5MZWFzZRIyCg5vcGVyYXRpb25fa2luZBgFIAEoDjIaLnJ1bnN0b3JlLnYxLk9wZXJhdGlvbktpbmQSOgoSbXVsdGl0YXNrX3N0cmF0ZWd5GAYgASgOMh4ucnVuc3RvcmUudjEuTXVsdGl0YXNrU3RyYXRlZ3kSGQoMYXNzaXN0YW50X2lkGAcgASgJSACIAQESFAoHdXNlcl9pZBgIIAEoCUgBiAEBEhcKCm1vZGVsX25hbWUYCSABKAlIAogBARIpCghtZXRhZGF0YRgKIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSJwoGa3dhcmdzGAsgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIuCgpjcmVhdGVkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIaCg1ncmFjZV9zZWNvbmRzGA0gASgDSAOIAQESHAoPaWRlbXBvdGVuY3lfa2V5GA4gASgJSASIAQESIAoTZm9sbG93X3VwX3RvX3J1bl9pZBgPIAEoCUgFiAEBQg8KDV9hc3Npc3RhbnRfaWRCCgoIX3VzZXJfaWRCDQoLX21vZGVsX25hbWVCEAoOX2dyYWNlX3NlY29uZHNCEgoQX2lkZW1wb3RlbmN5X2tleUIWChRfZm9sbG93X3VwX3RvX3J1bl9pZCJkCh1DcmVhdGVUaHJlYWRPcGVyYXRpb25SZXNwb25zZRIdCgNydW4YASABKAsyEC5ydW5zdG9yZS52MS5SdW4SJAoKdGFrZW5fb3ZlchgCIAMoCzIQLnJ1bnN0b3JlLnYxLlJ1biI/Cg5UaHJlYWRDb25mbGljdBIRCgl0aHJlYWRfaWQYASABKAkSGgoSY29uZmxpY3RpbmdfcnVuX2lkGAIgASgJIjkKE0lkZW1wb3RlbmN5Q29uZmxpY3QSIgoIZXhpc3RpbmcYASABKAsyEC5ydW5zdG9yZS52MS5SdW4iIQoPU3RhcnRSdW5SZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCSIjChBTdGFydFJ1blJlc3BvbnNlEg8KB3N0YXJ0ZWQYASABKAgiXwoRUmVuZXdMZWFzZVJlcXVlc3QSDgoGcnVuX2lkGAEgASgJEhcKD293bmVyX3dvcmtlcl9pZBgCIAEoCRIhCgVsZWFzZRgDIAEoCzISLnJ1bnN0b3JlLnYxLkxlYXNlIlcKElJlbmV3TGVhc2VSZXNwb25zZRIPCgdyZW5ld2VkGAEgASgIEjAKDWNhbmNlbF9hY3Rpb24YAiABKA4yGS5ydW5zdG9yZS52MS5DYW5jZWxBY3Rpb24iUQoUUmVxdWVzdENhbmNlbFJlcXVlc3QSDgoGcnVuX2lkGAEgASgJEikKBmFjdGlvbhgCIAEoDjIZLnJ1bnN0b3JlLnYxLkNhbmNlbEFjdGlvbiJJChVSZXF1ZXN0Q2FuY2VsUmVzcG9uc2USMAoNY2FuY2VsX2FjdGlvbhgBIAEoDjIZLnJ1bnN0b3JlLnYxLkNhbmNlbEFjdGlvbiKfAQodRmluYWxpemVJZk5vdENhbmNlbGxlZFJlcXVlc3QSDgoGcnVuX2lkGAEgASgJEiYKBnN0YXR1cxgCIAEoDjIWLnJ1bnN0b3JlLnYxLlJ1blN0YXR1cxISCgVlcnJvchgDIAEoCUgAiAEBEhgKC3N0b3BfcmVhc29uGAQgASgJSAGIAQFCCAoGX2Vycm9yQg4KDF9zdG9wX3JlYXNvbiJlCh5GaW5hbGl6ZUlmTm90Q2FuY2VsbGVkUmVzcG9uc2USEQoJZmluYWxpemVkGAEgASgIEjAKDWNhbmNlbF9hY3Rpb24YAiABKA4yGS5ydW5zdG9yZS52MS5DYW5jZWxBY3Rpb24ikAEKF0NsYWltRm9yVGFrZW92ZXJSZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRIaCg1ncmFjZV9zZWNvbmRzGAIgASgDSACIAQESDQoFZXJyb3IYAyABKAkSGAoLc3RvcF9yZWFzb24YBCABKAlIAYgBAUIQCg5fZ3JhY2Vfc2Vjb25kc0IOCgxfc3RvcF9yZWFzb24iKwoYQ2xhaW1Gb3JUYWtlb3ZlclJlc3BvbnNlEg8KB2NsYWltZWQYASABKAgifwojTGlzdEluZmxpZ2h0V2l0aEV4cGlyZWRMZWFzZVJlcXVlc3QSKgoGYmVmb3JlGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIaCg1ncmFjZV9zZWNvbmRzGAIgASgDSACIAQFCEAoOX2dyYWNlX3NlY29uZHMiRgokTGlzdEluZmxpZ2h0V2l0aEV4cGlyZWRMZWFzZVJlc3BvbnNlEh4KBHJ1bnMYASADKAsyEC5ydW5zdG9yZS52MS5SdW4idwoTQ2xhaW1OZXh0UnVuUmVxdWVzdBIXCg9vd25lcl93b3JrZXJfaWQYASABKAkSIQoFbGVhc2UYAiABKAsyEi5ydW5zdG9yZS52MS5MZWFzZRIWCgl0aHJlYWRfaWQYAyABKAlIAIgBAUIMCgpfdGhyZWFkX2lkIjUKFENsYWltTmV4dFJ1blJlc3BvbnNlEh0KA3J1bhgBIAEoCzIQLnJ1bnN0b3JlLnYxLlJ1biJeChZHZXRNYW55QnlUaHJlYWRSZXF1ZXN0EhEKCXRocmVhZF9pZBgBIAEoCRIPCgdydW5faWRzGAIgAygJEhQKB3VzZXJfaWQYAyABKAlIAIgBAUIKCghfdXNlcl9pZCKWAQoXR2V0TWFueUJ5VGhyZWFkUmVzcG9uc2USPAoEcnVucxgBIAMoCzIuLnJ1bnN0b3JlLnYxLkdldE1hbnlCeVRocmVhZFJlc3BvbnNlLlJ1bnNFbnRyeRo9CglSdW5zRW50cnkSCwoDa2V5GAEgASgJEh8KBXZhbHVlGAIgASgLMhAucnVuc3RvcmUudjEuUnVuOgI4ASJdCiZMaXN0U3VjY2Vzc2Z1bFJlZ2VuZXJhdGVTb3VyY2VzUmVxdWVzdBIRCgl0aHJlYWRfaWQYASABKAkSFAoHdXNlcl9pZBgCIAEoCUgAiAEBQgoKCF91c2VyX2lkIjoKJ0xpc3RTdWNjZXNzZnVsUmVnZW5lcmF0ZVNvdXJjZXNSZXNwb25zZRIPCgdydW5faWRzGAEgAygJIlQKHUxpc3RFZGl0UmVnZW5lcmF0ZVJ1bnNSZXF1ZXN0EhEKCXRocmVhZF9pZBgBIAEoCRIUCgd1c2VyX2lkGAIgASgJSACIAQFCCgoIX3VzZXJfaWQiQAoeTGlzdEVkaXRSZWdlbmVyYXRlUnVuc1Jlc3BvbnNlEh4KBHJ1bnMYASADKAsyEC5ydW5zdG9yZS52MS5SdW4quQEKCVJ1blN0YXR1cxIaChZSVU5fU1RBVFVTX1VOU1BFQ0lGSUVEEAASFgoSUlVOX1NUQVRVU19QRU5ESU5HEAESFgoSUlVOX1NUQVRVU19SVU5OSU5HEAISFgoSUlVOX1NUQVRVU19TVUNDRVNTEAMSFAoQUlVOX1NUQVRVU19FUlJPUhAEEhYKElJVTl9TVEFUVVNfVElNRU9VVBAFEhoKFlJVTl9TVEFUVVNfSU5URVJSVVBURUQQBiq5AQoRTXVsdGl0YXNrU3RyYXRlZ3kSIgoeTVVMVElUQVNLX1NUUkFURUdZX1VOU1BFQ0lGSUVEEAASHQoZTVVMVElUQVNLX1NUUkFURUdZX1JFSkVDVBABEiAKHE1VTFRJVEFTS19TVFJBVEVHWV9JTlRFUlJVUFQQAhIfChtNVUxUSVRBU0tfU1RSQVRFR1lfUk9MTEJBQ0sQAxIeChpNVUxUSVRBU0tfU1RSQVRFR1lfRU5RVUVVRRAEKqoBCg1PcGVyYXRpb25LaW5kEh4KGk9QRVJBVElPTl9LSU5EX1VOU1BFQ0lGSUVEEAASFgoST1BFUkFUSU9OX0tJTkRfUlVOEAESIwofT1BFUkFUSU9OX0tJTkRfQ0hFQ0tQT0lOVF9XUklURRACEiEKHU9QRVJBVElPTl9LSU5EX0FSVElGQUNUX1dSSVRFEAMSGQoVT1BFUkFUSU9OX0tJTkRfREVMRVRFEAQqZgoMQ2FuY2VsQWN0aW9uEh0KGUNBTkNFTF9BQ1RJT05fVU5TUEVDSUZJRUQQABIbChdDQU5DRUxfQUNUSU9OX0lOVEVSUlVQVBABEhoKFkNBTkNFTF9BQ1RJT05fUk9MTEJBQ0sQAjKYEQoPUnVuU3RvcmVTZXJ2aWNlEj0KA1B1dBIXLnJ1bnN0b3JlLnYxLlB1dFJlcXVlc3QaGC5ydW5zdG9yZS52MS5QdXRSZXNwb25zZSIDkAICEj0KA0dldBIXLnJ1bnN0b3JlLnYxLkdldFJlcXVlc3QaGC5ydW5zdG9yZS52MS5HZXRSZXNwb25zZSIDkAIBElgKDExpc3RCeVRocmVhZBIgLnJ1bnN0b3JlLnYxLkxpc3RCeVRocmVhZFJlcXVlc3QaIS5ydW5zdG9yZS52MS5MaXN0QnlUaHJlYWRSZXNwb25zZSIDkAIBElgKDFVwZGF0ZVN0YXR1cxIgLnJ1bnN0b3JlLnYxLlVwZGF0ZVN0YXR1c1JlcXVlc3QaIS5ydW5zdG9yZS52MS5VcGRhdGVTdGF0dXNSZXNwb25zZSIDkAICEkYKBkRlbGV0ZRIaLnJ1bnN0b3JlLnYxLkRlbGV0ZVJlcXVlc3QaGy5ydW5zdG9yZS52MS5EZWxldGVSZXNwb25zZSIDkAICEmEKD1VwZGF0ZU1vZGVsTmFtZRIjLnJ1bnN0b3JlLnYxLlVwZGF0ZU1vZGVsTmFtZVJlcXVlc3QaJC5ydW5zdG9yZS52MS5VcGRhdGVNb2RlbE5hbWVSZXNwb25zZSIDkAICEm0KE1VwZGF0ZVJ1bkNvbXBsZXRpb24SJy5ydW5zdG9yZS52MS5VcGRhdGVSdW5Db21wbGV0aW9uUmVxdWVzdBooLnJ1bnN0b3JlLnYxLlVwZGF0ZVJ1bkNvbXBsZXRpb25SZXNwb25zZSIDkAICEmcKEVVwZGF0ZVJ1blByb2dyZXNzEiUucnVuc3RvcmUudjEuVXBkYXRlUnVuUHJvZ3Jlc3NSZXF1ZXN0GiYucnVuc3RvcmUudjEuVXBkYXRlUnVuUHJvZ3Jlc3NSZXNwb25zZSIDkAICElUKC0xpc3RQZW5kaW5nEh8ucnVuc3RvcmUudjEuTGlzdFBlbmRpbmdSZXF1ZXN0GiAucnVuc3RvcmUudjEuTGlzdFBlbmRpbmdSZXNwb25zZSIDkAIBElgKDExpc3RJbmZsaWdodBIgLnJ1bnN0b3JlLnYxLkxpc3RJbmZsaWdodFJlcXVlc3QaIS5ydW5zdG9yZS52MS5MaXN0SW5mbGlnaHRSZXNwb25zZSIDkAIBEnkKF0FnZ3JlZ2F0ZVRva2Vuc0J5VGhyZWFkEisucnVuc3RvcmUudjEuQWdncmVnYXRlVG9rZW5zQnlUaHJlYWRSZXF1ZXN0GiwucnVuc3RvcmUudjEuQWdncmVnYXRlVG9rZW5zQnlUaHJlYWRSZXNwb25zZSIDkAIBEnMKFUNyZWF0ZVRocmVhZE9wZXJhdGlvbhIpLnJ1bnN0b3JlLnYxLkNyZWF0ZVRocmVhZE9wZXJhdGlvblJlcXVlc3QaKi5ydW5zdG9yZS52MS5DcmVhdGVUaHJlYWRPcGVyYXRpb25SZXNwb25zZSIDkAICEkwKCFN0YXJ0UnVuEhwucnVuc3RvcmUudjEuU3RhcnRSdW5SZXF1ZXN0Gh0ucnVuc3RvcmUudjEuU3RhcnRSdW5SZXNwb25zZSIDkAICElIKClJlbmV3TGVhc2USHi5ydW5zdG9yZS52MS5SZW5ld0xlYXNlUmVxdWVzdBofLnJ1bnN0b3JlLnYxLlJlbmV3TGVhc2VSZXNwb25zZSIDkAICElsKDVJlcXVlc3RDYW5jZWwSIS5ydW5zdG9yZS52MS5SZXF1ZXN0Q2FuY2VsUmVxdWVzdBoiLnJ1bnN0b3JlLnYxLlJlcXVlc3RDYW5jZWxSZXNwb25zZSIDkAICEnYKFkZpbmFsaXplSWZOb3RDYW5jZWxsZWQSKi5ydW5zdG9yZS52MS5GaW5hbGl6ZUlmTm90Q2FuY2VsbGVkUmVxdWVzdBorLnJ1bnN0b3JlLnYxLkZpbmFsaXplSWZOb3RDYW5jZWxsZWRSZXNwb25zZSIDkAICEmQKEENsYWltRm9yVGFrZW92ZXISJC5ydW5zdG9yZS52MS5DbGFpbUZvclRha2VvdmVyUmVxdWVzdBolLnJ1bnN0b3JlLnYxLkNsYWltRm9yVGFrZW92ZXJSZXNwb25zZSIDkAICEogBChxMaXN0SW5mbGlnaHRXaXRoRXhwaXJlZExlYXNlEjAucnVuc3RvcmUudjEuTGlzdEluZmxpZ2h0V2l0aEV4cGlyZWRMZWFzZVJlcXVlc3QaMS5ydW5zdG9yZS52MS5MaXN0SW5mbGlnaHRXaXRoRXhwaXJlZExlYXNlUmVzcG9uc2UiA5ACARJYCgxDbGFpbU5leHRSdW4SIC5ydW5zdG9yZS52MS5DbGFpbU5leHRSdW5SZXF1ZXN0GiEucnVuc3RvcmUudjEuQ2xhaW1OZXh0UnVuUmVzcG9uc2UiA5ACAhJhCg9HZXRNYW55QnlUaHJlYWQSIy5ydW5zdG9yZS52MS5HZXRNYW55QnlUaHJlYWRSZXF1ZXN0GiQucnVuc3RvcmUudjEuR2V0TWFueUJ5VGhyZWFkUmVzcG9uc2UiA5ACARKRAQofTGlzdFN1Y2Nlc3NmdWxSZWdlbmVyYXRlU291cmNlcxIzLnJ1bnN0b3JlLnYxLkxpc3RTdWNjZXNzZnVsUmVnZW5lcmF0ZVNvdXJjZXNSZXF1ZXN0GjQucnVuc3RvcmUudjEuTGlzdFN1Y2Nlc3NmdWxSZWdlbmVyYXRlU291cmNlc1Jlc3BvbnNlIgOQAgESdgoWTGlzdEVkaXRSZWdlbmVyYXRlUnVucxIqLnJ1bnN0b3JlLnYxLkxpc3RFZGl0UmVnZW5lcmF0ZVJ1bnNSZXF1ZXN0GisucnVuc3RvcmUudjEuTGlzdEVkaXRSZWdlbmVyYXRlUnVuc1Jlc3BvbnNlIgOQAgFiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp, file_google_protobuf_wrappers]);
 
 /**
  * Run is one stored run row.
@@ -192,6 +192,77 @@ export type Run = Message<"runstore.v1.Run"> & {
    * @generated from field: optional string first_human_message = 22;
    */
   firstHumanMessage?: string | undefined;
+
+  /**
+   * What the row is; never OPERATION_KIND_UNSPECIFIED in a stored row.
+   *
+   * @generated from field: runstore.v1.OperationKind operation_kind = 23;
+   */
+  operationKind: OperationKind;
+
+  /**
+   * Why the run stopped (e.g. orphan_recovered), at most 50 characters.
+   *
+   * @generated from field: optional string stop_reason = 24;
+   */
+  stopReason?: string | undefined;
+
+  /**
+   * The worker that owns the run, 1 to 128 characters.
+   *
+   * @generated from field: optional string owner_worker_id = 25;
+   */
+  ownerWorkerId?: string | undefined;
+
+  /**
+   * The owner's lease; unset means no lease.
+   *
+   * @generated from field: google.protobuf.Timestamp lease_expires_at = 26;
+   */
+  leaseExpiresAt?: Timestamp | undefined;
+
+  /**
+   * The first cancel request recorded; UNSPECIFIED when none.
+   *
+   * @generated from field: runstore.v1.CancelAction cancel_action = 27;
+   */
+  cancelAction: CancelAction;
+
+  /**
+   * When that request was recorded.
+   *
+   * @generated from field: google.protobuf.Timestamp cancel_requested_at = 28;
+   */
+  cancelRequestedAt?: Timestamp | undefined;
+
+  /**
+   * Unique across the store, 1 to 255 characters.
+   *
+   * @generated from field: optional string idempotency_key = 29;
+   */
+  idempotencyKey?: string | undefined;
+
+  /**
+   * The run this one follows up, 1 to 64 characters.
+   *
+   * @generated from field: optional string follow_up_to_run_id = 30;
+   */
+  followUpToRunId?: string | undefined;
+
+  /**
+   * Token usage per model name; empty when none was recorded.
+   *
+   * @generated from field: map<string, runstore.v1.ModelUsage> token_usage_by_model = 31;
+   */
+  tokenUsageByModel: { [key: string]: ModelUsage };
+
+  /**
+   * Admitted with the enqueue strategy and not claimed yet: waits for
+   * ClaimNextRun without holding the thread's slot.
+   *
+   * @generated from field: bool queued = 32;
+   */
+  queued: boolean;
 };
 
 /**
@@ -200,6 +271,89 @@ export type Run = Message<"runstore.v1.Run"> & {
  */
 export const RunSchema: GenMessage<Run> = /*@__PURE__*/
   messageDesc(file_runstore_v1_run_store, 0);
+
+/**
+ * ModelUsage is one model's token usage within a run. Counters are integers
+ * in 0 .. 2^53-1.
+ *
+ * @generated from message runstore.v1.ModelUsage
+ */
+export type ModelUsage = Message<"runstore.v1.ModelUsage"> & {
+  /**
+   * Input tokens.
+   *
+   * @generated from field: int64 input_tokens = 1;
+   */
+  inputTokens: bigint;
+
+  /**
+   * Output tokens.
+   *
+   * @generated from field: int64 output_tokens = 2;
+   */
+  outputTokens: bigint;
+
+  /**
+   * All tokens.
+   *
+   * @generated from field: int64 total_tokens = 3;
+   */
+  totalTokens: bigint;
+
+  /**
+   * Tokens read from a prompt cache; unset differs from 0.
+   *
+   * @generated from field: optional int64 cache_read_tokens = 4;
+   */
+  cacheReadTokens?: bigint | undefined;
+};
+
+/**
+ * Describes the message runstore.v1.ModelUsage.
+ * Use `create(ModelUsageSchema)` to create a new message.
+ */
+export const ModelUsageSchema: GenMessage<ModelUsage> = /*@__PURE__*/
+  messageDesc(file_runstore_v1_run_store, 1);
+
+/**
+ * Lease is how long the owner holds a run: an instant on the caller's clock,
+ * or a duration the store turns into an instant on its own clock (the
+ * database's for MySQL) when it writes, so workers' clocks need not agree.
+ *
+ * @generated from message runstore.v1.Lease
+ */
+export type Lease = Message<"runstore.v1.Lease"> & {
+  /**
+   * Exactly one is set.
+   *
+   * @generated from oneof runstore.v1.Lease.lease
+   */
+  lease: {
+    /**
+     * The lease ends at this instant.
+     *
+     * @generated from field: google.protobuf.Timestamp expires_at = 1;
+     */
+    value: Timestamp;
+    case: "expiresAt";
+  } | {
+    /**
+     * The lease ends this long after the write, on the store's clock;
+     * 0 .. 1 year, whole microseconds.
+     *
+     * @generated from field: google.protobuf.Duration duration = 2;
+     */
+    value: Duration;
+    case: "duration";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message runstore.v1.Lease.
+ * Use `create(LeaseSchema)` to create a new message.
+ */
+export const LeaseSchema: GenMessage<Lease> = /*@__PURE__*/
+  messageDesc(file_runstore_v1_run_store, 2);
 
 /**
  * PutRequest upserts a run. On insert the counters start at 0 and the
@@ -287,6 +441,49 @@ export type PutRequest = Message<"runstore.v1.PutRequest"> & {
    * @generated from field: google.protobuf.Timestamp created_at = 11;
    */
   createdAt?: Timestamp | undefined;
+
+  /**
+   * Kind; UNSPECIFIED means run.
+   *
+   * @generated from field: runstore.v1.OperationKind operation_kind = 12;
+   */
+  operationKind: OperationKind;
+
+  /**
+   * Why the run stopped, at most 50 characters; unset stores null.
+   *
+   * @generated from field: optional string stop_reason = 13;
+   */
+  stopReason?: string | undefined;
+
+  /**
+   * The owning worker, 1 to 128 characters; unset stores null.
+   *
+   * @generated from field: optional string owner_worker_id = 14;
+   */
+  ownerWorkerId?: string | undefined;
+
+  /**
+   * The lease expiry; unset stores none.
+   *
+   * @generated from field: google.protobuf.Timestamp lease_expires_at = 15;
+   */
+  leaseExpiresAt?: Timestamp | undefined;
+
+  /**
+   * Unique across the store, 1 to 255 characters: ALREADY_EXISTS (with an
+   * IdempotencyConflict detail) when another run holds it.
+   *
+   * @generated from field: optional string idempotency_key = 16;
+   */
+  idempotencyKey?: string | undefined;
+
+  /**
+   * The run this one follows up, 1 to 64 characters.
+   *
+   * @generated from field: optional string follow_up_to_run_id = 17;
+   */
+  followUpToRunId?: string | undefined;
 };
 
 /**
@@ -294,7 +491,7 @@ export type PutRequest = Message<"runstore.v1.PutRequest"> & {
  * Use `create(PutRequestSchema)` to create a new message.
  */
 export const PutRequestSchema: GenMessage<PutRequest> = /*@__PURE__*/
-  messageDesc(file_runstore_v1_run_store, 1);
+  messageDesc(file_runstore_v1_run_store, 3);
 
 /**
  * PutResponse is empty: put reports nothing but success.
@@ -309,7 +506,7 @@ export type PutResponse = Message<"runstore.v1.PutResponse"> & {
  * Use `create(PutResponseSchema)` to create a new message.
  */
 export const PutResponseSchema: GenMessage<PutResponse> = /*@__PURE__*/
-  messageDesc(file_runstore_v1_run_store, 2);
+  messageDesc(file_runstore_v1_run_store, 4);
 
 /**
  * GetRequest reads one run.
@@ -338,7 +535,7 @@ export type GetRequest = Message<"runstore.v1.GetRequest"> & {
  * Use `create(GetRequestSchema)` to create a new message.
  */
 export const GetRequestSchema: GenMessage<GetRequest> = /*@__PURE__*/
-  messageDesc(file_runstore_v1_run_store, 3);
+  messageDesc(file_runstore_v1_run_store, 5);
 
 /**
  * GetResponse carries the run when it exists and is visible.
@@ -359,7 +556,7 @@ export type GetResponse = Message<"runstore.v1.GetResponse"> & {
  * Use `create(GetResponseSchema)` to create a new message.
  */
 export const GetResponseSchema: GenMessage<GetResponse> = /*@__PURE__*/
-  messageDesc(file_runstore_v1_run_store, 4);
+  messageDesc(file_runstore_v1_run_store, 6);
 
 /**
  * ListByThreadRequest lists a thread's runs.
@@ -394,7 +591,7 @@ export type ListByThreadRequest = Message<"runstore.v1.ListByThreadRequest"> & {
  * Use `create(ListByThreadRequestSchema)` to create a new message.
  */
 export const ListByThreadRequestSchema: GenMessage<ListByThreadRequest> = /*@__PURE__*/
-  messageDesc(file_runstore_v1_run_store, 5);
+  messageDesc(file_runstore_v1_run_store, 7);
 
 /**
  * ListByThreadResponse holds the runs newest first: created_at descending,
@@ -416,7 +613,7 @@ export type ListByThreadResponse = Message<"runstore.v1.ListByThreadResponse"> &
  * Use `create(ListByThreadResponseSchema)` to create a new message.
  */
 export const ListByThreadResponseSchema: GenMessage<ListByThreadResponse> = /*@__PURE__*/
-  messageDesc(file_runstore_v1_run_store, 6);
+  messageDesc(file_runstore_v1_run_store, 8);
 
 /**
  * UpdateStatusRequest moves a run to a status.
@@ -444,6 +641,21 @@ export type UpdateStatusRequest = Message<"runstore.v1.UpdateStatusRequest"> & {
    * @generated from field: optional string error = 3;
    */
   error?: string | undefined;
+
+  /**
+   * When set, replaces the stored stop_reason (at most 50 characters).
+   *
+   * @generated from field: optional string stop_reason = 4;
+   */
+  stopReason?: string | undefined;
+
+  /**
+   * Guarded: applies only while the status is pending, running or
+   * interrupted (finished runs are locked; the answer is false).
+   *
+   * @generated from field: bool guarded = 5;
+   */
+  guarded: boolean;
 };
 
 /**
@@ -451,7 +663,7 @@ export type UpdateStatusRequest = Message<"runstore.v1.UpdateStatusRequest"> & {
  * Use `create(UpdateStatusRequestSchema)` to create a new message.
  */
 export const UpdateStatusRequestSchema: GenMessage<UpdateStatusRequest> = /*@__PURE__*/
-  messageDesc(file_runstore_v1_run_store, 7);
+  messageDesc(file_runstore_v1_run_store, 9);
 
 /**
  * UpdateStatusResponse says whether a row was updated.
@@ -473,7 +685,7 @@ export type UpdateStatusResponse = Message<"runstore.v1.UpdateStatusResponse"> &
  * Use `create(UpdateStatusResponseSchema)` to create a new message.
  */
 export const UpdateStatusResponseSchema: GenMessage<UpdateStatusResponse> = /*@__PURE__*/
-  messageDesc(file_runstore_v1_run_store, 8);
+  messageDesc(file_runstore_v1_run_store, 10);
 
 /**
  * DeleteRequest removes a run.
@@ -501,7 +713,7 @@ export type DeleteRequest = Message<"runstore.v1.DeleteRequest"> & {
  * Use `create(DeleteRequestSchema)` to create a new message.
  */
 export const DeleteRequestSchema: GenMessage<DeleteRequest> = /*@__PURE__*/
-  messageDesc(file_runstore_v1_run_store, 9);
+  messageDesc(file_runstore_v1_run_store, 11);
 
 /**
  * DeleteResponse is empty: delete is idempotent and reports nothing.
@@ -516,7 +728,7 @@ export type DeleteResponse = Message<"runstore.v1.DeleteResponse"> & {
  * Use `create(DeleteResponseSchema)` to create a new message.
  */
 export const DeleteResponseSchema: GenMessage<DeleteResponse> = /*@__PURE__*/
-  messageDesc(file_runstore_v1_run_store, 10);
+  messageDesc(file_runstore_v1_run_store, 12);
 
 /**
  * UpdateModelNameRequest sets a run's model name.
@@ -544,7 +756,7 @@ export type UpdateModelNameRequest = Message<"runstore.v1.UpdateModelNameRequest
  * Use `create(UpdateModelNameRequestSchema)` to create a new message.
  */
 export const UpdateModelNameRequestSchema: GenMessage<UpdateModelNameRequest> = /*@__PURE__*/
-  messageDesc(file_runstore_v1_run_store, 11);
+  messageDesc(file_runstore_v1_run_store, 13);
 
 /**
  * UpdateModelNameResponse is empty.
@@ -559,7 +771,7 @@ export type UpdateModelNameResponse = Message<"runstore.v1.UpdateModelNameRespon
  * Use `create(UpdateModelNameResponseSchema)` to create a new message.
  */
 export const UpdateModelNameResponseSchema: GenMessage<UpdateModelNameResponse> = /*@__PURE__*/
-  messageDesc(file_runstore_v1_run_store, 12);
+  messageDesc(file_runstore_v1_run_store, 14);
 
 /**
  * UpdateRunCompletionRequest records a run's end. The status and all eight
@@ -660,6 +872,21 @@ export type UpdateRunCompletionRequest = Message<"runstore.v1.UpdateRunCompletio
    * @generated from field: optional string error = 13;
    */
   error?: string | undefined;
+
+  /**
+   * Token usage per model; always written (unset stores an empty map).
+   *
+   * @generated from field: map<string, runstore.v1.ModelUsage> token_usage_by_model = 14;
+   */
+  tokenUsageByModel: { [key: string]: ModelUsage };
+
+  /**
+   * Guarded: applies only while the status is pending, running or the same
+   * as the target (error may also replace interrupted); otherwise false.
+   *
+   * @generated from field: bool guarded = 15;
+   */
+  guarded: boolean;
 };
 
 /**
@@ -667,7 +894,7 @@ export type UpdateRunCompletionRequest = Message<"runstore.v1.UpdateRunCompletio
  * Use `create(UpdateRunCompletionRequestSchema)` to create a new message.
  */
 export const UpdateRunCompletionRequestSchema: GenMessage<UpdateRunCompletionRequest> = /*@__PURE__*/
-  messageDesc(file_runstore_v1_run_store, 13);
+  messageDesc(file_runstore_v1_run_store, 15);
 
 /**
  * UpdateRunCompletionResponse says whether a row was updated.
@@ -689,7 +916,7 @@ export type UpdateRunCompletionResponse = Message<"runstore.v1.UpdateRunCompleti
  * Use `create(UpdateRunCompletionResponseSchema)` to create a new message.
  */
 export const UpdateRunCompletionResponseSchema: GenMessage<UpdateRunCompletionResponse> = /*@__PURE__*/
-  messageDesc(file_runstore_v1_run_store, 14);
+  messageDesc(file_runstore_v1_run_store, 16);
 
 /**
  * UpdateRunProgressRequest is a snapshot of a running run. Only the fields
@@ -776,6 +1003,13 @@ export type UpdateRunProgressRequest = Message<"runstore.v1.UpdateRunProgressReq
    * @generated from field: optional string first_human_message = 11;
    */
   firstHumanMessage?: string | undefined;
+
+  /**
+   * When set, replaces the stored token usage per model.
+   *
+   * @generated from field: runstore.v1.ModelUsageMap token_usage_by_model = 12;
+   */
+  tokenUsageByModel?: ModelUsageMap | undefined;
 };
 
 /**
@@ -783,7 +1017,28 @@ export type UpdateRunProgressRequest = Message<"runstore.v1.UpdateRunProgressReq
  * Use `create(UpdateRunProgressRequestSchema)` to create a new message.
  */
 export const UpdateRunProgressRequestSchema: GenMessage<UpdateRunProgressRequest> = /*@__PURE__*/
-  messageDesc(file_runstore_v1_run_store, 15);
+  messageDesc(file_runstore_v1_run_store, 17);
+
+/**
+ * ModelUsageMap wraps a usage map so that "not given" differs from empty.
+ *
+ * @generated from message runstore.v1.ModelUsageMap
+ */
+export type ModelUsageMap = Message<"runstore.v1.ModelUsageMap"> & {
+  /**
+   * Usage per model name (1 to 128 characters).
+   *
+   * @generated from field: map<string, runstore.v1.ModelUsage> models = 1;
+   */
+  models: { [key: string]: ModelUsage };
+};
+
+/**
+ * Describes the message runstore.v1.ModelUsageMap.
+ * Use `create(ModelUsageMapSchema)` to create a new message.
+ */
+export const ModelUsageMapSchema: GenMessage<ModelUsageMap> = /*@__PURE__*/
+  messageDesc(file_runstore_v1_run_store, 18);
 
 /**
  * UpdateRunProgressResponse is empty: progress is best-effort.
@@ -798,7 +1053,7 @@ export type UpdateRunProgressResponse = Message<"runstore.v1.UpdateRunProgressRe
  * Use `create(UpdateRunProgressResponseSchema)` to create a new message.
  */
 export const UpdateRunProgressResponseSchema: GenMessage<UpdateRunProgressResponse> = /*@__PURE__*/
-  messageDesc(file_runstore_v1_run_store, 16);
+  messageDesc(file_runstore_v1_run_store, 19);
 
 /**
  * ListPendingRequest lists pending runs for startup recovery.
@@ -819,7 +1074,7 @@ export type ListPendingRequest = Message<"runstore.v1.ListPendingRequest"> & {
  * Use `create(ListPendingRequestSchema)` to create a new message.
  */
 export const ListPendingRequestSchema: GenMessage<ListPendingRequest> = /*@__PURE__*/
-  messageDesc(file_runstore_v1_run_store, 17);
+  messageDesc(file_runstore_v1_run_store, 20);
 
 /**
  * ListPendingResponse holds the runs oldest first: created_at ascending,
@@ -841,7 +1096,7 @@ export type ListPendingResponse = Message<"runstore.v1.ListPendingResponse"> & {
  * Use `create(ListPendingResponseSchema)` to create a new message.
  */
 export const ListPendingResponseSchema: GenMessage<ListPendingResponse> = /*@__PURE__*/
-  messageDesc(file_runstore_v1_run_store, 18);
+  messageDesc(file_runstore_v1_run_store, 21);
 
 /**
  * ListInflightRequest lists pending and running runs for startup recovery.
@@ -862,7 +1117,7 @@ export type ListInflightRequest = Message<"runstore.v1.ListInflightRequest"> & {
  * Use `create(ListInflightRequestSchema)` to create a new message.
  */
 export const ListInflightRequestSchema: GenMessage<ListInflightRequest> = /*@__PURE__*/
-  messageDesc(file_runstore_v1_run_store, 19);
+  messageDesc(file_runstore_v1_run_store, 22);
 
 /**
  * ListInflightResponse holds the runs oldest first: created_at ascending,
@@ -884,7 +1139,7 @@ export type ListInflightResponse = Message<"runstore.v1.ListInflightResponse"> &
  * Use `create(ListInflightResponseSchema)` to create a new message.
  */
 export const ListInflightResponseSchema: GenMessage<ListInflightResponse> = /*@__PURE__*/
-  messageDesc(file_runstore_v1_run_store, 20);
+  messageDesc(file_runstore_v1_run_store, 23);
 
 /**
  * AggregateTokensByThreadRequest asks for a thread's token usage.
@@ -913,7 +1168,7 @@ export type AggregateTokensByThreadRequest = Message<"runstore.v1.AggregateToken
  * Use `create(AggregateTokensByThreadRequestSchema)` to create a new message.
  */
 export const AggregateTokensByThreadRequestSchema: GenMessage<AggregateTokensByThreadRequest> = /*@__PURE__*/
-  messageDesc(file_runstore_v1_run_store, 21);
+  messageDesc(file_runstore_v1_run_store, 24);
 
 /**
  * AggregateTokensByThreadResponse is the thread's token usage over the
@@ -970,7 +1225,7 @@ export type AggregateTokensByThreadResponse = Message<"runstore.v1.AggregateToke
  * Use `create(AggregateTokensByThreadResponseSchema)` to create a new message.
  */
 export const AggregateTokensByThreadResponseSchema: GenMessage<AggregateTokensByThreadResponse> = /*@__PURE__*/
-  messageDesc(file_runstore_v1_run_store, 22);
+  messageDesc(file_runstore_v1_run_store, 25);
 
 /**
  * ModelTokenUsage is one model's share of a thread's usage.
@@ -998,7 +1253,7 @@ export type ModelTokenUsage = Message<"runstore.v1.ModelTokenUsage"> & {
  * Use `create(ModelTokenUsageSchema)` to create a new message.
  */
 export const ModelTokenUsageSchema: GenMessage<ModelTokenUsage> = /*@__PURE__*/
-  messageDesc(file_runstore_v1_run_store, 23);
+  messageDesc(file_runstore_v1_run_store, 26);
 
 /**
  * CallerTokenUsage splits a thread's usage by who spent it.
@@ -1033,7 +1288,760 @@ export type CallerTokenUsage = Message<"runstore.v1.CallerTokenUsage"> & {
  * Use `create(CallerTokenUsageSchema)` to create a new message.
  */
 export const CallerTokenUsageSchema: GenMessage<CallerTokenUsage> = /*@__PURE__*/
-  messageDesc(file_runstore_v1_run_store, 24);
+  messageDesc(file_runstore_v1_run_store, 27);
+
+/**
+ * CreateThreadOperationRequest admits a new operation (a run, by default).
+ *
+ * @generated from message runstore.v1.CreateThreadOperationRequest
+ */
+export type CreateThreadOperationRequest = Message<"runstore.v1.CreateThreadOperationRequest"> & {
+  /**
+   * The new row's id, 1 to 64 characters.
+   *
+   * @generated from field: string run_id = 1;
+   */
+  runId: string;
+
+  /**
+   * The thread, 1 to 64 characters.
+   *
+   * @generated from field: string thread_id = 2;
+   */
+  threadId: string;
+
+  /**
+   * The admitting worker, 1 to 128 characters; it owns the new row (not
+   * with enqueue: a queued row has no owner until claimed).
+   *
+   * @generated from field: string owner_worker_id = 3;
+   */
+  ownerWorkerId: string;
+
+  /**
+   * The owner's lease; unset means none (ignored with enqueue).
+   *
+   * @generated from field: runstore.v1.Lease lease = 4;
+   */
+  lease?: Lease | undefined;
+
+  /**
+   * Kind; UNSPECIFIED means run.
+   *
+   * @generated from field: runstore.v1.OperationKind operation_kind = 5;
+   */
+  operationKind: OperationKind;
+
+  /**
+   * What to do when the thread is busy; UNSPECIFIED means reject.
+   *
+   * @generated from field: runstore.v1.MultitaskStrategy multitask_strategy = 6;
+   */
+  multitaskStrategy: MultitaskStrategy;
+
+  /**
+   * As in PutRequest.
+   *
+   * @generated from field: optional string assistant_id = 7;
+   */
+  assistantId?: string | undefined;
+
+  /**
+   * As in PutRequest.
+   *
+   * @generated from field: optional string user_id = 8;
+   */
+  userId?: string | undefined;
+
+  /**
+   * As in PutRequest.
+   *
+   * @generated from field: optional string model_name = 9;
+   */
+  modelName?: string | undefined;
+
+  /**
+   * As in PutRequest.
+   *
+   * @generated from field: google.protobuf.Struct metadata = 10;
+   */
+  metadata?: JsonObject | undefined;
+
+  /**
+   * As in PutRequest.
+   *
+   * @generated from field: google.protobuf.Struct kwargs = 11;
+   */
+  kwargs?: JsonObject | undefined;
+
+  /**
+   * As in PutRequest.
+   *
+   * @generated from field: google.protobuf.Timestamp created_at = 12;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * Seconds past a lease's expiry before it counts as expired, >= 0;
+   * unset means 10.
+   *
+   * @generated from field: optional int64 grace_seconds = 13;
+   */
+  graceSeconds?: bigint | undefined;
+
+  /**
+   * Unique across the store, 1 to 255 characters.
+   *
+   * @generated from field: optional string idempotency_key = 14;
+   */
+  idempotencyKey?: string | undefined;
+
+  /**
+   * The run this one follows up, 1 to 64 characters.
+   *
+   * @generated from field: optional string follow_up_to_run_id = 15;
+   */
+  followUpToRunId?: string | undefined;
+};
+
+/**
+ * Describes the message runstore.v1.CreateThreadOperationRequest.
+ * Use `create(CreateThreadOperationRequestSchema)` to create a new message.
+ */
+export const CreateThreadOperationRequestSchema: GenMessage<CreateThreadOperationRequest> = /*@__PURE__*/
+  messageDesc(file_runstore_v1_run_store, 28);
+
+/**
+ * CreateThreadOperationResponse is the admitted row and the rows it took
+ * over (interrupt / rollback).
+ *
+ * @generated from message runstore.v1.CreateThreadOperationResponse
+ */
+export type CreateThreadOperationResponse = Message<"runstore.v1.CreateThreadOperationResponse"> & {
+  /**
+   * The new row, pending.
+   *
+   * @generated from field: runstore.v1.Run run = 1;
+   */
+  run?: Run | undefined;
+
+  /**
+   * The thread's active rows that became interrupted, oldest first.
+   *
+   * @generated from field: repeated runstore.v1.Run taken_over = 2;
+   */
+  takenOver: Run[];
+};
+
+/**
+ * Describes the message runstore.v1.CreateThreadOperationResponse.
+ * Use `create(CreateThreadOperationResponseSchema)` to create a new message.
+ */
+export const CreateThreadOperationResponseSchema: GenMessage<CreateThreadOperationResponse> = /*@__PURE__*/
+  messageDesc(file_runstore_v1_run_store, 29);
+
+/**
+ * ThreadConflict is the error detail of an admission refused because the
+ * thread is busy (ABORTED).
+ *
+ * @generated from message runstore.v1.ThreadConflict
+ */
+export type ThreadConflict = Message<"runstore.v1.ThreadConflict"> & {
+  /**
+   * The busy thread.
+   *
+   * @generated from field: string thread_id = 1;
+   */
+  threadId: string;
+
+  /**
+   * An active run on it.
+   *
+   * @generated from field: string conflicting_run_id = 2;
+   */
+  conflictingRunId: string;
+};
+
+/**
+ * Describes the message runstore.v1.ThreadConflict.
+ * Use `create(ThreadConflictSchema)` to create a new message.
+ */
+export const ThreadConflictSchema: GenMessage<ThreadConflict> = /*@__PURE__*/
+  messageDesc(file_runstore_v1_run_store, 30);
+
+/**
+ * IdempotencyConflict is the error detail of a write refused because
+ * another run holds its idempotency key (ALREADY_EXISTS).
+ *
+ * @generated from message runstore.v1.IdempotencyConflict
+ */
+export type IdempotencyConflict = Message<"runstore.v1.IdempotencyConflict"> & {
+  /**
+   * The row that holds the key.
+   *
+   * @generated from field: runstore.v1.Run existing = 1;
+   */
+  existing?: Run | undefined;
+};
+
+/**
+ * Describes the message runstore.v1.IdempotencyConflict.
+ * Use `create(IdempotencyConflictSchema)` to create a new message.
+ */
+export const IdempotencyConflictSchema: GenMessage<IdempotencyConflict> = /*@__PURE__*/
+  messageDesc(file_runstore_v1_run_store, 31);
+
+/**
+ * StartRunRequest starts a pending run.
+ *
+ * @generated from message runstore.v1.StartRunRequest
+ */
+export type StartRunRequest = Message<"runstore.v1.StartRunRequest"> & {
+  /**
+   * The run to start.
+   *
+   * @generated from field: string run_id = 1;
+   */
+  runId: string;
+};
+
+/**
+ * Describes the message runstore.v1.StartRunRequest.
+ * Use `create(StartRunRequestSchema)` to create a new message.
+ */
+export const StartRunRequestSchema: GenMessage<StartRunRequest> = /*@__PURE__*/
+  messageDesc(file_runstore_v1_run_store, 32);
+
+/**
+ * StartRunResponse says whether the run was pending and is now running.
+ *
+ * @generated from message runstore.v1.StartRunResponse
+ */
+export type StartRunResponse = Message<"runstore.v1.StartRunResponse"> & {
+  /**
+   * false when the run is missing or no longer pending.
+   *
+   * @generated from field: bool started = 1;
+   */
+  started: boolean;
+};
+
+/**
+ * Describes the message runstore.v1.StartRunResponse.
+ * Use `create(StartRunResponseSchema)` to create a new message.
+ */
+export const StartRunResponseSchema: GenMessage<StartRunResponse> = /*@__PURE__*/
+  messageDesc(file_runstore_v1_run_store, 33);
+
+/**
+ * RenewLeaseRequest extends an owned run's lease.
+ *
+ * @generated from message runstore.v1.RenewLeaseRequest
+ */
+export type RenewLeaseRequest = Message<"runstore.v1.RenewLeaseRequest"> & {
+  /**
+   * The run.
+   *
+   * @generated from field: string run_id = 1;
+   */
+  runId: string;
+
+  /**
+   * The caller; must be the run's owner.
+   *
+   * @generated from field: string owner_worker_id = 2;
+   */
+  ownerWorkerId: string;
+
+  /**
+   * The new lease; required.
+   *
+   * @generated from field: runstore.v1.Lease lease = 3;
+   */
+  lease?: Lease | undefined;
+};
+
+/**
+ * Describes the message runstore.v1.RenewLeaseRequest.
+ * Use `create(RenewLeaseRequestSchema)` to create a new message.
+ */
+export const RenewLeaseRequestSchema: GenMessage<RenewLeaseRequest> = /*@__PURE__*/
+  messageDesc(file_runstore_v1_run_store, 34);
+
+/**
+ * RenewLeaseResponse says whether the lease was renewed and what cancel
+ * request, if any, is recorded.
+ *
+ * @generated from message runstore.v1.RenewLeaseResponse
+ */
+export type RenewLeaseResponse = Message<"runstore.v1.RenewLeaseResponse"> & {
+  /**
+   * false when the run is missing, finished, or owned by someone else.
+   *
+   * @generated from field: bool renewed = 1;
+   */
+  renewed: boolean;
+
+  /**
+   * The recorded cancel request, read in the same step; UNSPECIFIED: none.
+   *
+   * @generated from field: runstore.v1.CancelAction cancel_action = 2;
+   */
+  cancelAction: CancelAction;
+};
+
+/**
+ * Describes the message runstore.v1.RenewLeaseResponse.
+ * Use `create(RenewLeaseResponseSchema)` to create a new message.
+ */
+export const RenewLeaseResponseSchema: GenMessage<RenewLeaseResponse> = /*@__PURE__*/
+  messageDesc(file_runstore_v1_run_store, 35);
+
+/**
+ * RequestCancelRequest asks the owner of an active run to stop it.
+ *
+ * @generated from message runstore.v1.RequestCancelRequest
+ */
+export type RequestCancelRequest = Message<"runstore.v1.RequestCancelRequest"> & {
+  /**
+   * The run.
+   *
+   * @generated from field: string run_id = 1;
+   */
+  runId: string;
+
+  /**
+   * interrupt or rollback; UNSPECIFIED is rejected.
+   *
+   * @generated from field: runstore.v1.CancelAction action = 2;
+   */
+  action: CancelAction;
+};
+
+/**
+ * Describes the message runstore.v1.RequestCancelRequest.
+ * Use `create(RequestCancelRequestSchema)` to create a new message.
+ */
+export const RequestCancelRequestSchema: GenMessage<RequestCancelRequest> = /*@__PURE__*/
+  messageDesc(file_runstore_v1_run_store, 36);
+
+/**
+ * RequestCancelResponse is the action recorded on the run.
+ *
+ * @generated from message runstore.v1.RequestCancelResponse
+ */
+export type RequestCancelResponse = Message<"runstore.v1.RequestCancelResponse"> & {
+  /**
+   * The first action recorded; UNSPECIFIED when the run is missing or
+   * finished.
+   *
+   * @generated from field: runstore.v1.CancelAction cancel_action = 1;
+   */
+  cancelAction: CancelAction;
+};
+
+/**
+ * Describes the message runstore.v1.RequestCancelResponse.
+ * Use `create(RequestCancelResponseSchema)` to create a new message.
+ */
+export const RequestCancelResponseSchema: GenMessage<RequestCancelResponse> = /*@__PURE__*/
+  messageDesc(file_runstore_v1_run_store, 37);
+
+/**
+ * FinalizeIfNotCancelledRequest ends an active run unless a cancel is
+ * recorded.
+ *
+ * @generated from message runstore.v1.FinalizeIfNotCancelledRequest
+ */
+export type FinalizeIfNotCancelledRequest = Message<"runstore.v1.FinalizeIfNotCancelledRequest"> & {
+  /**
+   * The run.
+   *
+   * @generated from field: string run_id = 1;
+   */
+  runId: string;
+
+  /**
+   * The final status; UNSPECIFIED is rejected.
+   *
+   * @generated from field: runstore.v1.RunStatus status = 2;
+   */
+  status: RunStatus;
+
+  /**
+   * When set, replaces the stored error.
+   *
+   * @generated from field: optional string error = 3;
+   */
+  error?: string | undefined;
+
+  /**
+   * When set, replaces the stored stop_reason.
+   *
+   * @generated from field: optional string stop_reason = 4;
+   */
+  stopReason?: string | undefined;
+};
+
+/**
+ * Describes the message runstore.v1.FinalizeIfNotCancelledRequest.
+ * Use `create(FinalizeIfNotCancelledRequestSchema)` to create a new message.
+ */
+export const FinalizeIfNotCancelledRequestSchema: GenMessage<FinalizeIfNotCancelledRequest> = /*@__PURE__*/
+  messageDesc(file_runstore_v1_run_store, 38);
+
+/**
+ * FinalizeIfNotCancelledResponse says which side of the race won.
+ *
+ * @generated from message runstore.v1.FinalizeIfNotCancelledResponse
+ */
+export type FinalizeIfNotCancelledResponse = Message<"runstore.v1.FinalizeIfNotCancelledResponse"> & {
+  /**
+   * true when the status was written.
+   *
+   * @generated from field: bool finalized = 1;
+   */
+  finalized: boolean;
+
+  /**
+   * When not finalized: the recorded cancel request, if any.
+   *
+   * @generated from field: runstore.v1.CancelAction cancel_action = 2;
+   */
+  cancelAction: CancelAction;
+};
+
+/**
+ * Describes the message runstore.v1.FinalizeIfNotCancelledResponse.
+ * Use `create(FinalizeIfNotCancelledResponseSchema)` to create a new message.
+ */
+export const FinalizeIfNotCancelledResponseSchema: GenMessage<FinalizeIfNotCancelledResponse> = /*@__PURE__*/
+  messageDesc(file_runstore_v1_run_store, 39);
+
+/**
+ * ClaimForTakeoverRequest reclaims a run whose owner's lease expired.
+ *
+ * @generated from message runstore.v1.ClaimForTakeoverRequest
+ */
+export type ClaimForTakeoverRequest = Message<"runstore.v1.ClaimForTakeoverRequest"> & {
+  /**
+   * The run.
+   *
+   * @generated from field: string run_id = 1;
+   */
+  runId: string;
+
+  /**
+   * Seconds past the lease's expiry, >= 0; unset means 10.
+   *
+   * @generated from field: optional int64 grace_seconds = 2;
+   */
+  graceSeconds?: bigint | undefined;
+
+  /**
+   * The error the run is marked with.
+   *
+   * @generated from field: string error = 3;
+   */
+  error: string;
+
+  /**
+   * When set, the stop_reason the run is marked with.
+   *
+   * @generated from field: optional string stop_reason = 4;
+   */
+  stopReason?: string | undefined;
+};
+
+/**
+ * Describes the message runstore.v1.ClaimForTakeoverRequest.
+ * Use `create(ClaimForTakeoverRequestSchema)` to create a new message.
+ */
+export const ClaimForTakeoverRequestSchema: GenMessage<ClaimForTakeoverRequest> = /*@__PURE__*/
+  messageDesc(file_runstore_v1_run_store, 40);
+
+/**
+ * ClaimForTakeoverResponse says whether this caller reclaimed the run.
+ *
+ * @generated from message runstore.v1.ClaimForTakeoverResponse
+ */
+export type ClaimForTakeoverResponse = Message<"runstore.v1.ClaimForTakeoverResponse"> & {
+  /**
+   * true for exactly one of several concurrent claimers.
+   *
+   * @generated from field: bool claimed = 1;
+   */
+  claimed: boolean;
+};
+
+/**
+ * Describes the message runstore.v1.ClaimForTakeoverResponse.
+ * Use `create(ClaimForTakeoverResponseSchema)` to create a new message.
+ */
+export const ClaimForTakeoverResponseSchema: GenMessage<ClaimForTakeoverResponse> = /*@__PURE__*/
+  messageDesc(file_runstore_v1_run_store, 41);
+
+/**
+ * ListInflightWithExpiredLeaseRequest lists orphaned operations.
+ *
+ * @generated from message runstore.v1.ListInflightWithExpiredLeaseRequest
+ */
+export type ListInflightWithExpiredLeaseRequest = Message<"runstore.v1.ListInflightWithExpiredLeaseRequest"> & {
+  /**
+   * Only rows created at or before this instant; unset means now.
+   *
+   * @generated from field: google.protobuf.Timestamp before = 1;
+   */
+  before?: Timestamp | undefined;
+
+  /**
+   * Seconds past the lease's expiry, >= 0; unset means 10.
+   *
+   * @generated from field: optional int64 grace_seconds = 2;
+   */
+  graceSeconds?: bigint | undefined;
+};
+
+/**
+ * Describes the message runstore.v1.ListInflightWithExpiredLeaseRequest.
+ * Use `create(ListInflightWithExpiredLeaseRequestSchema)` to create a new message.
+ */
+export const ListInflightWithExpiredLeaseRequestSchema: GenMessage<ListInflightWithExpiredLeaseRequest> = /*@__PURE__*/
+  messageDesc(file_runstore_v1_run_store, 42);
+
+/**
+ * ListInflightWithExpiredLeaseResponse holds the rows oldest first.
+ *
+ * @generated from message runstore.v1.ListInflightWithExpiredLeaseResponse
+ */
+export type ListInflightWithExpiredLeaseResponse = Message<"runstore.v1.ListInflightWithExpiredLeaseResponse"> & {
+  /**
+   * Active rows of every kind, not queued, whose lease expired past grace or
+   * is unset.
+   *
+   * @generated from field: repeated runstore.v1.Run runs = 1;
+   */
+  runs: Run[];
+};
+
+/**
+ * Describes the message runstore.v1.ListInflightWithExpiredLeaseResponse.
+ * Use `create(ListInflightWithExpiredLeaseResponseSchema)` to create a new message.
+ */
+export const ListInflightWithExpiredLeaseResponseSchema: GenMessage<ListInflightWithExpiredLeaseResponse> = /*@__PURE__*/
+  messageDesc(file_runstore_v1_run_store, 43);
+
+/**
+ * ClaimNextRunRequest asks for the oldest queued run on a free thread.
+ *
+ * @generated from message runstore.v1.ClaimNextRunRequest
+ */
+export type ClaimNextRunRequest = Message<"runstore.v1.ClaimNextRunRequest"> & {
+  /**
+   * The claiming worker, 1 to 128 characters.
+   *
+   * @generated from field: string owner_worker_id = 1;
+   */
+  ownerWorkerId: string;
+
+  /**
+   * The owner's lease; required.
+   *
+   * @generated from field: runstore.v1.Lease lease = 2;
+   */
+  lease?: Lease | undefined;
+
+  /**
+   * When set, only this thread's queue.
+   *
+   * @generated from field: optional string thread_id = 3;
+   */
+  threadId?: string | undefined;
+};
+
+/**
+ * Describes the message runstore.v1.ClaimNextRunRequest.
+ * Use `create(ClaimNextRunRequestSchema)` to create a new message.
+ */
+export const ClaimNextRunRequestSchema: GenMessage<ClaimNextRunRequest> = /*@__PURE__*/
+  messageDesc(file_runstore_v1_run_store, 44);
+
+/**
+ * ClaimNextRunResponse carries the claimed run, now running.
+ *
+ * @generated from message runstore.v1.ClaimNextRunResponse
+ */
+export type ClaimNextRunResponse = Message<"runstore.v1.ClaimNextRunResponse"> & {
+  /**
+   * Unset when nothing could be claimed.
+   *
+   * @generated from field: runstore.v1.Run run = 1;
+   */
+  run?: Run | undefined;
+};
+
+/**
+ * Describes the message runstore.v1.ClaimNextRunResponse.
+ * Use `create(ClaimNextRunResponseSchema)` to create a new message.
+ */
+export const ClaimNextRunResponseSchema: GenMessage<ClaimNextRunResponse> = /*@__PURE__*/
+  messageDesc(file_runstore_v1_run_store, 45);
+
+/**
+ * GetManyByThreadRequest reads several runs of one thread.
+ *
+ * @generated from message runstore.v1.GetManyByThreadRequest
+ */
+export type GetManyByThreadRequest = Message<"runstore.v1.GetManyByThreadRequest"> & {
+  /**
+   * The thread.
+   *
+   * @generated from field: string thread_id = 1;
+   */
+  threadId: string;
+
+  /**
+   * The runs to read, each 1 to 64 characters, at most 10000.
+   *
+   * @generated from field: repeated string run_ids = 2;
+   */
+  runIds: string[];
+
+  /**
+   * When set, only runs owned by this user.
+   *
+   * @generated from field: optional string user_id = 3;
+   */
+  userId?: string | undefined;
+};
+
+/**
+ * Describes the message runstore.v1.GetManyByThreadRequest.
+ * Use `create(GetManyByThreadRequestSchema)` to create a new message.
+ */
+export const GetManyByThreadRequestSchema: GenMessage<GetManyByThreadRequest> = /*@__PURE__*/
+  messageDesc(file_runstore_v1_run_store, 46);
+
+/**
+ * GetManyByThreadResponse maps each visible run's id to its row.
+ *
+ * @generated from message runstore.v1.GetManyByThreadResponse
+ */
+export type GetManyByThreadResponse = Message<"runstore.v1.GetManyByThreadResponse"> & {
+  /**
+   * The visible runs (operation kind run) of the thread among run_ids.
+   *
+   * @generated from field: map<string, runstore.v1.Run> runs = 1;
+   */
+  runs: { [key: string]: Run };
+};
+
+/**
+ * Describes the message runstore.v1.GetManyByThreadResponse.
+ * Use `create(GetManyByThreadResponseSchema)` to create a new message.
+ */
+export const GetManyByThreadResponseSchema: GenMessage<GetManyByThreadResponse> = /*@__PURE__*/
+  messageDesc(file_runstore_v1_run_store, 47);
+
+/**
+ * ListSuccessfulRegenerateSourcesRequest names a thread.
+ *
+ * @generated from message runstore.v1.ListSuccessfulRegenerateSourcesRequest
+ */
+export type ListSuccessfulRegenerateSourcesRequest = Message<"runstore.v1.ListSuccessfulRegenerateSourcesRequest"> & {
+  /**
+   * The thread.
+   *
+   * @generated from field: string thread_id = 1;
+   */
+  threadId: string;
+
+  /**
+   * When set, only runs owned by this user.
+   *
+   * @generated from field: optional string user_id = 2;
+   */
+  userId?: string | undefined;
+};
+
+/**
+ * Describes the message runstore.v1.ListSuccessfulRegenerateSourcesRequest.
+ * Use `create(ListSuccessfulRegenerateSourcesRequestSchema)` to create a new message.
+ */
+export const ListSuccessfulRegenerateSourcesRequestSchema: GenMessage<ListSuccessfulRegenerateSourcesRequest> = /*@__PURE__*/
+  messageDesc(file_runstore_v1_run_store, 48);
+
+/**
+ * ListSuccessfulRegenerateSourcesResponse is a set of run ids.
+ *
+ * @generated from message runstore.v1.ListSuccessfulRegenerateSourcesResponse
+ */
+export type ListSuccessfulRegenerateSourcesResponse = Message<"runstore.v1.ListSuccessfulRegenerateSourcesResponse"> & {
+  /**
+   * The distinct non-empty metadata.regenerate_from_run_id values over the
+   * thread's visible success runs, sorted.
+   *
+   * @generated from field: repeated string run_ids = 1;
+   */
+  runIds: string[];
+};
+
+/**
+ * Describes the message runstore.v1.ListSuccessfulRegenerateSourcesResponse.
+ * Use `create(ListSuccessfulRegenerateSourcesResponseSchema)` to create a new message.
+ */
+export const ListSuccessfulRegenerateSourcesResponseSchema: GenMessage<ListSuccessfulRegenerateSourcesResponse> = /*@__PURE__*/
+  messageDesc(file_runstore_v1_run_store, 49);
+
+/**
+ * ListEditRegenerateRunsRequest names a thread.
+ *
+ * @generated from message runstore.v1.ListEditRegenerateRunsRequest
+ */
+export type ListEditRegenerateRunsRequest = Message<"runstore.v1.ListEditRegenerateRunsRequest"> & {
+  /**
+   * The thread.
+   *
+   * @generated from field: string thread_id = 1;
+   */
+  threadId: string;
+
+  /**
+   * When set, only runs owned by this user.
+   *
+   * @generated from field: optional string user_id = 2;
+   */
+  userId?: string | undefined;
+};
+
+/**
+ * Describes the message runstore.v1.ListEditRegenerateRunsRequest.
+ * Use `create(ListEditRegenerateRunsRequestSchema)` to create a new message.
+ */
+export const ListEditRegenerateRunsRequestSchema: GenMessage<ListEditRegenerateRunsRequest> = /*@__PURE__*/
+  messageDesc(file_runstore_v1_run_store, 50);
+
+/**
+ * ListEditRegenerateRunsResponse holds the runs oldest first.
+ *
+ * @generated from message runstore.v1.ListEditRegenerateRunsResponse
+ */
+export type ListEditRegenerateRunsResponse = Message<"runstore.v1.ListEditRegenerateRunsResponse"> & {
+  /**
+   * Visible rows whose metadata.replay_kind is "edit" and whose
+   * metadata.regenerate_from_run_id is a non-empty string.
+   *
+   * @generated from field: repeated runstore.v1.Run runs = 1;
+   */
+  runs: Run[];
+};
+
+/**
+ * Describes the message runstore.v1.ListEditRegenerateRunsResponse.
+ * Use `create(ListEditRegenerateRunsResponseSchema)` to create a new message.
+ */
+export const ListEditRegenerateRunsResponseSchema: GenMessage<ListEditRegenerateRunsResponse> = /*@__PURE__*/
+  messageDesc(file_runstore_v1_run_store, 51);
 
 /**
  * RunStatus is where a run is in its lifecycle:
@@ -1147,6 +2155,89 @@ export enum MultitaskStrategy {
  */
 export const MultitaskStrategySchema: GenEnum<MultitaskStrategy> = /*@__PURE__*/
   enumDesc(file_runstore_v1_run_store, 1);
+
+/**
+ * OperationKind says what holds a thread's active slot. Only runs are runs:
+ * the other kinds hold the slot but are left out of the run listings.
+ *
+ * @generated from enum runstore.v1.OperationKind
+ */
+export enum OperationKind {
+  /**
+   * Not set; means run.
+   *
+   * @generated from enum value: OPERATION_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * An agent run.
+   *
+   * @generated from enum value: OPERATION_KIND_RUN = 1;
+   */
+  RUN = 1,
+
+  /**
+   * A checkpoint write on the thread.
+   *
+   * @generated from enum value: OPERATION_KIND_CHECKPOINT_WRITE = 2;
+   */
+  CHECKPOINT_WRITE = 2,
+
+  /**
+   * An artifact write on the thread.
+   *
+   * @generated from enum value: OPERATION_KIND_ARTIFACT_WRITE = 3;
+   */
+  ARTIFACT_WRITE = 3,
+
+  /**
+   * A deletion of the thread's data.
+   *
+   * @generated from enum value: OPERATION_KIND_DELETE = 4;
+   */
+  DELETE = 4,
+}
+
+/**
+ * Describes the enum runstore.v1.OperationKind.
+ */
+export const OperationKindSchema: GenEnum<OperationKind> = /*@__PURE__*/
+  enumDesc(file_runstore_v1_run_store, 2);
+
+/**
+ * CancelAction is how a cancel request asks the owner to stop a run.
+ *
+ * @generated from enum runstore.v1.CancelAction
+ */
+export enum CancelAction {
+  /**
+   * No cancel requested (in answers); rejected where an action is required.
+   *
+   * @generated from enum value: CANCEL_ACTION_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Stop the run, keeping what it did.
+   *
+   * @generated from enum value: CANCEL_ACTION_INTERRUPT = 1;
+   */
+  INTERRUPT = 1,
+
+  /**
+   * Stop the run and undo what it did.
+   *
+   * @generated from enum value: CANCEL_ACTION_ROLLBACK = 2;
+   */
+  ROLLBACK = 2,
+}
+
+/**
+ * Describes the enum runstore.v1.CancelAction.
+ */
+export const CancelActionSchema: GenEnum<CancelAction> = /*@__PURE__*/
+  enumDesc(file_runstore_v1_run_store, 3);
 
 /**
  * RunStoreService stores and queries agent runs. Every RPC is safe to retry:
@@ -1271,6 +2362,130 @@ export const RunStoreService: GenService<{
     methodKind: "unary";
     input: typeof AggregateTokensByThreadRequestSchema;
     output: typeof AggregateTokensByThreadResponseSchema;
+  },
+  /**
+   * CreateThreadOperation admits a new operation on a thread in one atomic
+   * step, applying its multitask strategy. Fails with ABORTED (ThreadConflict
+   * detail) when the thread is busy, ALREADY_EXISTS (IdempotencyConflict
+   * detail) when the idempotency key is held, ALREADY_EXISTS without detail
+   * when the run id is taken by a different operation. A retry of an
+   * admission whose answer was lost answers the stored row.
+   *
+   * @generated from rpc runstore.v1.RunStoreService.CreateThreadOperation
+   */
+  createThreadOperation: {
+    methodKind: "unary";
+    input: typeof CreateThreadOperationRequestSchema;
+    output: typeof CreateThreadOperationResponseSchema;
+  },
+  /**
+   * StartRun moves a pending run to running; false when it is missing or no
+   * longer pending.
+   *
+   * @generated from rpc runstore.v1.RunStoreService.StartRun
+   */
+  startRun: {
+    methodKind: "unary";
+    input: typeof StartRunRequestSchema;
+    output: typeof StartRunResponseSchema;
+  },
+  /**
+   * RenewLease extends the lease of an active run its caller owns, and
+   * answers the recorded cancel request, read in the same step.
+   *
+   * @generated from rpc runstore.v1.RunStoreService.RenewLease
+   */
+  renewLease: {
+    methodKind: "unary";
+    input: typeof RenewLeaseRequestSchema;
+    output: typeof RenewLeaseResponseSchema;
+  },
+  /**
+   * RequestCancel records the first cancel request of an active run; the
+   * answer is the action recorded (the first one wins).
+   *
+   * @generated from rpc runstore.v1.RunStoreService.RequestCancel
+   */
+  requestCancel: {
+    methodKind: "unary";
+    input: typeof RequestCancelRequestSchema;
+    output: typeof RequestCancelResponseSchema;
+  },
+  /**
+   * FinalizeIfNotCancelled ends an active run unless a cancel was recorded:
+   * completion and cancellation race through one compare-and-set.
+   *
+   * @generated from rpc runstore.v1.RunStoreService.FinalizeIfNotCancelled
+   */
+  finalizeIfNotCancelled: {
+    methodKind: "unary";
+    input: typeof FinalizeIfNotCancelledRequestSchema;
+    output: typeof FinalizeIfNotCancelledResponseSchema;
+  },
+  /**
+   * ClaimForTakeover marks an active run whose lease expired past grace as
+   * error; of several workers reclaiming one run exactly one gets true.
+   *
+   * @generated from rpc runstore.v1.RunStoreService.ClaimForTakeover
+   */
+  claimForTakeover: {
+    methodKind: "unary";
+    input: typeof ClaimForTakeoverRequestSchema;
+    output: typeof ClaimForTakeoverResponseSchema;
+  },
+  /**
+   * ListInflightWithExpiredLease lists active operations whose lease expired
+   * past grace (or that have none), oldest first.
+   *
+   * @generated from rpc runstore.v1.RunStoreService.ListInflightWithExpiredLease
+   */
+  listInflightWithExpiredLease: {
+    methodKind: "unary";
+    input: typeof ListInflightWithExpiredLeaseRequestSchema;
+    output: typeof ListInflightWithExpiredLeaseResponseSchema;
+  },
+  /**
+   * ClaimNextRun gives the caller the oldest queued run on a free thread,
+   * running and leased; none when there is none.
+   *
+   * @generated from rpc runstore.v1.RunStoreService.ClaimNextRun
+   */
+  claimNextRun: {
+    methodKind: "unary";
+    input: typeof ClaimNextRunRequestSchema;
+    output: typeof ClaimNextRunResponseSchema;
+  },
+  /**
+   * GetManyByThread reads the visible runs of a thread among the given ids.
+   *
+   * @generated from rpc runstore.v1.RunStoreService.GetManyByThread
+   */
+  getManyByThread: {
+    methodKind: "unary";
+    input: typeof GetManyByThreadRequestSchema;
+    output: typeof GetManyByThreadResponseSchema;
+  },
+  /**
+   * ListSuccessfulRegenerateSources answers the set of
+   * metadata.regenerate_from_run_id values over the thread's success runs.
+   *
+   * @generated from rpc runstore.v1.RunStoreService.ListSuccessfulRegenerateSources
+   */
+  listSuccessfulRegenerateSources: {
+    methodKind: "unary";
+    input: typeof ListSuccessfulRegenerateSourcesRequestSchema;
+    output: typeof ListSuccessfulRegenerateSourcesResponseSchema;
+  },
+  /**
+   * ListEditRegenerateRuns lists the thread's edit-regenerate runs, oldest
+   * first.
+   *
+   * @generated from rpc runstore.v1.RunStoreService.ListEditRegenerateRuns
+   */
+  listEditRegenerateRuns: {
+    methodKind: "unary";
+    input: typeof ListEditRegenerateRunsRequestSchema;
+    output: typeof ListEditRegenerateRunsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_runstore_v1_run_store, 0);

@@ -1,3 +1,4 @@
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf import wrappers_pb2 as _wrappers_pb2
@@ -7,12 +8,20 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Mapping, Optional as _Optional, Union as _Union
 
+CANCEL_ACTION_INTERRUPT: CancelAction
+CANCEL_ACTION_ROLLBACK: CancelAction
+CANCEL_ACTION_UNSPECIFIED: CancelAction
 DESCRIPTOR: _descriptor.FileDescriptor
 MULTITASK_STRATEGY_ENQUEUE: MultitaskStrategy
 MULTITASK_STRATEGY_INTERRUPT: MultitaskStrategy
 MULTITASK_STRATEGY_REJECT: MultitaskStrategy
 MULTITASK_STRATEGY_ROLLBACK: MultitaskStrategy
 MULTITASK_STRATEGY_UNSPECIFIED: MultitaskStrategy
+OPERATION_KIND_ARTIFACT_WRITE: OperationKind
+OPERATION_KIND_CHECKPOINT_WRITE: OperationKind
+OPERATION_KIND_DELETE: OperationKind
+OPERATION_KIND_RUN: OperationKind
+OPERATION_KIND_UNSPECIFIED: OperationKind
 RUN_STATUS_ERROR: RunStatus
 RUN_STATUS_INTERRUPTED: RunStatus
 RUN_STATUS_PENDING: RunStatus
@@ -62,6 +71,82 @@ class CallerTokenUsage(_message.Message):
     subagent: int
     def __init__(self, lead_agent: _Optional[int] = ..., subagent: _Optional[int] = ..., middleware: _Optional[int] = ...) -> None: ...
 
+class ClaimForTakeoverRequest(_message.Message):
+    __slots__ = ["error", "grace_seconds", "run_id", "stop_reason"]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    GRACE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    STOP_REASON_FIELD_NUMBER: _ClassVar[int]
+    error: str
+    grace_seconds: int
+    run_id: str
+    stop_reason: str
+    def __init__(self, run_id: _Optional[str] = ..., grace_seconds: _Optional[int] = ..., error: _Optional[str] = ..., stop_reason: _Optional[str] = ...) -> None: ...
+
+class ClaimForTakeoverResponse(_message.Message):
+    __slots__ = ["claimed"]
+    CLAIMED_FIELD_NUMBER: _ClassVar[int]
+    claimed: bool
+    def __init__(self, claimed: bool = ...) -> None: ...
+
+class ClaimNextRunRequest(_message.Message):
+    __slots__ = ["lease", "owner_worker_id", "thread_id"]
+    LEASE_FIELD_NUMBER: _ClassVar[int]
+    OWNER_WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    THREAD_ID_FIELD_NUMBER: _ClassVar[int]
+    lease: Lease
+    owner_worker_id: str
+    thread_id: str
+    def __init__(self, owner_worker_id: _Optional[str] = ..., lease: _Optional[_Union[Lease, _Mapping]] = ..., thread_id: _Optional[str] = ...) -> None: ...
+
+class ClaimNextRunResponse(_message.Message):
+    __slots__ = ["run"]
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    run: Run
+    def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ...) -> None: ...
+
+class CreateThreadOperationRequest(_message.Message):
+    __slots__ = ["assistant_id", "created_at", "follow_up_to_run_id", "grace_seconds", "idempotency_key", "kwargs", "lease", "metadata", "model_name", "multitask_strategy", "operation_kind", "owner_worker_id", "run_id", "thread_id", "user_id"]
+    ASSISTANT_ID_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    FOLLOW_UP_TO_RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    GRACE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    KWARGS_FIELD_NUMBER: _ClassVar[int]
+    LEASE_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    MULTITASK_STRATEGY_FIELD_NUMBER: _ClassVar[int]
+    OPERATION_KIND_FIELD_NUMBER: _ClassVar[int]
+    OWNER_WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    THREAD_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    assistant_id: str
+    created_at: _timestamp_pb2.Timestamp
+    follow_up_to_run_id: str
+    grace_seconds: int
+    idempotency_key: str
+    kwargs: _struct_pb2.Struct
+    lease: Lease
+    metadata: _struct_pb2.Struct
+    model_name: str
+    multitask_strategy: MultitaskStrategy
+    operation_kind: OperationKind
+    owner_worker_id: str
+    run_id: str
+    thread_id: str
+    user_id: str
+    def __init__(self, run_id: _Optional[str] = ..., thread_id: _Optional[str] = ..., owner_worker_id: _Optional[str] = ..., lease: _Optional[_Union[Lease, _Mapping]] = ..., operation_kind: _Optional[_Union[OperationKind, str]] = ..., multitask_strategy: _Optional[_Union[MultitaskStrategy, str]] = ..., assistant_id: _Optional[str] = ..., user_id: _Optional[str] = ..., model_name: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., kwargs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., grace_seconds: _Optional[int] = ..., idempotency_key: _Optional[str] = ..., follow_up_to_run_id: _Optional[str] = ...) -> None: ...
+
+class CreateThreadOperationResponse(_message.Message):
+    __slots__ = ["run", "taken_over"]
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    TAKEN_OVER_FIELD_NUMBER: _ClassVar[int]
+    run: Run
+    taken_over: _containers.RepeatedCompositeFieldContainer[Run]
+    def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ..., taken_over: _Optional[_Iterable[_Union[Run, _Mapping]]] = ...) -> None: ...
+
 class DeleteRequest(_message.Message):
     __slots__ = ["run_id", "user_id"]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
@@ -73,6 +158,49 @@ class DeleteRequest(_message.Message):
 class DeleteResponse(_message.Message):
     __slots__ = []
     def __init__(self) -> None: ...
+
+class FinalizeIfNotCancelledRequest(_message.Message):
+    __slots__ = ["error", "run_id", "status", "stop_reason"]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    STOP_REASON_FIELD_NUMBER: _ClassVar[int]
+    error: str
+    run_id: str
+    status: RunStatus
+    stop_reason: str
+    def __init__(self, run_id: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., error: _Optional[str] = ..., stop_reason: _Optional[str] = ...) -> None: ...
+
+class FinalizeIfNotCancelledResponse(_message.Message):
+    __slots__ = ["cancel_action", "finalized"]
+    CANCEL_ACTION_FIELD_NUMBER: _ClassVar[int]
+    FINALIZED_FIELD_NUMBER: _ClassVar[int]
+    cancel_action: CancelAction
+    finalized: bool
+    def __init__(self, finalized: bool = ..., cancel_action: _Optional[_Union[CancelAction, str]] = ...) -> None: ...
+
+class GetManyByThreadRequest(_message.Message):
+    __slots__ = ["run_ids", "thread_id", "user_id"]
+    RUN_IDS_FIELD_NUMBER: _ClassVar[int]
+    THREAD_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    run_ids: _containers.RepeatedScalarFieldContainer[str]
+    thread_id: str
+    user_id: str
+    def __init__(self, thread_id: _Optional[str] = ..., run_ids: _Optional[_Iterable[str]] = ..., user_id: _Optional[str] = ...) -> None: ...
+
+class GetManyByThreadResponse(_message.Message):
+    __slots__ = ["runs"]
+    class RunsEntry(_message.Message):
+        __slots__ = ["key", "value"]
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: Run
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[Run, _Mapping]] = ...) -> None: ...
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    runs: _containers.MessageMap[str, Run]
+    def __init__(self, runs: _Optional[_Mapping[str, Run]] = ...) -> None: ...
 
 class GetRequest(_message.Message):
     __slots__ = ["run_id", "user_id"]
@@ -87,6 +215,20 @@ class GetResponse(_message.Message):
     RUN_FIELD_NUMBER: _ClassVar[int]
     run: Run
     def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ...) -> None: ...
+
+class IdempotencyConflict(_message.Message):
+    __slots__ = ["existing"]
+    EXISTING_FIELD_NUMBER: _ClassVar[int]
+    existing: Run
+    def __init__(self, existing: _Optional[_Union[Run, _Mapping]] = ...) -> None: ...
+
+class Lease(_message.Message):
+    __slots__ = ["duration", "expires_at"]
+    DURATION_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    duration: _duration_pb2.Duration
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, expires_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., duration: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class ListByThreadRequest(_message.Message):
     __slots__ = ["limit", "thread_id", "user_id"]
@@ -104,6 +246,20 @@ class ListByThreadResponse(_message.Message):
     runs: _containers.RepeatedCompositeFieldContainer[Run]
     def __init__(self, runs: _Optional[_Iterable[_Union[Run, _Mapping]]] = ...) -> None: ...
 
+class ListEditRegenerateRunsRequest(_message.Message):
+    __slots__ = ["thread_id", "user_id"]
+    THREAD_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    thread_id: str
+    user_id: str
+    def __init__(self, thread_id: _Optional[str] = ..., user_id: _Optional[str] = ...) -> None: ...
+
+class ListEditRegenerateRunsResponse(_message.Message):
+    __slots__ = ["runs"]
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    runs: _containers.RepeatedCompositeFieldContainer[Run]
+    def __init__(self, runs: _Optional[_Iterable[_Union[Run, _Mapping]]] = ...) -> None: ...
+
 class ListInflightRequest(_message.Message):
     __slots__ = ["before"]
     BEFORE_FIELD_NUMBER: _ClassVar[int]
@@ -111,6 +267,20 @@ class ListInflightRequest(_message.Message):
     def __init__(self, before: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ListInflightResponse(_message.Message):
+    __slots__ = ["runs"]
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    runs: _containers.RepeatedCompositeFieldContainer[Run]
+    def __init__(self, runs: _Optional[_Iterable[_Union[Run, _Mapping]]] = ...) -> None: ...
+
+class ListInflightWithExpiredLeaseRequest(_message.Message):
+    __slots__ = ["before", "grace_seconds"]
+    BEFORE_FIELD_NUMBER: _ClassVar[int]
+    GRACE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    before: _timestamp_pb2.Timestamp
+    grace_seconds: int
+    def __init__(self, before: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., grace_seconds: _Optional[int] = ...) -> None: ...
+
+class ListInflightWithExpiredLeaseResponse(_message.Message):
     __slots__ = ["runs"]
     RUNS_FIELD_NUMBER: _ClassVar[int]
     runs: _containers.RepeatedCompositeFieldContainer[Run]
@@ -128,6 +298,20 @@ class ListPendingResponse(_message.Message):
     runs: _containers.RepeatedCompositeFieldContainer[Run]
     def __init__(self, runs: _Optional[_Iterable[_Union[Run, _Mapping]]] = ...) -> None: ...
 
+class ListSuccessfulRegenerateSourcesRequest(_message.Message):
+    __slots__ = ["thread_id", "user_id"]
+    THREAD_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    thread_id: str
+    user_id: str
+    def __init__(self, thread_id: _Optional[str] = ..., user_id: _Optional[str] = ...) -> None: ...
+
+class ListSuccessfulRegenerateSourcesResponse(_message.Message):
+    __slots__ = ["run_ids"]
+    RUN_IDS_FIELD_NUMBER: _ClassVar[int]
+    run_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, run_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class ModelTokenUsage(_message.Message):
     __slots__ = ["runs", "tokens"]
     RUNS_FIELD_NUMBER: _ClassVar[int]
@@ -136,83 +320,199 @@ class ModelTokenUsage(_message.Message):
     tokens: int
     def __init__(self, tokens: _Optional[int] = ..., runs: _Optional[int] = ...) -> None: ...
 
+class ModelUsage(_message.Message):
+    __slots__ = ["cache_read_tokens", "input_tokens", "output_tokens", "total_tokens"]
+    CACHE_READ_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    cache_read_tokens: int
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    def __init__(self, input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ..., cache_read_tokens: _Optional[int] = ...) -> None: ...
+
+class ModelUsageMap(_message.Message):
+    __slots__ = ["models"]
+    class ModelsEntry(_message.Message):
+        __slots__ = ["key", "value"]
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: ModelUsage
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[ModelUsage, _Mapping]] = ...) -> None: ...
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.MessageMap[str, ModelUsage]
+    def __init__(self, models: _Optional[_Mapping[str, ModelUsage]] = ...) -> None: ...
+
 class PutRequest(_message.Message):
-    __slots__ = ["assistant_id", "created_at", "error", "kwargs", "metadata", "model_name", "multitask_strategy", "run_id", "status", "thread_id", "user_id"]
+    __slots__ = ["assistant_id", "created_at", "error", "follow_up_to_run_id", "idempotency_key", "kwargs", "lease_expires_at", "metadata", "model_name", "multitask_strategy", "operation_kind", "owner_worker_id", "run_id", "status", "stop_reason", "thread_id", "user_id"]
     ASSISTANT_ID_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    FOLLOW_UP_TO_RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     KWARGS_FIELD_NUMBER: _ClassVar[int]
+    LEASE_EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     MULTITASK_STRATEGY_FIELD_NUMBER: _ClassVar[int]
+    OPERATION_KIND_FIELD_NUMBER: _ClassVar[int]
+    OWNER_WORKER_ID_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
+    STOP_REASON_FIELD_NUMBER: _ClassVar[int]
     THREAD_ID_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     assistant_id: str
     created_at: _timestamp_pb2.Timestamp
     error: str
+    follow_up_to_run_id: str
+    idempotency_key: str
     kwargs: _struct_pb2.Struct
+    lease_expires_at: _timestamp_pb2.Timestamp
     metadata: _struct_pb2.Struct
     model_name: str
     multitask_strategy: MultitaskStrategy
+    operation_kind: OperationKind
+    owner_worker_id: str
     run_id: str
     status: RunStatus
+    stop_reason: str
     thread_id: str
     user_id: str
-    def __init__(self, run_id: _Optional[str] = ..., thread_id: _Optional[str] = ..., assistant_id: _Optional[str] = ..., user_id: _Optional[str] = ..., model_name: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., multitask_strategy: _Optional[_Union[MultitaskStrategy, str]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., kwargs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., error: _Optional[str] = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    def __init__(self, run_id: _Optional[str] = ..., thread_id: _Optional[str] = ..., assistant_id: _Optional[str] = ..., user_id: _Optional[str] = ..., model_name: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., multitask_strategy: _Optional[_Union[MultitaskStrategy, str]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., kwargs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., error: _Optional[str] = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., operation_kind: _Optional[_Union[OperationKind, str]] = ..., stop_reason: _Optional[str] = ..., owner_worker_id: _Optional[str] = ..., lease_expires_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., follow_up_to_run_id: _Optional[str] = ...) -> None: ...
 
 class PutResponse(_message.Message):
     __slots__ = []
     def __init__(self) -> None: ...
 
+class RenewLeaseRequest(_message.Message):
+    __slots__ = ["lease", "owner_worker_id", "run_id"]
+    LEASE_FIELD_NUMBER: _ClassVar[int]
+    OWNER_WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    lease: Lease
+    owner_worker_id: str
+    run_id: str
+    def __init__(self, run_id: _Optional[str] = ..., owner_worker_id: _Optional[str] = ..., lease: _Optional[_Union[Lease, _Mapping]] = ...) -> None: ...
+
+class RenewLeaseResponse(_message.Message):
+    __slots__ = ["cancel_action", "renewed"]
+    CANCEL_ACTION_FIELD_NUMBER: _ClassVar[int]
+    RENEWED_FIELD_NUMBER: _ClassVar[int]
+    cancel_action: CancelAction
+    renewed: bool
+    def __init__(self, renewed: bool = ..., cancel_action: _Optional[_Union[CancelAction, str]] = ...) -> None: ...
+
+class RequestCancelRequest(_message.Message):
+    __slots__ = ["action", "run_id"]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    action: CancelAction
+    run_id: str
+    def __init__(self, run_id: _Optional[str] = ..., action: _Optional[_Union[CancelAction, str]] = ...) -> None: ...
+
+class RequestCancelResponse(_message.Message):
+    __slots__ = ["cancel_action"]
+    CANCEL_ACTION_FIELD_NUMBER: _ClassVar[int]
+    cancel_action: CancelAction
+    def __init__(self, cancel_action: _Optional[_Union[CancelAction, str]] = ...) -> None: ...
+
 class Run(_message.Message):
-    __slots__ = ["assistant_id", "created_at", "error", "first_human_message", "kwargs", "last_ai_message", "lead_agent_tokens", "llm_call_count", "message_count", "metadata", "middleware_tokens", "model_name", "multitask_strategy", "run_id", "status", "subagent_tokens", "thread_id", "total_input_tokens", "total_output_tokens", "total_tokens", "updated_at", "user_id"]
+    __slots__ = ["assistant_id", "cancel_action", "cancel_requested_at", "created_at", "error", "first_human_message", "follow_up_to_run_id", "idempotency_key", "kwargs", "last_ai_message", "lead_agent_tokens", "lease_expires_at", "llm_call_count", "message_count", "metadata", "middleware_tokens", "model_name", "multitask_strategy", "operation_kind", "owner_worker_id", "queued", "run_id", "status", "stop_reason", "subagent_tokens", "thread_id", "token_usage_by_model", "total_input_tokens", "total_output_tokens", "total_tokens", "updated_at", "user_id"]
+    class TokenUsageByModelEntry(_message.Message):
+        __slots__ = ["key", "value"]
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: ModelUsage
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[ModelUsage, _Mapping]] = ...) -> None: ...
     ASSISTANT_ID_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_ACTION_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_REQUESTED_AT_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     FIRST_HUMAN_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    FOLLOW_UP_TO_RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     KWARGS_FIELD_NUMBER: _ClassVar[int]
     LAST_AI_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     LEAD_AGENT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    LEASE_EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     LLM_CALL_COUNT_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_COUNT_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
     MIDDLEWARE_TOKENS_FIELD_NUMBER: _ClassVar[int]
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     MULTITASK_STRATEGY_FIELD_NUMBER: _ClassVar[int]
+    OPERATION_KIND_FIELD_NUMBER: _ClassVar[int]
+    OWNER_WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    QUEUED_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
+    STOP_REASON_FIELD_NUMBER: _ClassVar[int]
     SUBAGENT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     THREAD_ID_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_USAGE_BY_MODEL_FIELD_NUMBER: _ClassVar[int]
     TOTAL_INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_TOKENS_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     assistant_id: str
+    cancel_action: CancelAction
+    cancel_requested_at: _timestamp_pb2.Timestamp
     created_at: _timestamp_pb2.Timestamp
     error: str
     first_human_message: str
+    follow_up_to_run_id: str
+    idempotency_key: str
     kwargs: _struct_pb2.Struct
     last_ai_message: str
     lead_agent_tokens: int
+    lease_expires_at: _timestamp_pb2.Timestamp
     llm_call_count: int
     message_count: int
     metadata: _struct_pb2.Struct
     middleware_tokens: int
     model_name: str
     multitask_strategy: MultitaskStrategy
+    operation_kind: OperationKind
+    owner_worker_id: str
+    queued: bool
     run_id: str
     status: RunStatus
+    stop_reason: str
     subagent_tokens: int
     thread_id: str
+    token_usage_by_model: _containers.MessageMap[str, ModelUsage]
     total_input_tokens: int
     total_output_tokens: int
     total_tokens: int
     updated_at: _timestamp_pb2.Timestamp
     user_id: str
-    def __init__(self, run_id: _Optional[str] = ..., thread_id: _Optional[str] = ..., assistant_id: _Optional[str] = ..., user_id: _Optional[str] = ..., model_name: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., multitask_strategy: _Optional[_Union[MultitaskStrategy, str]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., kwargs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., error: _Optional[str] = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., total_input_tokens: _Optional[int] = ..., total_output_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ..., llm_call_count: _Optional[int] = ..., lead_agent_tokens: _Optional[int] = ..., subagent_tokens: _Optional[int] = ..., middleware_tokens: _Optional[int] = ..., message_count: _Optional[int] = ..., last_ai_message: _Optional[str] = ..., first_human_message: _Optional[str] = ...) -> None: ...
+    def __init__(self, run_id: _Optional[str] = ..., thread_id: _Optional[str] = ..., assistant_id: _Optional[str] = ..., user_id: _Optional[str] = ..., model_name: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., multitask_strategy: _Optional[_Union[MultitaskStrategy, str]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., kwargs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., error: _Optional[str] = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., total_input_tokens: _Optional[int] = ..., total_output_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ..., llm_call_count: _Optional[int] = ..., lead_agent_tokens: _Optional[int] = ..., subagent_tokens: _Optional[int] = ..., middleware_tokens: _Optional[int] = ..., message_count: _Optional[int] = ..., last_ai_message: _Optional[str] = ..., first_human_message: _Optional[str] = ..., operation_kind: _Optional[_Union[OperationKind, str]] = ..., stop_reason: _Optional[str] = ..., owner_worker_id: _Optional[str] = ..., lease_expires_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., cancel_action: _Optional[_Union[CancelAction, str]] = ..., cancel_requested_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., follow_up_to_run_id: _Optional[str] = ..., token_usage_by_model: _Optional[_Mapping[str, ModelUsage]] = ..., queued: bool = ...) -> None: ...
+
+class StartRunRequest(_message.Message):
+    __slots__ = ["run_id"]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    def __init__(self, run_id: _Optional[str] = ...) -> None: ...
+
+class StartRunResponse(_message.Message):
+    __slots__ = ["started"]
+    STARTED_FIELD_NUMBER: _ClassVar[int]
+    started: bool
+    def __init__(self, started: bool = ...) -> None: ...
+
+class ThreadConflict(_message.Message):
+    __slots__ = ["conflicting_run_id", "thread_id"]
+    CONFLICTING_RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    THREAD_ID_FIELD_NUMBER: _ClassVar[int]
+    conflicting_run_id: str
+    thread_id: str
+    def __init__(self, thread_id: _Optional[str] = ..., conflicting_run_id: _Optional[str] = ...) -> None: ...
 
 class UpdateModelNameRequest(_message.Message):
     __slots__ = ["model_name", "run_id"]
@@ -227,9 +527,17 @@ class UpdateModelNameResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class UpdateRunCompletionRequest(_message.Message):
-    __slots__ = ["error", "first_human_message", "last_ai_message", "lead_agent_tokens", "llm_call_count", "message_count", "middleware_tokens", "run_id", "status", "subagent_tokens", "total_input_tokens", "total_output_tokens", "total_tokens"]
+    __slots__ = ["error", "first_human_message", "guarded", "last_ai_message", "lead_agent_tokens", "llm_call_count", "message_count", "middleware_tokens", "run_id", "status", "subagent_tokens", "token_usage_by_model", "total_input_tokens", "total_output_tokens", "total_tokens"]
+    class TokenUsageByModelEntry(_message.Message):
+        __slots__ = ["key", "value"]
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: ModelUsage
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[ModelUsage, _Mapping]] = ...) -> None: ...
     ERROR_FIELD_NUMBER: _ClassVar[int]
     FIRST_HUMAN_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    GUARDED_FIELD_NUMBER: _ClassVar[int]
     LAST_AI_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     LEAD_AGENT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     LLM_CALL_COUNT_FIELD_NUMBER: _ClassVar[int]
@@ -238,11 +546,13 @@ class UpdateRunCompletionRequest(_message.Message):
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     SUBAGENT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_USAGE_BY_MODEL_FIELD_NUMBER: _ClassVar[int]
     TOTAL_INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_TOKENS_FIELD_NUMBER: _ClassVar[int]
     error: str
     first_human_message: str
+    guarded: bool
     last_ai_message: str
     lead_agent_tokens: int
     llm_call_count: int
@@ -251,10 +561,11 @@ class UpdateRunCompletionRequest(_message.Message):
     run_id: str
     status: RunStatus
     subagent_tokens: int
+    token_usage_by_model: _containers.MessageMap[str, ModelUsage]
     total_input_tokens: int
     total_output_tokens: int
     total_tokens: int
-    def __init__(self, run_id: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., total_input_tokens: _Optional[int] = ..., total_output_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ..., llm_call_count: _Optional[int] = ..., lead_agent_tokens: _Optional[int] = ..., subagent_tokens: _Optional[int] = ..., middleware_tokens: _Optional[int] = ..., message_count: _Optional[int] = ..., last_ai_message: _Optional[str] = ..., first_human_message: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...
+    def __init__(self, run_id: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., total_input_tokens: _Optional[int] = ..., total_output_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ..., llm_call_count: _Optional[int] = ..., lead_agent_tokens: _Optional[int] = ..., subagent_tokens: _Optional[int] = ..., middleware_tokens: _Optional[int] = ..., message_count: _Optional[int] = ..., last_ai_message: _Optional[str] = ..., first_human_message: _Optional[str] = ..., error: _Optional[str] = ..., token_usage_by_model: _Optional[_Mapping[str, ModelUsage]] = ..., guarded: bool = ...) -> None: ...
 
 class UpdateRunCompletionResponse(_message.Message):
     __slots__ = ["updated"]
@@ -263,7 +574,7 @@ class UpdateRunCompletionResponse(_message.Message):
     def __init__(self, updated: _Optional[_Union[_wrappers_pb2.BoolValue, _Mapping]] = ...) -> None: ...
 
 class UpdateRunProgressRequest(_message.Message):
-    __slots__ = ["first_human_message", "last_ai_message", "lead_agent_tokens", "llm_call_count", "message_count", "middleware_tokens", "run_id", "subagent_tokens", "total_input_tokens", "total_output_tokens", "total_tokens"]
+    __slots__ = ["first_human_message", "last_ai_message", "lead_agent_tokens", "llm_call_count", "message_count", "middleware_tokens", "run_id", "subagent_tokens", "token_usage_by_model", "total_input_tokens", "total_output_tokens", "total_tokens"]
     FIRST_HUMAN_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     LAST_AI_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     LEAD_AGENT_TOKENS_FIELD_NUMBER: _ClassVar[int]
@@ -272,6 +583,7 @@ class UpdateRunProgressRequest(_message.Message):
     MIDDLEWARE_TOKENS_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     SUBAGENT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_USAGE_BY_MODEL_FIELD_NUMBER: _ClassVar[int]
     TOTAL_INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_TOKENS_FIELD_NUMBER: _ClassVar[int]
@@ -283,24 +595,29 @@ class UpdateRunProgressRequest(_message.Message):
     middleware_tokens: int
     run_id: str
     subagent_tokens: int
+    token_usage_by_model: ModelUsageMap
     total_input_tokens: int
     total_output_tokens: int
     total_tokens: int
-    def __init__(self, run_id: _Optional[str] = ..., total_input_tokens: _Optional[int] = ..., total_output_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ..., llm_call_count: _Optional[int] = ..., lead_agent_tokens: _Optional[int] = ..., subagent_tokens: _Optional[int] = ..., middleware_tokens: _Optional[int] = ..., message_count: _Optional[int] = ..., last_ai_message: _Optional[str] = ..., first_human_message: _Optional[str] = ...) -> None: ...
+    def __init__(self, run_id: _Optional[str] = ..., total_input_tokens: _Optional[int] = ..., total_output_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ..., llm_call_count: _Optional[int] = ..., lead_agent_tokens: _Optional[int] = ..., subagent_tokens: _Optional[int] = ..., middleware_tokens: _Optional[int] = ..., message_count: _Optional[int] = ..., last_ai_message: _Optional[str] = ..., first_human_message: _Optional[str] = ..., token_usage_by_model: _Optional[_Union[ModelUsageMap, _Mapping]] = ...) -> None: ...
 
 class UpdateRunProgressResponse(_message.Message):
     __slots__ = []
     def __init__(self) -> None: ...
 
 class UpdateStatusRequest(_message.Message):
-    __slots__ = ["error", "run_id", "status"]
+    __slots__ = ["error", "guarded", "run_id", "status", "stop_reason"]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    GUARDED_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
+    STOP_REASON_FIELD_NUMBER: _ClassVar[int]
     error: str
+    guarded: bool
     run_id: str
     status: RunStatus
-    def __init__(self, run_id: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., error: _Optional[str] = ...) -> None: ...
+    stop_reason: str
+    def __init__(self, run_id: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., error: _Optional[str] = ..., stop_reason: _Optional[str] = ..., guarded: bool = ...) -> None: ...
 
 class UpdateStatusResponse(_message.Message):
     __slots__ = ["updated"]
@@ -312,4 +629,10 @@ class RunStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []
 
 class MultitaskStrategy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class OperationKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class CancelAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []

@@ -71,6 +71,61 @@ class RunStoreServiceStub(object):
                 request_serializer=runstore_dot_v1_dot_run__store__pb2.AggregateTokensByThreadRequest.SerializeToString,
                 response_deserializer=runstore_dot_v1_dot_run__store__pb2.AggregateTokensByThreadResponse.FromString,
                 )
+        self.CreateThreadOperation = channel.unary_unary(
+                '/runstore.v1.RunStoreService/CreateThreadOperation',
+                request_serializer=runstore_dot_v1_dot_run__store__pb2.CreateThreadOperationRequest.SerializeToString,
+                response_deserializer=runstore_dot_v1_dot_run__store__pb2.CreateThreadOperationResponse.FromString,
+                )
+        self.StartRun = channel.unary_unary(
+                '/runstore.v1.RunStoreService/StartRun',
+                request_serializer=runstore_dot_v1_dot_run__store__pb2.StartRunRequest.SerializeToString,
+                response_deserializer=runstore_dot_v1_dot_run__store__pb2.StartRunResponse.FromString,
+                )
+        self.RenewLease = channel.unary_unary(
+                '/runstore.v1.RunStoreService/RenewLease',
+                request_serializer=runstore_dot_v1_dot_run__store__pb2.RenewLeaseRequest.SerializeToString,
+                response_deserializer=runstore_dot_v1_dot_run__store__pb2.RenewLeaseResponse.FromString,
+                )
+        self.RequestCancel = channel.unary_unary(
+                '/runstore.v1.RunStoreService/RequestCancel',
+                request_serializer=runstore_dot_v1_dot_run__store__pb2.RequestCancelRequest.SerializeToString,
+                response_deserializer=runstore_dot_v1_dot_run__store__pb2.RequestCancelResponse.FromString,
+                )
+        self.FinalizeIfNotCancelled = channel.unary_unary(
+                '/runstore.v1.RunStoreService/FinalizeIfNotCancelled',
+                request_serializer=runstore_dot_v1_dot_run__store__pb2.FinalizeIfNotCancelledRequest.SerializeToString,
+                response_deserializer=runstore_dot_v1_dot_run__store__pb2.FinalizeIfNotCancelledResponse.FromString,
+                )
+        self.ClaimForTakeover = channel.unary_unary(
+                '/runstore.v1.RunStoreService/ClaimForTakeover',
+                request_serializer=runstore_dot_v1_dot_run__store__pb2.ClaimForTakeoverRequest.SerializeToString,
+                response_deserializer=runstore_dot_v1_dot_run__store__pb2.ClaimForTakeoverResponse.FromString,
+                )
+        self.ListInflightWithExpiredLease = channel.unary_unary(
+                '/runstore.v1.RunStoreService/ListInflightWithExpiredLease',
+                request_serializer=runstore_dot_v1_dot_run__store__pb2.ListInflightWithExpiredLeaseRequest.SerializeToString,
+                response_deserializer=runstore_dot_v1_dot_run__store__pb2.ListInflightWithExpiredLeaseResponse.FromString,
+                )
+        self.ClaimNextRun = channel.unary_unary(
+                '/runstore.v1.RunStoreService/ClaimNextRun',
+                request_serializer=runstore_dot_v1_dot_run__store__pb2.ClaimNextRunRequest.SerializeToString,
+                response_deserializer=runstore_dot_v1_dot_run__store__pb2.ClaimNextRunResponse.FromString,
+                )
+        self.GetManyByThread = channel.unary_unary(
+                '/runstore.v1.RunStoreService/GetManyByThread',
+                request_serializer=runstore_dot_v1_dot_run__store__pb2.GetManyByThreadRequest.SerializeToString,
+                response_deserializer=runstore_dot_v1_dot_run__store__pb2.GetManyByThreadResponse.FromString,
+                )
+        self.ListSuccessfulRegenerateSources = channel.unary_unary(
+                '/runstore.v1.RunStoreService/ListSuccessfulRegenerateSources',
+                request_serializer=runstore_dot_v1_dot_run__store__pb2.ListSuccessfulRegenerateSourcesRequest.SerializeToString,
+                response_deserializer=runstore_dot_v1_dot_run__store__pb2.ListSuccessfulRegenerateSourcesResponse.FromString,
+                )
+        self.ListEditRegenerateRuns = channel.unary_unary(
+                '/runstore.v1.RunStoreService/ListEditRegenerateRuns',
+                request_serializer=runstore_dot_v1_dot_run__store__pb2.ListEditRegenerateRunsRequest.SerializeToString,
+                response_deserializer=runstore_dot_v1_dot_run__store__pb2.ListEditRegenerateRunsResponse.FromString,
+                )
 
 
 class RunStoreServiceServicer(object):
@@ -162,6 +217,99 @@ class RunStoreServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateThreadOperation(self, request, context):
+        """--- Coordination between workers (docs/contract.md, part 2). ---
+
+        CreateThreadOperation admits a new operation on a thread in one atomic
+        step, applying its multitask strategy. Fails with ABORTED (ThreadConflict
+        detail) when the thread is busy, ALREADY_EXISTS (IdempotencyConflict
+        detail) when the idempotency key is held, ALREADY_EXISTS without detail
+        when the run id is taken by a different operation. A retry of an
+        admission whose answer was lost answers the stored row.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StartRun(self, request, context):
+        """StartRun moves a pending run to running; false when it is missing or no
+        longer pending.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RenewLease(self, request, context):
+        """RenewLease extends the lease of an active run its caller owns, and
+        answers the recorded cancel request, read in the same step.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RequestCancel(self, request, context):
+        """RequestCancel records the first cancel request of an active run; the
+        answer is the action recorded (the first one wins).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FinalizeIfNotCancelled(self, request, context):
+        """FinalizeIfNotCancelled ends an active run unless a cancel was recorded:
+        completion and cancellation race through one compare-and-set.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ClaimForTakeover(self, request, context):
+        """ClaimForTakeover marks an active run whose lease expired past grace as
+        error; of several workers reclaiming one run exactly one gets true.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListInflightWithExpiredLease(self, request, context):
+        """ListInflightWithExpiredLease lists active operations whose lease expired
+        past grace (or that have none), oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ClaimNextRun(self, request, context):
+        """ClaimNextRun gives the caller the oldest queued run on a free thread,
+        running and leased; none when there is none.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetManyByThread(self, request, context):
+        """GetManyByThread reads the visible runs of a thread among the given ids.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSuccessfulRegenerateSources(self, request, context):
+        """ListSuccessfulRegenerateSources answers the set of
+        metadata.regenerate_from_run_id values over the thread's success runs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListEditRegenerateRuns(self, request, context):
+        """ListEditRegenerateRuns lists the thread's edit-regenerate runs, oldest
+        first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RunStoreServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -219,6 +367,61 @@ def add_RunStoreServiceServicer_to_server(servicer, server):
                     servicer.AggregateTokensByThread,
                     request_deserializer=runstore_dot_v1_dot_run__store__pb2.AggregateTokensByThreadRequest.FromString,
                     response_serializer=runstore_dot_v1_dot_run__store__pb2.AggregateTokensByThreadResponse.SerializeToString,
+            ),
+            'CreateThreadOperation': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateThreadOperation,
+                    request_deserializer=runstore_dot_v1_dot_run__store__pb2.CreateThreadOperationRequest.FromString,
+                    response_serializer=runstore_dot_v1_dot_run__store__pb2.CreateThreadOperationResponse.SerializeToString,
+            ),
+            'StartRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartRun,
+                    request_deserializer=runstore_dot_v1_dot_run__store__pb2.StartRunRequest.FromString,
+                    response_serializer=runstore_dot_v1_dot_run__store__pb2.StartRunResponse.SerializeToString,
+            ),
+            'RenewLease': grpc.unary_unary_rpc_method_handler(
+                    servicer.RenewLease,
+                    request_deserializer=runstore_dot_v1_dot_run__store__pb2.RenewLeaseRequest.FromString,
+                    response_serializer=runstore_dot_v1_dot_run__store__pb2.RenewLeaseResponse.SerializeToString,
+            ),
+            'RequestCancel': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestCancel,
+                    request_deserializer=runstore_dot_v1_dot_run__store__pb2.RequestCancelRequest.FromString,
+                    response_serializer=runstore_dot_v1_dot_run__store__pb2.RequestCancelResponse.SerializeToString,
+            ),
+            'FinalizeIfNotCancelled': grpc.unary_unary_rpc_method_handler(
+                    servicer.FinalizeIfNotCancelled,
+                    request_deserializer=runstore_dot_v1_dot_run__store__pb2.FinalizeIfNotCancelledRequest.FromString,
+                    response_serializer=runstore_dot_v1_dot_run__store__pb2.FinalizeIfNotCancelledResponse.SerializeToString,
+            ),
+            'ClaimForTakeover': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClaimForTakeover,
+                    request_deserializer=runstore_dot_v1_dot_run__store__pb2.ClaimForTakeoverRequest.FromString,
+                    response_serializer=runstore_dot_v1_dot_run__store__pb2.ClaimForTakeoverResponse.SerializeToString,
+            ),
+            'ListInflightWithExpiredLease': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListInflightWithExpiredLease,
+                    request_deserializer=runstore_dot_v1_dot_run__store__pb2.ListInflightWithExpiredLeaseRequest.FromString,
+                    response_serializer=runstore_dot_v1_dot_run__store__pb2.ListInflightWithExpiredLeaseResponse.SerializeToString,
+            ),
+            'ClaimNextRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClaimNextRun,
+                    request_deserializer=runstore_dot_v1_dot_run__store__pb2.ClaimNextRunRequest.FromString,
+                    response_serializer=runstore_dot_v1_dot_run__store__pb2.ClaimNextRunResponse.SerializeToString,
+            ),
+            'GetManyByThread': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetManyByThread,
+                    request_deserializer=runstore_dot_v1_dot_run__store__pb2.GetManyByThreadRequest.FromString,
+                    response_serializer=runstore_dot_v1_dot_run__store__pb2.GetManyByThreadResponse.SerializeToString,
+            ),
+            'ListSuccessfulRegenerateSources': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSuccessfulRegenerateSources,
+                    request_deserializer=runstore_dot_v1_dot_run__store__pb2.ListSuccessfulRegenerateSourcesRequest.FromString,
+                    response_serializer=runstore_dot_v1_dot_run__store__pb2.ListSuccessfulRegenerateSourcesResponse.SerializeToString,
+            ),
+            'ListEditRegenerateRuns': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListEditRegenerateRuns,
+                    request_deserializer=runstore_dot_v1_dot_run__store__pb2.ListEditRegenerateRunsRequest.FromString,
+                    response_serializer=runstore_dot_v1_dot_run__store__pb2.ListEditRegenerateRunsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -416,5 +619,192 @@ class RunStoreService(object):
         return grpc.experimental.unary_unary(request, target, '/runstore.v1.RunStoreService/AggregateTokensByThread',
             runstore_dot_v1_dot_run__store__pb2.AggregateTokensByThreadRequest.SerializeToString,
             runstore_dot_v1_dot_run__store__pb2.AggregateTokensByThreadResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def CreateThreadOperation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/runstore.v1.RunStoreService/CreateThreadOperation',
+            runstore_dot_v1_dot_run__store__pb2.CreateThreadOperationRequest.SerializeToString,
+            runstore_dot_v1_dot_run__store__pb2.CreateThreadOperationResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def StartRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/runstore.v1.RunStoreService/StartRun',
+            runstore_dot_v1_dot_run__store__pb2.StartRunRequest.SerializeToString,
+            runstore_dot_v1_dot_run__store__pb2.StartRunResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def RenewLease(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/runstore.v1.RunStoreService/RenewLease',
+            runstore_dot_v1_dot_run__store__pb2.RenewLeaseRequest.SerializeToString,
+            runstore_dot_v1_dot_run__store__pb2.RenewLeaseResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def RequestCancel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/runstore.v1.RunStoreService/RequestCancel',
+            runstore_dot_v1_dot_run__store__pb2.RequestCancelRequest.SerializeToString,
+            runstore_dot_v1_dot_run__store__pb2.RequestCancelResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def FinalizeIfNotCancelled(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/runstore.v1.RunStoreService/FinalizeIfNotCancelled',
+            runstore_dot_v1_dot_run__store__pb2.FinalizeIfNotCancelledRequest.SerializeToString,
+            runstore_dot_v1_dot_run__store__pb2.FinalizeIfNotCancelledResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ClaimForTakeover(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/runstore.v1.RunStoreService/ClaimForTakeover',
+            runstore_dot_v1_dot_run__store__pb2.ClaimForTakeoverRequest.SerializeToString,
+            runstore_dot_v1_dot_run__store__pb2.ClaimForTakeoverResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ListInflightWithExpiredLease(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/runstore.v1.RunStoreService/ListInflightWithExpiredLease',
+            runstore_dot_v1_dot_run__store__pb2.ListInflightWithExpiredLeaseRequest.SerializeToString,
+            runstore_dot_v1_dot_run__store__pb2.ListInflightWithExpiredLeaseResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ClaimNextRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/runstore.v1.RunStoreService/ClaimNextRun',
+            runstore_dot_v1_dot_run__store__pb2.ClaimNextRunRequest.SerializeToString,
+            runstore_dot_v1_dot_run__store__pb2.ClaimNextRunResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def GetManyByThread(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/runstore.v1.RunStoreService/GetManyByThread',
+            runstore_dot_v1_dot_run__store__pb2.GetManyByThreadRequest.SerializeToString,
+            runstore_dot_v1_dot_run__store__pb2.GetManyByThreadResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ListSuccessfulRegenerateSources(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/runstore.v1.RunStoreService/ListSuccessfulRegenerateSources',
+            runstore_dot_v1_dot_run__store__pb2.ListSuccessfulRegenerateSourcesRequest.SerializeToString,
+            runstore_dot_v1_dot_run__store__pb2.ListSuccessfulRegenerateSourcesResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ListEditRegenerateRuns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/runstore.v1.RunStoreService/ListEditRegenerateRuns',
+            runstore_dot_v1_dot_run__store__pb2.ListEditRegenerateRunsRequest.SerializeToString,
+            runstore_dot_v1_dot_run__store__pb2.ListEditRegenerateRunsResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
