@@ -21,12 +21,140 @@ type Step = Record<string, unknown>;
 
 const CASES_DIRECTORY = new URL("./cases/", import.meta.url);
 
-/** Every case file, in file-name order. */
+/**
+ * The store methods a step may call, by their contract names: every method
+ * of the contract, including those this runner cannot call yet (CALLS below
+ * says which it can). python/tests/contract/case_runner.py keeps the same list.
+ */
+const CASE_METHODS = [
+  "put",
+  "get",
+  "list_by_thread",
+  "update_status",
+  "delete",
+  "update_model_name",
+  "update_run_completion",
+  "update_run_progress",
+  "list_pending",
+  "list_inflight",
+  "aggregate_tokens_by_thread",
+  "create_thread_operation",
+  "start_run",
+  "renew_lease",
+  "update_lease",
+  "request_cancel",
+  "finalize_if_not_cancelled",
+  "claim_for_takeover",
+  "list_inflight_with_expired_lease",
+  "claim_next_run",
+  "delete_thread_operation",
+  "get_many_by_thread",
+  "list_successful_regenerate_sources",
+  "list_edit_regenerate_runs",
+] as const;
+
+type CaseMethod = (typeof CASE_METHODS)[number];
+
+/** What a step does: call a method, or one of these. Exactly one a step. */
+const ACTIONS: readonly string[] = [...CASE_METHODS, "parallel", "mark", "check"];
+
+/** The keys a step may carry besides its action: a call's, or by action. */
+const MODIFIERS: Record<string, readonly string[]> = {
+  call: ["expect", "error", "save", "range"],
+  check: ["expect"],
+  parallel: [],
+  mark: [],
+};
+
+/** "CODE" or "CODE field", as cases/README.md writes an expected error. */
+const ERROR_FORMAT = /^[A-Z][A-Z_]*( [^ ]+)?$/;
+
+/** Every case file, in file-name order; a file the runner would misread throws. */
 export function loadCaseFiles(): CaseFile[] {
   return readdirSync(CASES_DIRECTORY)
     .filter((file) => file.endsWith(".json"))
     .sort()
-    .map((file) => JSON.parse(readFileSync(new URL(file, CASES_DIRECTORY), "utf8")) as CaseFile);
+    .map((file) => {
+      const document: unknown = JSON.parse(readFileSync(new URL(file, CASES_DIRECTORY), "utf8"));
+      checkCaseFile(document, `test/contract/cases/${file}`);
+      return document;
+    });
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Refuses a file whose keys the runner would skip over (a typo such as
+ * "expcet" would otherwise pass as "did not throw") and a case that asserts
+ * nothing, naming the file, the case and the step.
+ */
+function checkCaseFile(document: unknown, file: string): asserts document is CaseFile {
+  if (!isObject(document) || typeof document.spec !== "string" || !Array.isArray(document.cases)) {
+    throw new Error(`${file}: needs "spec" (a string) and "cases" (a list)`);
+  }
+  for (const [i, contractCase] of (document.cases as unknown[]).entries()) {
+    const where = `${file}: case ${i + 1}${isObject(contractCase) ? ` "${contractCase.name}"` : ""}`;
+    if (
+      !isObject(contractCase) ||
+      typeof contractCase.name !== "string" ||
+      !Array.isArray(contractCase.steps) ||
+      contractCase.steps.length === 0
+    ) {
+      throw new Error(`${where}: needs "name" (a string) and "steps" (a list of steps)`);
+    }
+    let assertions = 0;
+    for (const [j, step] of (contractCase.steps as unknown[]).entries()) {
+      assertions += checkStep(step, `${where}, step ${j + 1}`);
+    }
+    if (assertions === 0) throw new Error(`${where}: asserts nothing (no expect, error or check)`);
+  }
+}
+
+/** Checks one step (and the steps of a parallel); returns how many assertions they hold. */
+function checkStep(step: unknown, where: string): number {
+  const fail = (problem: string): never => {
+    throw new Error(`${where}: ${problem} in ${JSON.stringify(step)}`);
+  };
+  if (!isObject(step)) return fail("a step must be an object");
+  const actions = Object.keys(step).filter((key) => ACTIONS.includes(key));
+  if (actions.length !== 1) {
+    fail(`needs one action (a store method, parallel, mark or check), not ${actions.length}`);
+  }
+  const action = actions[0] as string;
+  const isCall = (CASE_METHODS as readonly string[]).includes(action);
+  const allowed = MODIFIERS[isCall ? "call" : action] as readonly string[];
+  for (const key of Object.keys(step)) {
+    if (key !== action && !allowed.includes(key)) {
+      fail(`unknown key "${key}" (next to ${action}: ${allowed.join(", ") || "none"})`);
+    }
+  }
+  if ("error" in step && (typeof step.error !== "string" || !ERROR_FORMAT.test(step.error))) {
+    fail('"error" must be a string "CODE" or "CODE field"');
+  }
+  if ("error" in step && ("expect" in step || "save" in step)) {
+    fail('"error" is for a call that fails: it has no result to expect or save');
+  }
+  if ("save" in step && typeof step.save !== "string") fail('"save" must be a string');
+  if ("range" in step && !(Number.isInteger(step.range) && (step.range as number) > 0)) {
+    fail('"range" must be a positive integer');
+  }
+  if (action === "mark" && typeof step.mark !== "string") fail('"mark" must be a string');
+  if (action === "check" && (typeof step.check !== "string" || !("expect" in step))) {
+    fail('"check" must be a string, with an "expect"');
+  }
+  if (action === "parallel") {
+    if (!Array.isArray(step.parallel) || step.parallel.length === 0) {
+      fail('"parallel" must be a list of steps');
+    }
+    return (step.parallel as unknown[]).reduce<number>(
+      (sum, inner, k) => sum + checkStep(inner, `${where}.${k + 1}`),
+      0,
+    );
+  }
+  if (isCall && !isObject(step[action])) fail(`the arguments of ${action} must be an object`);
+  return "expect" in step || "error" in step ? 1 : 0;
 }
 
 type Args = Record<string, unknown>;
@@ -76,7 +204,7 @@ interface Call {
 /* The wire arguments of a case as the TypeScript interface takes them. The
  * values are handed over as they are, a wrong type included: the store must
  * refuse it as the server would, so the casts below only quiet the compiler. */
-const CALLS: Record<string, Call> = {
+const CALLS: Partial<Record<CaseMethod, Call>> = {
   put: {
     invoke: (s, { run_id, ...rest }) =>
       s.put(run_id as string, camel(rest) as unknown as PutFields),
@@ -144,9 +272,9 @@ function codeNamed(name: string): Code {
 }
 
 async function runCall(store: RunStore, step: Step, memory: CaseMemory, where: string) {
-  const method = Object.keys(step).find((key) => key in CALLS);
-  if (method === undefined) throw new Error(`${where}: no store call in ${JSON.stringify(step)}`);
-  const call = CALLS[method] as Call;
+  const method = Object.keys(step).find((key) => ACTIONS.includes(key)) as CaseMethod;
+  const call = CALLS[method];
+  if (call === undefined) throw new Error(`${where}: this runner cannot call ${method} yet`);
   const args = resolve(step[method]) as Args;
   const outcome = await call.invoke(store, args).then(
     (result) => ({ result }),
