@@ -1,3 +1,4 @@
+import { type AddressInfo, connect, createServer as createNetServer, type Socket } from "node:net";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import {
   DEFAULT_RETRY_POLICY,
@@ -118,20 +119,36 @@ describe("transport options", () => {
 
   it("keepalive PINGs verify an idle connection before reuse, and 0 turns them off", async () => {
     const server = await startServer({ store: new MemoryRunStore(), port: 0 });
-    const stores = [50, 0].map(
-      (keepAliveIntervalMs) => new RemoteRunStore({ baseUrl: server.url, keepAliveIntervalMs }),
-    );
+    // Only Date is faked: the connection's idle time is moved on at once,
+    // while timers, sockets and the server run for real.
+    vi.useFakeTimers({ toFake: ["Date"] });
     try {
-      for (const store of stores) {
-        await store.put("run-1", { threadId: "t" });
-        // Idle for longer than the interval: the next call is preceded by a
-        // PING. This wait is the condition under test (an idle connection),
-        // not synchronisation: nothing else is awaited here.
-        await new Promise((resolve) => setTimeout(resolve, 120));
-        expect((await store.get("run-1"))?.threadId).toBe("t");
+      for (const keepAliveIntervalMs of [50, 0]) {
+        const wire = await watchClientFrames(server.port);
+        const store = new RemoteRunStore({ baseUrl: wire.url, keepAliveIntervalMs });
+        try {
+          await store.put("run-1", { threadId: "t" });
+          const before = wire.frames.length;
+          // Idle for longer than the interval, as the session manager
+          // measures it (Date.now() since the connection was last heard).
+          vi.setSystemTime(Date.now() + 120);
+          expect((await store.get("run-1"))?.threadId).toBe("t");
+          // The frames the get sent, up to its request: a PING first when
+          // keepalive is on, none at all on this connection when it is off.
+          const sent = wire.frames.slice(before);
+          if (keepAliveIntervalMs > 0) {
+            expect(sent.slice(0, sent.indexOf("HEADERS"))).toContain("PING");
+          } else {
+            expect(sent).toContain("HEADERS");
+            expect(wire.frames).not.toContain("PING");
+          }
+        } finally {
+          store.close();
+          await wire.close();
+        }
       }
     } finally {
-      for (const store of stores) store.close();
+      vi.useRealTimers();
       await server.close();
     }
   });
@@ -232,3 +249,56 @@ describe("close()", () => {
     }
   });
 });
+
+/** HTTP/2 frame types by number (RFC 9113 §6), as watchClientFrames names them. */
+const FRAME_TYPES = ["DATA", "HEADERS", "PRIORITY", "RST_STREAM", "SETTINGS", "PUSH_PROMISE"];
+
+/**
+ * A TCP hop in front of a plaintext HTTP/2 server that reads the client's
+ * frames as they pass, before forwarding them: `frames` lists them in order
+ * ("PING" for a PING the client starts, "PING ACK" for its answer to one),
+ * so every frame sent ahead of a request is listed before the server sees it.
+ */
+async function watchClientFrames(port: number) {
+  const frames: string[] = [];
+  const sockets = new Set<Socket>();
+  const hop = createNetServer((client) => {
+    const upstream = connect(port, "127.0.0.1");
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on("error", () => {});
+      socket.on("close", () => {
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    // The client's connection preface (RFC 9113 §3.4) comes before its first frame.
+    let unread = Buffer.alloc(0);
+    let skip = 24;
+    client.on("data", (chunk: Buffer) => {
+      unread = Buffer.concat([unread, chunk]);
+      const preface = Math.min(skip, unread.length);
+      unread = unread.subarray(preface);
+      skip -= preface;
+      while (unread.length >= 9 && unread.length >= 9 + unread.readUIntBE(0, 3)) {
+        const [type = 0, flags = 0] = [unread[3], unread[4]];
+        frames.push(
+          type === 6 ? (flags & 1 ? "PING ACK" : "PING") : (FRAME_TYPES[type] ?? "other"),
+        );
+        unread = unread.subarray(9 + unread.readUIntBE(0, 3));
+      }
+      upstream.write(chunk);
+    });
+    upstream.pipe(client);
+  });
+  await new Promise<void>((resolve) => hop.listen(0, "127.0.0.1", resolve));
+  const { port: hopPort } = hop.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${hopPort}`,
+    frames,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => hop.close(resolve));
+    },
+  };
+}
