@@ -9,6 +9,19 @@ function brief({ passed, failed, skipped }) {
     .join(", ");
 }
 
+/** TEST_MYSQL_URL as it may be printed: mysql://user:***@host, its password hidden. */
+function withoutPassword(url) {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password === "") return url;
+    parsed.password = "***";
+    return parsed.href;
+  } catch {
+    // Not a URL ("private MariaDB", or a malformed one): hide anything after user: up to @.
+    return url.replace(/\/\/([^/:@]*):[^@]*@/, "//$1:***@");
+  }
+}
+
 /**
  * `results`: typecheck, vitest and python as the suites resolved (null: did
  * not run), mysql: where the MySQL tests ran (null: opted out). Returns the
@@ -56,7 +69,9 @@ export function closingLine(results, { skip }) {
       ts !== undefined && `${ts.mysqlFiles} TypeScript files (${ts.onMysql} tests)`,
       py !== undefined && `${py.onMysql} Python tests`,
     ].filter(Boolean);
-    details.push(`ran on MySQL (${results.mysql}): ${ran.join(", ") || "nothing"}`);
+    details.push(
+      `ran on MySQL (${withoutPassword(results.mysql)}): ${ran.join(", ") || "nothing"}`,
+    );
   }
   details.push(`opted out: ${skip.length > 0 ? skip.join(", ") : "none"}`);
   if (problems.length > 0) details.push(`failed: ${problems.join("; ")}`);

@@ -70,4 +70,20 @@ describe("npm test's closing line", () => {
     );
     expect(ok).toBe(false);
   });
+
+  it("prints TEST_MYSQL_URL without its password", () => {
+    const line = (mysql: string) =>
+      closingLine(
+        { typecheck, vitest: { ok: true, counts: ts, problem: null }, python: null, mysql },
+        { skip: ["python"] },
+      ).line;
+    const expected = (shown: string) =>
+      "tests: 460 passed, 0 failed, 0 skipped (TypeScript 460; typecheck passed; " +
+      `ran on MySQL (${shown}): 13 TypeScript files (291 tests); opted out: python)`;
+    expect(line("mysql://ci:s3cr%40t@db:3306/runstore?ssl=true")).toBe(
+      expected("mysql://ci:***@db:3306/runstore?ssl=true"),
+    );
+    // One the URL parser refuses (port out of range) is hidden all the same.
+    expect(line("mysql://ci:s3cret@db:99999")).toBe(expected("mysql://ci:***@db:99999"));
+  });
 });
