@@ -105,8 +105,11 @@ describe("the packed SDK in a consumer project", () => {
     await writeFile(join(app, "package.json"), JSON.stringify({ type: "module", private: true }));
     await writeFile(join(app, "tsconfig.json"), JSON.stringify(TSCONFIG));
     await writeFile(join(app, "index.ts"), PROGRAM);
-    // Peers at the versions the SDK names; --prefer-offline uses npm's cache,
-    // which the repository's own install has filled.
+    // Peers at the versions the SDK names. --prefer-offline takes what npm's
+    // cache holds: the tarballs the repository's own install fetched, but not
+    // the version lists (packuments) needed to resolve these specs, which
+    // `npm ci` does not cache, so npm may still ask the registry for them
+    // (reachable on our machines and in CI).
     await run(
       "npm",
       [
