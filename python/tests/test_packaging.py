@@ -78,9 +78,14 @@ class OfflineInstallTest(unittest.TestCase):
         self.assertEqual(lines[0], str(site_packages / "runstore_client" / "__init__.py"))
         self.assertEqual(lines[1], "GrpcRunStore")
         self.assertEqual(lines[2], "Apache-2.0")
-        self.assertEqual(
+        # setuptools 66 (Debian 12) writes dist-info/LICENSE; newer ones
+        # (PEP 639) dist-info/licenses/LICENSE.
+        self.assertIn(
             lines[3],
-            "['runstore_client-0.1.0.dist-info/LICENSE', 'runstore_client/py.typed']",
+            [
+                f"['runstore_client-0.1.0.dist-info/{license}', 'runstore_client/py.typed']"
+                for license in ("LICENSE", "licenses/LICENSE")
+            ],
         )
 
 

@@ -11,8 +11,16 @@ import { execFileSync, spawnSync } from "node:child_process";
 export function neededPackages({ parts, privateMysql }) {
   const packages = ["openssl"]; // TLS certificates for the TS and Python tests
   if (parts.has("python")) {
-    // The client's runtime, and venv + wheel for the offline `pip install ./python` test.
-    packages.push("python3", "python3-grpcio", "python3-protobuf", "python3-venv", "python3-wheel");
+    // The client's runtime, and venv + setuptools + wheel for the offline
+    // `pip install ./python` test (from Python 3.12 a venv brings no setuptools).
+    packages.push(
+      "python3",
+      "python3-grpcio",
+      "python3-protobuf",
+      "python3-venv",
+      "python3-setuptools",
+      "python3-wheel",
+    );
   }
   if (parts.has("mysql")) {
     // The mysql CLI (Python tests, readiness probe). The -core packages: the
