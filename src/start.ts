@@ -1,7 +1,7 @@
 import type { Config } from "./config.js";
 import type { Logger } from "./logger.js";
 import { createMetrics, type MetricsServer } from "./metrics.js";
-import { openStore } from "./open-store.js";
+import { type OpenedStore, openStore, StartupError } from "./open-store.js";
 import { startServer } from "./server.js";
 
 /** What main.ts stops on a signal. */
@@ -13,11 +13,23 @@ export interface Started {
 /**
  * Start-up as an operator runs it: opens the configured store (StartupError
  * when the database cannot be used), serves it, serves metrics when a port
- * is configured, and logs where everything listens.
+ * is configured, and logs where everything listens. When serving fails (a
+ * port in use), the store is closed again and a StartupError says why.
  */
 export async function start(config: Config, logger: Logger): Promise<Started> {
   const opened = await openStore(config, (line) => logger.warn(line));
   logger.info(opened.description);
+  try {
+    return await serve(config, logger, opened);
+  } catch (error) {
+    await opened.close();
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new StartupError(`cannot serve: ${reason}`, { cause: error });
+  }
+}
+
+/** The RunStore server and the metrics port; a server already listening is closed when metrics fail. */
+async function serve(config: Config, logger: Logger, opened: OpenedStore): Promise<Started> {
   const metrics = config.metricsPort === null ? null : createMetrics({ store: opened.store });
   const server = await startServer({
     store: opened.store,
@@ -33,7 +45,11 @@ export async function start(config: Config, logger: Logger): Promise<Started> {
   });
   let metricsServer: MetricsServer | null = null;
   if (metrics !== null && config.metricsPort !== null) {
-    metricsServer = await metrics.serve({ port: config.metricsPort, host: config.metricsHost });
+    const options = { port: config.metricsPort, host: config.metricsHost };
+    metricsServer = await metrics.serve(options).catch(async (error: unknown) => {
+      await server.close(0);
+      throw error;
+    });
     logger.info({ url: `${metricsServer.url}/metrics` }, "serving Prometheus metrics");
   }
   logger.info(
