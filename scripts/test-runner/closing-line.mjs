@@ -9,7 +9,11 @@ function brief({ passed, failed, skipped }) {
     .join(", ");
 }
 
-/** TEST_MYSQL_URL as it may be printed: mysql://user:***@host, its password hidden. */
+/**
+ * TEST_MYSQL_URL as it may be printed: mysql://user:***@host, as
+ * src/config.ts's redactUrl hides DATABASE_URL's password (this plain
+ * JavaScript cannot import it).
+ */
 function withoutPassword(url) {
   try {
     const parsed = new URL(url);
