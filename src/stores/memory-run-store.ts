@@ -1,4 +1,9 @@
 import {
+  type Admission,
+  type CancelAction,
+  type ExpiredLeaseOptions,
+  type Lease,
+  type LeaseRenewal,
   type ListByThreadOptions,
   nowTimestamp,
   type OwnerOptions,
@@ -9,9 +14,13 @@ import {
   type RunRecord,
   type RunStatus,
   type RunStore,
+  type StatusFinalization,
+  type TakeoverOptions,
+  type ThreadOperationFields,
   type ThreadTokenUsage,
+  type UpdateStatusOptions,
 } from "@runstore/client";
-import { COUNTER_FIELDS } from "@runstore/client/internal";
+import { COUNTER_FIELDS, idempotencyConflictError } from "@runstore/client/internal";
 import {
   checkAggregate,
   checkCompletion,
@@ -23,138 +32,146 @@ import {
   checkUpdateModelName,
   checkUpdateStatus,
 } from "./check-input.js";
-import { compareCodePoints } from "./text.js";
+import { admit, claimNextRun } from "./memory-admission.js";
+import {
+  claimForTakeover,
+  finalizeIfNotCancelled,
+  listInflightWithExpiredLease,
+  renewLease,
+  requestCancel,
+  startRun,
+} from "./memory-coordination.js";
+import {
+  ACTIVE,
+  copyRow,
+  MemoryRunTable,
+  newestFirst,
+  newRow,
+  type StoredRun,
+} from "./memory-run-table.js";
+import {
+  getManyByThread,
+  listEditRegenerateRuns,
+  listSuccessfulRegenerateSources,
+  visibleRuns,
+} from "./memory-thread-reads.js";
 import { TokenUsageTally } from "./token-usage.js";
 
-const INFLIGHT: ReadonlySet<RunStatus> = new Set(["pending", "running"]);
 const FINISHED: ReadonlySet<RunStatus> = new Set(["success", "error"]);
 const FINISHED_OR_ACTIVE: ReadonlySet<RunStatus> = new Set(["success", "error", "running"]);
+/** What a guarded updateStatus may overwrite: a rollback goes running → interrupted → error. */
+const GUARDED_STATUS_FROM: ReadonlySet<RunStatus> = new Set(["pending", "running", "interrupted"]);
 
 /**
- * The reference RunStore and the embedded default: every rule of docs/contract.md in
- * plain maps. Each method runs synchronously to its end, so every write is
- * atomic with respect to every other call. Runs are indexed by thread and
- * the in-flight ones kept apart, so no call scans every run except
- * listPending's filter over in-flight runs. Nothing survives a restart.
+ * The reference RunStore and the embedded default: every rule of
+ * docs/contract.md in plain maps. Part 2 lives beside it: admission and the
+ * queue in memory-admission.ts, leases, cancels and takeover in
+ * memory-coordination.ts, its thread reads in memory-thread-reads.ts, the
+ * rows and their indexes in memory-run-table.ts. Each method runs
+ * synchronously to its end, so every call is atomic with respect to every
+ * other. Nothing survives a restart.
  */
 export class MemoryRunStore implements RunStore {
-  private readonly runs = new Map<string, RunRecord>();
-  private readonly byThread = new Map<string, Set<string>>();
-  private readonly inflight = new Set<string>();
+  private readonly table = new MemoryRunTable();
 
   async put(runId: string, fields: PutFields): Promise<void> {
     const input = checkPut(runId, fields);
+    const holder =
+      input.idempotencyKey === null ? undefined : this.table.holderOf(input.idempotencyKey);
+    if (holder !== undefined && holder.runId !== input.runId) {
+      throw idempotencyConflictError(copyRow(holder));
+    }
     const now = nowTimestamp();
-    const existing = this.runs.get(input.runId);
-    const { createdAt, ...descriptive } = input;
+    const existing = this.table.get(input.runId);
     if (existing === undefined) {
-      const record: RunRecord = {
-        ...descriptive,
-        createdAt: createdAt ?? now,
-        updatedAt: now,
-        totalInputTokens: 0,
-        totalOutputTokens: 0,
-        totalTokens: 0,
-        llmCallCount: 0,
-        leadAgentTokens: 0,
-        subagentTokens: 0,
-        middlewareTokens: 0,
-        messageCount: 0,
-        lastAiMessage: null,
-        firstHumanMessage: null,
-      };
-      this.runs.set(record.runId, record);
-      this.index(record);
+      this.table.insert(newRow({ ...input, queued: false, holdsSlot: false }, now));
     } else {
-      this.unindex(existing);
-      Object.assign(existing, descriptive, { updatedAt: now });
-      this.index(existing);
+      // created_at, counters, messages, cancel, usage map, slot and queue stay.
+      const { createdAt: _, ...descriptive } = input;
+      this.table.write(existing, { ...descriptive, updatedAt: now });
     }
   }
 
   async get(runId: string, options?: OwnerOptions): Promise<RunRecord | null> {
     const { runId: id, userId } = checkOwned(runId, options);
-    const record = this.visible(id, userId);
-    return record === undefined ? null : copy(record);
+    const row = this.table.visible(id, userId);
+    return row === undefined ? null : copyRow(row);
   }
 
   async listByThread(threadId: string, options?: ListByThreadOptions): Promise<RunRecord[]> {
     const input = checkListByThread(threadId, options);
     if (input.limit === 0) return [];
-    const rows: RunRecord[] = [];
-    for (const id of this.byThread.get(input.threadId) ?? []) {
-      const record = this.runs.get(id);
-      if (record !== undefined && (input.userId === null || record.userId === input.userId)) {
-        rows.push(record);
-      }
-    }
-    rows.sort(
-      (a, b) => compareCodePoints(b.createdAt, a.createdAt) || compareCodePoints(b.runId, a.runId),
-    );
-    return rows.slice(0, input.limit).map(copy);
+    const rows = visibleRuns(this.table, input.threadId, input.userId);
+    return rows.sort(newestFirst).slice(0, input.limit).map(copyRow);
   }
 
   async updateStatus(
     runId: string,
     status: RunStatus,
-    options?: { error?: string | null },
+    options?: UpdateStatusOptions,
   ): Promise<boolean> {
     const input = checkUpdateStatus(runId, status, options);
-    const record = this.runs.get(input.runId);
-    if (record === undefined) return false;
-    record.status = input.status;
-    if (input.error !== null) record.error = input.error;
-    record.updatedAt = nowTimestamp();
-    this.trackInflight(record);
+    const row = this.table.get(input.runId);
+    if (row === undefined) return false;
+    if (input.guarded && !GUARDED_STATUS_FROM.has(row.status)) return false;
+    const changes: Partial<StoredRun> = { status: input.status, updatedAt: nowTimestamp() };
+    if (input.error !== null) changes.error = input.error;
+    if (input.stopReason !== null) changes.stopReason = input.stopReason;
+    this.table.write(row, changes);
     return true;
   }
 
   async delete(runId: string, options?: OwnerOptions): Promise<void> {
     const { runId: id, userId } = checkOwned(runId, options);
-    const record = this.visible(id, userId);
-    if (record === undefined) return;
-    this.unindex(record);
-    this.runs.delete(id);
+    const row = this.table.visible(id, userId);
+    if (row !== undefined) this.table.remove(row);
   }
 
   async updateModelName(runId: string, modelName: string | null): Promise<void> {
     const input = checkUpdateModelName(runId, modelName);
-    const record = this.runs.get(input.runId);
-    if (record === undefined) return;
-    record.modelName = input.modelName;
-    record.updatedAt = nowTimestamp();
+    const row = this.table.get(input.runId);
+    if (row === undefined) return;
+    this.table.write(row, { modelName: input.modelName, updatedAt: nowTimestamp() });
   }
 
   async updateRunCompletion(runId: string, completion: RunCompletion): Promise<boolean> {
     const input = checkCompletion(runId, completion);
-    const record = this.runs.get(input.runId);
-    if (record === undefined) return false;
-    record.status = input.status;
-    for (const [name] of COUNTER_FIELDS) record[name] = input[name];
-    if (input.lastAiMessage !== null) record.lastAiMessage = input.lastAiMessage;
-    if (input.firstHumanMessage !== null) record.firstHumanMessage = input.firstHumanMessage;
-    if (input.error !== null) record.error = input.error;
-    record.updatedAt = nowTimestamp();
-    this.trackInflight(record);
+    const row = this.table.get(input.runId);
+    if (row === undefined) return false;
+    if (input.guarded && !completionMayOverwrite(row.status, input.status)) return false;
+    const changes: Partial<StoredRun> = {
+      status: input.status,
+      tokenUsageByModel: input.tokenUsageByModel,
+      updatedAt: nowTimestamp(),
+    };
+    for (const [name] of COUNTER_FIELDS) changes[name] = input[name];
+    if (input.lastAiMessage !== null) changes.lastAiMessage = input.lastAiMessage;
+    if (input.firstHumanMessage !== null) changes.firstHumanMessage = input.firstHumanMessage;
+    if (input.error !== null) changes.error = input.error;
+    this.table.write(row, changes);
     return true;
   }
 
   async updateRunProgress(runId: string, progress: RunProgress): Promise<void> {
     const input = checkProgress(runId, progress);
-    const record = this.runs.get(input.runId);
-    if (record === undefined || record.status !== "running") return;
-    Object.assign(record, input.counters);
-    if (input.lastAiMessage !== null) record.lastAiMessage = input.lastAiMessage;
-    if (input.firstHumanMessage !== null) record.firstHumanMessage = input.firstHumanMessage;
-    record.updatedAt = nowTimestamp();
+    const row = this.table.get(input.runId);
+    if (row === undefined || row.status !== "running") return;
+    const changes: Partial<StoredRun> = { ...input.counters, updatedAt: nowTimestamp() };
+    if (input.lastAiMessage !== null) changes.lastAiMessage = input.lastAiMessage;
+    if (input.firstHumanMessage !== null) changes.firstHumanMessage = input.firstHumanMessage;
+    if (input.tokenUsageByModel !== null) changes.tokenUsageByModel = input.tokenUsageByModel;
+    this.table.write(row, changes);
   }
 
   async listPending(options?: RecoveryOptions): Promise<RunRecord[]> {
-    return this.recoverable(checkRecovery(options).before, (s) => s === "pending");
+    const { before } = checkRecovery(options);
+    const pendingRun = (row: StoredRun) => row.status === "pending" && row.operationKind === "run";
+    return this.table.activeCreatedBy(before, pendingRun).map(copyRow);
   }
 
   async listInflight(options?: RecoveryOptions): Promise<RunRecord[]> {
-    return this.recoverable(checkRecovery(options).before, (s) => INFLIGHT.has(s));
+    const { before } = checkRecovery(options);
+    return this.table.activeCreatedBy(before, () => true).map(copyRow);
   }
 
   async aggregateTokensByThread(
@@ -164,64 +181,87 @@ export class MemoryRunStore implements RunStore {
     const input = checkAggregate(threadId, options);
     const counted = input.includeActive ? FINISHED_OR_ACTIVE : FINISHED;
     const tally = new TokenUsageTally();
-    for (const id of this.byThread.get(input.threadId) ?? []) {
-      const run = this.runs.get(id);
-      if (run !== undefined && counted.has(run.status))
-        tally.add(run.modelName, { runs: 1, ...run });
+    for (const run of visibleRuns(this.table, input.threadId, null)) {
+      if (counted.has(run.status))
+        tally.add(run.modelName, { runs: 1, ...run }, run.tokenUsageByModel);
     }
     return tally.result();
   }
 
-  /** The run when it exists and `userId` (if given) owns it. */
-  private visible(runId: string, userId: string | null): RunRecord | undefined {
-    const record = this.runs.get(runId);
-    return record !== undefined && (userId === null || record.userId === userId)
-      ? record
-      : undefined;
+  async createThreadOperation(runId: string, fields: ThreadOperationFields): Promise<Admission> {
+    return admit(this.table, runId, fields);
   }
 
-  private recoverable(before: string, wanted: (status: RunStatus) => boolean): RunRecord[] {
-    const rows: RunRecord[] = [];
-    for (const id of this.inflight) {
-      const record = this.runs.get(id);
-      if (record !== undefined && wanted(record.status) && record.createdAt <= before) {
-        rows.push(record);
-      }
-    }
-    rows.sort(
-      (a, b) => compareCodePoints(a.createdAt, b.createdAt) || compareCodePoints(a.runId, b.runId),
-    );
-    return rows.map(copy);
+  async startRun(runId: string): Promise<boolean> {
+    return startRun(this.table, runId);
   }
 
-  private index(record: RunRecord): void {
-    let thread = this.byThread.get(record.threadId);
-    if (thread === undefined) {
-      thread = new Set();
-      this.byThread.set(record.threadId, thread);
-    }
-    thread.add(record.runId);
-    this.trackInflight(record);
+  async renewLease(runId: string, ownerWorkerId: string, lease: Lease): Promise<LeaseRenewal> {
+    return renewLease(this.table, runId, ownerWorkerId, lease);
   }
 
-  private unindex(record: RunRecord): void {
-    const thread = this.byThread.get(record.threadId);
-    thread?.delete(record.runId);
-    if (thread?.size === 0) this.byThread.delete(record.threadId);
-    this.inflight.delete(record.runId);
+  async updateLease(runId: string, ownerWorkerId: string, lease: Lease): Promise<boolean> {
+    return renewLease(this.table, runId, ownerWorkerId, lease).renewed;
   }
 
-  private trackInflight(record: RunRecord): void {
-    if (INFLIGHT.has(record.status)) this.inflight.add(record.runId);
-    else this.inflight.delete(record.runId);
+  async requestCancel(runId: string, action: CancelAction): Promise<CancelAction | null> {
+    return requestCancel(this.table, runId, action);
+  }
+
+  async finalizeIfNotCancelled(
+    runId: string,
+    status: RunStatus,
+    options?: { error?: string | null; stopReason?: string | null },
+  ): Promise<StatusFinalization> {
+    return finalizeIfNotCancelled(this.table, runId, status, options);
+  }
+
+  async claimForTakeover(runId: string, options: TakeoverOptions): Promise<boolean> {
+    return claimForTakeover(this.table, runId, options);
+  }
+
+  async listInflightWithExpiredLease(options?: ExpiredLeaseOptions): Promise<RunRecord[]> {
+    return listInflightWithExpiredLease(this.table, options);
+  }
+
+  async claimNextRun(
+    ownerWorkerId: string,
+    lease: Lease,
+    options?: { threadId?: string | null },
+  ): Promise<RunRecord | null> {
+    return claimNextRun(this.table, ownerWorkerId, lease, options);
+  }
+
+  async deleteThreadOperation(runId: string, userId: string | null): Promise<void> {
+    return this.delete(runId, { userId });
+  }
+
+  async getManyByThread(
+    threadId: string,
+    runIds: readonly string[],
+    options?: OwnerOptions,
+  ): Promise<Record<string, RunRecord>> {
+    return getManyByThread(this.table, threadId, runIds, options);
+  }
+
+  async listSuccessfulRegenerateSources(
+    threadId: string,
+    options?: OwnerOptions,
+  ): Promise<string[]> {
+    return listSuccessfulRegenerateSources(this.table, threadId, options);
+  }
+
+  async listEditRegenerateRuns(threadId: string, options?: OwnerOptions): Promise<RunRecord[]> {
+    return listEditRegenerateRuns(this.table, threadId, options);
   }
 }
 
-/** A copy the caller may change without touching the store. */
-function copy(record: RunRecord): RunRecord {
-  return {
-    ...record,
-    metadata: structuredClone(record.metadata),
-    kwargs: structuredClone(record.kwargs),
-  };
+/**
+ * Whether a guarded completion to `target` may overwrite `current`: never a
+ * different terminal outcome, except error over interrupted (a rollback).
+ */
+function completionMayOverwrite(current: RunStatus, target: RunStatus): boolean {
+  return (
+    ACTIVE.has(current) || current === target || (target === "error" && current === "interrupted")
+  );
 }

@@ -1,0 +1,160 @@
+import type { RunRecord, RunStatus, TokenCounters } from "@runstore/client";
+import { COUNTER_FIELDS } from "@runstore/client/internal";
+import type { PutInput } from "./check-input.js";
+import { compareCodePoints } from "./text.js";
+
+/** pending and running: the statuses docs/contract.md calls active (in flight). */
+export const ACTIVE: ReadonlySet<RunStatus> = new Set(["pending", "running"]);
+
+/**
+ * A stored row: the record plus whether it was admitted holding its
+ * thread's active slot (createThreadOperation with reject / interrupt /
+ * rollback, or claimNextRun). It holds the slot only while it is active.
+ */
+export interface StoredRun extends RunRecord {
+  holdsSlot: boolean;
+}
+
+/** What a new row is made of: a put's fields plus the admission flags. */
+export type NewRowFields = PutInput & Pick<StoredRun, "queued" | "holdsSlot">;
+
+/** A new row: counters 0, no messages, no cancel, an empty usage map. */
+export function newRow(fields: NewRowFields, now: string): StoredRun {
+  return {
+    ...fields,
+    createdAt: fields.createdAt ?? now,
+    updatedAt: now,
+    ...zeroCounters(),
+    lastAiMessage: null,
+    firstHumanMessage: null,
+    cancelAction: null,
+    cancelRequestedAt: null,
+    tokenUsageByModel: {},
+  };
+}
+
+function zeroCounters(): TokenCounters {
+  return Object.fromEntries(COUNTER_FIELDS.map(([name]) => [name, 0])) as Record<
+    keyof TokenCounters,
+    number
+  >;
+}
+
+/** Whether `row` holds its thread's active slot right now. */
+export function holdsSlot(row: StoredRun): boolean {
+  return row.holdsSlot && ACTIVE.has(row.status);
+}
+
+/** Oldest first: created_at, then run_id. */
+export function oldestFirst(a: RunRecord, b: RunRecord): number {
+  return compareCodePoints(a.createdAt, b.createdAt) || compareCodePoints(a.runId, b.runId);
+}
+
+/** Newest first: created_at, then run_id, both descending. */
+export function newestFirst(a: RunRecord, b: RunRecord): number {
+  return oldestFirst(b, a);
+}
+
+/** A copy the caller may change without touching the store, without holdsSlot. */
+export function copyRow(row: StoredRun): RunRecord {
+  const { holdsSlot: _, ...record } = row;
+  return {
+    ...record,
+    metadata: structuredClone(row.metadata),
+    kwargs: structuredClone(row.kwargs),
+    tokenUsageByModel: structuredClone(row.tokenUsageByModel),
+  };
+}
+
+/** The rows of MemoryRunStore with the indexes its calls read. */
+export class MemoryRunTable {
+  private readonly rows = new Map<string, StoredRun>();
+  private readonly byThread = new Map<string, Set<string>>();
+  private readonly active = new Set<string>();
+  private readonly queued = new Set<string>();
+  private readonly byKey = new Map<string, string>();
+
+  /** The row, whatever its owner. */
+  get(runId: string): StoredRun | undefined {
+    return this.rows.get(runId);
+  }
+
+  /** The row when it exists and `userId` (if not null) owns it. */
+  visible(runId: string, userId: string | null): StoredRun | undefined {
+    const row = this.rows.get(runId);
+    return row !== undefined && (userId === null || row.userId === userId) ? row : undefined;
+  }
+
+  /** The row holding an idempotency key. */
+  holderOf(key: string): StoredRun | undefined {
+    const id = this.byKey.get(key);
+    return id === undefined ? undefined : this.rows.get(id);
+  }
+
+  insert(row: StoredRun): void {
+    this.rows.set(row.runId, row);
+    this.index(row);
+  }
+
+  /**
+   * Writes `changes` into `row`, keeping every index right. A row that
+   * leaves pending is no longer queued, whichever write moved it.
+   */
+  write(row: StoredRun, changes: Partial<StoredRun>): void {
+    this.unindex(row);
+    Object.assign(row, changes);
+    if (row.status !== "pending") row.queued = false;
+    this.index(row);
+  }
+
+  remove(row: StoredRun): void {
+    this.unindex(row);
+    this.rows.delete(row.runId);
+  }
+
+  /** Every row of the thread, in no particular order. */
+  *threadRows(threadId: string): Iterable<StoredRun> {
+    for (const id of this.byThread.get(threadId) ?? []) yield this.rows.get(id) as StoredRun;
+  }
+
+  /** The thread's active rows of every kind and method, oldest first. */
+  activeRowsOf(threadId: string): StoredRun[] {
+    return [...this.threadRows(threadId)].filter((row) => ACTIVE.has(row.status)).sort(oldestFirst);
+  }
+
+  /** The active rows created at or before `before` that `wanted` keeps, oldest first. */
+  activeCreatedBy(before: string, wanted: (row: StoredRun) => boolean): StoredRun[] {
+    const rows: StoredRun[] = [];
+    for (const id of this.active) {
+      const row = this.rows.get(id) as StoredRun;
+      if (row.createdAt <= before && wanted(row)) rows.push(row);
+    }
+    return rows.sort(oldestFirst);
+  }
+
+  /** Every queued row, in no particular order. */
+  *queuedRows(): Iterable<StoredRun> {
+    for (const id of this.queued) yield this.rows.get(id) as StoredRun;
+  }
+
+  private index(row: StoredRun): void {
+    let thread = this.byThread.get(row.threadId);
+    if (thread === undefined) {
+      thread = new Set();
+      this.byThread.set(row.threadId, thread);
+    }
+    thread.add(row.runId);
+    if (ACTIVE.has(row.status)) this.active.add(row.runId);
+    if (row.queued) this.queued.add(row.runId);
+    if (row.idempotencyKey !== null) this.byKey.set(row.idempotencyKey, row.runId);
+  }
+
+  private unindex(row: StoredRun): void {
+    const thread = this.byThread.get(row.threadId);
+    thread?.delete(row.runId);
+    if (thread?.size === 0) this.byThread.delete(row.threadId);
+    this.active.delete(row.runId);
+    this.queued.delete(row.runId);
+    if (row.idempotencyKey !== null) this.byKey.delete(row.idempotencyKey);
+  }
+}
