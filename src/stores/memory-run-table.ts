@@ -98,12 +98,15 @@ export class MemoryRunTable {
 
   /**
    * Writes `changes` into `row`, keeping every index right. A row that
-   * leaves pending is no longer queued, whichever write moved it.
+   * leaves pending is no longer queued, and one that ends gives its thread's
+   * slot back for good (a later write that makes it active again, such as a
+   * part-1 put, does not take the slot), whichever write moved it.
    */
   write(row: StoredRun, changes: Partial<StoredRun>): void {
     this.unindex(row);
     Object.assign(row, changes);
     if (row.status !== "pending") row.queued = false;
+    if (row.status !== "pending" && row.status !== "running") row.holdsSlot = false;
     this.index(row);
   }
 
