@@ -1,13 +1,25 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { PutFields, RunCompletion, RunStatus, RunStore } from "@runstore/client";
+import { idempotencyConflict, type RunStore, threadConflict } from "@runstore/client";
 import { assert } from "vitest";
+import {
+  CALLS,
+  CASE_METHODS,
+  type CaseMethod,
+  PART_1_RECORD_KEYS,
+  WireForm,
+} from "./case-calls.js";
 import { type CaseMemory, lookup, mismatches, resolve, substituteIndex } from "./case-values.js";
 
 /** One rule of docs/contract.md as data: its wording and the store calls that show it. */
 export interface ContractCase {
   name: string;
   steps: Step[];
+  /**
+   * The record keys its results are compared on, set on load: part 1's keys
+   * for part 1's files, null (every key) for coordination-*.json.
+   */
+  recordKeys?: readonly string[] | null;
 }
 
 /** One file of cases/: the docs/contract.md section it checks, and its cases. */
@@ -21,46 +33,12 @@ type Step = Record<string, unknown>;
 
 const CASES_DIRECTORY = new URL("./cases/", import.meta.url);
 
-/**
- * The store methods a step may call, by their contract names: every method
- * of the contract, including those this runner cannot call yet (CALLS below
- * says which it can). python/tests/contract/case_runner.py keeps the same list.
- */
-const CASE_METHODS = [
-  "put",
-  "get",
-  "list_by_thread",
-  "update_status",
-  "delete",
-  "update_model_name",
-  "update_run_completion",
-  "update_run_progress",
-  "list_pending",
-  "list_inflight",
-  "aggregate_tokens_by_thread",
-  "create_thread_operation",
-  "start_run",
-  "renew_lease",
-  "update_lease",
-  "request_cancel",
-  "finalize_if_not_cancelled",
-  "claim_for_takeover",
-  "list_inflight_with_expired_lease",
-  "claim_next_run",
-  "delete_thread_operation",
-  "get_many_by_thread",
-  "list_successful_regenerate_sources",
-  "list_edit_regenerate_runs",
-] as const;
-
-type CaseMethod = (typeof CASE_METHODS)[number];
-
 /** What a step does: call a method, or one of these. Exactly one a step. */
 const ACTIONS: readonly string[] = [...CASE_METHODS, "parallel", "mark", "check"];
 
 /** The keys a step may carry besides its action: a call's, or by action. */
 const MODIFIERS: Record<string, readonly string[]> = {
-  call: ["expect", "error", "save", "range"],
+  call: ["expect", "error", "details", "save", "range", "tally"],
   check: ["expect"],
   parallel: [],
   mark: [],
@@ -77,8 +55,15 @@ export function loadCaseFiles(): CaseFile[] {
     .map((file) => {
       const document: unknown = JSON.parse(readFileSync(new URL(file, CASES_DIRECTORY), "utf8"));
       checkCaseFile(document, `test/contract/cases/${file}`);
+      const recordKeys = isPart2File(file) ? null : PART_1_RECORD_KEYS;
+      for (const contractCase of document.cases) contractCase.recordKeys = recordKeys;
       return document;
     });
+}
+
+/** Part 2's files (coordination between workers) compare whole records; part 1's do not. */
+function isPart2File(file: string): boolean {
+  return file.startsWith("coordination-");
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -136,6 +121,10 @@ function checkStep(step: unknown, where: string): number {
   if ("error" in step && ("expect" in step || "save" in step)) {
     fail('"error" is for a call that fails: it has no result to expect or save');
   }
+  if ("details" in step && !("error" in step)) fail('"details" goes with an "error"');
+  if ("tally" in step && (typeof step.tally !== "string" || "expect" in step || "error" in step)) {
+    fail('"tally" must be a string, on a call with no "expect" or "error" (check it later)');
+  }
   if ("save" in step && typeof step.save !== "string") fail('"save" must be a string');
   if ("range" in step && !(Number.isInteger(step.range) && (step.range as number) > 0)) {
     fail('"range" must be a positive integer');
@@ -157,141 +146,89 @@ function checkStep(step: unknown, where: string): number {
   return "expect" in step || "error" in step ? 1 : 0;
 }
 
-type Args = Record<string, unknown>;
-
-function snakeToCamel(name: string): string {
-  return name.replace(/_([a-z])/g, (_, letter: string) => letter.toUpperCase());
-}
-
-function camelToSnake(name: string): string {
-  return name.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
-}
-
-/** The top-level keys in the other spelling; values (metadata, model names) untouched. */
-function renameKeys(value: object, rename: (name: string) => string): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(value).map(([key, item]) => [rename(key), item]));
-}
-
-/** A call's options object: wire names in the interface's spelling. */
-function camel(args: Args): Record<string, never> {
-  return renameKeys(args, snakeToCamel) as Record<string, never>;
-}
-
-function recordToWire(record: unknown): unknown {
-  return record === null ? null : renameKeys(record as object, camelToSnake);
-}
-
-function recordsToWire(records: unknown): unknown {
-  return (records as object[]).map(recordToWire);
-}
-
-function usageToWire(usage: unknown): unknown {
-  const wire = renameKeys(usage as object, camelToSnake);
-  return { ...wire, by_caller: renameKeys(wire.by_caller as object, camelToSnake) };
-}
-
-/** The methods that return nothing: the call must resolve to undefined. */
-const VOID = (result: unknown) => {
-  assert.strictEqual(result, undefined, "a method that returns nothing returned something");
-  return null;
-};
-
-interface Call {
-  invoke(store: RunStore, args: Args): Promise<unknown>;
-  toWire(result: unknown): unknown;
-}
-
-/* The wire arguments of a case as the TypeScript interface takes them. The
- * values are handed over as they are, a wrong type included: the store must
- * refuse it as the server would, so the casts below only quiet the compiler. */
-const CALLS: Partial<Record<CaseMethod, Call>> = {
-  put: {
-    invoke: (s, { run_id, ...rest }) =>
-      s.put(run_id as string, camel(rest) as unknown as PutFields),
-    toWire: VOID,
-  },
-  get: {
-    invoke: (s, { run_id, ...rest }) => s.get(run_id as string, camel(rest)),
-    toWire: recordToWire,
-  },
-  list_by_thread: {
-    invoke: (s, { thread_id, ...rest }) => s.listByThread(thread_id as string, camel(rest)),
-    toWire: recordsToWire,
-  },
-  update_status: {
-    invoke: (s, { run_id, status, ...rest }) =>
-      s.updateStatus(run_id as string, status as RunStatus, camel(rest)),
-    toWire: (result) => result,
-  },
-  delete: {
-    invoke: (s, { run_id, ...rest }) => s.delete(run_id as string, camel(rest)),
-    toWire: VOID,
-  },
-  update_model_name: {
-    invoke: (s, { run_id, model_name }) =>
-      s.updateModelName(run_id as string, model_name as string | null),
-    toWire: VOID,
-  },
-  update_run_completion: {
-    invoke: (s, { run_id, ...rest }) =>
-      s.updateRunCompletion(run_id as string, camel(rest) as unknown as RunCompletion),
-    toWire: (result) => result,
-  },
-  update_run_progress: {
-    invoke: (s, { run_id, ...rest }) => s.updateRunProgress(run_id as string, camel(rest)),
-    toWire: VOID,
-  },
-  list_pending: {
-    invoke: (s, args) => s.listPending(camel(args)),
-    toWire: recordsToWire,
-  },
-  list_inflight: {
-    invoke: (s, args) => s.listInflight(camel(args)),
-    toWire: recordsToWire,
-  },
-  aggregate_tokens_by_thread: {
-    invoke: (s, { thread_id, ...rest }) =>
-      s.aggregateTokensByThread(thread_id as string, camel(rest)),
-    toWire: usageToWire,
-  },
-};
-
 function expectMatch(actual: unknown, expected: unknown, memory: CaseMemory, where: string) {
   const problems = mismatches(actual, expected, memory);
   if (problems.length > 0) assert.fail(`${where}:\n  ${problems.join("\n  ")}`);
 }
 
-/** "INVALID_ARGUMENT" → Code.InvalidArgument. */
-function codeNamed(name: string): Code {
-  const camel = name
-    .toLowerCase()
-    .replace(/(^|_)([a-z])/g, (_, __, letter: string) => letter.toUpperCase());
-  const code = Code[camel as keyof typeof Code];
-  if (code === undefined) throw new Error(`unknown status code ${name}`);
-  return code;
+/** "ALREADY_EXISTS" for Code.AlreadyExists. */
+function codeName(code: Code): string {
+  return camelToUpperSnake(Code[code]);
 }
 
-async function runCall(store: RunStore, step: Step, memory: CaseMemory, where: string) {
+function camelToUpperSnake(name: string): string {
+  return name.replace(/(?<=[a-z])(?=[A-Z])/g, "_").toUpperCase();
+}
+
+/**
+ * The typed detail of a conflict, in wire form: a thread conflict as
+ * {thread_id, conflicting_run_id}, an idempotency conflict as the record
+ * holding the key; null when the error carries none.
+ */
+function conflictDetails(error: ConnectError, wire: WireForm, at: string): unknown {
+  if (error.code === Code.Aborted) {
+    const conflict = threadConflict(error);
+    return conflict === null
+      ? null
+      : { thread_id: conflict.threadId, conflicting_run_id: conflict.conflictingRunId };
+  }
+  if (error.code === Code.AlreadyExists) return wire.record(idempotencyConflict(error));
+  return assert.fail(
+    `${at}: only ABORTED and ALREADY_EXISTS carry details, got ${codeName(error.code)}`,
+  );
+}
+
+function expectError(
+  error: ConnectError | undefined,
+  step: Step,
+  context: StepContext,
+  at: string,
+) {
+  const expected = step.error as string;
+  if (error === undefined) assert.fail(`${at}: expected ${expected}, but the call succeeded`);
+  const [code = "", field] = expected.split(" ");
+  assert.strictEqual(codeName(error.code), code, `${at}: status code (${error.rawMessage})`);
+  if (field !== undefined && !error.rawMessage.startsWith(`${field} `)) {
+    assert.fail(`${at}: the message should name ${field}: "${error.rawMessage}"`);
+  }
+  if ("details" in step) {
+    const details = conflictDetails(error, context.wire, at);
+    expectMatch(details, step.details, context.memory, `${at} details`);
+  }
+}
+
+/** Appends a call's outcome to a tally: its result in wire form, or {"error": "CODE"}. */
+function tally(memory: CaseMemory, name: string, outcome: unknown) {
+  const list = (memory.saved.get(name) as unknown[] | undefined) ?? [];
+  list.push(outcome);
+  memory.saved.set(name, list);
+}
+
+async function runCall(store: RunStore, step: Step, context: StepContext, where: string) {
   const method = Object.keys(step).find((key) => ACTIONS.includes(key)) as CaseMethod;
   const call = CALLS[method];
-  if (call === undefined) throw new Error(`${where}: this runner cannot call ${method} yet`);
-  const args = resolve(step[method]) as Args;
+  const args = resolve(step[method]) as Record<string, unknown>;
   const outcome = await call.invoke(store, args).then(
-    (result) => ({ result }),
-    (error: unknown) => ({ error: ConnectError.from(error) }),
+    (result) => ({ result, error: undefined, thrown: undefined }),
+    (thrown: unknown) => ({ result: undefined, error: ConnectError.from(thrown), thrown }),
   );
   const at = `${where} (${method})`;
-  if (typeof step.error === "string") {
-    const [codeName = "", field] = step.error.split(" ");
-    if (!("error" in outcome)) assert.fail(`${at}: expected ${step.error}, but the call succeeded`);
-    assert.strictEqual(Code[outcome.error.code], Code[codeNamed(codeName)], `${at}: status code`);
-    if (field !== undefined && !outcome.error.rawMessage.startsWith(`${field} `)) {
-      assert.fail(`${at}: the message should name ${field}: "${outcome.error.rawMessage}"`);
+  const { memory, wire } = context;
+  if (typeof step.tally === "string") {
+    // Only a store's refusal is an outcome; anything else (a TypeError) is a failure.
+    if (outcome.thrown !== undefined && !(outcome.thrown instanceof ConnectError)) {
+      throw outcome.thrown;
     }
+    const value =
+      outcome.error === undefined
+        ? call.toWire(outcome.result, wire)
+        : { error: codeName(outcome.error.code) };
+    tally(memory, step.tally, value);
     return;
   }
-  if ("error" in outcome) throw outcome.error;
-  const result = call.toWire(outcome.result);
+  if (typeof step.error === "string") return expectError(outcome.error, step, context, at);
+  if (outcome.error !== undefined) throw outcome.error;
+  const result = call.toWire(outcome.result, wire);
   if (typeof step.save === "string") memory.saved.set(step.save, result);
   if ("expect" in step) expectMatch(result, step.expect, memory, at);
 }
@@ -309,30 +246,40 @@ async function takeMark(): Promise<string> {
   return new Date(Date.now()).toISOString().slice(0, 23);
 }
 
-async function runStep(store: RunStore, step: Step, memory: CaseMemory, where: string) {
+/** What the steps of one case share. */
+interface StepContext {
+  memory: CaseMemory;
+  wire: WireForm;
+}
+
+async function runStep(store: RunStore, step: Step, context: StepContext, where: string) {
+  const { memory } = context;
   if (typeof step.mark === "string") {
     memory.marks.set(step.mark, await takeMark());
   } else if (Array.isArray(step.parallel)) {
     const steps = step.parallel as Step[];
-    await Promise.all(steps.map((s, i) => runStep(store, s, memory, `${where}.${i + 1}`)));
+    await Promise.all(steps.map((s, i) => runStep(store, s, context, `${where}.${i + 1}`)));
   } else if (typeof step.range === "number") {
     const { range, ...single } = step;
     const width = String(range - 1).length;
     const copies = Array.from({ length: range }, (_, i) =>
       substituteIndex(single, String(i).padStart(width, "0")),
     ) as Step[];
-    await runStep(store, { parallel: copies }, memory, where);
+    await runStep(store, { parallel: copies }, context, where);
   } else if (typeof step.check === "string") {
     expectMatch(lookup(memory, step.check), step.expect, memory, `${where} (${step.check})`);
   } else {
-    await runCall(store, step, memory, where);
+    await runCall(store, step, context, where);
   }
 }
 
 /** Runs a case's steps in order against `store`; the first mismatch fails the test. */
 export async function runCase(store: RunStore, contractCase: ContractCase): Promise<void> {
-  const memory: CaseMemory = { marks: new Map(), saved: new Map() };
+  const context: StepContext = {
+    memory: { marks: new Map(), saved: new Map() },
+    wire: new WireForm(contractCase.recordKeys ?? null),
+  };
   for (const [i, step] of contractCase.steps.entries()) {
-    await runStep(store, step, memory, `step ${i + 1}`);
+    await runStep(store, step, context, `step ${i + 1}`);
   }
 }

@@ -40,6 +40,14 @@ const GENERATORS: Record<string, (argument: unknown) => unknown> = {
   $concat: (argument) => (argument as unknown[]).map((part) => resolve(part)).join(""),
   $nest: (argument) => nest(argument as number),
   $number: (argument) => Number(argument as string),
+  $list: (argument) => {
+    const [pattern, count] = argument as [string, number];
+    return Array.from({ length: count }, (_, n) => pattern.replaceAll("{n}", String(n)));
+  },
+  $entries: (argument) =>
+    Object.fromEntries(
+      (argument as [unknown, unknown][]).map(([key, value]) => [resolve(key), resolve(value)]),
+    ),
 };
 
 /**
@@ -82,10 +90,16 @@ function millisecond(value: unknown): string | undefined {
   return typeof value === "string" && TIMESTAMP_FORMAT.test(value) ? value.slice(0, 23) : undefined;
 }
 
-function mark(memory: CaseMemory, name: unknown): string {
+/**
+ * A bound for $atOrAfter / $before: mark "m", or ["m", ms], the mark plus
+ * that many milliseconds (a lease the store computed from a duration).
+ */
+function mark(memory: CaseMemory, bound: unknown): string {
+  const [name, offset = 0] = Array.isArray(bound) ? bound : [bound];
   const at = memory.marks.get(name as string);
   if (at === undefined) throw new Error(`no mark "${String(name)}" before this step`);
-  return at;
+  if (offset === 0) return at;
+  return new Date(Date.parse(`${at}Z`) + (offset as number)).toISOString().slice(0, 23);
 }
 
 function show(value: unknown): string {
@@ -128,14 +142,14 @@ const MATCHERS: Record<string, Matcher> = {
     const bound = mark(memory, name);
     return at !== undefined && at >= bound
       ? []
-      : [`${path}: expected at or after mark ${String(name)} (${bound}), got ${show(actual)}`];
+      : [`${path}: expected at or after mark ${show(name)} (${bound}), got ${show(actual)}`];
   },
   $before: (actual, name, memory, path) => {
     const at = millisecond(actual);
     const bound = mark(memory, name);
     return at !== undefined && at < bound
       ? []
-      : [`${path}: expected before mark ${String(name)} (${bound}), got ${show(actual)}`];
+      : [`${path}: expected before mark ${show(name)} (${bound}), got ${show(actual)}`];
   },
   $saved: (actual, name, memory, path) =>
     mismatches(actual, lookup(memory, name as string), memory, path),
@@ -152,7 +166,42 @@ const MATCHERS: Record<string, Matcher> = {
     Array.isArray(actual) && actual.length === length
       ? []
       : [`${path}: expected ${String(length)} items, got ${show(actual)}`],
+  $anyOrder: (actual, items, memory, path) => {
+    const expected = items as unknown[];
+    if (!Array.isArray(actual) || actual.length !== expected.length) {
+      return [`${path}: expected ${expected.length} items in any order, got ${show(actual)}`];
+    }
+    return pairUp(actual, expected, memory, path)
+      ? []
+      : [`${path}: expected ${show(expected)} in any order, got ${show(actual)}`];
+  },
+  $oneOf: (actual, alternatives, memory, path) =>
+    (alternatives as unknown[]).some((option) => mismatches(actual, option, memory).length === 0)
+      ? []
+      : [`${path}: expected one of ${show(alternatives)}, got ${show(actual)}`],
 };
+
+/**
+ * Whether each expected item matches a different actual item (both lists of
+ * one length): a search over the assignments, small lists only.
+ */
+function pairUp(actual: unknown[], expected: unknown[], memory: CaseMemory, path: string): boolean {
+  const fits = expected.map((item) =>
+    actual.map((value) => mismatches(value, item, memory, path).length === 0),
+  );
+  const taken = actual.map(() => false);
+  const assign = (i: number): boolean => {
+    if (i === expected.length) return true;
+    return actual.some((_, j) => {
+      if (taken[j] || !fits[i]?.[j]) return false;
+      taken[j] = true;
+      if (assign(i + 1)) return true;
+      taken[j] = false;
+      return false;
+    });
+  };
+  return assign(0);
+}
 
 /**
  * How `actual` (a result in wire form) differs from `expected` (a case's
