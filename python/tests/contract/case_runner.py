@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from runstore_client import GrpcRunStore, RunStoreError
+from runstore_client.errors import IdempotencyConflictError, ThreadConflictError
 
 from .case_values import CaseMemory, lookup, mismatches, resolve, substitute_index
 
@@ -31,8 +32,7 @@ __all__ = [
 CASES_DIRECTORY = Path(__file__).resolve().parents[3] / "test" / "contract" / "cases"
 
 #: The store methods a step may call, by their contract names: every method
-#: of the contract, including those GrpcRunStore may not have yet (a call to
-#: one fails). test/contract/case-runner.ts keeps the same list.
+#: of the contract. test/contract/case-calls.ts keeps the same list.
 CASE_METHODS: tuple[str, ...] = (
     "put",
     "get",
@@ -60,12 +60,41 @@ CASE_METHODS: tuple[str, ...] = (
     "list_edit_regenerate_runs",
 )
 
+#: The record keys of part 1 (docs/contract.md before coordination). Part 1's
+#: case files compare records on these only, so the fields part 2 added do not
+#: change what they assert; coordination-*.json compare whole records.
+#: test/contract/case-calls.ts keeps the same list.
+PART_1_RECORD_KEYS: tuple[str, ...] = (
+    "run_id",
+    "thread_id",
+    "assistant_id",
+    "user_id",
+    "model_name",
+    "status",
+    "multitask_strategy",
+    "metadata",
+    "kwargs",
+    "error",
+    "created_at",
+    "updated_at",
+    "total_input_tokens",
+    "total_output_tokens",
+    "total_tokens",
+    "llm_call_count",
+    "lead_agent_tokens",
+    "subagent_tokens",
+    "middleware_tokens",
+    "message_count",
+    "last_ai_message",
+    "first_human_message",
+)
+
 #: What a step does: call a method, or one of these. Exactly one a step.
 _ACTIONS = frozenset(CASE_METHODS) | {"parallel", "mark", "check"}
 
 #: The keys a step may carry besides its action: a call's, or by action.
 _MODIFIERS: dict[str, tuple[str, ...]] = {
-    "call": ("expect", "error", "save", "range"),
+    "call": ("expect", "error", "details", "save", "range", "tally"),
     "check": ("expect",),
     "parallel": (),
     "mark": (),
@@ -75,7 +104,9 @@ _MODIFIERS: dict[str, tuple[str, ...]] = {
 _ERROR_FORMAT = re.compile(r"[A-Z][A-Z_]*( [^ ]+)?")
 
 #: The methods that return nothing.
-_VOID = frozenset({"put", "delete", "update_model_name", "update_run_progress"})
+_VOID = frozenset(
+    {"put", "delete", "update_model_name", "update_run_progress", "delete_thread_operation"}
+)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -90,6 +121,9 @@ class ContractCase:
     spec: str
     name: str
     steps: list[Step]
+    #: The record keys results are compared on: part 1's for part 1's files,
+    #: None (every key) for coordination-*.json.
+    record_keys: tuple[str, ...] | None = None
 
 
 def load_cases() -> list[ContractCase]:
@@ -98,8 +132,9 @@ def load_cases() -> list[ContractCase]:
     for path in sorted(CASES_DIRECTORY.glob("*.json")):
         document = json.loads(path.read_text(encoding="utf-8"))
         _check_case_file(document, f"test/contract/cases/{path.name}")
+        keys = None if path.name.startswith("coordination-") else PART_1_RECORD_KEYS
         for case in document["cases"]:
-            cases.append(ContractCase(path.stem, document["spec"], case["name"], case["steps"]))
+            cases.append(ContractCase(path.stem, document["spec"], case["name"], case["steps"], keys))
     return cases
 
 
@@ -152,6 +187,12 @@ def _check_step(step: Any, where: str) -> int:
         raise fail('"error" must be a string "CODE" or "CODE field"')
     if "error" in step and ("expect" in step or "save" in step):
         raise fail('"error" is for a call that fails: it has no result to expect or save')
+    if "details" in step and "error" not in step:
+        raise fail('"details" goes with an "error"')
+    if "tally" in step and (
+        not isinstance(step["tally"], str) or "expect" in step or "error" in step
+    ):
+        raise fail('"tally" must be a string, on a call with no "expect" or "error" (check it later)')
     if "save" in step and not isinstance(step["save"], str):
         raise fail('"save" must be a string')
     if "range" in step and not (type(step["range"]) is int and step["range"] > 0):
@@ -188,27 +229,97 @@ def _expect_match(actual: Any, expected: Any, memory: CaseMemory, where: str) ->
         raise AssertionError(f"{where}:\n  " + "\n  ".join(problems))
 
 
-async def _run_call(store: GrpcRunStore, step: Step, memory: CaseMemory, where: str) -> None:
+@dataclass
+class _Context:
+    """What the steps of one case share: the marks and saved results, and the
+    record keys results are compared on (None: every key)."""
+
+    memory: CaseMemory
+    record_keys: tuple[str, ...] | None
+
+
+def _record(record: Any, keys: tuple[str, ...] | None) -> Any:
+    if keys is None or not isinstance(record, dict):
+        return record
+    return {key: value for key, value in record.items() if key in keys}
+
+
+def _records(records: Any, keys: tuple[str, ...] | None) -> Any:
+    return [_record(record, keys) for record in records]
+
+
+#: How each method's result holds records, for part 1's key filter.
+_RECORD_SHAPES: dict[str, Callable[[Any, tuple[str, ...] | None], Any]] = {
+    "get": _record,
+    "claim_next_run": _record,
+    "list_by_thread": _records,
+    "list_pending": _records,
+    "list_inflight": _records,
+    "list_inflight_with_expired_lease": _records,
+    "list_edit_regenerate_runs": _records,
+    "create_thread_operation": lambda result, keys: {
+        "run": _record(result["run"], keys),
+        "taken_over": _records(result["taken_over"], keys),
+    },
+    "get_many_by_thread": lambda result, keys: {
+        run_id: _record(record, keys) for run_id, record in result.items()
+    },
+}
+
+
+def _to_wire(method: str, result: Any, keys: tuple[str, ...] | None) -> Any:
+    shape = _RECORD_SHAPES.get(method)
+    return result if shape is None else shape(result, keys)
+
+
+def _conflict_details(error: RunStoreError, context: _Context, at: str) -> Any:
+    """The typed detail of a conflict: a thread conflict as {thread_id,
+    conflicting_run_id}, an idempotency conflict as the record holding the
+    key; None when the error carries none."""
+    if isinstance(error, ThreadConflictError):
+        return {"thread_id": error.thread_id, "conflicting_run_id": error.conflicting_run_id}
+    if isinstance(error, IdempotencyConflictError):
+        return _record(error.existing, context.record_keys)
+    if error.code.name in ("ABORTED", "ALREADY_EXISTS"):
+        return None
+    problem = f"only ABORTED and ALREADY_EXISTS carry details, got {error.code.name}"
+    raise AssertionError(f"{at}: {problem}")
+
+
+def _expect_error(error: RunStoreError, step: Step, context: _Context, at: str) -> None:
+    code, _, field = step["error"].partition(" ")
+    if error.code.name != code:
+        message = f"{at}: expected {code}, got {error.code.name}: {error.details}"
+        raise AssertionError(message) from error
+    if field and not error.details.startswith(f"{field} "):
+        raise AssertionError(f'{at}: the message should name {field}: "{error.details}"') from error
+    if "details" in step:
+        details = _conflict_details(error, context, at)
+        _expect_match(details, step["details"], context.memory, f"{at} details")
+
+
+async def _run_call(store: GrpcRunStore, step: Step, context: _Context, where: str) -> None:
     method = next(key for key in step if key in CASE_METHODS)
     call: Callable[..., Awaitable[Any]] | None = getattr(store, method, None)
     if call is None:
-        raise AssertionError(f"{where}: GrpcRunStore has no method {method} yet")
+        raise AssertionError(f"{where}: GrpcRunStore has no method {method}")
     at = f"{where} ({method})"
-    expected_error: str | None = step.get("error")
+    memory = context.memory
     try:
-        result = await call(**resolve(step[method]))
+        result = _to_wire(method, await call(**resolve(step[method])), context.record_keys)
     except RunStoreError as error:
-        if expected_error is None:
+        if "tally" in step:
+            memory.saved.setdefault(step["tally"], []).append({"error": error.code.name})
+        elif "error" in step:
+            _expect_error(error, step, context, at)
+        else:
             raise
-        code, _, field = expected_error.partition(" ")
-        if error.code.name != code:
-            message = f"{at}: expected {code}, got {error.code.name}: {error.details}"
-            raise AssertionError(message) from error
-        if field and not error.details.startswith(f"{field} "):
-            raise AssertionError(f'{at}: the message should name {field}: "{error.details}"') from error
         return
-    if expected_error is not None:
-        raise AssertionError(f"{at}: expected {expected_error}, but the call succeeded")
+    if "tally" in step:
+        memory.saved.setdefault(step["tally"], []).append(result)
+        return
+    if "error" in step:
+        raise AssertionError(f"{at}: expected {step['error']}, but the call succeeded")
     if method in _VOID and result is not None:
         raise AssertionError(f"{at}: a method that returns nothing returned {result!r}")
     if "save" in step:
@@ -217,30 +328,30 @@ async def _run_call(store: GrpcRunStore, step: Step, memory: CaseMemory, where: 
         _expect_match(result, step["expect"], memory, at)
 
 
-async def _run_step(store: GrpcRunStore, step: Step, memory: CaseMemory, where: str) -> None:
+async def _run_step(store: GrpcRunStore, step: Step, context: _Context, where: str) -> None:
+    memory = context.memory
     if "mark" in step:
         memory.marks[step["mark"]] = await _take_mark()
     elif "parallel" in step:
-        await asyncio.gather(
-            *(_run_step(store, s, memory, f"{where}.{i + 1}") for i, s in enumerate(step["parallel"]))
-        )
+        steps = enumerate(step["parallel"])
+        await asyncio.gather(*(_run_step(store, s, context, f"{where}.{i + 1}") for i, s in steps))
     elif "range" in step:
         single = {key: value for key, value in step.items() if key != "range"}
         width = len(str(step["range"] - 1))
         copies = [substitute_index(single, str(i).zfill(width)) for i in range(step["range"])]
-        await _run_step(store, {"parallel": copies}, memory, where)
+        await _run_step(store, {"parallel": copies}, context, where)
     elif "check" in step:
         where = f"{where} ({step['check']})"
         _expect_match(lookup(memory, step["check"]), step["expect"], memory, where)
     else:
-        await _run_call(store, step, memory, where)
+        await _run_call(store, step, context, where)
 
 
 async def run_case(store: GrpcRunStore, case: ContractCase) -> None:
     """Runs a case's steps in order; the first mismatch raises AssertionError."""
-    memory = CaseMemory()
+    context = _Context(CaseMemory(), case.record_keys)
     for i, step in enumerate(case.steps):
-        await _run_step(store, step, memory, f"step {i + 1}")
+        await _run_step(store, step, context, f"step {i + 1}")
 
 
 def _test_method(case: ContractCase) -> Callable[[Any], Awaitable[None]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,8 @@ _GENERATORS: dict[str, Callable[[Any], Any]] = {
     "$concat": lambda argument: "".join(resolve(part) for part in argument),
     "$nest": _nest,
     "$number": float,  # "NaN", "Infinity", "-Infinity"
+    "$list": lambda argument: [argument[0].replace("{n}", str(n)) for n in range(argument[1])],
+    "$entries": lambda argument: {resolve(key): resolve(value) for key, value in argument},
 }
 
 
@@ -91,10 +94,17 @@ def _millisecond(value: Any) -> str | None:
     return None
 
 
-def _mark(memory: CaseMemory, name: str) -> str:
+def _mark(memory: CaseMemory, bound: Any) -> str:
+    """A bound for $atOrAfter / $before: mark "m", or ["m", ms], the mark plus
+    that many milliseconds (a lease the store computed from a duration)."""
+    name, offset = (bound[0], bound[1]) if isinstance(bound, list) else (bound, 0)
     if name not in memory.marks:
         raise KeyError(f'no mark "{name}" before this step')
-    return memory.marks[name]
+    at = memory.marks[name]
+    if offset == 0:
+        return at
+    moved = datetime.fromisoformat(at) + timedelta(milliseconds=offset)
+    return moved.strftime("%Y-%m-%dT%H:%M:%S.%f")[:23]
 
 
 def _show(value: Any) -> str:
@@ -108,18 +118,18 @@ def _timestamp(actual: Any, _: Any, __: CaseMemory, path: str) -> list[str]:
     return []
 
 
-def _at_or_after(actual: Any, name: str, memory: CaseMemory, path: str) -> list[str]:
+def _at_or_after(actual: Any, name: Any, memory: CaseMemory, path: str) -> list[str]:
     at, bound = _millisecond(actual), _mark(memory, name)
     if at is not None and at >= bound:
         return []
-    return [f"{path}: expected at or after mark {name} ({bound}), got {_show(actual)}"]
+    return [f"{path}: expected at or after mark {_show(name)} ({bound}), got {_show(actual)}"]
 
 
-def _before(actual: Any, name: str, memory: CaseMemory, path: str) -> list[str]:
+def _before(actual: Any, name: Any, memory: CaseMemory, path: str) -> list[str]:
     at, bound = _millisecond(actual), _mark(memory, name)
     if at is not None and at < bound:
         return []
-    return [f"{path}: expected before mark {name} ({bound}), got {_show(actual)}"]
+    return [f"{path}: expected before mark {_show(name)} ({bound}), got {_show(actual)}"]
 
 
 def _saved(actual: Any, name: str, memory: CaseMemory, path: str) -> list[str]:
@@ -158,6 +168,40 @@ def _length(actual: Any, length: int, _: CaseMemory, path: str) -> list[str]:
     return [f"{path}: expected {length} items, got {_show(actual)}"]
 
 
+def _pair_up(actual: list[Any], expected: list[Any], memory: CaseMemory, path: str) -> bool:
+    """Whether each expected item matches a different actual item (both lists
+    of one length): a search over the assignments, small lists only."""
+    fits = [[not mismatches(value, item, memory, path) for value in actual] for item in expected]
+    taken = [False] * len(actual)
+
+    def assign(i: int) -> bool:
+        if i == len(expected):
+            return True
+        for j in range(len(actual)):
+            if not taken[j] and fits[i][j]:
+                taken[j] = True
+                if assign(i + 1):
+                    return True
+                taken[j] = False
+        return False
+
+    return assign(0)
+
+
+def _any_order(actual: Any, items: list[Any], memory: CaseMemory, path: str) -> list[str]:
+    if not isinstance(actual, list) or len(actual) != len(items):
+        return [f"{path}: expected {len(items)} items in any order, got {_show(actual)}"]
+    if _pair_up(actual, items, memory, path):
+        return []
+    return [f"{path}: expected {_show(items)} in any order, got {_show(actual)}"]
+
+
+def _one_of(actual: Any, alternatives: list[Any], memory: CaseMemory, path: str) -> list[str]:
+    if any(not mismatches(actual, option, memory) for option in alternatives):
+        return []
+    return [f"{path}: expected one of {_show(alternatives)}, got {_show(actual)}"]
+
+
 _MATCHERS: dict[str, Callable[[Any, Any, CaseMemory, str], list[str]]] = {
     "$timestamp": _timestamp,
     "$atOrAfter": _at_or_after,
@@ -166,6 +210,8 @@ _MATCHERS: dict[str, Callable[[Any, Any, CaseMemory, str], list[str]]] = {
     "$fields": _fields,
     "$runIds": _run_ids,
     "$length": _length,
+    "$anyOrder": _any_order,
+    "$oneOf": _one_of,
 }
 
 

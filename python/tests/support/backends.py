@@ -14,9 +14,9 @@ __all__ = ["ServerProcess", "ServerTestCase", "TrackingStore"]
 
 
 class TrackingStore(GrpcRunStore):
-    """GrpcRunStore that remembers the run ids it put, so that a test on the
-    in-memory backend (which has no "truncate") can remove them afterwards
-    through the store's own delete."""
+    """GrpcRunStore that remembers the run ids it put or admitted, so that a
+    test on the in-memory backend (which has no "truncate") can remove them
+    afterwards through the store's own delete."""
 
     def __init__(self, target: str, **options: Any) -> None:
         super().__init__(target, **options)
@@ -25,6 +25,10 @@ class TrackingStore(GrpcRunStore):
     async def put(self, run_id: str, **fields: Any) -> None:
         self.put_ids.add(run_id)
         await super().put(run_id, **fields)
+
+    async def create_thread_operation(self, run_id: str, **fields: Any) -> dict[str, Any]:
+        self.put_ids.add(run_id)
+        return await super().create_thread_operation(run_id, **fields)
 
 
 class ServerTestCase(unittest.IsolatedAsyncioTestCase):
