@@ -82,6 +82,10 @@ describe("README", () => {
     expect(typeErrors(firstBlock(readme, "ts"))).toEqual([]);
   });
 
+  it("docs/workers.md has a TypeScript example that type-checks the same way", () => {
+    expect(typeErrors(firstBlock(read("docs/workers.md"), "ts"))).toEqual([]);
+  });
+
   it("has the Python example under its Python heading", () => {
     const section = readme.split("\n## Python\n")[1] ?? "";
     expect(firstBlock(section, "python")).toContain("GrpcRunStore(");
