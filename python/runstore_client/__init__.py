@@ -6,37 +6,53 @@
         await store.put("run-1", thread_id="thread-1")
         run = await store.get("run-1")
 
-The behaviour contract is docs/contract.md of the RunStore repository; the generated
-protobuf / gRPC code is in ``runstore_client.gen.runstore.v1``.
+``runstore_client.deerflow.DeerFlowRunStore`` is the drop-in for DeerFlow's
+current RunStore (several workers on one store). The behaviour contract is
+docs/contract.md of the RunStore repository; the generated protobuf / gRPC
+code is in ``runstore_client.gen.runstore.v1``.
 """
 
 from __future__ import annotations
 
 from .client import GrpcRunStore, TimestampInput
 from .convert import MULTITASK_STRATEGIES, RUN_STATUSES
+from .coordination import CANCEL_ACTIONS, OPERATION_KINDS, LeaseInput
 from .errors import (
+    AbortedError,
+    AlreadyExistsError,
     DeadlineExceededError,
+    IdempotencyConflictError,
     InvalidArgumentError,
     OutOfRangeError,
     ResourceExhaustedError,
     RunStoreError,
+    ThreadConflictError,
     UnauthenticatedError,
     UnavailableError,
 )
 from .options import TlsOptions
+from .owner import AUTO
 from .retry import DEFAULT_RETRY_POLICY, RetryPolicy
 
 __all__ = [
+    "AUTO",
+    "CANCEL_ACTIONS",
     "DEFAULT_RETRY_POLICY",
     "MULTITASK_STRATEGIES",
+    "OPERATION_KINDS",
     "RUN_STATUSES",
+    "AbortedError",
+    "AlreadyExistsError",
     "DeadlineExceededError",
     "GrpcRunStore",
+    "IdempotencyConflictError",
     "InvalidArgumentError",
+    "LeaseInput",
     "OutOfRangeError",
     "ResourceExhaustedError",
     "RetryPolicy",
     "RunStoreError",
+    "ThreadConflictError",
     "TimestampInput",
     "TlsOptions",
     "UnauthenticatedError",

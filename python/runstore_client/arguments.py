@@ -20,6 +20,7 @@ __all__ = [
     "check_bool",
     "check_counter",
     "check_limit",
+    "check_model_name",
     "check_required_text",
     "check_text",
 ]
@@ -91,3 +92,12 @@ def check_bool(field: str, value: object) -> bool:
     if not isinstance(value, bool):
         raise invalid_argument(field, f"must be a boolean, got {type(value).__name__}")
     return value
+
+
+def check_model_name(value: object) -> str | None:
+    """A model name as sent: a non-string (a number, an enum of a runtime's
+    config) becomes ``str(value)``, as DeerFlow's SQL store stores it; the
+    trimming and the 128-character cut are the server's."""
+    if value is None or isinstance(value, str):
+        return check_text("model_name", value)
+    return check_text("model_name", str(value))

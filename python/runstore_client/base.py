@@ -1,11 +1,18 @@
 """The base class of GrpcRunStore: DeerFlow's RunStore ABC when it can be.
 
-When the DeerFlow package is importable, GrpcRunStore subclasses its
-``RunStore`` ABC so ``isinstance`` checks and type checkers accept it where
-the runtime expects a store. DeerFlow's ABC has changed over its versions;
-one that declares abstract methods GrpcRunStore does not implement (for
+When the DeerFlow package is importable and its ``RunStore`` ABC is the
+seed's (abstract methods within the seed interface), GrpcRunStore subclasses
+it so ``isinstance`` checks and type checkers accept it where that runtime
+expects a store.
+
+A later DeerFlow's ABC also declares part 2's methods abstract (start_run,
+update_lease, claim_for_takeover, …) and expects its own result types
+(LeaseRenewal, the ``(row, taken_over)`` tuple) and always-guarded updates:
+GrpcRunStore answers part 2 in wire form instead, so it stands alone, and
+``runstore_client.deerflow.DeerFlowRunStore`` is the store for that
+DeerFlow. An ABC declaring an abstract method neither class knows (for
 instance ``delete_by_thread``) would make GrpcRunStore impossible to create,
-so then it stands alone, with a RuntimeWarning naming what is missing.
+so then it stands alone too, with a RuntimeWarning naming what is missing.
 """
 
 from __future__ import annotations
@@ -13,7 +20,15 @@ from __future__ import annotations
 import importlib
 import warnings
 
-__all__ = ["DEERFLOW_MODULES", "STORE_METHODS", "choose_base"]
+__all__ = [
+    "COORDINATION_METHODS",
+    "DEERFLOW_MODULES",
+    "DEERFLOW_PART2_METHODS",
+    "SEED_METHODS",
+    "STORE_METHODS",
+    "choose_base",
+    "deerflow_run_store",
+]
 
 #: Where DeerFlow has kept its RunStore ABC, most specific first.
 DEERFLOW_MODULES: tuple[str, ...] = (
@@ -21,8 +36,8 @@ DEERFLOW_MODULES: tuple[str, ...] = (
     "deerflow.runtime.runs.store",
 )
 
-#: The methods GrpcRunStore implements: the Python store interface.
-STORE_METHODS: frozenset[str] = frozenset(
+#: The seed's store interface (part 1), whose ABC GrpcRunStore can subclass.
+SEED_METHODS: frozenset[str] = frozenset(
     {
         "put",
         "get",
@@ -38,8 +53,37 @@ STORE_METHODS: frozenset[str] = frozenset(
     }
 )
 
+#: GrpcRunStore's part-2 methods (docs/contract.md, coordination between workers).
+COORDINATION_METHODS: frozenset[str] = frozenset(
+    {
+        "create_thread_operation",
+        "start_run",
+        "renew_lease",
+        "update_lease",
+        "request_cancel",
+        "finalize_if_not_cancelled",
+        "claim_for_takeover",
+        "list_inflight_with_expired_lease",
+        "claim_next_run",
+        "delete_thread_operation",
+        "get_many_by_thread",
+        "list_successful_regenerate_sources",
+        "list_edit_regenerate_runs",
+    }
+)
 
-def _deerflow_run_store() -> type | None:
+#: The methods GrpcRunStore implements.
+STORE_METHODS: frozenset[str] = SEED_METHODS | COORDINATION_METHODS
+
+#: The part-2 methods of DeerFlow's later RunStore ABC (DeerFlowRunStore's).
+DEERFLOW_PART2_METHODS: frozenset[str] = (COORDINATION_METHODS - {"create_thread_operation"}) | {
+    "create_thread_operation_atomic",
+    "create_run_atomic",
+}
+
+
+def deerflow_run_store() -> type | None:
+    """DeerFlow's RunStore ABC, or None when DeerFlow is not importable."""
     for name in DEERFLOW_MODULES:
         try:
             module = importlib.import_module(name)
@@ -52,17 +96,19 @@ def _deerflow_run_store() -> type | None:
 
 
 def choose_base() -> type:
-    """DeerFlow's RunStore when importable and implementable, else ``object``."""
-    abc_class = _deerflow_run_store()
+    """DeerFlow's RunStore when importable and the seed's, else ``object``."""
+    abc_class = deerflow_run_store()
     if abc_class is None:
         return object
-    missing = sorted(set(getattr(abc_class, "__abstractmethods__", ())) - STORE_METHODS)
-    if missing:
+    abstract = set(getattr(abc_class, "__abstractmethods__", ()))
+    if abstract <= SEED_METHODS:
+        return abc_class
+    unknown = sorted(abstract - STORE_METHODS - DEERFLOW_PART2_METHODS)
+    if unknown:
         warnings.warn(
             f"{abc_class.__module__}.RunStore declares abstract methods that GrpcRunStore "
-            f"does not implement ({', '.join(missing)}); GrpcRunStore does not subclass it",
+            f"does not implement ({', '.join(unknown)}); GrpcRunStore does not subclass it",
             RuntimeWarning,
             stacklevel=2,
         )
-        return object
-    return abc_class
+    return object

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import grpc
 
 from .arguments import COUNTER_FIELDS
+from .coordination import action_from_proto, kind_from_proto, usage_map_from_proto
 from .errors import RunStoreError, invalid_argument
 from .gen.runstore.v1 import run_store_pb2 as pb
 from .json_values import struct_to_dict
@@ -79,19 +80,30 @@ def _optional(message: Any, field: str) -> Any:
     return getattr(message, field) if message.HasField(field) else None
 
 
+def _optional_timestamp(message: Any, field: str) -> str | None:
+    return format_timestamp(getattr(message, field)) if message.HasField(field) else None
+
+
 def run_from_proto(run: pb.Run) -> dict[str, Any]:
     """A wire Run as the record dict every method returns.
 
     Keys: run_id, thread_id, assistant_id, user_id, model_name, status,
     multitask_strategy, metadata, kwargs, error, created_at, updated_at, the
-    eight counters, last_ai_message, first_human_message.
+    eight counters, last_ai_message, first_human_message; and part 2's
+    operation_kind, stop_reason, owner_worker_id, lease_expires_at,
+    cancel_action, cancel_requested_at, idempotency_key, follow_up_to_run_id,
+    token_usage_by_model ({model: {input_tokens, output_tokens, total_tokens,
+    cache_read_tokens when recorded}}) and queued.
     """
     status = _STATUS_FROM_PROTO.get(run.status)
     strategy = _STRATEGY_FROM_PROTO.get(run.multitask_strategy)
+    kind = kind_from_proto(run.operation_kind)
     if status is None:
         raise _bad_response(f"an unknown run status {run.status}")
     if strategy is None:
         raise _bad_response(f"an unknown multitask strategy {run.multitask_strategy}")
+    if kind is None:
+        raise _bad_response(f"an unknown operation kind {run.operation_kind}")
     if not run.HasField("created_at") or not run.HasField("updated_at"):
         raise _bad_response("a run without timestamps")
     record: dict[str, Any] = {
@@ -112,6 +124,18 @@ def run_from_proto(run: pb.Run) -> dict[str, Any]:
         record[name] = getattr(run, name)
     record["last_ai_message"] = _optional(run, "last_ai_message")
     record["first_human_message"] = _optional(run, "first_human_message")
+    record.update(
+        operation_kind=kind,
+        stop_reason=_optional(run, "stop_reason"),
+        owner_worker_id=_optional(run, "owner_worker_id"),
+        lease_expires_at=_optional_timestamp(run, "lease_expires_at"),
+        cancel_action=action_from_proto(run.cancel_action),
+        cancel_requested_at=_optional_timestamp(run, "cancel_requested_at"),
+        idempotency_key=_optional(run, "idempotency_key"),
+        follow_up_to_run_id=_optional(run, "follow_up_to_run_id"),
+        token_usage_by_model=usage_map_from_proto(run.token_usage_by_model),
+        queued=run.queued,
+    )
     return record
 
 

@@ -12,14 +12,20 @@ original ``AioRpcError``, when there is one, is kept as ``__cause__``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 
 __all__ = [
+    "AbortedError",
+    "AlreadyExistsError",
     "DeadlineExceededError",
+    "IdempotencyConflictError",
     "InvalidArgumentError",
     "OutOfRangeError",
     "ResourceExhaustedError",
     "RunStoreError",
+    "ThreadConflictError",
     "UnauthenticatedError",
     "UnavailableError",
     "from_rpc_error",
@@ -41,7 +47,8 @@ class RunStoreError(Exception):
 
         GrpcRunStore already retried UNAVAILABLE within the call's deadline;
         seeing it here means those attempts ran out. Every RPC of the service
-        is idempotent, so a caller may requeue the call.
+        is idempotent, so a caller may requeue the call. A conflict of part 2
+        (ThreadConflictError, also ABORTED) is an answer and says False.
         """
         return self.code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED)
 
@@ -70,6 +77,57 @@ class OutOfRangeError(RunStoreError):
     """An answer cannot be represented, e.g. a token sum past 2^53-1."""
 
 
+class AbortedError(RunStoreError):
+    """The call lost a race the store decided atomically (e.g. a busy thread)."""
+
+
+class AlreadyExistsError(RunStoreError):
+    """The write would duplicate a key another row holds (a run_id, an idempotency key)."""
+
+
+class ThreadConflictError(AbortedError):
+    """An admission was refused because the thread has an active operation.
+
+    ``thread_id`` and ``conflicting_run_id`` come from the error's details
+    (None when the server sent none). ``sqlstate`` / ``pgcode`` are
+    PostgreSQL's unique-violation code, the signal DeerFlow's RunManager
+    looks for (on the exception or its cause chain) to turn a refused
+    admission into its own ConflictError. A conflict is an answer, not an
+    outage: it is never retried, and ``retryable`` is False.
+    """
+
+    sqlstate = "23505"
+    pgcode = "23505"
+
+    def __init__(
+        self,
+        code: grpc.StatusCode,
+        details: str,
+        *,
+        thread_id: str | None = None,
+        conflicting_run_id: str | None = None,
+    ) -> None:
+        super().__init__(code, details)
+        self.thread_id = thread_id
+        self.conflicting_run_id = conflicting_run_id
+
+    @property
+    def retryable(self) -> bool:
+        return False
+
+
+class IdempotencyConflictError(AlreadyExistsError):
+    """A write was refused because another row holds its idempotency key.
+
+    ``existing`` is that row, as the store's reads return it, so the caller
+    can reuse it without another call.
+    """
+
+    def __init__(self, code: grpc.StatusCode, details: str, *, existing: dict[str, Any]) -> None:
+        super().__init__(code, details)
+        self.existing = existing
+
+
 _BY_CODE: dict[grpc.StatusCode, type[RunStoreError]] = {
     grpc.StatusCode.INVALID_ARGUMENT: InvalidArgumentError,
     grpc.StatusCode.UNAVAILABLE: UnavailableError,
@@ -77,6 +135,8 @@ _BY_CODE: dict[grpc.StatusCode, type[RunStoreError]] = {
     grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceededError,
     grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhaustedError,
     grpc.StatusCode.OUT_OF_RANGE: OutOfRangeError,
+    grpc.StatusCode.ABORTED: AbortedError,
+    grpc.StatusCode.ALREADY_EXISTS: AlreadyExistsError,
 }
 
 

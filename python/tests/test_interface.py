@@ -1,5 +1,6 @@
-"""GrpcRunStore has exactly the Python store interface, and subclasses
-DeerFlow's RunStore ABC when that package is importable."""
+"""GrpcRunStore has exactly the Python store interface (the seed's, and
+part 2's methods), and subclasses DeerFlow's RunStore ABC when that package
+is importable and its ABC is the seed's."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ import textwrap  # noqa: E402
 import unittest  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from runstore_client import GrpcRunStore  # noqa: E402
-from runstore_client.base import STORE_METHODS  # noqa: E402
+from runstore_client import AUTO, GrpcRunStore  # noqa: E402
+from runstore_client.base import SEED_METHODS, STORE_METHODS  # noqa: E402
 
 _COUNTERS = (
     "total_input_tokens",
@@ -31,14 +32,16 @@ _COUNTERS = (
 )
 
 #: Each method as (positional parameters, keyword-only parameters with defaults);
-#: "<required>" marks a keyword without a default. From docs/contract.md / DeerFlow.
+#: "<required>" marks a keyword without a default. From docs/contract.md / DeerFlow:
+#: part 1 (the seed's interface, with part 2's new optional inputs) and part 2.
+_LEASE = {"lease": None, "lease_expires_at": None}
 INTERFACE: dict[str, tuple[tuple[str, ...], dict[str, object]]] = {
     "put": (
         ("run_id",),
         {
             "thread_id": "<required>",
             "assistant_id": None,
-            "user_id": None,
+            "user_id": AUTO,
             "model_name": None,
             "status": "pending",
             "multitask_strategy": "reject",
@@ -46,12 +49,21 @@ INTERFACE: dict[str, tuple[tuple[str, ...], dict[str, object]]] = {
             "kwargs": None,
             "error": None,
             "created_at": None,
+            "operation_kind": "run",
+            "stop_reason": None,
+            "owner_worker_id": None,
+            "lease_expires_at": None,
+            "idempotency_key": None,
+            "follow_up_to_run_id": None,
         },
     ),
-    "get": (("run_id",), {"user_id": None}),
-    "list_by_thread": (("thread_id",), {"user_id": None, "limit": 100}),
-    "update_status": (("run_id", "status"), {"error": None}),
-    "delete": (("run_id",), {"user_id": None}),
+    "get": (("run_id",), {"user_id": AUTO}),
+    "list_by_thread": (("thread_id",), {"user_id": AUTO, "limit": 100}),
+    "update_status": (
+        ("run_id", "status"),
+        {"error": None, "stop_reason": None, "guarded": False},
+    ),
+    "delete": (("run_id",), {"user_id": AUTO}),
     "update_model_name": (("run_id", "model_name"), {}),
     "update_run_completion": (
         ("run_id",),
@@ -61,6 +73,8 @@ INTERFACE: dict[str, tuple[tuple[str, ...], dict[str, object]]] = {
             "last_ai_message": None,
             "first_human_message": None,
             "error": None,
+            "token_usage_by_model": None,
+            "guarded": False,
         },
     ),
     "update_run_progress": (
@@ -69,28 +83,68 @@ INTERFACE: dict[str, tuple[tuple[str, ...], dict[str, object]]] = {
             **{name: None for name in _COUNTERS},
             "last_ai_message": None,
             "first_human_message": None,
+            "token_usage_by_model": None,
         },
     ),
     "list_pending": ((), {"before": None}),
     "list_inflight": ((), {"before": None}),
     "aggregate_tokens_by_thread": (("thread_id",), {"include_active": False}),
+    "create_thread_operation": (
+        ("run_id",),
+        {
+            "thread_id": "<required>",
+            "owner_worker_id": "<required>",
+            **_LEASE,
+            "operation_kind": "run",
+            "multitask_strategy": "reject",
+            "assistant_id": None,
+            "user_id": AUTO,
+            "model_name": None,
+            "metadata": None,
+            "kwargs": None,
+            "created_at": None,
+            "grace_seconds": 10,
+            "idempotency_key": None,
+            "follow_up_to_run_id": None,
+        },
+    ),
+    "start_run": (("run_id",), {}),
+    "renew_lease": (("run_id",), {"owner_worker_id": "<required>", **_LEASE}),
+    "update_lease": (("run_id",), {"owner_worker_id": "<required>", **_LEASE}),
+    "request_cancel": (("run_id",), {"action": "<required>"}),
+    "finalize_if_not_cancelled": (
+        ("run_id",),
+        {"status": "<required>", "error": None, "stop_reason": None},
+    ),
+    "claim_for_takeover": (
+        ("run_id",),
+        {"grace_seconds": 10, "error": "<required>", "stop_reason": None},
+    ),
+    "list_inflight_with_expired_lease": ((), {"before": None, "grace_seconds": 10}),
+    "claim_next_run": ((), {"owner_worker_id": "<required>", **_LEASE, "thread_id": None}),
+    "delete_thread_operation": (("run_id",), {"user_id": "<required>"}),
+    "get_many_by_thread": (("thread_id", "run_ids"), {"user_id": AUTO}),
+    "list_successful_regenerate_sources": (("thread_id",), {"user_id": AUTO}),
+    "list_edit_regenerate_runs": (("thread_id",), {"user_id": AUTO}),
 }
 
 #: A stand-in for DeerFlow's deerflow/runtime/runs/store/base.py: the ABC as
 #: docs/contract.md describes it, or with one more abstract method.
-_FAKE_DEERFLOW = '''
+_FAKE_DEERFLOW = """
 import abc
 
 class RunStore(abc.ABC):
     {methods}
-'''
+"""
 
 
 def _abstract(name: str) -> str:
     return f"@abc.abstractmethod\n    async def {name}(self, *args, **kwargs): ...\n"
 
 
-def _run_with_fake_deerflow(methods: list[str] | None, script: str) -> subprocess.CompletedProcess[str]:
+def _run_with_fake_deerflow(
+    methods: list[str] | None, script: str
+) -> subprocess.CompletedProcess[str]:
     """Runs ``script`` in a fresh interpreter, with a fake DeerFlow package
     declaring ``methods`` abstract (None: no DeerFlow at all)."""
     with tempfile.TemporaryDirectory() as root:
@@ -142,12 +196,12 @@ class InterfaceTest(unittest.TestCase):
 
     def test_subclasses_deerflow_run_store_when_importable(self) -> None:
         result = _run_with_fake_deerflow(
-            sorted(STORE_METHODS - {"update_run_progress"}),
+            sorted(SEED_METHODS - {"update_run_progress"}),
             """
             from deerflow.runtime.runs.store.base import RunStore
             from runstore_client import GrpcRunStore
             store = GrpcRunStore("127.0.0.1:1")
-            print(isinstance(store, RunStore), GrpcRunStore.__mro__[1].__module__)
+            print(isinstance(store, RunStore), GrpcRunStore.__bases__[-1].__module__)
             """,
         )
         self.assertEqual(result.returncode, 0, result.stderr)
@@ -156,12 +210,12 @@ class InterfaceTest(unittest.TestCase):
 
     def test_stands_alone_when_deerflow_abc_asks_for_more(self) -> None:
         result = _run_with_fake_deerflow(
-            sorted(STORE_METHODS | {"delete_by_thread"}),
+            sorted(SEED_METHODS | {"delete_by_thread"}),
             """
             from deerflow.runtime.runs.store.base import RunStore
             from runstore_client import GrpcRunStore
             store = GrpcRunStore("127.0.0.1:1")
-            print(isinstance(store, RunStore), GrpcRunStore.__bases__ == (object,))
+            print(isinstance(store, RunStore), GrpcRunStore.__bases__[-1] is object)
             """,
         )
         self.assertEqual(result.returncode, 0, result.stderr)
@@ -169,12 +223,34 @@ class InterfaceTest(unittest.TestCase):
         self.assertIn("RuntimeWarning", result.stderr)
         self.assertIn("delete_by_thread", result.stderr)
 
+    def test_stands_alone_quietly_beside_a_later_deerflow(self) -> None:
+        # A later DeerFlow's ABC (part 2 abstract too) expects its own result
+        # types: runstore_client.deerflow.DeerFlowRunStore is its store.
+        later = SEED_METHODS | {
+            "start_run",
+            "update_lease",
+            "claim_for_takeover",
+            "list_inflight_with_expired_lease",
+        }
+        result = _run_with_fake_deerflow(
+            sorted(later),
+            """
+            from deerflow.runtime.runs.store.base import RunStore
+            from runstore_client import GrpcRunStore
+            store = GrpcRunStore("127.0.0.1:1")
+            print(isinstance(store, RunStore), GrpcRunStore.__bases__[-1] is object)
+            """,
+        )
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.stdout.strip(), "False True")
+        self.assertNotIn("Warning", result.stderr)
+
     def test_stands_alone_without_deerflow(self) -> None:
         result = _run_with_fake_deerflow(
             None,
             """
             from runstore_client import GrpcRunStore
-            print(GrpcRunStore.__bases__ == (object,))
+            print(GrpcRunStore.__bases__[-1] is object)
             """,
         )
         self.assertEqual(result.returncode, 0, result.stderr)

@@ -1,0 +1,158 @@
+"""The connection under GrpcRunStore: options, the channel, one RPC with retries."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any, Literal, Self
+
+import grpc
+from google.protobuf.message import Message
+
+from .conflicts import conflict_from_rpc_error
+from .convert import run_from_proto
+from .errors import RunStoreError, from_rpc_error
+from .gen.runstore.v1 import run_store_pb2_grpc as pb_grpc
+from .options import (
+    DEFAULT_KEEPALIVE_SECONDS,
+    DEFAULT_MAX_REQUEST_BYTES,
+    TlsOptions,
+    bearer_metadata,
+    check_channel_limits,
+    check_timeout,
+    open_channel,
+    split_target,
+)
+from .retry import RetryPolicy, call_with_retry, retry_policy
+
+__all__ = ["Connection"]
+
+
+class Connection:
+    """Reaches a RunStore server: the options of GrpcRunStore's constructor,
+    a channel opened on first use in the running event loop, and ``_invoke``,
+    which runs one RPC with the token, retrying UNAVAILABLE within the
+    timeout and turning failures into RunStoreError subclasses.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        token: str | None = None,
+        tls: TlsOptions | None = None,
+        timeout: float | None = None,
+        retry: RetryPolicy | Literal[False] | None = None,
+        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+        keepalive_seconds: float = DEFAULT_KEEPALIVE_SECONDS,
+        channel_options: Sequence[tuple[str, Any]] = (),
+    ) -> None:
+        """Configures the store; the connection opens on the first call.
+
+        - ``target``: "host:port", any gRPC target, or "http(s)://host:port".
+        - ``token``: sent as ``authorization: Bearer <token>`` on every call.
+        - ``tls``: TLS / mutual TLS settings; None means plaintext (unless
+          the target is https://).
+        - ``timeout``: seconds each call may take in all, retries and their
+          sleeps included; None for no deadline.
+        - ``retry``: the UNAVAILABLE retry policy; None for the default (4
+          attempts, 50 ms doubling to 2 s, full jitter), False for one attempt.
+        - ``max_request_bytes``: larger requests fail here with
+          RESOURCE_EXHAUSTED instead of being sent (default 4 MiB, the
+          server's default limit).
+        - ``keepalive_seconds``: HTTP/2 PING interval; 0 turns PINGs off.
+        - ``channel_options``: extra gRPC channel arguments, passed as given.
+        """
+        self._target, self._tls = split_target(target, tls)
+        self._metadata = bearer_metadata(token)
+        self._timeout = check_timeout(timeout)
+        self._retry = retry_policy(retry)
+        check_channel_limits(max_request_bytes, keepalive_seconds)
+        self._max_request_bytes = max_request_bytes
+        self._keepalive_seconds = keepalive_seconds
+        self._channel_options = tuple(channel_options)
+        self._channel: grpc.aio.Channel | None = None
+        # The generated stub is untyped; _invoke reaches its methods by name.
+        self._stub: Any = None
+        self._closed = False
+        self._stopped: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def close(self) -> None:
+        """Closes the connection. Calls in flight, or sleeping before a retry,
+        end with a RunStoreError of code CANCELLED; later calls fail the same way.
+        """
+        self._closed = True
+        if self._stopped is not None:
+            self._stopped.set()
+        channel, self._channel, self._stub = self._channel, None, None
+        # A channel of another (finished) loop cannot be awaited here; it went with its loop.
+        if channel is not None and self._loop is asyncio.get_running_loop():
+            await channel.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def _open(self) -> Any:
+        """The stub, opening the channel on first use inside the running loop.
+
+        A grpc.aio channel belongs to the event loop it was made in, so a
+        store created before the loop runs (at import or configuration time)
+        works, and one used from a new loop (a second ``asyncio.run``) opens
+        a new connection there.
+        """
+        if self._closed:
+            raise _closed_error()
+        loop = asyncio.get_running_loop()
+        if self._stub is None or self._loop is not loop:
+            self._loop = loop
+            self._channel = open_channel(
+                self._target,
+                self._tls,
+                max_request_bytes=self._max_request_bytes,
+                keepalive_seconds=self._keepalive_seconds,
+                extra_options=self._channel_options,
+            )
+            self._stub = pb_grpc.RunStoreServiceStub(self._channel)  # type: ignore[no-untyped-call]
+            self._stopped = asyncio.Event()
+        return self._stub
+
+    async def _invoke(self, method: str, request: Message) -> Any:
+        """Runs the RPC ``method`` with the token, retrying UNAVAILABLE within
+        the timeout; returns its response message. Requests are built before
+        this, so bad input fails once, locally, without a round trip. A
+        conflict (ABORTED / ALREADY_EXISTS) is answered once, never retried,
+        and raised with its detail (conflicts.py)."""
+        rpc = getattr(self._open(), method)
+
+        async def attempt(timeout: float | None) -> Any:
+            return await rpc(request, timeout=timeout, metadata=self._metadata)
+
+        try:
+            return await call_with_retry(
+                attempt, timeout=self._timeout, policy=self._retry, stopped=self._stopped
+            )
+        except grpc.aio.AioRpcError as error:
+            if self._closed:
+                raise _closed_error() from error
+            raise conflict_from_rpc_error(error, run_from_proto) or from_rpc_error(error) from error
+        except asyncio.CancelledError:
+            # close() cancels the calls in flight; a cancellation of the
+            # caller's own task stays a CancelledError.
+            task = asyncio.current_task()
+            if self._closed and (task is None or task.cancelling() == 0):
+                raise _closed_error() from None
+            raise
+
+
+def _closed_error() -> RunStoreError:
+    return RunStoreError(grpc.StatusCode.CANCELLED, "GrpcRunStore is closed")

@@ -1,0 +1,286 @@
+"""What DeerFlow's own tests found wrong with the seed client, fixed in both
+Python stores (issue 13): an omitted user_id resolves from DeerFlow's user
+context (AUTO), put(status=None) stores pending, a non-string model_name is
+stored as str(value), follow_up_to_run_id is accepted. And GrpcRunStore's
+part-2 wire details: conflicts decoded with their details, the lease forms,
+usage per model read back exactly as written.
+"""
+
+from __future__ import annotations
+
+from tests.support.requirements import require_grpc
+
+require_grpc()
+
+import uuid  # noqa: E402
+from datetime import datetime, timedelta, timezone  # noqa: E402
+from typing import Any, ClassVar  # noqa: E402
+
+from runstore_client import (  # noqa: E402
+    AlreadyExistsError,
+    GrpcRunStore,
+    IdempotencyConflictError,
+    InvalidArgumentError,
+    ThreadConflictError,
+)
+from runstore_client.deerflow import DeerFlowRunStore  # noqa: E402
+from tests.support.backends import ServerTestCase  # noqa: E402
+from tests.test_deerflow_interface import run_with_fake_deerflow  # noqa: E402
+
+
+async def _remove(target: str, run_ids: set[str]) -> None:
+    """Removes the runs a test wrote, on the in-memory backend (which has no "truncate")."""
+    async with GrpcRunStore(target, timeout=30) as cleaner:
+        for run_id in run_ids:
+            await cleaner.delete(run_id, user_id=None)
+
+
+class FixesTest(ServerTestCase):
+    backend: ClassVar[str] = "memory"
+
+    async def asyncSetUp(self) -> None:
+        await super().asyncSetUp()
+        self.df = DeerFlowRunStore(self.server.target, timeout=30)
+        self.written: set[str] = set()
+
+    async def asyncTearDown(self) -> None:
+        await self.df.close()
+        if self.database is None:
+            await _remove(self.server.target, self.written)
+        await super().asyncTearDown()
+
+    def stores(self) -> list[tuple[str, Any]]:
+        return [("grpc", self.store), ("deerflow", self.df)]
+
+    async def test_status_none_is_stored_as_pending(self) -> None:
+        for name, store in self.stores():
+            with self.subTest(store=name):
+                self.written.add(f"{name}-r1")
+                await store.put(f"{name}-r1", thread_id="t1", status=None)
+                self.assertEqual((await store.get(f"{name}-r1"))["status"], "pending")
+
+    async def test_a_non_string_model_name_is_stored_as_its_str(self) -> None:
+        for name, store in self.stores():
+            with self.subTest(store=name):
+                self.written.add(f"{name}-r1")
+                await store.put(f"{name}-r1", thread_id="t1", model_name=123)
+                self.assertEqual((await store.get(f"{name}-r1"))["model_name"], "123")
+                await store.update_model_name(f"{name}-r1", 4.5)
+                self.assertEqual((await store.get(f"{name}-r1"))["model_name"], "4.5")
+
+    async def test_follow_up_to_run_id_is_accepted(self) -> None:
+        for name, store in self.stores():
+            with self.subTest(store=name):
+                self.written.update({f"{name}-r1", f"{name}-r2"})
+                await store.put(f"{name}-r1", thread_id="t1", follow_up_to_run_id="r0")
+                self.assertEqual((await store.get(f"{name}-r1"))["follow_up_to_run_id"], "r0")
+        await self.store.create_thread_operation(
+            "grpc-r2", thread_id="t2", owner_worker_id="w1", follow_up_to_run_id="grpc-r1"
+        )
+        await self.df.create_thread_operation_atomic(
+            "deerflow-r2",
+            thread_id="t3",
+            owner_worker_id="w1",
+            lease_expires_at=None,
+            follow_up_to_run_id="deerflow-r1",
+        )
+        self.assertEqual((await self.store.get("grpc-r2") or {})["follow_up_to_run_id"], "grpc-r1")
+        self.assertEqual(
+            (await self.df.get("deerflow-r2") or {})["follow_up_to_run_id"], "deerflow-r1"
+        )
+
+    async def test_without_deerflow_an_omitted_user_id_is_no_user(self) -> None:
+        for name, store in self.stores():
+            with self.subTest(store=name):
+                self.written.add(f"{name}-r1")
+                await store.put(f"{name}-r1", thread_id="t1", user_id="alice")
+                self.assertEqual((await store.get(f"{name}-r1"))["user_id"], "alice")
+                self.assertIsNone(await store.get(f"{name}-r1", user_id="bob"))
+                self.assertEqual(len(await store.list_by_thread("t1")), 1 if name == "grpc" else 2)
+
+    # -- GrpcRunStore's part-2 wire details --------------------------------
+
+    async def test_thread_conflict_carries_its_detail(self) -> None:
+        self.written.update({"r1", "r2"})
+        await self.store.create_thread_operation("r1", thread_id="t1", owner_worker_id="w1")
+        with self.assertRaises(ThreadConflictError) as raised:
+            await self.store.create_thread_operation("r2", thread_id="t1", owner_worker_id="w2")
+        error = raised.exception
+        self.assertEqual(
+            (error.code.name, error.thread_id, error.conflicting_run_id, error.retryable),
+            ("ABORTED", "t1", "r1", False),
+        )
+        self.assertTrue(error.details.startswith("thread_id t1 "), error.details)
+
+    async def test_idempotency_conflict_carries_the_existing_row(self) -> None:
+        self.written.update({"r1", "r2", "r3"})
+        admitted = await self.store.create_thread_operation(
+            "r1", thread_id="t1", owner_worker_id="w1", idempotency_key="key-1"
+        )
+        for attempt in (
+            self.store.create_thread_operation(
+                "r2", thread_id="t2", owner_worker_id="w2", idempotency_key="key-1"
+            ),
+            self.store.put("r3", thread_id="t3", idempotency_key="key-1"),
+        ):
+            with self.assertRaises(IdempotencyConflictError) as raised:
+                await attempt
+            self.assertEqual(raised.exception.code.name, "ALREADY_EXISTS")
+            self.assertEqual(raised.exception.existing, admitted["run"])
+        self.assertIsNone(await self.store.get("r2"))
+        self.assertIsNone(await self.store.get("r3"))
+
+    async def test_run_id_taken_by_another_operation_is_already_exists(self) -> None:
+        self.written.add("r1")
+        first = await self.store.create_thread_operation("r1", thread_id="t1", owner_worker_id="w1")
+        again = await self.store.create_thread_operation("r1", thread_id="t1", owner_worker_id="w1")
+        self.assertEqual(again, first)
+        with self.assertRaises(AlreadyExistsError) as raised:
+            await self.store.create_thread_operation("r1", thread_id="t1", owner_worker_id="w2")
+        self.assertNotIsInstance(raised.exception, IdempotencyConflictError)
+
+    async def test_a_lease_is_an_instant_or_a_duration(self) -> None:
+        self.written.add("r1")
+        admission = await self.store.create_thread_operation(
+            "r1", thread_id="t1", owner_worker_id="w1", lease=timedelta(minutes=5)
+        )
+        # The store adds the duration to its clock at the write (a bound, not a timing).
+        lease_left = _instant(admission["run"]["lease_expires_at"]) - _instant(
+            admission["run"]["created_at"]
+        )
+        self.assertTrue(timedelta(minutes=5) <= lease_left < timedelta(minutes=6), lease_left)
+        at = datetime(2999, 1, 1, 8, tzinfo=timezone(timedelta(hours=8)))
+        for lease, expected in (
+            ({"expires_at": "2999-01-01T00:00:00Z"}, "2999-01-01T00:00:00.000000Z"),
+            (at, "2999-01-01T00:00:00.000000Z"),
+            ("2999-01-02T00:00:00+00:00", "2999-01-02T00:00:00.000000Z"),
+        ):
+            with self.subTest(lease=lease):
+                self.assertEqual(
+                    await self.store.renew_lease("r1", owner_worker_id="w1", lease=lease),
+                    {"renewed": True, "cancel_action": None},
+                )
+                self.assertEqual((await self.store.get("r1") or {})["lease_expires_at"], expected)
+        self.assertIs(
+            await self.store.update_lease("r1", owner_worker_id="w1", lease={"duration_ms": 1500}),
+            True,
+        )
+        renewed = await self.store.get("r1") or {}
+        lease_left = _instant(renewed["lease_expires_at"]) - _instant(renewed["updated_at"])
+        self.assertTrue(timedelta(seconds=1.5) <= lease_left < timedelta(seconds=61.5), lease_left)
+        for bad in ({"expires_at": "2999-01-01", "duration_ms": 1}, {}, 30, None):
+            with self.subTest(bad=bad), self.assertRaises(InvalidArgumentError) as raised:
+                await self.store.renew_lease("r1", owner_worker_id="w1", lease=bad)
+            self.assertTrue(raised.exception.details.startswith("lease "), raised.exception.details)
+
+    async def test_usage_per_model_reads_back_as_written(self) -> None:
+        self.written.add("r1")
+        await self.store.put("r1", thread_id="t1", status="running")
+        usage = {
+            "gpt": {
+                "input_tokens": 1,
+                "output_tokens": 2,
+                "total_tokens": 3,
+                "cache_read_tokens": 0,
+            },
+            "claude": {"input_tokens": 4, "output_tokens": 5, "total_tokens": 9},
+        }
+        await self.store.update_run_progress("r1", token_usage_by_model=usage)
+        self.assertEqual((await self.store.get("r1") or {})["token_usage_by_model"], usage)
+        await self.store.update_run_progress("r1", total_tokens=7)
+        self.assertEqual((await self.store.get("r1") or {})["token_usage_by_model"], usage)
+        self.assertIs(await self.store.update_run_completion("r1", status="success"), True)
+        self.assertEqual((await self.store.get("r1") or {})["token_usage_by_model"], {})
+
+
+class FixesMysqlTest(FixesTest):
+    backend = "mysql"
+
+
+def _instant(value: str) -> datetime:
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+#: The child: puts and reads through both stores, as alice, as nobody, and
+#: with explicit users; prints what each read saw.
+_AUTO_SCRIPT = """
+import asyncio, json, os
+from deerflow.runtime import user_context
+from runstore_client import GrpcRunStore
+from runstore_client.deerflow import DeerFlowRunStore
+
+class User:
+    def __init__(self, id):
+        self.id = id
+
+async def main():
+    p = os.environ["PREFIX"]
+    out = {}
+    target = os.environ["TARGET"]
+    async with GrpcRunStore(target, timeout=30) as grpc, DeerFlowRunStore(target, timeout=30) as df:
+        for name, store in (("grpc", grpc), ("deerflow", df)):
+            r, t = f"{p}{name}-r", f"{p}{name}-t"
+            user_context.set_current_user(User("alice"))
+            await store.put(r + "1", thread_id=t)
+            await store.put(r + "2", thread_id=t, user_id=None)
+            await store.put(r + "3", thread_id=t, user_id=user_context.AUTO)
+            seen = {
+                "owner": (await store.get(r + "1", user_id=None))["user_id"],
+                "explicit_none_owner": (await store.get(r + "2", user_id=None))["user_id"],
+                "deerflow_auto_owner": (await store.get(r + "3", user_id=None))["user_id"],
+                "alice_sees": sorted(x["run_id"][len(r):] for x in await store.list_by_thread(t)),
+                "alice_gets_unowned": await store.get(r + "2") is not None,
+            }
+            user_context.set_current_user(User("bob"))
+            seen["bob_sees"] = sorted(x["run_id"][len(r):] for x in await store.list_by_thread(t))
+            seen["bob_gets_alices"] = await store.get(r + "1") is not None
+            await store.delete(r + "1")
+            seen["bob_deleted_alices"] = await store.get(r + "1", user_id=None) is None
+            user_context.set_current_user(None)
+            seen["nobody_sees"] = sorted(x["run_id"][len(r):] for x in await store.list_by_thread(t))
+            out[name] = seen
+            for i in "123":
+                await store.delete(r + i, user_id=None)
+        user_context.set_current_user(User("carol"))
+        row, _ = await df.create_thread_operation_atomic(
+            p + "adm", thread_id=p + "adm", owner_worker_id="w", lease_expires_at=None, user_id=None)
+        out["admission_none_is_current_user"] = row["user_id"]
+        admitted = await grpc.create_thread_operation(
+            p + "adm2", thread_id=p + "adm2", owner_worker_id="w", user_id=None)
+        out["grpc_admission_none_is_no_user"] = admitted["run"]["user_id"]
+        await df.delete_thread_operation(p + "adm", user_id="carol")
+        await grpc.delete_thread_operation(p + "adm2", user_id=None)
+    print(json.dumps(out))
+
+asyncio.run(main())
+"""
+
+_SEEN = {
+    "owner": "alice",
+    "explicit_none_owner": None,
+    "deerflow_auto_owner": "alice",
+    "alice_sees": ["1", "3"],
+    "alice_gets_unowned": False,
+    "bob_sees": [],
+    "bob_gets_alices": False,
+    "bob_deleted_alices": False,
+    "nobody_sees": ["1", "2", "3"],
+}
+
+
+class AutoUserTest(ServerTestCase):
+    """With DeerFlow importable, an omitted user_id is DeerFlow's current user."""
+
+    def test_omitted_user_id_is_the_current_user(self) -> None:
+        answer = run_with_fake_deerflow(
+            _AUTO_SCRIPT, {"TARGET": self.server.target, "PREFIX": uuid.uuid4().hex[:8]}
+        )
+        self.assertEqual(
+            answer,
+            {
+                "grpc": _SEEN,
+                "deerflow": _SEEN,
+                "admission_none_is_current_user": "carol",
+                "grpc_admission_none_is_no_user": None,
+            },
+        )
