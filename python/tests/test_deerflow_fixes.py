@@ -12,6 +12,9 @@ from tests.support.requirements import require_grpc
 
 require_grpc()
 
+import json  # noqa: E402
+import re  # noqa: E402
+import urllib.request  # noqa: E402
 import uuid  # noqa: E402
 from datetime import datetime, timedelta, timezone  # noqa: E402
 from typing import Any, ClassVar  # noqa: E402
@@ -21,10 +24,11 @@ from runstore_client import (  # noqa: E402
     GrpcRunStore,
     IdempotencyConflictError,
     InvalidArgumentError,
+    RetryPolicy,
     ThreadConflictError,
 )
 from runstore_client.deerflow import DeerFlowRunStore  # noqa: E402
-from tests.support.backends import ServerTestCase  # noqa: E402
+from tests.support.backends import ServerProcess, ServerTestCase  # noqa: E402
 from tests.test_deerflow_interface import run_with_fake_deerflow  # noqa: E402
 
 
@@ -195,6 +199,49 @@ class FixesTest(ServerTestCase):
 
 class FixesMysqlTest(FixesTest):
     backend = "mysql"
+
+
+class ConflictsAreNotRetriedTest(ServerTestCase):
+    """A conflict is one call on the server, whatever the retry policy: its
+    grpc_server_started_total counter (the server's Prometheus metrics) moves by one."""
+
+    metrics_url: ClassVar[str]
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.server = ServerProcess.start({"METRICS_PORT": "0"})
+        cls.addClassCleanup(cls.server.stop)
+        for line in cls.server.output().splitlines():
+            if "serving Prometheus metrics" in line:
+                cls.metrics_url = json.loads(line)["url"]
+                return
+        raise AssertionError(f"no metrics URL in:\n{cls.server.output()}")
+
+    def started(self) -> int:
+        with urllib.request.urlopen(self.metrics_url, timeout=30) as response:
+            text = response.read().decode()
+        pattern = (
+            r'^grpc_server_started_total\{[^}]*grpc_method="CreateThreadOperation"[^}]*\} (\d+)$'
+        )
+        counts = re.findall(pattern, text, re.MULTILINE)
+        return sum(int(count) for count in counts)
+
+    async def test_thread_and_idempotency_conflicts_are_answered_once(self) -> None:
+        policy = RetryPolicy(max_attempts=4, initial_backoff=0.001, max_backoff=0.001)
+        async with GrpcRunStore(self.server.target, timeout=30, retry=policy) as store:
+            await store.create_thread_operation(
+                "r1", thread_id="t1", owner_worker_id="w1", idempotency_key="k1"
+            )
+            before = self.started()
+            with self.assertRaises(ThreadConflictError):
+                await store.create_thread_operation("r2", thread_id="t1", owner_worker_id="w2")
+            self.assertEqual(self.started(), before + 1)
+            with self.assertRaises(IdempotencyConflictError):
+                await store.create_thread_operation(
+                    "r3", thread_id="t3", owner_worker_id="w2", idempotency_key="k1"
+                )
+            self.assertEqual(self.started(), before + 2)
+            await store.delete("r1", user_id=None)
 
 
 def _instant(value: str) -> datetime:
