@@ -1,18 +1,21 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
-import type { RunRecord, RunStore, RunStoreService, TokenCounters } from "@runstore/client";
+import type { RunStore, RunStoreService, TokenCounters } from "@runstore/client";
 import {
   COUNTER_FIELDS,
   checkCounter,
+  kindFromProto,
   type pb,
   runToProto,
   statusFromProto,
   strategyFromProto,
-  timestampFromProto,
+  usageMapFromProto,
   usageToProto,
 } from "@runstore/client/internal";
+import { withBoundedDetails } from "./bounded-details.js";
 import { type FollowsCallSignal, followsCallSignal } from "./call-signal.js";
+import * as coordination from "./service-coordination.js";
+import { optionalTimestamp, runs } from "./wire-values.js";
 
 type Impl = ServiceImpl<typeof RunStoreService>;
 
@@ -46,7 +49,7 @@ export class RunStoreServiceImpl implements Impl {
     req: pb.PutRequest,
     context?: CallContext,
   ): Promise<MessageInitShape<typeof pb.PutResponseSchema>> {
-    await this.storeFor(context).put(req.runId, {
+    const put = this.storeFor(context).put(req.runId, {
       threadId: req.threadId,
       assistantId: req.assistantId ?? null,
       userId: req.userId ?? null,
@@ -57,7 +60,14 @@ export class RunStoreServiceImpl implements Impl {
       kwargs: req.kwargs ?? null,
       error: req.error ?? null,
       createdAt: optionalTimestamp(req.createdAt, "created_at"),
+      operationKind: kindFromProto("operation_kind", req.operationKind),
+      stopReason: req.stopReason ?? null,
+      ownerWorkerId: req.ownerWorkerId ?? null,
+      leaseExpiresAt: optionalTimestamp(req.leaseExpiresAt, "lease_expires_at"),
+      idempotencyKey: req.idempotencyKey ?? null,
+      followUpToRunId: req.followUpToRunId ?? null,
     });
+    await withBoundedDetails(put);
     return {};
   }
 
@@ -84,9 +94,7 @@ export class RunStoreServiceImpl implements Impl {
     const updated = await this.storeFor(context).updateStatus(
       req.runId,
       statusFromProto("status", req.status),
-      {
-        error: req.error ?? null,
-      },
+      { error: req.error ?? null, stopReason: req.stopReason ?? null, guarded: req.guarded },
     );
     return { updated: updated ?? undefined };
   }
@@ -117,6 +125,8 @@ export class RunStoreServiceImpl implements Impl {
       lastAiMessage: req.lastAiMessage ?? null,
       firstHumanMessage: req.firstHumanMessage ?? null,
       error: req.error ?? null,
+      tokenUsageByModel: usageMapFromProto(req.tokenUsageByModel),
+      guarded: req.guarded,
     });
     return { updated: updated ?? undefined };
   }
@@ -129,6 +139,10 @@ export class RunStoreServiceImpl implements Impl {
       ...countersFromProto(req),
       lastAiMessage: req.lastAiMessage ?? null,
       firstHumanMessage: req.firstHumanMessage ?? null,
+      tokenUsageByModel:
+        req.tokenUsageByModel === undefined
+          ? null
+          : usageMapFromProto(req.tokenUsageByModel.models),
     });
     return {};
   }
@@ -156,15 +170,55 @@ export class RunStoreServiceImpl implements Impl {
     });
     return usageToProto(usage);
   }
-}
 
-/** A list response; the three list messages share this shape. */
-function runs(records: RunRecord[]): { runs: pb.Run[] } {
-  return { runs: records.map(runToProto) };
-}
+  // Coordination between workers: see service-coordination.ts.
 
-function optionalTimestamp(value: Timestamp | undefined, field: string): string | null {
-  return value === undefined ? null : timestampFromProto(value, field);
+  createThreadOperation(req: pb.CreateThreadOperationRequest, context?: CallContext) {
+    return coordination.createThreadOperation(this.storeFor(context), req);
+  }
+
+  startRun(req: pb.StartRunRequest, context?: CallContext) {
+    return coordination.startRun(this.storeFor(context), req);
+  }
+
+  renewLease(req: pb.RenewLeaseRequest, context?: CallContext) {
+    return coordination.renewLease(this.storeFor(context), req);
+  }
+
+  requestCancel(req: pb.RequestCancelRequest, context?: CallContext) {
+    return coordination.requestCancel(this.storeFor(context), req);
+  }
+
+  finalizeIfNotCancelled(req: pb.FinalizeIfNotCancelledRequest, context?: CallContext) {
+    return coordination.finalizeIfNotCancelled(this.storeFor(context), req);
+  }
+
+  claimForTakeover(req: pb.ClaimForTakeoverRequest, context?: CallContext) {
+    return coordination.claimForTakeover(this.storeFor(context), req);
+  }
+
+  listInflightWithExpiredLease(req: pb.ListInflightWithExpiredLeaseRequest, context?: CallContext) {
+    return coordination.listInflightWithExpiredLease(this.storeFor(context), req);
+  }
+
+  claimNextRun(req: pb.ClaimNextRunRequest, context?: CallContext) {
+    return coordination.claimNextRun(this.storeFor(context), req);
+  }
+
+  getManyByThread(req: pb.GetManyByThreadRequest, context?: CallContext) {
+    return coordination.getManyByThread(this.storeFor(context), req);
+  }
+
+  listSuccessfulRegenerateSources(
+    req: pb.ListSuccessfulRegenerateSourcesRequest,
+    context?: CallContext,
+  ) {
+    return coordination.listSuccessfulRegenerateSources(this.storeFor(context), req);
+  }
+
+  listEditRegenerateRuns(req: pb.ListEditRegenerateRunsRequest, context?: CallContext) {
+    return coordination.listEditRegenerateRuns(this.storeFor(context), req);
+  }
 }
 
 /**

@@ -17,28 +17,56 @@ import {
   Http2SessionManager,
   type Http2SessionOptions,
 } from "@connectrpc/connect-node";
+import { idempotencyConflictError } from "./conflicts.js";
+import { actionFromProto, checkOperationKind, kindToProto } from "./coordination.js";
 import { RunStoreService } from "./gen/runstore/v1/run_store_pb.js";
 import { createGrpcUnaryTransport } from "./grpc-unary-transport.js";
 import { toJsonObject } from "./json-object.js";
 import { runFromProto, statusToProto, strategyToProto, usageFromProto } from "./proto-convert.js";
-import { type RetryOptions, type RetryPolicy, retryPolicy, withRetry } from "./retry.js";
 import {
-  COUNTER_FIELDS,
-  type ListByThreadOptions,
-  type OwnerOptions,
-  type PutFields,
-  type RecoveryOptions,
-  type RunCompletion,
-  type RunProgress,
-  type RunRecord,
-  type RunStatus,
-  type RunStore,
-  type ThreadTokenUsage,
-  type TokenCounters,
+  actionRequest,
+  admissionFromProto,
+  admissionRequest,
+  finalizationFromProto,
+  leaseCallRequest,
+  referencedConflictRow,
+  renewalFromProto,
+  runIdsRequest,
+  takeoverRequest,
+  usageMapRequest,
+  usageSnapshotRequest,
+} from "./remote-coordination.js";
+import {
+  countersToProto,
+  lease as leaseRequest,
+  optionalCount,
+  optionalTimestamp,
+  text,
+} from "./remote-request.js";
+import { type RetryOptions, type RetryPolicy, retryPolicy, withRetry } from "./retry.js";
+import type {
+  Admission,
+  CancelAction,
+  ExpiredLeaseOptions,
+  Lease,
+  LeaseRenewal,
+  ListByThreadOptions,
+  OwnerOptions,
+  PutFields,
+  RecoveryOptions,
+  RunCompletion,
+  RunProgress,
+  RunRecord,
+  RunStatus,
+  RunStore,
+  StatusFinalization,
+  TakeoverOptions,
+  ThreadOperationFields,
+  ThreadTokenUsage,
+  UpdateStatusOptions,
 } from "./run-store.js";
 import { keepByteOrderMarks } from "./text-encoding.js";
-import { parseTimestamp, timestampToProto } from "./timestamp.js";
-import { checkBoolean, checkCounter, checkLimit, checkOptionalText } from "./validation.js";
+import { checkBoolean, checkLimit } from "./validation.js";
 
 /** The wire protocols a RemoteRunStore can speak; all three reach the same server. */
 export type RemoteProtocol = "grpc" | "grpc-web" | "connect";
@@ -201,8 +229,19 @@ export class RemoteRunStore implements RunStore {
       kwargs: toJsonObject("kwargs", fields.kwargs),
       error: text("error", fields.error),
       createdAt: optionalTimestamp(fields.createdAt, "created_at"),
+      operationKind: kindToProto(
+        checkOperationKind("operation_kind", fields.operationKind ?? "run"),
+      ),
+      stopReason: text("stop_reason", fields.stopReason),
+      ownerWorkerId: text("owner_worker_id", fields.ownerWorkerId),
+      leaseExpiresAt: optionalTimestamp(fields.leaseExpiresAt, "lease_expires_at"),
+      idempotencyKey: text("idempotency_key", fields.idempotencyKey),
+      followUpToRunId: text("follow_up_to_run_id", fields.followUpToRunId),
     };
-    await this.invoke((options) => this.client.put(request, options), call);
+    await this.keyed(
+      this.invoke((options) => this.client.put(request, options), call),
+      call,
+    );
   }
 
   async get(
@@ -232,13 +271,15 @@ export class RemoteRunStore implements RunStore {
   async updateStatus(
     runId: string,
     status: RunStatus,
-    options?: { error?: string | null },
+    options?: UpdateStatusOptions,
     call?: RemoteCallOptions,
   ): Promise<boolean | null> {
     const request = {
       runId: text("run_id", runId),
       status: statusToProto("status", status),
       error: text("error", options?.error),
+      stopReason: text("stop_reason", options?.stopReason),
+      guarded: checkBoolean("guarded", options?.guarded ?? false),
     };
     const response = await this.invoke((o) => this.client.updateStatus(request, o), call);
     return response.updated ?? null;
@@ -270,6 +311,8 @@ export class RemoteRunStore implements RunStore {
       lastAiMessage: text("last_ai_message", completion.lastAiMessage),
       firstHumanMessage: text("first_human_message", completion.firstHumanMessage),
       error: text("error", completion.error),
+      tokenUsageByModel: usageMapRequest(completion.tokenUsageByModel),
+      guarded: checkBoolean("guarded", completion.guarded ?? false),
     };
     const response = await this.invoke((o) => this.client.updateRunCompletion(request, o), call);
     return response.updated ?? null;
@@ -285,6 +328,7 @@ export class RemoteRunStore implements RunStore {
       ...countersToProto(progress, undefined),
       lastAiMessage: text("last_ai_message", progress.lastAiMessage),
       firstHumanMessage: text("first_human_message", progress.firstHumanMessage),
+      tokenUsageByModel: usageSnapshotRequest(progress.tokenUsageByModel),
     };
     await this.invoke((o) => this.client.updateRunProgress(request, o), call);
   }
@@ -315,6 +359,188 @@ export class RemoteRunStore implements RunStore {
       call,
     );
     return usageFromProto(response);
+  }
+
+  // Coordination between workers (docs/contract.md, part 2). Conflicts
+  // (ABORTED, ALREADY_EXISTS) are answers, never retried: decode them with
+  // threadConflict() / idempotencyConflict().
+
+  async createThreadOperation(
+    runId: string,
+    fields: ThreadOperationFields,
+    call?: RemoteCallOptions,
+  ): Promise<Admission> {
+    const request = admissionRequest(runId, fields);
+    const response = await this.keyed(
+      this.invoke((o) => this.client.createThreadOperation(request, o), call),
+      call,
+    );
+    return admissionFromProto(response);
+  }
+
+  async startRun(runId: string, call?: RemoteCallOptions): Promise<boolean> {
+    const request = { runId: text("run_id", runId) };
+    return (await this.invoke((o) => this.client.startRun(request, o), call)).started;
+  }
+
+  async renewLease(
+    runId: string,
+    ownerWorkerId: string,
+    lease: Lease,
+    call?: RemoteCallOptions,
+  ): Promise<LeaseRenewal> {
+    const request = leaseCallRequest(runId, ownerWorkerId, lease);
+    return renewalFromProto(await this.invoke((o) => this.client.renewLease(request, o), call));
+  }
+
+  /** RenewLease, answering only whether it applied. */
+  async updateLease(
+    runId: string,
+    ownerWorkerId: string,
+    lease: Lease,
+    call?: RemoteCallOptions,
+  ): Promise<boolean> {
+    return (await this.renewLease(runId, ownerWorkerId, lease, call)).renewed;
+  }
+
+  async requestCancel(
+    runId: string,
+    action: CancelAction,
+    call?: RemoteCallOptions,
+  ): Promise<CancelAction | null> {
+    const request = { runId: text("run_id", runId), action: actionRequest("action", action) };
+    const response = await this.invoke((o) => this.client.requestCancel(request, o), call);
+    return actionFromProto("cancel_action", response.cancelAction);
+  }
+
+  async finalizeIfNotCancelled(
+    runId: string,
+    status: RunStatus,
+    options?: { error?: string | null; stopReason?: string | null },
+    call?: RemoteCallOptions,
+  ): Promise<StatusFinalization> {
+    const request = {
+      runId: text("run_id", runId),
+      status: statusToProto("status", status),
+      error: text("error", options?.error),
+      stopReason: text("stop_reason", options?.stopReason),
+    };
+    const response = await this.invoke((o) => this.client.finalizeIfNotCancelled(request, o), call);
+    return finalizationFromProto(response);
+  }
+
+  async claimForTakeover(
+    runId: string,
+    options: TakeoverOptions,
+    call?: RemoteCallOptions,
+  ): Promise<boolean> {
+    const request = { runId: text("run_id", runId), ...takeoverRequest(options) };
+    return (await this.invoke((o) => this.client.claimForTakeover(request, o), call)).claimed;
+  }
+
+  async listInflightWithExpiredLease(
+    options?: ExpiredLeaseOptions,
+    call?: RemoteCallOptions,
+  ): Promise<RunRecord[]> {
+    const request = {
+      before: optionalTimestamp(options?.before, "before"),
+      graceSeconds: optionalCount("grace_seconds", options?.graceSeconds),
+    };
+    const response = await this.invoke(
+      (o) => this.client.listInflightWithExpiredLease(request, o),
+      call,
+    );
+    return response.runs.map(runFromProto);
+  }
+
+  async claimNextRun(
+    ownerWorkerId: string,
+    lease: Lease,
+    options?: { threadId?: string | null },
+    call?: RemoteCallOptions,
+  ): Promise<RunRecord | null> {
+    const request = {
+      ownerWorkerId: text("owner_worker_id", ownerWorkerId),
+      lease: leaseRequest("lease", lease),
+      threadId: text("thread_id", options?.threadId),
+    };
+    const response = await this.invoke((o) => this.client.claimNextRun(request, o), call);
+    return response.run === undefined ? null : runFromProto(response.run);
+  }
+
+  /** Delete with the owner recorded at admission (null: no owner filter). */
+  async deleteThreadOperation(
+    runId: string,
+    userId: string | null,
+    call?: RemoteCallOptions,
+  ): Promise<void> {
+    await this.delete(runId, { userId }, call);
+  }
+
+  async getManyByThread(
+    threadId: string,
+    runIds: readonly string[],
+    options?: OwnerOptions,
+    call?: RemoteCallOptions,
+  ): Promise<Record<string, RunRecord>> {
+    const request = {
+      threadId: text("thread_id", threadId),
+      runIds: runIdsRequest(runIds),
+      userId: text("user_id", options?.userId),
+    };
+    const response = await this.invoke((o) => this.client.getManyByThread(request, o), call);
+    return Object.fromEntries(
+      Object.entries(response.runs).map(([id, run]) => [id, runFromProto(run)]),
+    );
+  }
+
+  async listSuccessfulRegenerateSources(
+    threadId: string,
+    options?: OwnerOptions,
+    call?: RemoteCallOptions,
+  ): Promise<string[]> {
+    const request = {
+      threadId: text("thread_id", threadId),
+      userId: text("user_id", options?.userId),
+    };
+    const response = await this.invoke(
+      (o) => this.client.listSuccessfulRegenerateSources(request, o),
+      call,
+    );
+    return response.runIds;
+  }
+
+  async listEditRegenerateRuns(
+    threadId: string,
+    options?: OwnerOptions,
+    call?: RemoteCallOptions,
+  ): Promise<RunRecord[]> {
+    const request = {
+      threadId: text("thread_id", threadId),
+      userId: text("user_id", options?.userId),
+    };
+    const response = await this.invoke((o) => this.client.listEditRegenerateRuns(request, o), call);
+    return response.runs.map(runFromProto);
+  }
+
+  /**
+   * A write that takes an idempotency key. When it fails with a conflict
+   * whose row the server sent as a reference (a row too large for a gRPC
+   * trailer), the row is read with Get, so idempotencyConflict(error) gives
+   * the whole row on every protocol. A row deleted in between: the conflict
+   * is rethrown without a detail.
+   */
+  private async keyed<T>(write: Promise<T>, call: RemoteCallOptions | undefined): Promise<T> {
+    try {
+      return await write;
+    } catch (error) {
+      const runId = referencedConflictRow(error);
+      if (runId === null) throw error;
+      const existing = await this.get(runId, undefined, call);
+      throw existing === null
+        ? new ConnectError(ConnectError.from(error).rawMessage, Code.AlreadyExists)
+        : idempotencyConflictError(existing);
+    }
   }
 
   /**
@@ -434,37 +660,6 @@ function linkSignals(
       store.removeEventListener("abort", onStore);
     },
   };
-}
-
-/**
- * The counters that are given, as int64 values; an absent one becomes
- * `ifAbsent` (0 for a completion, left out for a progress snapshot).
- */
-function countersToProto(
-  source: { [K in keyof TokenCounters]?: number | null },
-  ifAbsent: number | undefined,
-): Partial<Record<keyof TokenCounters, bigint>> {
-  const out: Partial<Record<keyof TokenCounters, bigint>> = {};
-  for (const [name, wire] of COUNTER_FIELDS) {
-    const value = source[name] ?? ifAbsent;
-    if (value !== undefined) out[name] = BigInt(checkCounter(wire, value));
-  }
-  return out;
-}
-
-/**
- * A string field as sent: null/undefined are left unset. Only what the wire
- * cannot encode is refused here (a non-string, a lone surrogate); every
- * other rule is the server's, so its answer is the one callers see.
- */
-function text(field: string, value: unknown): string | undefined {
-  return checkOptionalText(field, value) ?? undefined;
-}
-
-function optionalTimestamp(value: string | Date | null | undefined, field: string) {
-  return value === undefined || value === null
-    ? undefined
-    : timestampToProto(parseTimestamp(value, field));
 }
 
 /** Lifts Node's 10-listener warning threshold for a signal every call listens to. */

@@ -38,6 +38,7 @@ type Req<K extends Rpc> = MessageInitShape<Methods[K]["input"]>;
 type Call = { [K in Rpc]: { rpc: K; req: Req<K> } }[Rpc];
 type RawClient = Client<typeof RunStoreService>;
 type TimestampInit = MessageInitShape<typeof TimestampSchema>;
+type LeaseInit = MessageInitShape<typeof pb.LeaseSchema>;
 type Counters = Partial<Record<(typeof COUNTER_FIELDS)[number][0], bigint>>;
 
 const MAX_COUNTER = 2n ** 53n - 1n;
@@ -50,6 +51,8 @@ const MIN_SECONDS = -30610224000n;
 const MAX_SECONDS = 253402300799n;
 const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
 const MAX_JSON_DEPTH = 31;
+/** The longest lease, in ms (a year). */
+const MAX_LEASE_MS = 366 * 24 * 3600 * 1000;
 
 const FC_SEED = process.env.FC_SEED === undefined ? undefined : Number(process.env.FC_SEED);
 function runs(numRuns: number): fc.Parameters<unknown> {
@@ -90,6 +93,25 @@ const badModelName = (m: string | undefined): boolean =>
   m !== undefined && storedModelName(m) === "__proto__";
 const badJson = (v: JsonObject | undefined): boolean =>
   v !== undefined && jsonDepth(v) > MAX_JSON_DEPTH;
+const badLength = (v: string | undefined, min: number, max: number): boolean => {
+  const n = codePoints(wire(v ?? ""));
+  return n < min || n > max;
+};
+const badOptionalLength = (v: string | undefined, min: number, max: number): boolean =>
+  v !== undefined && badLength(v, min, max);
+const badEnum = (v: number | undefined, max: number): boolean => (v ?? 0) < 0 || (v ?? 0) > max;
+
+/** The bad fields of a Lease: none unset, the lease itself without a case, or its one value. */
+function leaseFields(lease: LeaseInit | undefined, required: boolean): [string, boolean][] {
+  if (lease === undefined) return [["lease", required]];
+  const value = lease.lease;
+  if (value === undefined || value.case === undefined) return [["lease", true]];
+  if (value.case === "expiresAt") return [["lease.expires_at", badTimestamp(value.value)]];
+  // The server's reading of a Duration, in ms: whole microseconds.
+  const ms =
+    Number(value.value.seconds ?? 0n) * 1000 + Math.trunc((value.value.nanos ?? 0) / 1000) / 1000;
+  return [["lease.duration", ms < 0 || ms > MAX_LEASE_MS]];
+}
 
 /** Containers on the longest path: {} is 1, {"a": [1]} is 2. */
 function jsonDepth(v: JsonValue): number {
@@ -182,6 +204,86 @@ function invalidFields(call: Call): string[] {
     case "aggregateTokensByThread":
       bad.push(["thread_id", badId(call.req.threadId)]);
       break;
+    case "createThreadOperation": {
+      const r = call.req;
+      bad.push(
+        ["run_id", badId(r.runId)],
+        ["thread_id", badId(r.threadId)],
+        ["owner_worker_id", badLength(r.ownerWorkerId, 1, 128)],
+        ...leaseFields(r.lease, false),
+        ["operation_kind", badEnum(r.operationKind, 4)],
+        ["multitask_strategy", badEnum(r.multitaskStrategy, 4)],
+        ["assistant_id", badOptionalLength(r.assistantId, 0, 128)],
+        ["user_id", badOptionalId(r.userId)],
+        ["model_name", badModelName(r.modelName)],
+        ["metadata", badJson(r.metadata)],
+        ["kwargs", badJson(r.kwargs)],
+        ["created_at", badTimestamp(r.createdAt)],
+        ["grace_seconds", badCounter(r.graceSeconds)],
+        ["idempotency_key", badOptionalLength(r.idempotencyKey, 1, 255)],
+        ["follow_up_to_run_id", badOptionalId(r.followUpToRunId)],
+      );
+      break;
+    }
+    case "startRun":
+      bad.push(["run_id", badId(call.req.runId)]);
+      break;
+    case "renewLease":
+      bad.push(
+        ["run_id", badId(call.req.runId)],
+        ["owner_worker_id", badLength(call.req.ownerWorkerId, 1, 128)],
+        ...leaseFields(call.req.lease, true),
+      );
+      break;
+    case "requestCancel":
+      bad.push(
+        ["run_id", badId(call.req.runId)],
+        ["action", !((call.req.action ?? 0) >= 1 && (call.req.action ?? 0) <= 2)],
+      );
+      break;
+    case "finalizeIfNotCancelled":
+      bad.push(
+        ["run_id", badId(call.req.runId)],
+        ["status", badStatus(call.req.status, false)],
+        ["stop_reason", badOptionalLength(call.req.stopReason, 0, 50)],
+      );
+      break;
+    case "claimForTakeover":
+      bad.push(
+        ["run_id", badId(call.req.runId)],
+        ["grace_seconds", badCounter(call.req.graceSeconds)],
+        ["stop_reason", badOptionalLength(call.req.stopReason, 0, 50)],
+      );
+      break;
+    case "listInflightWithExpiredLease":
+      bad.push(
+        ["before", badTimestamp(call.req.before)],
+        ["grace_seconds", badCounter(call.req.graceSeconds)],
+      );
+      break;
+    case "claimNextRun":
+      bad.push(
+        ["owner_worker_id", badLength(call.req.ownerWorkerId, 1, 128)],
+        ...leaseFields(call.req.lease, true),
+        ["thread_id", badOptionalId(call.req.threadId)],
+      );
+      break;
+    case "getManyByThread": {
+      const ids = call.req.runIds ?? [];
+      bad.push(
+        ["thread_id", badId(call.req.threadId)],
+        ["run_ids", ids.length > 10_000 || ids.some(badId)],
+        ["user_id", badOptionalId(call.req.userId)],
+      );
+      break;
+    }
+    case "listSuccessfulRegenerateSources":
+    case "listEditRegenerateRuns":
+      bad.push(
+        ["thread_id", badId(call.req.threadId)],
+        ["user_id", badOptionalId(call.req.userId)],
+      );
+      break;
   }
   return bad.filter(([, isBad]) => isBad).map(([field]) => field);
 }
@@ -210,6 +312,28 @@ function invoke(raw: RawClient, call: Call): Promise<unknown> {
       return raw.listInflight(call.req);
     case "aggregateTokensByThread":
       return raw.aggregateTokensByThread(call.req);
+    case "createThreadOperation":
+      return raw.createThreadOperation(call.req);
+    case "startRun":
+      return raw.startRun(call.req);
+    case "renewLease":
+      return raw.renewLease(call.req);
+    case "requestCancel":
+      return raw.requestCancel(call.req);
+    case "finalizeIfNotCancelled":
+      return raw.finalizeIfNotCancelled(call.req);
+    case "claimForTakeover":
+      return raw.claimForTakeover(call.req);
+    case "listInflightWithExpiredLease":
+      return raw.listInflightWithExpiredLease(call.req);
+    case "claimNextRun":
+      return raw.claimNextRun(call.req);
+    case "getManyByThread":
+      return raw.getManyByThread(call.req);
+    case "listSuccessfulRegenerateSources":
+      return raw.listSuccessfulRegenerateSources(call.req);
+    case "listEditRegenerateRuns":
+      return raw.listEditRegenerateRuns(call.req);
   }
 }
 
@@ -219,7 +343,14 @@ const READS: ReadonlySet<Rpc> = new Set([
   "listPending",
   "listInflight",
   "aggregateTokensByThread",
+  "listInflightWithExpiredLease",
+  "getManyByThread",
+  "listSuccessfulRegenerateSources",
+  "listEditRegenerateRuns",
 ]);
+
+/** Refusals a valid call may meet (part 2's conflicts): they too change nothing. */
+const CONFLICTS: ReadonlySet<Code> = new Set([Code.Aborted, Code.AlreadyExists]);
 
 const before = (a: pb.Run, t: TimestampInit): boolean =>
   (a.createdAt?.seconds ?? 0n) < (t.seconds ?? 0n) ||
@@ -246,7 +377,8 @@ function expectMatchingAnswer(call: Call, answer: unknown): void {
       return;
     }
     case "listPending":
-    case "listInflight": {
+    case "listInflight":
+    case "listInflightWithExpiredLease": {
       const wanted = call.rpc === "listPending" ? [1] : [1, 2];
       for (const run of (answer as pb.ListPendingResponse).runs) {
         expect(wanted).toContain(run.status);
@@ -254,6 +386,22 @@ function expectMatchingAnswer(call: Call, answer: unknown): void {
       }
       return;
     }
+    case "getManyByThread": {
+      const ids = (call.req.runIds ?? []).map(wire);
+      for (const [id, run] of Object.entries((answer as pb.GetManyByThreadResponse).runs)) {
+        expect(run.runId).toBe(id);
+        expect(ids).toContain(id);
+        expect(run.threadId).toBe(wire(call.req.threadId ?? ""));
+        if (call.req.userId !== undefined) expect(run.userId).toBe(wire(call.req.userId));
+      }
+      return;
+    }
+    case "listEditRegenerateRuns":
+      for (const run of (answer as pb.ListEditRegenerateRunsResponse).runs) {
+        expect(run.threadId).toBe(wire(call.req.threadId ?? ""));
+        if (call.req.userId !== undefined) expect(run.userId).toBe(wire(call.req.userId));
+      }
+      return;
     default:
       return;
   }
@@ -592,6 +740,100 @@ const anyCounters = fc.record(
   { requiredKeys: [] },
 );
 
+/** Strings around the 1..n code point bounds, and any text. */
+const boundedText = (max: number) =>
+  fc.oneof(anyText(max + 10), fc.constantFrom(0, 1, max, max + 1).chain(exactly));
+const workerIdArb = fc.oneof(boundedText(128), fc.constantFrom("worker-1", "worker-2"));
+const stopReasonArb = boundedText(50);
+const int64Optional = fc.option(int64, { nil: undefined });
+const durationArb = fc.oneof(
+  fc.record({
+    seconds: fc.bigInt({ min: 0n, max: BigInt(MAX_LEASE_MS / 1000) }),
+    nanos: fc.integer({ min: 0, max: 999_999_999 }),
+  }),
+  fc.record({ seconds: int64, nanos: int32 }, { requiredKeys: [] }),
+);
+const leaseArb: fc.Arbitrary<LeaseInit> = fc.oneof(
+  timestampArb.map((value): LeaseInit => ({ lease: { case: "expiresAt", value } })),
+  durationArb.map((value): LeaseInit => ({ lease: { case: "duration", value } })),
+  fc.constant<LeaseInit>({}),
+);
+const runIdsArb = fc.oneof(
+  { weight: 5, arbitrary: fc.array(runIdArb, { maxLength: 8 }) },
+  fc.constantFrom(10_000, 10_001).map((n) => Array.from({ length: n }, (_, i) => `r${i}`)),
+);
+const enumArb = <T>() => int32.map((n) => n as T);
+
+/** Part 2's RPCs (docs/contract.md, "Coordination"). */
+const coordinationCallArb: fc.Arbitrary<Call> = fc.oneof(
+  fc
+    .record(
+      {
+        runId: runIdArb,
+        threadId: threadIdArb,
+        ownerWorkerId: workerIdArb,
+        lease: leaseArb,
+        operationKind: enumArb<pb.OperationKind>(),
+        multitaskStrategy: strategyArb,
+        assistantId: fc.oneof(anyText(20), exactly(128), exactly(129)),
+        userId: userIdArb,
+        modelName: modelNameArb,
+        metadata: jsonObjectArb,
+        kwargs: jsonObjectArb,
+        createdAt: timestampArb,
+        graceSeconds: int64,
+        idempotencyKey: fc.oneof(boundedText(255), fc.constantFrom("key-1", "key-2")),
+        followUpToRunId: anyId,
+      },
+      { requiredKeys: [] },
+    )
+    .map((req): Call => ({ rpc: "createThreadOperation", req })),
+  fc
+    .record({ runId: runIdArb }, { requiredKeys: [] })
+    .map((req): Call => ({ rpc: "startRun", req })),
+  fc
+    .record({ runId: runIdArb, ownerWorkerId: workerIdArb, lease: leaseArb }, { requiredKeys: [] })
+    .map((req): Call => ({ rpc: "renewLease", req })),
+  fc
+    .record({ runId: runIdArb, action: enumArb<pb.CancelAction>() }, { requiredKeys: [] })
+    .map((req): Call => ({ rpc: "requestCancel", req })),
+  fc
+    .record(
+      { runId: runIdArb, status: statusArb, error: anyText(100), stopReason: stopReasonArb },
+      { requiredKeys: [] },
+    )
+    .map((req): Call => ({ rpc: "finalizeIfNotCancelled", req })),
+  fc
+    .record(
+      {
+        runId: runIdArb,
+        graceSeconds: int64Optional,
+        error: anyText(100),
+        stopReason: stopReasonArb,
+      },
+      { requiredKeys: [] },
+    )
+    .map((req): Call => ({ rpc: "claimForTakeover", req })),
+  fc
+    .record({ before: timestampArb, graceSeconds: int64 }, { requiredKeys: [] })
+    .map((req): Call => ({ rpc: "listInflightWithExpiredLease", req })),
+  fc
+    .record(
+      { ownerWorkerId: workerIdArb, lease: leaseArb, threadId: threadIdArb },
+      { requiredKeys: [] },
+    )
+    .map((req): Call => ({ rpc: "claimNextRun", req })),
+  fc
+    .record({ threadId: threadIdArb, runIds: runIdsArb, userId: userIdArb }, { requiredKeys: [] })
+    .map((req): Call => ({ rpc: "getManyByThread", req })),
+  fc
+    .record({ threadId: threadIdArb, userId: userIdArb }, { requiredKeys: [] })
+    .map((req): Call => ({ rpc: "listSuccessfulRegenerateSources", req })),
+  fc
+    .record({ threadId: threadIdArb, userId: userIdArb }, { requiredKeys: [] })
+    .map((req): Call => ({ rpc: "listEditRegenerateRuns", req })),
+);
+
 /** Any request to any RPC, optional fields present or absent. */
 const callArb: fc.Arbitrary<Call> = fc.oneof(
   fc
@@ -660,6 +902,8 @@ const callArb: fc.Arbitrary<Call> = fc.oneof(
   fc
     .record({ threadId: threadIdArb, includeActive: fc.boolean() }, { requiredKeys: [] })
     .map((req): Call => ({ rpc: "aggregateTokensByThread", req })),
+  // About as many part-2 calls as part-1 ones.
+  { weight: 11, arbitrary: coordinationCallArb },
 );
 
 /** A string of up to 1 MiB of UTF-8, built by repetition so generating it stays cheap. */
@@ -749,6 +993,11 @@ function hostileSuite(label: string, open: () => Promise<SnapshotBackend>): void
             }),
           );
           const bad = invalidFields(call);
+          if (bad.length === 0 && error !== undefined && CONFLICTS.has(error.code)) {
+            expect(call.rpc, error.message).toBe("createThreadOperation");
+            expect(await backend.snapshot()).toEqual(snapshot);
+            return;
+          }
           if (bad.length === 0) {
             expect(error?.message, `a valid ${call.rpc} must be answered`).toBeUndefined();
             expectMatchingAnswer(call, answer);

@@ -270,7 +270,8 @@ function rawProtocolSuite(label: string, open: () => Promise<SnapshotBackend>): 
           Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f, 0x01, 0x02]),
           "parse binary: illegal tag: field no 536870911 wire type 7",
         ],
-        [Buffer.from("hello world garbage"), "parse binary: cant skip wire type 4"],
+        // "h" is field 13 (PutRequest.stop_reason, a string) sent as a varint.
+        [Buffer.from("hello world garbage"), "parse binary: premature EOF"],
         // Field 1 (run_id) as a varint with its value missing.
         [Buffer.from([0x08]), "parse binary: premature EOF"],
         // run_id with a length running past the end of the message.

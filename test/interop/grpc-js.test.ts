@@ -1,6 +1,8 @@
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
+// proto-loader's own protobuf runtime: what a grpc-js caller decodes error details with.
+import protobuf from "protobufjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningServer, startServer } from "../../src/server.js";
 import { MemoryRunStore } from "../../src/stores/memory-run-store.js";
@@ -31,6 +33,48 @@ function loadClient(url: string): RawClient {
     url.replace("http://", ""),
     grpc.credentials.createInsecure(),
   );
+}
+
+/** run_store.proto and google.rpc.Status, as a grpc-js caller would decode status details. */
+const DETAIL_TYPES = protobuf.loadSync(`${PROTO_DIR}/runstore/v1/run_store.proto`);
+const STATUS = protobuf.Root.fromJSON({
+  nested: {
+    Status: {
+      fields: {
+        code: { type: "int32", id: 1 },
+        message: { type: "string", id: 2 },
+        details: { rule: "repeated", type: "Any", id: 3 },
+      },
+    },
+    Any: { fields: { type_url: { type: "string", id: 1 }, value: { type: "bytes", id: 2 } } },
+  },
+}).lookupType("Status");
+
+/**
+ * The google.rpc.Status of a failed call (grpc-status-details-bin): its
+ * message verbatim (grpc-js leaves %3A and the like of grpc-message
+ * undecoded) and its typed details as [type name, message].
+ */
+function statusOf(error: grpc.ServiceError): {
+  message: string;
+  details: [string, Record<string, unknown>][];
+} {
+  const [bin] = error.metadata.get("grpc-status-details-bin") as Buffer[];
+  expect(bin, "grpc-status-details-bin").toBeDefined();
+  const status = STATUS.toObject(STATUS.decode(bin as Buffer)) as {
+    code: number;
+    message: string;
+    details?: { type_url: string; value: Uint8Array }[];
+  };
+  expect(status.code).toBe(error.code);
+  const details = (status.details ?? []).map(
+    ({ type_url, value }): [string, Record<string, unknown>] => {
+      const name = type_url.replace("type.googleapis.com/", "");
+      const type = DETAIL_TYPES.lookupType(name);
+      return [name, type.toObject(type.decode(value), { longs: String, enums: String })];
+    },
+  );
+  return { message: status.message, details };
 }
 
 let server: RunningServer;
@@ -200,6 +244,85 @@ describe("@grpc/grpc-js client with the .proto loaded at run time", () => {
     });
   });
 
+  it("part 2: admission, renewal and cancel round-trip; Lease's oneof and enum names survive", async () => {
+    const admitted = await call("CreateThreadOperation", {
+      run_id: "c1",
+      thread_id: "tc",
+      owner_worker_id: "w1",
+      lease: { duration: { seconds: "60" } },
+      idempotency_key: "kc",
+    });
+    expect(admitted.run).toMatchObject({
+      run_id: "c1",
+      status: "RUN_STATUS_PENDING",
+      operation_kind: "OPERATION_KIND_RUN",
+      owner_worker_id: "w1",
+      idempotency_key: "kc",
+    });
+    expect((admitted.run as { lease_expires_at?: unknown }).lease_expires_at).toBeDefined();
+    expect(admitted.taken_over).toBeUndefined(); // empty repeated, defaults: false
+    expect(await call("StartRun", { run_id: "c1" })).toEqual({ started: true });
+    expect(
+      await call("RequestCancel", { run_id: "c1", action: "CANCEL_ACTION_INTERRUPT" }),
+    ).toEqual({ cancel_action: "CANCEL_ACTION_INTERRUPT" });
+    expect(
+      await call("RenewLease", {
+        run_id: "c1",
+        owner_worker_id: "w1",
+        lease: { expires_at: { seconds: "4102444800" } },
+      }),
+    ).toEqual({ renewed: true, cancel_action: "CANCEL_ACTION_INTERRUPT" });
+    expect(
+      await call("FinalizeIfNotCancelled", { run_id: "c1", status: "RUN_STATUS_SUCCESS" }),
+    ).toEqual({
+      cancel_action: "CANCEL_ACTION_INTERRUPT",
+    });
+  });
+
+  it("part 2: conflicts carry typed details in grpc-status-details-bin", async () => {
+    await call("CreateThreadOperation", {
+      run_id: "c2",
+      thread_id: "td",
+      owner_worker_id: "w1",
+      idempotency_key: "kd",
+    });
+    const busy = await failure("CreateThreadOperation", {
+      run_id: "c3",
+      thread_id: "td",
+      owner_worker_id: "w2",
+    });
+    expect(busy.code).toBe(grpc.status.ABORTED);
+    expect(statusOf(busy)).toEqual({
+      message: "thread_id td is busy: run c2 is active",
+      details: [["runstore.v1.ThreadConflict", { threadId: "td", conflictingRunId: "c2" }]],
+    });
+
+    const held = await failure("CreateThreadOperation", {
+      run_id: "c4",
+      thread_id: "te",
+      owner_worker_id: "w2",
+      idempotency_key: "kd",
+    });
+    expect(held.code).toBe(grpc.status.ALREADY_EXISTS);
+    const [[name, detail] = ["", {}]] = statusOf(held).details;
+    expect(name).toBe("runstore.v1.IdempotencyConflict");
+    expect(detail.existing).toMatchObject({
+      runId: "c2",
+      threadId: "td",
+      status: "RUN_STATUS_PENDING",
+      ownerWorkerId: "w1",
+      idempotencyKey: "kd",
+    });
+
+    const taken = await failure("CreateThreadOperation", {
+      run_id: "c2",
+      thread_id: "td",
+      owner_worker_id: "w2",
+    });
+    expect(taken.code).toBe(grpc.status.ALREADY_EXISTS);
+    expect(taken.metadata.get("grpc-status-details-bin")).toEqual([]);
+  });
+
   it("bad input is INVALID_ARGUMENT (code 3) naming the field", async () => {
     const cases: [string, unknown, string][] = [
       ["Put", { run_id: "", thread_id: "t1" }, "run_id"],
@@ -214,6 +337,9 @@ describe("@grpc/grpc-js client with the .proto loaded at run time", () => {
       ],
       ["ListPending", { before: { seconds: "-99999999999" } }, "before"],
       ["AggregateTokensByThread", { thread_id: "" }, "thread_id"],
+      ["RenewLease", { run_id: "r1", owner_worker_id: "w1" }, "lease"],
+      ["RequestCancel", { run_id: "r1" }, "action"],
+      ["ClaimForTakeover", { run_id: "r1", grace_seconds: "-1" }, "grace_seconds"],
     ];
     for (const [method, request, field] of cases) {
       const error = await failure(method, request);

@@ -1,4 +1,4 @@
-import type { PutFields, RunStore } from "@runstore/client";
+import type { Admission, PutFields, RunStore, ThreadOperationFields } from "@runstore/client";
 import { createConnection } from "mysql2/promise";
 import { MemoryRunStore } from "../../src/stores/memory-run-store.js";
 import type { TestDatabase } from "./mysql.js";
@@ -19,13 +19,21 @@ export interface SnapshotBackend {
   close(): Promise<void>;
 }
 
-/** A MemoryRunStore that remembers every run id put() was asked for: only put() creates rows. */
+/** A MemoryRunStore that remembers every run id put() or createThreadOperation() was asked for: only they create rows. */
 class TrackedMemoryStore extends MemoryRunStore {
   readonly ids = new Set<string>();
 
   override async put(runId: string, fields: PutFields): Promise<void> {
     this.ids.add(runId);
     return super.put(runId, fields);
+  }
+
+  override async createThreadOperation(
+    runId: string,
+    fields: ThreadOperationFields,
+  ): Promise<Admission> {
+    this.ids.add(runId);
+    return super.createThreadOperation(runId, fields);
   }
 }
 
@@ -61,7 +69,10 @@ const SNAPSHOT_SQL =
   "SHA2(error, 256) AS error, created_at, updated_at, total_input_tokens, total_output_tokens, " +
   "total_tokens, llm_call_count, lead_agent_tokens, subagent_tokens, middleware_tokens, " +
   "message_count, SHA2(last_ai_message, 256) AS last_ai_message, " +
-  "SHA2(first_human_message, 256) AS first_human_message FROM runs ORDER BY run_id";
+  "SHA2(first_human_message, 256) AS first_human_message, operation_kind, stop_reason, " +
+  "owner_worker_id, lease_expires_at, cancel_action, cancel_requested_at, idempotency_key, " +
+  "follow_up_to_run_id, SHA2(token_usage_by_model, 256) AS token_usage_by_model, queued, " +
+  "holds_slot FROM runs ORDER BY run_id";
 
 /** The MySQL backend on a test database; its snapshot reads the runs table directly. */
 export async function mysqlBackend(db: TestDatabase): Promise<SnapshotBackend> {
