@@ -21,7 +21,12 @@ from google.protobuf.message import DecodeError
 from .errors import IdempotencyConflictError, RunStoreError, ThreadConflictError
 from .gen.runstore.v1 import run_store_pb2 as pb
 
-__all__ = ["STATUS_DETAILS_KEY", "conflict_from_rpc_error", "status_details"]
+__all__ = [
+    "STATUS_DETAILS_KEY",
+    "conflict_from_rpc_error",
+    "idempotency_reference",
+    "status_details",
+]
 
 #: The trailer that carries a google.rpc.Status with the error's details.
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
@@ -112,6 +117,18 @@ def conflict_from_rpc_error(
         )
     if code == grpc.StatusCode.ALREADY_EXISTS:
         detail = _detail(status_details(error), pb.IdempotencyConflict)
-        if detail is not None and detail.HasField("existing"):
+        if detail is not None and detail.existing.HasField("created_at"):
             return IdempotencyConflictError(code, message, existing=row_from_proto(detail.existing))
     return None
+
+
+def idempotency_reference(error: grpc.aio.AioRpcError) -> str | None:
+    """The run id an idempotency conflict names when its row was too large
+    for a trailer: the server then sends a reference (a Run with only run_id
+    and idempotency_key, no created_at) and the caller reads the row itself."""
+    if error.code() != grpc.StatusCode.ALREADY_EXISTS:
+        return None
+    detail = _detail(status_details(error), pb.IdempotencyConflict)
+    if detail is None or not detail.HasField("existing") or detail.existing.HasField("created_at"):
+        return None
+    return str(detail.existing.run_id)

@@ -10,9 +10,10 @@ from typing import Any, Literal, Self
 import grpc
 from google.protobuf.message import Message
 
-from .conflicts import conflict_from_rpc_error
+from .conflicts import conflict_from_rpc_error, idempotency_reference
 from .convert import run_from_proto
-from .errors import RunStoreError, from_rpc_error
+from .errors import IdempotencyConflictError, RunStoreError, from_rpc_error
+from .gen.runstore.v1 import run_store_pb2 as pb
 from .gen.runstore.v1 import run_store_pb2_grpc as pb_grpc
 from .options import (
     DEFAULT_KEEPALIVE_SECONDS,
@@ -144,7 +145,11 @@ class Connection:
         except grpc.aio.AioRpcError as error:
             if self._closed:
                 raise _closed_error() from error
-            raise conflict_from_rpc_error(error, run_from_proto) or from_rpc_error(error) from error
+            conflict = conflict_from_rpc_error(error, run_from_proto)
+            reference = idempotency_reference(error)
+            if conflict is None and reference is not None:
+                conflict = await self._resolve_reference(error, reference)
+            raise conflict or from_rpc_error(error) from error
         except asyncio.CancelledError:
             # close() cancels the calls in flight; a cancellation of the
             # caller's own task stays a CancelledError.
@@ -152,6 +157,18 @@ class Connection:
             if self._closed and (task is None or task.cancelling() == 0):
                 raise _closed_error() from None
             raise
+
+
+    async def _resolve_reference(
+        self, error: grpc.aio.AioRpcError, run_id: str
+    ) -> RunStoreError | None:
+        """The idempotency conflict with its whole row, read with Get (None
+        when the row is gone by now: the caller gets a plain ALREADY_EXISTS)."""
+        response = await self._invoke("Get", pb.GetRequest(run_id=run_id))
+        if not response.HasField("run"):
+            return None
+        existing = run_from_proto(response.run)
+        return IdempotencyConflictError(error.code(), error.details() or "", existing=existing)
 
 
 def _closed_error() -> RunStoreError:

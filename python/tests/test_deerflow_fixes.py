@@ -134,6 +134,20 @@ class FixesTest(ServerTestCase):
         self.assertIsNone(await self.store.get("r2"))
         self.assertIsNone(await self.store.get("r3"))
 
+    async def test_an_idempotency_conflict_on_a_large_row_still_carries_it_whole(self) -> None:
+        # A row too large for a gRPC trailer travels as a reference the client
+        # reads back itself; the caller sees the whole row either way.
+        self.written.update({"big", "other"})
+        metadata = {"blob": "x" * 200_000}
+        admitted = await self.store.create_thread_operation(
+            "big", thread_id="t1", owner_worker_id="w1", idempotency_key="key-big", metadata=metadata
+        )
+        with self.assertRaises(IdempotencyConflictError) as raised:
+            await self.store.put("other", thread_id="t2", idempotency_key="key-big")
+        self.assertEqual(raised.exception.existing, admitted["run"])
+        self.assertEqual(raised.exception.existing["metadata"], metadata)
+        self.assertIsNone(await self.store.get("other"))
+
     async def test_run_id_taken_by_another_operation_is_already_exists(self) -> None:
         self.written.add("r1")
         first = await self.store.create_thread_operation("r1", thread_id="t1", owner_worker_id="w1")

@@ -170,9 +170,24 @@ export function checkGetMany(
   }
   return {
     threadId: checkId("thread_id", threadId),
-    runIds: [...new Set(runIds.map((id) => checkId("run_ids", id)))],
+    runIds: [...new Set(runIds.map(checkManyId))],
     userId: checkOptionalId("user_id", opts.userId),
   };
+}
+
+/**
+ * One id of get_many_by_thread. "__proto__" is refused: the answer is a map
+ * keyed by run id, and JavaScript protobuf maps drop that key.
+ */
+function checkManyId(id: unknown): string {
+  const runId = checkId("run_ids", id);
+  if (runId === "__proto__") {
+    throw invalidArgument(
+      "run_ids",
+      'must not hold "__proto__" (no protobuf map key can carry it)',
+    );
+  }
+  return runId;
 }
 
 /** Checks the thread-wide reads' arguments (regenerate helpers). */
