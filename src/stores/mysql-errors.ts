@@ -1,4 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import type { RunRecord } from "@runstore/client";
+import { idempotencyConflictError, threadConflictError } from "@runstore/client/internal";
 
 // MySQL / MariaDB server error numbers that mean "the database cannot serve
 // this now, try again": the caller sees UNAVAILABLE, which clients retry.
@@ -41,4 +43,65 @@ export function mapMysqlError(error: unknown): unknown {
   return unavailable
     ? new ConnectError("database unavailable", Code.Unavailable, undefined, undefined, error)
     : error;
+}
+
+const ER_DUP_ENTRY = 1062;
+
+/** Which unique index a duplicate-key error is about. */
+export type DuplicateKey = "run_id" | "idempotency_key" | "thread_slot";
+
+/** The unique indexes by name (mysql-migrations.ts). */
+const UNIQUE_INDEXES: ReadonlyMap<string, DuplicateKey> = new Map([
+  ["PRIMARY", "run_id"],
+  ["runs_idempotency_key", "idempotency_key"],
+  ["runs_active_thread", "thread_slot"],
+]);
+
+/**
+ * The unique index a write collided with, for ER_DUP_ENTRY (errno 1062);
+ * null for any other error. The index name is the last quoted word of the
+ * server's message (MariaDB says `'runs_active_thread'`, MySQL 8.0.19+
+ * `'runs.runs_active_thread'`): the one place the server reports it. An
+ * index of no known name is null too, so the error surfaces as INTERNAL.
+ */
+export function duplicateKeyOf(error: unknown): DuplicateKey | null {
+  if (error === null || typeof error !== "object") return null;
+  const { errno, sqlMessage } = error as { errno?: unknown; sqlMessage?: unknown };
+  if (errno !== ER_DUP_ENTRY || typeof sqlMessage !== "string") return null;
+  const quoted = /'([^']*)'\s*$/.exec(sqlMessage)?.[1];
+  const index = quoted?.slice(quoted.lastIndexOf(".") + 1);
+  return index === undefined ? null : (UNIQUE_INDEXES.get(index) ?? null);
+}
+
+/** How to find who holds what a write collided with, read after its transaction rolled back. */
+export interface DuplicateHolders {
+  /** The row holding the idempotency key. */
+  keyHolder(): Promise<RunRecord | null>;
+  /** The thread and the run holding its active slot. */
+  slotHolder(): Promise<{ threadId: string; runId: string } | null>;
+}
+
+/**
+ * The conflict a duplicate key stands for: the idempotency index →
+ * idempotencyConflictError with the row holding the key; the slot index →
+ * threadConflictError naming the holder. null when the holder is gone by
+ * the time it is read (the caller tries its write again) or the key is the
+ * run id (the caller knows what that means for its write).
+ */
+export async function conflictOf(
+  key: DuplicateKey,
+  holders: DuplicateHolders,
+): Promise<ConnectError | null> {
+  switch (key) {
+    case "idempotency_key": {
+      const holder = await holders.keyHolder();
+      return holder === null ? null : idempotencyConflictError(holder);
+    }
+    case "thread_slot": {
+      const holder = await holders.slotHolder();
+      return holder === null ? null : threadConflictError(holder.threadId, holder.runId);
+    }
+    default:
+      return null;
+  }
 }

@@ -56,9 +56,50 @@ const createRuns: Migration = {
   },
 };
 
+/**
+ * Part 2 (coordination between workers). Existing rows read back as part 1
+ * wrote them: kind run, no owner, lease or cancel, an empty usage map, not
+ * queued, holding no slot. Worker ids and idempotency keys are VARBINARY
+ * like the other ids (compared exactly: "k" and "k " are two keys; 255 and
+ * 128 code points fit in 4 bytes each), the idempotency key is unique with
+ * NULLs allowed, and the thread's active slot is enforced here, not in any
+ * server process: active_thread_id holds the thread only while the row is
+ * an admitted (or claimed) operation that is pending or running, and its
+ * UNIQUE index lets one such row exist per thread across every replica.
+ * runs_thread_status finds a thread's active rows without walking its
+ * history (the admission's locking read then locks only those);
+ * runs_queued_created serves claimNextRun's oldest-queued-first scan.
+ */
+const coordination: Migration = {
+  async up(db) {
+    await sql`
+      ALTER TABLE runs
+        ADD COLUMN operation_kind VARCHAR(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL DEFAULT 'run',
+        ADD COLUMN stop_reason VARCHAR(50) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,
+        ADD COLUMN owner_worker_id VARBINARY(512) NULL,
+        ADD COLUMN lease_expires_at DATETIME(6) NULL,
+        ADD COLUMN cancel_action VARCHAR(16) CHARACTER SET ascii COLLATE ascii_bin NULL,
+        ADD COLUMN cancel_requested_at DATETIME(6) NULL,
+        ADD COLUMN idempotency_key VARBINARY(1020) NULL,
+        ADD COLUMN follow_up_to_run_id VARBINARY(256) NULL,
+        ADD COLUMN token_usage_by_model JSON NOT NULL DEFAULT (JSON_OBJECT()),
+        ADD COLUMN queued BOOLEAN NOT NULL DEFAULT FALSE,
+        ADD COLUMN holds_slot BOOLEAN NOT NULL DEFAULT FALSE,
+        ADD COLUMN active_thread_id VARBINARY(256) GENERATED ALWAYS AS (
+          CASE WHEN holds_slot = 1 AND status IN ('pending', 'running') THEN thread_id END
+        ) STORED,
+        ADD UNIQUE KEY runs_idempotency_key (idempotency_key),
+        ADD UNIQUE KEY runs_active_thread (active_thread_id),
+        ADD KEY runs_thread_status (thread_id, status, created_at),
+        ADD KEY runs_queued_created (queued, created_at)
+    `.execute(db);
+  },
+};
+
 /** Every migration, by name; names sort in the order they apply. Never edit an applied one. */
 export const MIGRATIONS: Record<string, Migration> = {
   "0001_create_runs": createRuns,
+  "0002_coordination": coordination,
 };
 
 /** The table that records applied migrations. */

@@ -1,8 +1,12 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
+  type Admission,
+  type CancelAction,
+  type ExpiredLeaseOptions,
+  type Lease,
+  type LeaseRenewal,
   type ListByThreadOptions,
-  type MultitaskStrategy,
   nowTimestamp,
   type OwnerOptions,
   type PutFields,
@@ -12,7 +16,11 @@ import {
   type RunRecord,
   type RunStatus,
   type RunStore,
+  type StatusFinalization,
+  type TakeoverOptions,
+  type ThreadOperationFields,
   type ThreadTokenUsage,
+  type UpdateStatusOptions,
 } from "@runstore/client";
 import { COUNTER_FIELDS } from "@runstore/client/internal";
 import type { FollowsCallSignal } from "../call-signal.js";
@@ -29,11 +37,42 @@ import {
   checkUpdateModelName,
   checkUpdateStatus,
 } from "./check-input.js";
-import { mapMysqlError } from "./mysql-errors.js";
+import { claimNextRun, createThreadOperation } from "./mysql-admission.js";
+import {
+  claimForTakeover,
+  finalizeIfNotCancelled,
+  getManyByThread,
+  listEditRegenerateRuns,
+  listInflightWithExpiredLease,
+  listSuccessfulRegenerateSources,
+  matched,
+  renewLease,
+  requestCancel,
+  resolvingCollisions,
+  rowsOf,
+  type SqlSession,
+  type SqlTransaction,
+  startRun,
+  updateLease,
+} from "./mysql-coordination.js";
+import { duplicateKeyOf, mapMysqlError } from "./mysql-errors.js";
 import { createMysqlPool, type MysqlOptions } from "./mysql-pool.js";
+import {
+  COLUMNS,
+  COUNTER_COLUMNS,
+  fromRow,
+  PUT_COLUMNS,
+  SELECT_RUN,
+  type SqlValues,
+  STATUS_FLAGS,
+  statusValues,
+  text,
+  toSql,
+  UPDATE_STATUS,
+  usageMapFromSql,
+  usageMapToSql,
+} from "./mysql-rows.js";
 import { TokenUsageTally } from "./token-usage.js";
-
-type SqlValues = (string | number | null)[];
 
 /** The slice of a mysql2 promise connection this store uses. */
 export interface SqlConnection {
@@ -58,31 +97,6 @@ export interface SqlPool {
   readonly pool?: { readonly config: { readonly connectionLimit?: number } };
 }
 
-const COUNTER_COLUMNS = COUNTER_FIELDS.map(([, column]) => column);
-
-/** The columns put overwrites on an existing run. */
-const DESCRIPTIVE = [
-  "thread_id",
-  "assistant_id",
-  "user_id",
-  "model_name",
-  "status",
-  "multitask_strategy",
-  "metadata",
-  "kwargs",
-  "error",
-];
-
-const COLUMNS = [
-  "run_id",
-  ...DESCRIPTIVE,
-  "created_at",
-  "updated_at",
-  ...COUNTER_COLUMNS,
-  "last_ai_message",
-  "first_human_message",
-].join(", ");
-
 const ER_LOCK_DEADLOCK = 1213;
 const KILL_TIMEOUT_MS = 2000;
 const CLOSE_TIMEOUT_MS = 3000;
@@ -90,77 +104,74 @@ const DEADLOCK_ATTEMPTS = 5;
 
 const NEWEST_FIRST = "ORDER BY created_at DESC, run_id DESC LIMIT ?";
 const OLDEST_FIRST = "ORDER BY created_at, run_id";
+const RUNS_ONLY = "operation_kind = 'run'";
+
+const UPDATE_RUN_COMPLETION =
+  `UPDATE runs SET status = ?, ${COUNTER_COLUMNS.map((c) => `${c} = ?`).join(", ")}, ` +
+  "last_ai_message = COALESCE(?, last_ai_message), " +
+  "first_human_message = COALESCE(?, first_human_message), " +
+  `error = COALESCE(?, error), token_usage_by_model = ?, ${STATUS_FLAGS}, ` +
+  "updated_at = ? WHERE run_id = ?";
+
+// A run whose usage map is not empty takes its by_model share from the map,
+// so it is a group of its own; runs without one group by model_name (part 1).
+const USAGE_MAP = "CASE WHEN JSON_LENGTH(token_usage_by_model) > 0 THEN";
 
 /**
- * Every statement the store issues, each one SQL statement that MySQL 8 and
- * MariaDB 10.11 both accept (VALUES() upserts, no JSON operators, no 0900
- * collations). Exported so the EXPLAIN test can check each one uses an index.
+ * Every part 1 statement the store issues (part 2's are in
+ * mysql-coordination.ts), each one SQL statement that MySQL 8 and MariaDB
+ * 10.11 both accept (no JSON operators, no 0900 collations). Exported so the
+ * EXPLAIN test can check each one uses an index.
  */
 export const STATEMENTS = {
-  put:
-    `INSERT INTO runs (run_id, ${DESCRIPTIVE.join(", ")}, created_at, updated_at) ` +
-    `VALUES (${Array(DESCRIPTIVE.length + 3)
+  // A plain INSERT, then an UPDATE when the run exists: never INSERT … ON
+  // DUPLICATE KEY UPDATE, which on a duplicate idempotency key would
+  // overwrite the run holding that key.
+  putInsert:
+    `INSERT INTO runs (run_id, ${PUT_COLUMNS.join(", ")}, created_at, updated_at) ` +
+    `VALUES (${Array(PUT_COLUMNS.length + 3)
       .fill("?")
-      .join(", ")}) ` +
-    `ON DUPLICATE KEY UPDATE ${[...DESCRIPTIVE, "updated_at"].map((c) => `${c} = VALUES(${c})`).join(", ")}`,
-  get: `SELECT ${COLUMNS} FROM runs WHERE run_id = ?`,
+      .join(", ")})`,
+  putUpdate:
+    `UPDATE runs SET ${PUT_COLUMNS.map((c) => `${c} = ?`).join(", ")}, ` +
+    `${STATUS_FLAGS}, updated_at = ? WHERE run_id = ?`,
+  get: SELECT_RUN,
   getOwned: `SELECT ${COLUMNS} FROM runs WHERE run_id = ? AND user_id = ?`,
-  listByThread: `SELECT ${COLUMNS} FROM runs WHERE thread_id = ? ${NEWEST_FIRST}`,
-  listByThreadOwned: `SELECT ${COLUMNS} FROM runs WHERE thread_id = ? AND user_id = ? ${NEWEST_FIRST}`,
-  updateStatus:
-    "UPDATE runs SET status = ?, error = COALESCE(?, error), updated_at = ? WHERE run_id = ?",
+  listByThread: `SELECT ${COLUMNS} FROM runs WHERE thread_id = ? AND ${RUNS_ONLY} ${NEWEST_FIRST}`,
+  listByThreadOwned: `SELECT ${COLUMNS} FROM runs WHERE thread_id = ? AND user_id = ? AND ${RUNS_ONLY} ${NEWEST_FIRST}`,
+  updateStatus: UPDATE_STATUS,
+  // A rollback goes running → interrupted → error, so interrupted stays writable.
+  updateStatusGuarded: `${UPDATE_STATUS} AND status IN ('pending', 'running', 'interrupted')`,
   delete: "DELETE FROM runs WHERE run_id = ?",
   deleteOwned: "DELETE FROM runs WHERE run_id = ? AND user_id = ?",
   updateModelName: "UPDATE runs SET model_name = ?, updated_at = ? WHERE run_id = ?",
-  updateRunCompletion:
-    `UPDATE runs SET status = ?, ${COUNTER_COLUMNS.map((c) => `${c} = ?`).join(", ")}, ` +
-    "last_ai_message = COALESCE(?, last_ai_message), " +
-    "first_human_message = COALESCE(?, first_human_message), " +
-    "error = COALESCE(?, error), updated_at = ? WHERE run_id = ?",
+  updateRunCompletion: UPDATE_RUN_COMPLETION,
+  // Never over a different terminal outcome; error may replace interrupted (the target is bound twice more).
+  updateRunCompletionGuarded:
+    `${UPDATE_RUN_COMPLETION} AND (status IN ('pending', 'running') OR status = ? ` +
+    "OR (? = 'error' AND status = 'interrupted'))",
   // One conditional write: a completion that lands first can never be overwritten.
   updateRunProgress:
     `UPDATE runs SET ${COUNTER_COLUMNS.map((c) => `${c} = COALESCE(?, ${c})`).join(", ")}, ` +
     "last_ai_message = COALESCE(?, last_ai_message), " +
     "first_human_message = COALESCE(?, first_human_message), " +
+    "token_usage_by_model = COALESCE(?, token_usage_by_model), " +
     "updated_at = ? WHERE run_id = ? AND status = 'running'",
-  listPending: `SELECT ${COLUMNS} FROM runs WHERE status = 'pending' AND created_at <= ? ${OLDEST_FIRST}`,
+  listPending: `SELECT ${COLUMNS} FROM runs WHERE status = 'pending' AND ${RUNS_ONLY} AND created_at <= ? ${OLDEST_FIRST}`,
   listInflight: `SELECT ${COLUMNS} FROM runs WHERE status IN ('pending', 'running') AND created_at <= ? ${OLDEST_FIRST}`,
   aggregate:
-    "SELECT model_name, COUNT(*) AS runs, SUM(total_tokens) AS total_tokens, " +
+    `SELECT model_name, ${USAGE_MAP} token_usage_by_model END AS usage_map, ` +
+    "COUNT(*) AS runs, SUM(total_tokens) AS total_tokens, " +
     "SUM(total_input_tokens) AS total_input_tokens, SUM(total_output_tokens) AS total_output_tokens, " +
     "SUM(lead_agent_tokens) AS lead_agent, SUM(subagent_tokens) AS subagent, " +
     "SUM(middleware_tokens) AS middleware " +
-    "FROM runs WHERE thread_id = ? AND status IN (?, ?, ?) GROUP BY model_name",
+    `FROM runs WHERE thread_id = ? AND ${RUNS_ONLY} AND status IN (?, ?, ?) ` +
+    `GROUP BY model_name, ${USAGE_MAP} run_id END`,
 } as const;
-
-/** A row as mysql2 returns it with our pool settings. */
-interface RunRow {
-  run_id: Buffer | string;
-  thread_id: Buffer | string;
-  assistant_id: string | null;
-  user_id: Buffer | string | null;
-  model_name: Buffer | string | null;
-  status: string;
-  multitask_strategy: string;
-  metadata: string;
-  kwargs: string;
-  error: string | null;
-  created_at: string;
-  updated_at: string;
-  total_input_tokens: number;
-  total_output_tokens: number;
-  total_tokens: number;
-  llm_call_count: number;
-  lead_agent_tokens: number;
-  subagent_tokens: number;
-  middleware_tokens: number;
-  message_count: number;
-  last_ai_message: string | null;
-  first_human_message: string | null;
-}
 
 interface UsageRow {
   model_name: Buffer | string | null;
+  usage_map: string | null;
   runs: number;
   total_tokens: number;
   total_input_tokens: number;
@@ -172,9 +183,12 @@ interface UsageRow {
 
 /**
  * RunStore on MySQL 8 / MariaDB 10.11 through a mysql2 pool. Every state
- * change is one statement (no read-modify-write in JavaScript), so replicas
- * can share the database. Connection loss and timeouts surface as
- * UNAVAILABLE; the schema comes from `migrate()` in mysql-migrations.ts.
+ * change is one statement, or one transaction that decides and writes before
+ * COMMIT (no read-modify-write across calls), and the one active operation
+ * per thread is a UNIQUE index, so replicas can share the database.
+ * Connection loss and timeouts surface as UNAVAILABLE; the schema comes from
+ * `migrate()` in mysql-migrations.ts. Part 2's statements are in
+ * mysql-coordination.ts and mysql-admission.ts.
  */
 export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolStats {
   /** Set on a view from withCallSignal(): the serving call's signal. */
@@ -234,9 +248,7 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolSt
 
   async put(runId: string, fields: PutFields): Promise<void> {
     const input = checkPut(runId, fields);
-    const now = toSql(nowTimestamp());
-    await this.run(STATEMENTS.put, [
-      input.runId,
+    const described = [
       input.threadId,
       input.assistantId,
       input.userId,
@@ -246,16 +258,42 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolSt
       JSON.stringify(input.metadata),
       JSON.stringify(input.kwargs),
       input.error,
-      input.createdAt === null ? now : toSql(input.createdAt),
-      now,
-    ]);
+      input.operationKind,
+      input.stopReason,
+      input.ownerWorkerId,
+      input.leaseExpiresAt === null ? null : toSql(input.leaseExpiresAt),
+      input.idempotencyKey,
+      input.followUpToRunId,
+    ];
+    // A key held by another run is an idempotency conflict; a slot held on
+    // the put's thread, when the put moves an active admitted row there, a
+    // thread conflict.
+    await resolvingCollisions(this.session, input, async () => {
+      const now = toSql(nowTimestamp());
+      const createdAt = input.createdAt === null ? now : toSql(input.createdAt);
+      let exists: unknown;
+      try {
+        await this.run(STATEMENTS.putInsert, [input.runId, ...described, createdAt, now]);
+        return;
+      } catch (error) {
+        if (duplicateKeyOf(error) !== "run_id") throw error;
+        exists = error;
+      }
+      // created_at, counters, messages, cancel and usage map stay; queue and
+      // slot too, unless the new status ends them (STATUS_FLAGS).
+      const values = [...described, input.status, input.status, now, input.runId];
+      // Deleted since the INSERT: insert again.
+      if (!matched(await this.run(STATEMENTS.putUpdate, values))) throw exists;
+    });
   }
 
   async get(runId: string, options?: OwnerOptions): Promise<RunRecord | null> {
     const { runId: id, userId } = checkOwned(runId, options);
-    const rows = (await (userId === null
-      ? this.run(STATEMENTS.get, [id])
-      : this.run(STATEMENTS.getOwned, [id, userId]))) as RunRow[];
+    const rows = rowsOf(
+      await (userId === null
+        ? this.run(STATEMENTS.get, [id])
+        : this.run(STATEMENTS.getOwned, [id, userId])),
+    );
     return rows[0] === undefined ? null : fromRow(rows[0]);
   }
 
@@ -265,26 +303,22 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolSt
     // LIMIT is bound as a string: mysql2 sends a JS number as DOUBLE, which
     // MySQL 8.0.22+ refuses for LIMIT (MariaDB accepts either).
     const limit = String(input.limit);
-    const rows = (await (input.userId === null
-      ? this.run(STATEMENTS.listByThread, [input.threadId, limit])
-      : this.run(STATEMENTS.listByThreadOwned, [input.threadId, input.userId, limit]))) as RunRow[];
+    const rows = rowsOf(
+      await (input.userId === null
+        ? this.run(STATEMENTS.listByThread, [input.threadId, limit])
+        : this.run(STATEMENTS.listByThreadOwned, [input.threadId, input.userId, limit])),
+    );
     return rows.map(fromRow);
   }
 
   async updateStatus(
     runId: string,
     status: RunStatus,
-    options?: { error?: string | null },
+    options?: UpdateStatusOptions,
   ): Promise<boolean> {
     const input = checkUpdateStatus(runId, status, options);
-    return matched(
-      await this.run(STATEMENTS.updateStatus, [
-        input.status,
-        input.error,
-        toSql(nowTimestamp()),
-        input.runId,
-      ]),
-    );
+    const sql = input.guarded ? STATEMENTS.updateStatusGuarded : STATEMENTS.updateStatus;
+    return matched(await this.run(sql, statusValues(input)));
   }
 
   async delete(runId: string, options?: OwnerOptions): Promise<void> {
@@ -305,16 +339,26 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolSt
 
   async updateRunCompletion(runId: string, completion: RunCompletion): Promise<boolean> {
     const input = checkCompletion(runId, completion);
+    const values = [
+      input.status,
+      ...COUNTER_FIELDS.map(([name]) => input[name]),
+      input.lastAiMessage,
+      input.firstHumanMessage,
+      input.error,
+      usageMapToSql(input.tokenUsageByModel),
+      input.status,
+      input.status,
+      toSql(nowTimestamp()),
+      input.runId,
+    ];
     return matched(
-      await this.run(STATEMENTS.updateRunCompletion, [
-        input.status,
-        ...COUNTER_FIELDS.map(([name]) => input[name]),
-        input.lastAiMessage,
-        input.firstHumanMessage,
-        input.error,
-        toSql(nowTimestamp()),
-        input.runId,
-      ]),
+      input.guarded
+        ? await this.run(STATEMENTS.updateRunCompletionGuarded, [
+            ...values,
+            input.status,
+            input.status,
+          ])
+        : await this.run(STATEMENTS.updateRunCompletion, values),
     );
   }
 
@@ -324,6 +368,7 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolSt
       ...COUNTER_FIELDS.map(([name]) => input.counters[name] ?? null),
       input.lastAiMessage,
       input.firstHumanMessage,
+      input.tokenUsageByModel === null ? null : usageMapToSql(input.tokenUsageByModel),
       toSql(nowTimestamp()),
       input.runId,
     ]);
@@ -331,12 +376,12 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolSt
 
   async listPending(options?: RecoveryOptions): Promise<RunRecord[]> {
     const { before } = checkRecovery(options);
-    return ((await this.run(STATEMENTS.listPending, [toSql(before)])) as RunRow[]).map(fromRow);
+    return rowsOf(await this.run(STATEMENTS.listPending, [toSql(before)])).map(fromRow);
   }
 
   async listInflight(options?: RecoveryOptions): Promise<RunRecord[]> {
     const { before } = checkRecovery(options);
-    return ((await this.run(STATEMENTS.listInflight, [toSql(before)])) as RunRow[]).map(fromRow);
+    return rowsOf(await this.run(STATEMENTS.listInflight, [toSql(before)])).map(fromRow);
   }
 
   async aggregateTokensByThread(
@@ -344,15 +389,17 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolSt
     options?: { includeActive?: boolean },
   ): Promise<ThreadTokenUsage> {
     const input = checkAggregate(threadId, options);
-    const rows = (await this.run(STATEMENTS.aggregate, [
-      input.threadId,
-      "success",
-      "error",
-      input.includeActive ? "running" : "error",
-    ])) as UsageRow[];
+    const rows = rowsOf<UsageRow>(
+      await this.run(STATEMENTS.aggregate, [
+        input.threadId,
+        "success",
+        "error",
+        input.includeActive ? "running" : "error",
+      ]),
+    );
     const tally = new TokenUsageTally();
     for (const row of rows) {
-      tally.add(text(row.model_name), {
+      const share = {
         runs: Number(row.runs),
         totalTokens: Number(row.total_tokens),
         totalInputTokens: Number(row.total_input_tokens),
@@ -360,9 +407,78 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolSt
         leadAgentTokens: Number(row.lead_agent),
         subagentTokens: Number(row.subagent),
         middlewareTokens: Number(row.middleware),
-      });
+      };
+      const byModel = row.usage_map === null ? {} : usageMapFromSql(row.usage_map);
+      tally.add(text(row.model_name), share, byModel);
     }
     return tally.result();
+  }
+
+  async createThreadOperation(runId: string, fields: ThreadOperationFields): Promise<Admission> {
+    return createThreadOperation(this.session, runId, fields);
+  }
+
+  async startRun(runId: string): Promise<boolean> {
+    return startRun(this.session, runId);
+  }
+
+  async renewLease(runId: string, ownerWorkerId: string, lease: Lease): Promise<LeaseRenewal> {
+    return renewLease(this.session, runId, ownerWorkerId, lease);
+  }
+
+  async updateLease(runId: string, ownerWorkerId: string, lease: Lease): Promise<boolean> {
+    return updateLease(this.session, runId, ownerWorkerId, lease);
+  }
+
+  async requestCancel(runId: string, action: CancelAction): Promise<CancelAction | null> {
+    return requestCancel(this.session, runId, action);
+  }
+
+  async finalizeIfNotCancelled(
+    runId: string,
+    status: RunStatus,
+    options?: { error?: string | null; stopReason?: string | null },
+  ): Promise<StatusFinalization> {
+    return finalizeIfNotCancelled(this.session, runId, status, options);
+  }
+
+  async claimForTakeover(runId: string, options: TakeoverOptions): Promise<boolean> {
+    return claimForTakeover(this.session, runId, options);
+  }
+
+  async listInflightWithExpiredLease(options?: ExpiredLeaseOptions): Promise<RunRecord[]> {
+    return listInflightWithExpiredLease(this.session, options);
+  }
+
+  async claimNextRun(
+    ownerWorkerId: string,
+    lease: Lease,
+    options?: { threadId?: string | null },
+  ): Promise<RunRecord | null> {
+    return claimNextRun(this.session, ownerWorkerId, lease, options);
+  }
+
+  async deleteThreadOperation(runId: string, userId: string | null): Promise<void> {
+    return this.delete(runId, { userId });
+  }
+
+  async getManyByThread(
+    threadId: string,
+    runIds: readonly string[],
+    options?: OwnerOptions,
+  ): Promise<Record<string, RunRecord>> {
+    return getManyByThread(this.session, threadId, runIds, options);
+  }
+
+  async listSuccessfulRegenerateSources(
+    threadId: string,
+    options?: OwnerOptions,
+  ): Promise<string[]> {
+    return listSuccessfulRegenerateSources(this.session, threadId, options);
+  }
+
+  async listEditRegenerateRuns(threadId: string, options?: OwnerOptions): Promise<RunRecord[]> {
+    return listEditRegenerateRuns(this.session, threadId, options);
   }
 
   /**
@@ -387,31 +503,58 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolSt
     };
   }
 
+  /** This store (this call's view of it) as the part 2 functions run statements on it. */
+  private get session(): SqlSession {
+    return {
+      run: (sql, values) => this.run(sql, values),
+      transaction: (work) => this.transaction(work),
+    };
+  }
+
+  /** One statement, its own transaction. */
+  private run(sql: string, values: SqlValues): Promise<unknown> {
+    return this.retryingDeadlocks(() => this.onConnection(false, (exec) => exec(sql, values)));
+  }
+
+  /** `work` between BEGIN and COMMIT on one connection (see onConnection). */
+  private transaction<T>(work: (tx: SqlTransaction) => Promise<T>): Promise<T> {
+    return this.retryingDeadlocks(() => this.onConnection(true, (exec) => work({ run: exec })));
+  }
+
   /**
-   * Runs one statement, again when InnoDB picks it as a deadlock victim
-   * among concurrent updates of one run: every statement here is its own
-   * transaction and safe to repeat, so a victim is retried a few times.
+   * Runs `attempt` again when InnoDB picks it as a deadlock victim among
+   * concurrent writes of one run (or one thread): every statement and every
+   * transaction here is safe to repeat whole, so a victim is retried a few
+   * times. Errors leave mapped (mysql-errors.ts); a duplicate key leaves as
+   * the driver threw it, for the caller to read.
    */
-  private async run(sql: string, values: SqlValues): Promise<unknown> {
-    for (let attempt = 1; ; attempt++) {
+  private async retryingDeadlocks<T>(attempt: () => Promise<T>): Promise<T> {
+    for (let n = 1; ; n++) {
       try {
-        return await this.attempt(sql, values);
+        return await attempt();
       } catch (error) {
         const errno = (error as { errno?: unknown }).errno;
-        if (errno !== ER_LOCK_DEADLOCK || attempt === DEADLOCK_ATTEMPTS) throw mapMysqlError(error);
+        if (errno !== ER_LOCK_DEADLOCK || n === DEADLOCK_ATTEMPTS) throw mapMysqlError(error);
       }
-      await sleep(Math.random() * 5 * attempt);
+      await sleep(Math.random() * 5 * n);
     }
   }
 
   /**
-   * One statement on one pooled connection: acquire, execute, release. It
-   * is cut off when the serving call's signal aborts (deadline passed or
-   * client gone: the caller is answered at once, and KILL QUERY stops the
-   * database too) or when the query timeout passes (a frozen database: the
-   * connection is dropped). Statement errors come back as mysql2 threw them.
+   * `work` on one pooled connection: acquire, work, release; in a
+   * transaction when `transactional` (BEGIN, work, COMMIT; ROLLBACK and
+   * rethrow). Each statement is cut off when the serving call's signal
+   * aborts (deadline passed or client gone: the caller is answered at once,
+   * and KILL QUERY stops the database too) or when the query timeout passes
+   * (a frozen database: the connection is dropped). A transaction cut off
+   * midway never goes back to the pool: its connection is closed once the
+   * kill has landed, which rolls it back. Statement errors come back as
+   * mysql2 threw them.
    */
-  private async attempt(sql: string, values: SqlValues): Promise<unknown> {
+  private async onConnection<T>(
+    transactional: boolean,
+    work: (exec: (sql: string, values: SqlValues) => Promise<unknown>) => Promise<T>,
+  ): Promise<T> {
     const signal = this.callSignal;
     if (signal?.aborted) throw cutOff(signal);
     const connection = await this.acquire(signal);
@@ -419,27 +562,77 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolSt
       connection.release();
       throw cutOff(signal);
     }
-    // Our own bound on the whole statement: mysql2's `timeout` does not
-    // cover the PREPARE an uncached statement needs first, so on a frozen
-    // database that step would hang for ever.
-    const executing = connection.execute({ sql, timeout: this.queryTimeoutMs }, values);
-    let result: unknown;
+    const exec = (sql: string, values: SqlValues) =>
+      this.statement(connection, { sql, values }, signal);
     try {
-      [result] = await withTimeout(executing, this.queryTimeoutMs, signal);
-    } catch (error) {
-      if (signal?.aborted) {
-        this.killThenRelease(connection);
-        throw cutOff(signal);
-      }
-      if (error instanceof TimeoutError) {
-        connection.destroy();
-        throw new ConnectError("database unavailable (statement timed out)", Code.Unavailable);
-      }
+      const result = transactional
+        ? await this.inTransaction(connection, () => work(exec))
+        : await work(exec);
       connection.release();
+      return result;
+    } catch (error) {
+      if (!(error instanceof StatementCutOff)) {
+        connection.release();
+        throw error;
+      }
+      if (error.stillRunning) this.killThenDrop(connection, transactional);
+      else connection.destroy();
+      throw error.answer;
+    }
+  }
+
+  /**
+   * BEGIN, `work`, COMMIT on `connection`; ROLLBACK when `work` throws. A
+   * ROLLBACK that fails leaves the connection to be dropped. BEGIN, COMMIT
+   * and ROLLBACK go as text: MySQL cannot prepare them.
+   */
+  private async inTransaction<T>(connection: SqlConnection, work: () => Promise<T>): Promise<T> {
+    const signal = this.callSignal;
+    await this.statement(connection, { sql: "BEGIN" }, signal);
+    let result: T;
+    try {
+      result = await work();
+    } catch (error) {
+      if (error instanceof StatementCutOff) throw error;
+      try {
+        // Not cut off by the call's signal: the transaction must end either way.
+        await this.statement(connection, { sql: "ROLLBACK" }, undefined);
+      } catch {
+        throw new StatementCutOff(error, false);
+      }
       throw error;
     }
-    connection.release();
+    await this.statement(connection, { sql: "COMMIT" }, signal);
     return result;
+  }
+
+  /**
+   * One statement on `connection` (prepared when it has values, as text
+   * when not), bounded by the query timeout and `signal`. Our own bound on
+   * the whole statement: mysql2's `timeout` does not cover the PREPARE an
+   * uncached statement needs first, so on a frozen database that step would
+   * hang for ever. A statement cut off midway throws StatementCutOff.
+   */
+  private async statement(
+    connection: SqlConnection,
+    { sql, values }: { sql: string; values?: SqlValues },
+    signal: AbortSignal | undefined,
+  ): Promise<unknown> {
+    if (signal?.aborted) throw cutOff(signal);
+    const options = { sql, timeout: this.queryTimeoutMs };
+    const running =
+      values === undefined ? connection.query(options) : connection.execute(options, values);
+    try {
+      const [result] = await withTimeout(running, this.queryTimeoutMs, signal);
+      return result;
+    } catch (error) {
+      if (signal?.aborted) throw new StatementCutOff(cutOff(signal), true);
+      if (error instanceof TimeoutError) {
+        const unavailable = "database unavailable (statement timed out)";
+        throw new StatementCutOff(new ConnectError(unavailable, Code.Unavailable), false);
+      }
+      throw error;
+    }
   }
 
   /**
@@ -460,18 +653,20 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolSt
 
   /**
    * Stops the statement still running on `connection`, then gives the
-   * connection back: never while that statement may still hit the next
+   * connection back (or, inside a transaction, closes it, which rolls the
+   * transaction back): never while that statement may still hit the next
    * query on it. A kill that failed leaves the connection unusable, so it is
    * dropped. Nobody waits for this: the caller has its answer already.
    */
-  private killThenRelease(connection: SqlConnection): void {
+  private killThenDrop(connection: SqlConnection, transactional: boolean): void {
     const threadId = connection.threadId;
     if (threadId === null) {
-      connection.release();
+      if (transactional) connection.destroy();
+      else connection.release();
       return;
     }
     const killing = this.kill(threadId).then(
-      () => connection.release(),
+      () => (transactional ? connection.destroy() : connection.release()),
       () => connection.destroy(),
     );
     this.kills.add(killing);
@@ -504,6 +699,20 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolSt
 }
 
 /**
+ * A statement cut off midway: `answer` is what the caller gets; the
+ * connection is unusable, killed first when the statement may still be
+ * running on the server (`stillRunning`), else dropped at once.
+ */
+class StatementCutOff extends Error {
+  constructor(
+    readonly answer: unknown,
+    readonly stillRunning: boolean,
+  ) {
+    super("statement cut off");
+  }
+}
+
+/**
  * A connection from `pool` within `ms`, unless `signal` aborts first; one
  * that arrives after the wait was given up goes straight back to the pool.
  */
@@ -529,52 +738,4 @@ function cutOff(signal: AbortSignal): ConnectError {
   return signal.reason instanceof ConnectError
     ? signal.reason
     : new ConnectError("call cancelled", Code.Canceled);
-}
-
-/** With FOUND_ROWS on (mysql-pool.ts), affectedRows counts rows matched: >0 means the run exists. */
-function matched(result: unknown): boolean {
-  return (result as { affectedRows: number }).affectedRows > 0;
-}
-
-/** Fixed-width UTC string → DATETIME(6) literal. */
-function toSql(timestamp: string): string {
-  return `${timestamp.slice(0, 10)} ${timestamp.slice(11, 26)}`;
-}
-
-/** DATETIME(6) as read with dateStrings → fixed-width UTC string. */
-function fromSql(value: string): string {
-  const [date, time = "00:00:00"] = value.split(" ");
-  const [whole, fraction = ""] = time.split(".");
-  return `${date}T${whole}.${fraction.padEnd(6, "0")}Z`;
-}
-
-function text(value: Buffer | string | null): string | null {
-  return value === null ? null : typeof value === "string" ? value : value.toString("utf8");
-}
-
-function fromRow(row: RunRow): RunRecord {
-  return {
-    runId: text(row.run_id) as string,
-    threadId: text(row.thread_id) as string,
-    assistantId: row.assistant_id,
-    userId: text(row.user_id),
-    modelName: text(row.model_name),
-    status: row.status as RunStatus,
-    multitaskStrategy: row.multitask_strategy as MultitaskStrategy,
-    metadata: JSON.parse(row.metadata),
-    kwargs: JSON.parse(row.kwargs),
-    error: row.error,
-    createdAt: fromSql(row.created_at),
-    updatedAt: fromSql(row.updated_at),
-    totalInputTokens: Number(row.total_input_tokens),
-    totalOutputTokens: Number(row.total_output_tokens),
-    totalTokens: Number(row.total_tokens),
-    llmCallCount: Number(row.llm_call_count),
-    leadAgentTokens: Number(row.lead_agent_tokens),
-    subagentTokens: Number(row.subagent_tokens),
-    middlewareTokens: Number(row.middleware_tokens),
-    messageCount: Number(row.message_count),
-    lastAiMessage: row.last_ai_message,
-    firstHumanMessage: row.first_human_message,
-  };
 }

@@ -1,6 +1,9 @@
+import { Kysely, Migrator, MysqlDialect } from "kysely";
 import { createConnection } from "mysql2/promise";
 import { afterAll, describe, expect, it } from "vitest";
 import { MIGRATION_TABLE, MIGRATIONS, migrate } from "../../src/stores/mysql-migrations.js";
+import { createMysqlPool } from "../../src/stores/mysql-pool.js";
+import { MysqlRunStore } from "../../src/stores/mysql-run-store.js";
 import { createTestDatabase, MYSQL_SERVER_URL } from "../support/mysql.js";
 
 // Schema migrations on a real MariaDB / MySQL: fresh, re-run, concurrent
@@ -15,6 +18,31 @@ async function sql<T>(url: string, statement: string, values: unknown[] = []): P
     return rows as T[];
   } finally {
     await connection.end();
+  }
+}
+
+/** Creates the database at `url` and applies the migrations up to `last` only, as an older release would. */
+async function migrateUpTo(url: string, last: string): Promise<string[]> {
+  const name = decodeURIComponent(new URL(url).pathname.slice(1));
+  await sql(
+    MYSQL_SERVER_URL,
+    `CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`,
+  );
+  const kysely = new Kysely<unknown>({
+    dialect: new MysqlDialect({ pool: createMysqlPool({ url }, { connectionLimit: 1 }) }),
+  });
+  try {
+    const migrator = new Migrator({
+      db: kysely,
+      provider: { getMigrations: async () => MIGRATIONS },
+      migrationTableName: MIGRATION_TABLE,
+      migrationLockTableName: `${MIGRATION_TABLE}_lock`,
+    });
+    const outcome = await migrator.migrateTo(last);
+    if (outcome.error !== undefined) throw outcome.error;
+    return (outcome.results ?? []).map((r) => r.migrationName);
+  } finally {
+    await kysely.destroy();
   }
 }
 
@@ -62,9 +90,24 @@ if (db === null) {
         "message_count",
         "last_ai_message",
         "first_human_message",
+        "operation_kind",
+        "stop_reason",
+        "owner_worker_id",
+        "lease_expires_at",
+        "cancel_action",
+        "cancel_requested_at",
+        "idempotency_key",
+        "follow_up_to_run_id",
+        "token_usage_by_model",
+        "queued",
+        "holds_slot",
+        "active_thread_id",
       ]);
       expect(columns.find((c) => c.COLUMN_NAME === "created_at")?.COLUMN_TYPE).toBe("datetime(6)");
       expect(columns.find((c) => c.COLUMN_NAME === "error")?.COLUMN_TYPE).toBe("longtext");
+      expect(columns.find((c) => c.COLUMN_NAME === "lease_expires_at")?.COLUMN_TYPE).toBe(
+        "datetime(6)",
+      );
       const indexes = await sql<{ INDEX_NAME: string; COLUMN_NAME: string; SEQ_IN_INDEX: number }>(
         db.url,
         "SELECT INDEX_NAME, COLUMN_NAME, SEQ_IN_INDEX FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'runs' ORDER BY INDEX_NAME, SEQ_IN_INDEX",
@@ -72,12 +115,107 @@ if (db === null) {
       );
       expect(indexes.map((i) => `${i.INDEX_NAME}.${i.COLUMN_NAME}`)).toEqual([
         "PRIMARY.run_id",
+        "runs_active_thread.active_thread_id",
+        "runs_idempotency_key.idempotency_key",
+        "runs_queued_created.queued",
+        "runs_queued_created.created_at",
         "runs_status_created.status",
         "runs_status_created.created_at",
         "runs_thread_created.thread_id",
         "runs_thread_created.created_at",
+        "runs_thread_status.thread_id",
+        "runs_thread_status.status",
+        "runs_thread_status.created_at",
         "runs_user.user_id",
       ]);
+      const unique = await sql<{ INDEX_NAME: string }>(
+        db.url,
+        "SELECT DISTINCT INDEX_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'runs' AND NON_UNIQUE = 0 ORDER BY INDEX_NAME",
+        [db.name],
+      );
+      expect(unique.map((i) => i.INDEX_NAME)).toEqual([
+        "PRIMARY",
+        "runs_active_thread",
+        "runs_idempotency_key",
+      ]);
+    });
+
+    it("0002_coordination on a table holding part 1 rows: they read back with part 2's defaults", async () => {
+      const url = `${db.url}_upgrade`;
+      try {
+        expect(await migrateUpTo(url, "0001_create_runs")).toEqual(["0001_create_runs"]);
+        await sql(
+          url,
+          "INSERT INTO runs (run_id, thread_id, user_id, model_name, status, multitask_strategy, metadata, kwargs, " +
+            "created_at, updated_at, total_tokens) VALUES " +
+            "('r1', 't1', 'u1', 'm1', 'running', 'interrupt', '{\"a\": 1}', '{}', '2026-01-01 00:00:00.000001', '2026-01-01 00:00:00.000002', 7), " +
+            "('r2', 't1', NULL, NULL, 'pending', 'reject', '{}', '{}', '2026-01-01 00:00:00.000003', '2026-01-01 00:00:00.000003', 0)",
+        );
+        expect(await migrate({ url })).toEqual(all.slice(1));
+        const store = MysqlRunStore.open({ url, poolSize: 1 });
+        try {
+          const r1 = await store.get("r1");
+          expect(r1).toEqual({
+            runId: "r1",
+            threadId: "t1",
+            assistantId: null,
+            userId: "u1",
+            modelName: "m1",
+            status: "running",
+            multitaskStrategy: "interrupt",
+            metadata: { a: 1 },
+            kwargs: {},
+            error: null,
+            createdAt: "2026-01-01T00:00:00.000001Z",
+            updatedAt: "2026-01-01T00:00:00.000002Z",
+            totalInputTokens: 0,
+            totalOutputTokens: 0,
+            totalTokens: 7,
+            llmCallCount: 0,
+            leadAgentTokens: 0,
+            subagentTokens: 0,
+            middlewareTokens: 0,
+            messageCount: 0,
+            lastAiMessage: null,
+            firstHumanMessage: null,
+            operationKind: "run",
+            stopReason: null,
+            ownerWorkerId: null,
+            leaseExpiresAt: null,
+            cancelAction: null,
+            cancelRequestedAt: null,
+            idempotencyKey: null,
+            followUpToRunId: null,
+            tokenUsageByModel: {},
+            queued: false,
+          });
+          expect((await store.listByThread("t1")).map((r) => r.runId)).toEqual(["r2", "r1"]);
+          // Part 1 rows hold no slot: a reject admission on their thread sees
+          // them as active (a conflict), an interrupt takes them over (no lease).
+          const admission = await store.createThreadOperation("r3", {
+            threadId: "t1",
+            ownerWorkerId: "w1",
+            multitaskStrategy: "interrupt",
+          });
+          expect(admission.takenOver.map((r) => [r.runId, r.status])).toEqual([
+            ["r1", "interrupted"],
+            ["r2", "interrupted"],
+          ]);
+        } finally {
+          await store.close();
+        }
+        const flags = await sql<{ run_id: string; queued: number; holds_slot: number }>(
+          url,
+          "SELECT CAST(run_id AS CHAR) AS run_id, queued, holds_slot FROM runs ORDER BY run_id",
+        );
+        expect(flags).toEqual([
+          { run_id: "r1", queued: 0, holds_slot: 0 },
+          { run_id: "r2", queued: 0, holds_slot: 0 },
+          { run_id: "r3", queued: 0, holds_slot: 1 },
+        ]);
+      } finally {
+        await sql(MYSQL_SERVER_URL, `DROP DATABASE IF EXISTS \`${db.name}_upgrade\``);
+      }
     });
 
     it("re-running is a no-op", async () => {
