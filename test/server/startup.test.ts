@@ -105,7 +105,7 @@ describe("start-up on MySQL", () => {
     const env = { DATABASE_URL: db.url };
     const first = await spawnServer(env);
     expect(logLines(first.stderr()).map((l) => l.msg)).toContain(
-      `using MySQL at ${db.url}; applied migrations 0001_create_runs`,
+      `using MySQL at ${db.url}; applied migrations 0001_create_runs, 0002_coordination`,
     );
     let store = new RemoteRunStore({ baseUrl: first.url });
     await store.put("r1", { threadId: "t1", userId: "alice", metadata: { k: "🦌" } });

@@ -857,14 +857,18 @@ describe("thread reads", () => {
   it("get_many_by_thread answers the visible runs of the thread among the ids", async () => {
     await store.put("a", { threadId: "t", userId: "u1" });
     await store.put("b", { threadId: "t", userId: "u2" });
-    await store.put("__proto__", { threadId: "t" });
     await store.put("other", { threadId: "t2" });
     await store.put("op", { threadId: "t", operationKind: "artifact_write" });
-    const ids = ["a", "b", "a", "__proto__", "other", "op", "missing"];
+    const ids = ["a", "b", "a", "other", "op", "missing"];
     const all = await store.getManyByThread("t", ids);
-    expect(Object.keys(all).sort()).toEqual(["__proto__", "a", "b"]);
+    expect(Object.keys(all).sort()).toEqual(["a", "b"]);
     expect(all.a).toEqual(await row("a"));
-    expect(Object.getPrototypeOf(all)).toBe(Object.prototype);
+    // No protobuf map can carry a "__proto__" key, so no store takes one.
+    const refused = await failureOf(store.getManyByThread("t", ["a", "__proto__"]));
+    expect([refused.code, refused.rawMessage]).toEqual([
+      Code.InvalidArgument,
+      'run_ids must not hold "__proto__" (no protobuf map key can carry it)',
+    ]);
     const mine = await store.getManyByThread("t", ids, { userId: "u1" });
     expect(mine).toEqual({ a: await row("a") });
     expect(await store.getManyByThread("t", [])).toEqual({});
