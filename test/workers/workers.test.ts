@@ -296,7 +296,7 @@ describe("several workers on two replicas", () => {
     while (!done) {
       for (const threadId of Object.keys(queues))
         violations.push(...(await queueViolations(threadId)));
-      counts.audits++;
+      counts.queueAudits++;
     }
     await drained;
     expect(violations).toEqual([]);
