@@ -6,8 +6,10 @@ from runstore_client.gen.runstore.v1 import run_store_pb2 as runstore_dot_v1_dot
 
 
 class RunStoreServiceStub(object):
-    """RunStoreService stores and queries agent runs. Every RPC is safe to retry:
-    reads have no side effects and writes set values (put is an upsert).
+    """RunStoreService stores and queries agent runs. Reads have no side effects
+    and most writes set values (put is an upsert), so they are safe to retry;
+    four coordination writes (StartRun, FinalizeIfNotCancelled,
+    ClaimForTakeover, ClaimNextRun) are not, and carry no idempotency level.
     """
 
     def __init__(self, channel):
@@ -129,8 +131,10 @@ class RunStoreServiceStub(object):
 
 
 class RunStoreServiceServicer(object):
-    """RunStoreService stores and queries agent runs. Every RPC is safe to retry:
-    reads have no side effects and writes set values (put is an upsert).
+    """RunStoreService stores and queries agent runs. Reads have no side effects
+    and most writes set values (put is an upsert), so they are safe to retry;
+    four coordination writes (StartRun, FinalizeIfNotCancelled,
+    ClaimForTakeover, ClaimNextRun) are not, and carry no idempotency level.
     """
 
     def Put(self, request, context):
@@ -233,7 +237,9 @@ class RunStoreServiceServicer(object):
 
     def StartRun(self, request, context):
         """StartRun moves a pending run to running; false when it is missing or no
-        longer pending.
+        longer pending. Not safe to retry after a lost answer: the retry answers
+        false although the first attempt started the run. Read the row (Get) to
+        learn the outcome: running and owned by the caller means it started.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -257,7 +263,10 @@ class RunStoreServiceServicer(object):
 
     def FinalizeIfNotCancelled(self, request, context):
         """FinalizeIfNotCancelled ends an active run unless a cancel was recorded:
-        completion and cancellation race through one compare-and-set.
+        completion and cancellation race through one compare-and-set. Not safe
+        to retry after a lost answer: the retry answers finalized false with no
+        cancel action. Read the row (Get) to learn the outcome: the target status
+        means the first attempt finalized it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -265,7 +274,11 @@ class RunStoreServiceServicer(object):
 
     def ClaimForTakeover(self, request, context):
         """ClaimForTakeover marks an active run whose lease expired past grace as
-        error; of several workers reclaiming one run exactly one gets true.
+        error; of several workers reclaiming one run exactly one gets true. Not
+        safe to retry after a lost answer: the retry answers false, so no worker
+        would know it won. Read the row (Get) to learn the outcome: status error
+        with the caller's own error or stop_reason (name the worker in it) means
+        the caller's claim applied.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -281,7 +294,10 @@ class RunStoreServiceServicer(object):
 
     def ClaimNextRun(self, request, context):
         """ClaimNextRun gives the caller the oldest queued run on a free thread,
-        running and leased; none when there is none.
+        running and leased; none when there is none. Not safe to retry after a
+        lost answer: the retry claims another run and the first stays running
+        under the caller's id. Read the rows (Get, ListInflight) to find a run
+        the caller owns but did not receive.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -431,8 +447,10 @@ def add_RunStoreServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class RunStoreService(object):
-    """RunStoreService stores and queries agent runs. Every RPC is safe to retry:
-    reads have no side effects and writes set values (put is an upsert).
+    """RunStoreService stores and queries agent runs. Reads have no side effects
+    and most writes set values (put is an upsert), so they are safe to retry;
+    four coordination writes (StartRun, FinalizeIfNotCancelled,
+    ClaimForTakeover, ClaimNextRun) are not, and carry no idempotency level.
     """
 
     @staticmethod
