@@ -22,7 +22,6 @@ import {
   invalidArgument,
   type LeaseInput,
   MAX_LIMIT,
-  nowTimestamp,
   parseTimestamp,
   toJsonObject,
 } from "@runstore/client/internal";
@@ -134,11 +133,14 @@ export function checkTakeover(runId: unknown, options: TakeoverOptions) {
   };
 }
 
-/** Checks listInflightWithExpiredLease's options; `before` defaults to now. */
+/**
+ * Checks listInflightWithExpiredLease's options. `before` not given stays
+ * null: it means now on the store's clock (the database's, for MySQL).
+ */
 export function checkExpiredLeaseList(options: ExpiredLeaseOptions | undefined) {
   const opts = optionsOf("options", options);
   return {
-    before: checkOptionalTimestamp("before", opts.before) ?? nowTimestamp(),
+    before: checkOptionalTimestamp("before", opts.before),
     graceSeconds: checkGraceSeconds("grace_seconds", opts.graceSeconds),
   };
 }

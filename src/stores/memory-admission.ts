@@ -11,6 +11,7 @@ import {
   threadConflictError,
 } from "@runstore/client/internal";
 import { type AdmissionInput, checkAdmission, checkClaimNext } from "./check-coordination.js";
+import { isRetryOf, TAKEN_OVER_ERROR } from "./coordination-rules.js";
 import { expiredPastGrace, leaseExpiry } from "./memory-lease.js";
 import {
   copyRow,
@@ -24,9 +25,6 @@ import {
 // MemoryRunStore's admission of operations on a thread and its queue
 // (docs/contract.md, "create_thread_operation_atomic", "claim_next_run").
 // Each function runs synchronously to its end: all or nothing.
-
-/** The error of a row an interrupt / rollback admission took over. */
-const TAKEN_OVER_ERROR = "Cancelled by newer run";
 
 /** createThreadOperation: idempotency key, then run id, then the strategy. */
 export function admit(
@@ -61,16 +59,6 @@ export function admit(
   );
   table.insert(row);
   return { run: copyRow(row), takenOver };
-}
-
-/** An admission whose answer was lost, asked again: same thread, kind and owner (or both queued). */
-function isRetryOf(row: StoredRun, input: AdmissionInput): boolean {
-  const bothEnqueue = row.multitaskStrategy === "enqueue" && input.multitaskStrategy === "enqueue";
-  return (
-    row.threadId === input.threadId &&
-    row.operationKind === input.operationKind &&
-    (row.ownerWorkerId === input.ownerWorkerId || bothEnqueue)
-  );
 }
 
 /**

@@ -17,15 +17,13 @@ import {
   checkLeaseCall,
   checkTakeover,
 } from "./check-coordination.js";
+import { CANCELLED_BEFORE_START } from "./coordination-rules.js";
 import { expiredPastGrace, leaseExpiry } from "./memory-lease.js";
 import { ACTIVE, copyRow, type MemoryRunTable, type StoredRun } from "./memory-run-table.js";
 
 // MemoryRunStore's ownership, cancellation and takeover of admitted runs
 // (docs/contract.md, "Coordination"). Each function is one conditional
 // write, read and written synchronously, so of racing callers one wins.
-
-/** The error of a queued run cancelled before any worker claimed it. */
-const CANCELLED_BEFORE_START = "Cancelled before start";
 
 /** pending → running; a queued run starts only through claimNextRun. */
 export function startRun(table: MemoryRunTable, runId: string): boolean {
@@ -122,7 +120,7 @@ export function listInflightWithExpiredLease(
   const input = checkExpiredLeaseList(options);
   const now = nowTimestamp();
   return table
-    .activeCreatedBy(input.before, (row) => isOrphan(row, now, input.graceSeconds))
+    .activeCreatedBy(input.before ?? now, (row) => isOrphan(row, now, input.graceSeconds))
     .map(copyRow);
 }
 

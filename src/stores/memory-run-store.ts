@@ -86,9 +86,13 @@ export class MemoryRunStore implements RunStore {
     if (existing === undefined) {
       this.table.insert(newRow({ ...input, queued: false, holdsSlot: false }, now));
     } else {
-      // created_at, counters, messages, cancel, usage map, slot and queue stay.
+      // created_at, counters, messages, cancel, usage map, slot and queue
+      // stay; a put never takes a slot, so a row it moves to another thread
+      // gives its slot back (and holds none on the new thread).
       const { createdAt: _, ...descriptive } = input;
-      this.table.write(existing, { ...descriptive, updatedAt: now });
+      const changes: Partial<StoredRun> = { ...descriptive, updatedAt: now };
+      if (input.threadId !== existing.threadId) changes.holdsSlot = false;
+      this.table.write(existing, changes);
     }
   }
 

@@ -11,6 +11,7 @@ import {
   threadConflictError,
 } from "@runstore/client/internal";
 import { type AdmissionInput, checkAdmission, checkClaimNext } from "./check-coordination.js";
+import { isRetryOf, TAKEN_OVER_ERROR } from "./coordination-rules.js";
 import {
   holdersOf,
   rowsOf,
@@ -37,9 +38,6 @@ import {
 // admission or claim on another replica did shows up here as a duplicate
 // key at the INSERT / UPDATE: the transaction rolls back, and the attempt
 // either becomes that conflict or looks at the thread again.
-
-/** The error of a row an interrupt / rollback admission took over. */
-const TAKEN_OVER_ERROR = "Cancelled by newer run";
 
 /** Attempts of one admission while concurrent ones keep changing the thread under it. */
 const ADMISSION_ATTEMPTS = 5;
@@ -121,16 +119,6 @@ async function admit(tx: SqlTransaction, input: AdmissionInput): Promise<Admissi
   return { run: fromRow(row as RunRow), takenOver };
 }
 
-/** An admission whose answer was lost, asked again: same thread, kind and owner (or both queued). */
-function isRetryOf(row: RunRecord, input: AdmissionInput): boolean {
-  const bothEnqueue = row.multitaskStrategy === "enqueue" && input.multitaskStrategy === "enqueue";
-  return (
-    row.threadId === input.threadId &&
-    row.operationKind === input.operationKind &&
-    (row.ownerWorkerId === input.ownerWorkerId || bothEnqueue)
-  );
-}
-
 /**
  * Frees the thread for a reject / interrupt / rollback admission, or throws
  * a thread conflict having changed nothing. Reject refuses any active row;
@@ -205,15 +193,15 @@ async function claim(
   tx: SqlTransaction,
   input: ReturnType<typeof checkClaimNext>,
 ): Promise<RunRecord | null> {
-  const now = nowTimestamp();
   const [next] = rowsOf(
     input.threadId === null
-      ? await tx.run(S.nextQueued, [toSql(now)])
-      : await tx.run(S.nextQueuedOfThread, [toSql(now), input.threadId]),
+      ? await tx.run(S.nextQueued, [])
+      : await tx.run(S.nextQueuedOfThread, [input.threadId]),
   );
   if (next === undefined) return null;
   const runId = text(next.run_id) as string;
-  await tx.run(S.claim, [input.ownerWorkerId, ...leaseValues(input.lease), toSql(now), runId]);
+  const now = toSql(nowTimestamp());
+  await tx.run(S.claim, [input.ownerWorkerId, ...leaseValues(input.lease), now, runId]);
   const [row] = rowsOf(await tx.run(SELECT_RUN, [runId]));
   return fromRow(row as RunRow);
 }

@@ -21,6 +21,7 @@ import {
   checkTakeover,
   checkThreadOwned,
 } from "./check-coordination.js";
+import { CANCELLED_BEFORE_START } from "./coordination-rules.js";
 import { conflictOf, type DuplicateHolders, duplicateKeyOf } from "./mysql-errors.js";
 import {
   ACTIVE,
@@ -55,9 +56,6 @@ export interface SqlSession extends SqlTransaction {
 export interface SqlTransaction {
   run(sql: string, values: SqlValues): Promise<unknown>;
 }
-
-/** The error of a queued run cancelled before any worker claimed it. */
-const CANCELLED_BEFORE_START = "Cancelled before start";
 
 /** Sizes of the IN lists getManyByThread binds: ids are padded up to one of these. */
 const ID_LIST_SIZES = [32, 1024] as const;
@@ -146,9 +144,9 @@ export const COORDINATION_STATEMENTS = {
   claimForTakeover:
     "UPDATE runs SET status = 'error', error = ?, stop_reason = COALESCE(?, stop_reason), holds_slot = 0, updated_at = ? " +
     `WHERE run_id = ? AND status IN ${ACTIVE} AND queued = 0 AND ${EXPIRED_PAST_GRACE}`,
-  listExpiredLeases:
-    `SELECT ${COLUMNS} FROM runs WHERE status IN ${ACTIVE} AND queued = 0 AND created_at <= ? ` +
-    `AND ${EXPIRED_PAST_GRACE} ORDER BY created_at, run_id`,
+  listExpiredLeases: expiredLeases("?"),
+  // Without `before`: every run created by now on the database clock.
+  listExpiredLeasesNow: expiredLeases("UTC_TIMESTAMP(6)"),
   getMany32: getMany(ID_LIST_SIZES[0], false),
   getMany32Owned: getMany(ID_LIST_SIZES[0], true),
   getMany1024: getMany(ID_LIST_SIZES[1], false),
@@ -159,9 +157,18 @@ export const COORDINATION_STATEMENTS = {
   editRegenerateRunsOwned: editRegenerateRuns(true),
 } as const;
 
+function expiredLeases(before: string): string {
+  return (
+    `SELECT ${COLUMNS} FROM runs WHERE status IN ${ACTIVE} AND queued = 0 AND created_at <= ${before} ` +
+    `AND ${EXPIRED_PAST_GRACE} ORDER BY created_at, run_id`
+  );
+}
+
+/** The run a claim takes; "created by now" reads the database clock, as leases do. */
 function nextQueued(ofThread: boolean): string {
   return (
-    `SELECT ${COLUMNS} FROM runs r WHERE r.queued = 1 AND r.status = 'pending' AND r.created_at <= ?` +
+    `SELECT ${COLUMNS} FROM runs r WHERE r.queued = 1 AND r.status = 'pending' ` +
+    "AND r.created_at <= UTC_TIMESTAMP(6)" +
     `${ofThread ? " AND r.thread_id = ?" : ""} ` +
     "AND NOT EXISTS (SELECT 1 FROM runs h WHERE h.active_thread_id = r.thread_id) " +
     "AND NOT EXISTS (SELECT 1 FROM runs o WHERE o.thread_id = r.thread_id AND o.queued = 1 " +
@@ -214,10 +221,12 @@ export function holdersOf(db: SqlTransaction, scope: CollisionScope): DuplicateH
 
 /**
  * Runs `write` (put's), which may collide with another row on the
- * idempotency key or the thread's slot: the collision becomes its conflict
- * (the holder read once the write has rolled back). When the holder is gone
- * by then, or the collision is on the run id (the write's own retry signal),
- * `write` runs again.
+ * idempotency key: the collision becomes its conflict (the holder read once
+ * the write has rolled back). When the holder is gone by then, or the
+ * collision is on the run id (the write's own retry signal), `write` runs
+ * again. A put never collides on a thread's slot (it takes none, and drops
+ * the one a row held when it moves the row to another thread); such a
+ * collision would still be mapped like the key's.
  */
 export async function resolvingCollisions<T>(
   db: SqlTransaction,
@@ -363,8 +372,12 @@ export async function listInflightWithExpiredLease(
   options: ExpiredLeaseOptions | undefined,
 ): Promise<RunRecord[]> {
   const input = checkExpiredLeaseList(options);
-  const values = [toSql(input.before), graceValue(input.graceSeconds)];
-  return rowsOf(await db.run(S.listExpiredLeases, values)).map(fromRow);
+  const grace = graceValue(input.graceSeconds);
+  const rows =
+    input.before === null
+      ? await db.run(S.listExpiredLeasesNow, [grace])
+      : await db.run(S.listExpiredLeases, [toSql(input.before), grace]);
+  return rowsOf(rows).map(fromRow);
 }
 
 /** The visible runs of the thread among runIds, keyed by run id. */

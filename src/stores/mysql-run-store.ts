@@ -106,6 +106,17 @@ const NEWEST_FIRST = "ORDER BY created_at DESC, run_id DESC LIMIT ?";
 const OLDEST_FIRST = "ORDER BY created_at, run_id";
 const RUNS_ONLY = "operation_kind = 'run'";
 
+/**
+ * put's flags over an existing run (bind the status, the new thread_id, the
+ * status): STATUS_FLAGS, and a put never takes a slot, so a row it moves to
+ * another thread gives its slot back and holds none there. Placed before
+ * `thread_id = ?`: MySQL assigns left to right, so thread_id is still the
+ * old one here (and MariaDB's SIMULTANEOUS_ASSIGNMENT reads old values anyway).
+ */
+const PUT_FLAGS =
+  "queued = IF(? = 'pending', queued, 0), " +
+  "holds_slot = IF(thread_id = ? AND ? IN ('pending', 'running'), holds_slot, 0)";
+
 const UPDATE_RUN_COMPLETION =
   `UPDATE runs SET status = ?, ${COUNTER_COLUMNS.map((c) => `${c} = ?`).join(", ")}, ` +
   "last_ai_message = COALESCE(?, last_ai_message), " +
@@ -133,8 +144,8 @@ export const STATEMENTS = {
       .fill("?")
       .join(", ")})`,
   putUpdate:
-    `UPDATE runs SET ${PUT_COLUMNS.map((c) => `${c} = ?`).join(", ")}, ` +
-    `${STATUS_FLAGS}, updated_at = ? WHERE run_id = ?`,
+    `UPDATE runs SET ${PUT_FLAGS}, ${PUT_COLUMNS.map((c) => `${c} = ?`).join(", ")}, ` +
+    "updated_at = ? WHERE run_id = ?",
   get: SELECT_RUN,
   getOwned: `SELECT ${COLUMNS} FROM runs WHERE run_id = ? AND user_id = ?`,
   listByThread: `SELECT ${COLUMNS} FROM runs WHERE thread_id = ? AND ${RUNS_ONLY} ${NEWEST_FIRST}`,
@@ -265,9 +276,9 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolSt
       input.idempotencyKey,
       input.followUpToRunId,
     ];
-    // A key held by another run is an idempotency conflict; a slot held on
-    // the put's thread, when the put moves an active admitted row there, a
-    // thread conflict.
+    // A key held by another run is an idempotency conflict. A put never
+    // collides on a slot: it takes none, and one it moves to another thread
+    // drops the slot it held (PUT_FLAGS).
     await resolvingCollisions(this.session, input, async () => {
       const now = toSql(nowTimestamp());
       const createdAt = input.createdAt === null ? now : toSql(input.createdAt);
@@ -280,8 +291,9 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolSt
         exists = error;
       }
       // created_at, counters, messages, cancel and usage map stay; queue and
-      // slot too, unless the new status ends them (STATUS_FLAGS).
-      const values = [...described, input.status, input.status, now, input.runId];
+      // slot too, unless the new status ends them or the thread changes (PUT_FLAGS).
+      const flags = [input.status, input.threadId, input.status];
+      const values = [...flags, ...described, now, input.runId];
       // Deleted since the INSERT: insert again.
       if (!matched(await this.run(STATEMENTS.putUpdate, values))) throw exists;
     });

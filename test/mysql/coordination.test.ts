@@ -7,6 +7,7 @@ import {
 } from "@runstore/client";
 import { createConnection } from "mysql2/promise";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { createMysqlPool } from "../../src/stores/mysql-pool.js";
 import { MysqlRunStore } from "../../src/stores/mysql-run-store.js";
 import { failureOf } from "../support/failure.js";
 import { createTestDatabase, runningStatements } from "../support/mysql.js";
@@ -203,13 +204,34 @@ if (db === null) {
       expect(await a.updateStatus("first", "running")).toBe(true);
       await a.put("first", { threadId: "t1", status: "pending" });
       expect(await slotHolders()).toEqual([{ thread: "t1", run: "second" }]);
-      // A put moving an active admitted row onto a busy thread is that thread's conflict.
+      // A put moving an active slot holder onto a busy thread takes no slot
+      // there and keeps none: no conflict, and its old thread is free.
       await a.createThreadOperation("third", { threadId: "t2", ownerWorkerId: "w3" });
-      const before = await a.get("third");
-      const moved = await failureOf(b.put("third", { threadId: "t1", status: "running" }));
-      expect(moved.code).toBe(Code.Aborted);
-      expect(threadConflict(moved)).toEqual({ threadId: "t1", conflictingRunId: "second" });
-      expect(await a.get("third")).toEqual(before);
+      expect(await slotHolders()).toEqual([
+        { thread: "t1", run: "second" },
+        { thread: "t2", run: "third" },
+      ]);
+      await b.put("third", { threadId: "t1", status: "running" });
+      expect(await a.get("third")).toMatchObject({ threadId: "t1", status: "running" });
+      expect(await slotHolders()).toEqual([{ thread: "t1", run: "second" }]);
+      // Moved back while active, it still holds nothing.
+      await a.put("third", { threadId: "t2", status: "running" });
+      expect(await slotHolders()).toEqual([{ thread: "t1", run: "second" }]);
+    });
+
+    it("put keeps the slot of a row it leaves on its thread, and drops it with the thread it moves off", async () => {
+      await a.createThreadOperation("holder", { threadId: "t1", ownerWorkerId: "w1" });
+      await b.put("holder", { threadId: "t1", status: "running", metadata: { n: 1 } });
+      expect(await slotHolders()).toEqual([{ thread: "t1", run: "holder" }]);
+      // Thread ids compare byte for byte: "t1 " is another thread.
+      await b.put("holder", { threadId: "t1 ", status: "running" });
+      expect(await slotHolders()).toEqual([]);
+      const { run } = await a.createThreadOperation("next", {
+        threadId: "t1",
+        ownerWorkerId: "w2",
+      });
+      expect(run.threadId).toBe("t1");
+      expect(await slotHolders()).toEqual([{ thread: "t1", run: "next" }]);
     });
 
     it("racing claimNextRun: every queued run claimed exactly once, per thread in creation order, one at a time", async () => {
@@ -384,6 +406,56 @@ if (db === null) {
       });
       expect(await b.get("new")).toBeNull();
       expect(await slotHolders()).toEqual([{ thread: "t1", run: "old" }]);
+    });
+
+    it("claim_next_run's now and list_inflight_with_expired_lease's default before are the database clock's", async () => {
+      // A replica whose database sessions say it is 2020 while this process
+      // says it is now: a run created in 2025 is in the future for it.
+      const pool = createMysqlPool({ url: db.url });
+      pool.on("connection", (connection) => {
+        connection.query("SET timestamp = 1577836800"); // 2020-01-01T00:00:00Z
+      });
+      const lagging = new MysqlRunStore(pool.promise());
+      try {
+        const lease = { expiresAt: "2999-01-01T00:00:00Z" };
+        const queued = { ownerWorkerId: "w1", multitaskStrategy: "enqueue" } as const;
+        await a.createThreadOperation("old", {
+          ...queued,
+          threadId: "t1",
+          createdAt: "2019-12-31T23:00:00Z",
+        });
+        await a.createThreadOperation("recent", {
+          ...queued,
+          threadId: "t2",
+          createdAt: "2025-01-01T00:00:00Z",
+        });
+        expect(await lagging.claimNextRun("w2", lease, { threadId: "t2" })).toBeNull();
+        expect(await lagging.claimNextRun("w2", lease)).toMatchObject({ runId: "old" });
+        expect(await lagging.claimNextRun("w2", lease)).toBeNull();
+        // Orphans (no lease) created before 2020 and in 2025.
+        const orphans = {
+          "orphan-old": "2019-06-01T00:00:00Z",
+          "orphan-recent": "2025-01-01T00:00:00Z",
+        };
+        for (const [runId, createdAt] of Object.entries(orphans)) {
+          await a.put(runId, { threadId: `thread-${runId}`, status: "running", createdAt });
+        }
+        const ids = (runs: RunRecord[]) => runs.map((run) => run.runId);
+        expect(ids(await lagging.listInflightWithExpiredLease())).toEqual(["orphan-old"]);
+        // A `before` the caller gives is used as given.
+        const before = "2026-01-01T00:00:00Z";
+        expect(ids(await lagging.listInflightWithExpiredLease({ before }))).toEqual([
+          "orphan-old",
+          "orphan-recent",
+        ]);
+        expect(ids(await a.listInflightWithExpiredLease())).toEqual([
+          "orphan-old",
+          "orphan-recent",
+        ]);
+        expect(await a.claimNextRun("w3", lease)).toMatchObject({ runId: "recent" });
+      } finally {
+        await lagging.close();
+      }
     });
 
     it("a relative lease is an instant on the database clock: its UTC now plus the duration", async () => {

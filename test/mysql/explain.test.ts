@@ -49,7 +49,7 @@ const ids = (n: number) => Array.from({ length: n }, (_, i) => `run-${i}`);
  */
 const ARGS: Record<keyof typeof ALL, unknown[]> = {
   putInsert: ["run-new", ...PUT_VALUES, T, T],
-  putUpdate: [...PUT_VALUES, "pending", "pending", T, "run-1"],
+  putUpdate: ["pending", "thread-1", "pending", ...PUT_VALUES, T, "run-1"],
   get: ["run-1"],
   getOwned: ["run-1", "user-1"],
   // EXPLAIN goes through the text protocol here, where LIMIT takes a number.
@@ -75,8 +75,8 @@ const ARGS: Record<keyof typeof ALL, unknown[]> = {
     ...["run-new", "thread-1", null, "user-1", null, "reject", "{}", "{}", "run", "w1"],
     ...[null, "5000000", "key-new", null, 0, 1, T, T],
   ],
-  nextQueued: [LATER],
-  nextQueuedOfThread: [LATER, "thread-2"],
+  nextQueued: [],
+  nextQueuedOfThread: ["thread-2"],
   claim: ["w1", null, "5000000", T, "run-2"],
   startRun: [T, "run-1"],
   renewLease: [null, "5000000", T, "run-1", "w1"],
@@ -87,6 +87,7 @@ const ARGS: Record<keyof typeof ALL, unknown[]> = {
   claimForTakeover: ["lost", null, T, "run-1", "10"],
   // Now as `before` (every run created by then), as recovery calls it.
   listExpiredLeases: [LATER, "10"],
+  listExpiredLeasesNow: ["10"],
   getMany32: ["thread-1", ...ids(32)],
   getMany32Owned: ["thread-1", ...ids(32), "user-1"],
   getMany1024: ["thread-1", ...ids(1024)],

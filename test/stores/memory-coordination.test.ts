@@ -692,6 +692,20 @@ describe("claim_next_run", () => {
     await store.updateStatus("holder", "success");
     expect((await store.claimNextRun("w2", LIVE))?.runId).toBe("q");
   });
+
+  it("a put moving a slot holder to another thread drops its slot: neither thread's slot is held", async () => {
+    await admit("holder", "t", { createdAt: T0 });
+    await admit("other", "u", { createdAt: T0 });
+    // Onto a thread whose slot another row holds: no conflict.
+    await store.put("holder", { threadId: "u", status: "running" });
+    expect(await row("holder")).toEqual(record("holder", "u", { status: "running" }));
+    await admit("q", "u", { createdAt: T1, multitaskStrategy: "enqueue" });
+    expect(await store.claimNextRun("w2", LIVE)).toBeNull();
+    await store.updateStatus("other", "success");
+    // "holder" is active on u but holds nothing there; t has no active row.
+    expect((await store.claimNextRun("w2", LIVE))?.runId).toBe("q");
+    expect((await admit("fresh", "t")).takenOver).toEqual([]);
+  });
 });
 
 describe("part 1 methods in part 2", () => {
