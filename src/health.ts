@@ -38,6 +38,11 @@ export class HealthMonitor {
     return this.status;
   }
 
+  /** True from shutdown() on: the server is draining, so readiness fails at once. */
+  get draining(): boolean {
+    return this.stopped;
+  }
+
   /** NOT_SERVING from now on, whatever the probe says; watchers hear it at once. */
   shutdown(): void {
     this.stopped = true;

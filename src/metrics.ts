@@ -2,7 +2,11 @@ import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import * as pbHealth from "./gen/grpc/health/v1/health_pb.js";
+import type { HealthMonitor } from "./health.js";
 import { type ReportsPoolStats, reportsPoolStats } from "./pool-stats.js";
+import { answerProbe } from "./probes.js";
+import { serverVersion } from "./version.js";
 
 /** What the server exposes to Prometheus, and the hooks that feed it. */
 export interface Metrics {
@@ -16,9 +20,20 @@ export interface Metrics {
   interceptor: Interceptor;
   /**
    * Serves `GET /metrics` on a port of its own, so scraping never competes
-   * with (or needs the auth of) the gRPC port. Anything else is a 404.
+   * with (or needs the auth of) the gRPC port. Given the server's `health`,
+   * it also serves the HTTP probes `GET /healthz` and `GET /readyz` (plain
+   * HTTP even when the gRPC port requires TLS, which Kubernetes' gRPC probe
+   * cannot speak) and reports `runstore_health_serving`. Anything else is a 404.
    */
-  serve(options: { port: number; host: string }): Promise<MetricsServer>;
+  serve(options: MetricsServeOptions): Promise<MetricsServer>;
+}
+
+/** Where the metrics port listens, and the health it reports. */
+export interface MetricsServeOptions {
+  port: number;
+  host: string;
+  /** The server's health; without it there are no probes and the health gauge is NaN (unknown). */
+  health?: HealthMonitor;
 }
 
 /** A listening metrics endpoint. */
@@ -95,10 +110,16 @@ export function createMetrics(options: { store?: object } = {}): Metrics {
   });
   const store = options.store;
   if (store !== undefined && reportsPoolStats(store)) addPoolGauges(registry, store);
+  addBuildInfo(registry);
+  let health: HealthMonitor | undefined;
+  addHealthGauge(registry, () => health);
   return {
     registry,
     interceptor: rpcInterceptor(started, handled, handling),
-    serve: (options) => serveMetrics(registry, options),
+    serve(options) {
+      health = options.health ?? health;
+      return serveMetrics(registry, options);
+    },
   };
 }
 
@@ -196,12 +217,36 @@ function addPoolGauges(registry: Registry, store: ReportsPoolStats): void {
   });
 }
 
+/** The usual `_build_info` gauge: always 1, the facts in its labels, for joins in queries. */
+function addBuildInfo(registry: Registry): void {
+  new Gauge({
+    name: "runstore_build_info",
+    help: "The RunStore server's version and the Node.js version it runs on; always 1.",
+    labelNames: ["version", "node"],
+    registers: [registry],
+  }).set({ version: serverVersion(), node: process.version }, 1);
+}
+
+function addHealthGauge(registry: Registry, health: () => HealthMonitor | undefined): void {
+  const { SERVING } = pbHealth.HealthCheckResponse_ServingStatus;
+  new Gauge({
+    name: "runstore_health_serving",
+    help: "1 while health is SERVING (the store answers its probe, not shutting down), else 0.",
+    registers: [registry],
+    collect() {
+      const monitor = health();
+      this.set(monitor === undefined ? Number.NaN : monitor.current() === SERVING ? 1 : 0);
+    },
+  });
+}
+
 async function serveMetrics(
   registry: Registry,
-  options: { port: number; host: string },
+  options: MetricsServeOptions,
 ): Promise<MetricsServer> {
   const server = http.createServer((req, res) => {
     const path = new URL(req.url ?? "/", "http://metrics").pathname;
+    if (options.health !== undefined && answerProbe(req, res, path, options.health)) return;
     if (req.method !== "GET" || path !== "/metrics") {
       res.writeHead(404, { "content-type": "text/plain; charset=utf-8" }).end("not found\n");
       return;

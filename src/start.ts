@@ -45,7 +45,7 @@ async function serve(config: Config, logger: Logger, opened: OpenedStore): Promi
   });
   let metricsServer: MetricsServer | null = null;
   if (metrics !== null && config.metricsPort !== null) {
-    const options = { port: config.metricsPort, host: config.metricsHost };
+    const options = { port: config.metricsPort, host: config.metricsHost, health: server.health };
     metricsServer = await metrics.serve(options).catch(async (error: unknown) => {
       await server.close(0);
       throw error;

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { create, createFileRegistry } from "@bufbuild/protobuf";
@@ -221,6 +222,20 @@ describe("metrics endpoint", () => {
     await posted.body?.cancel();
   });
 
+  it("without a health monitor: build info, the health gauge unknown (NaN, not a false 0), no probes", async () => {
+    const metrics = createMetrics();
+    const { url, scrape } = await serveMetrics(metrics);
+    expect(withPrefix(await scrape(), "runstore_")).toEqual([
+      `runstore_build_info{version="${packageVersion()}",node="${process.version}"} 1`,
+      "runstore_health_serving Nan",
+    ]);
+    for (const path of ["/healthz", "/readyz"]) {
+      const response = await fetch(`${url}${path}`);
+      expect({ path, status: response.status }).toEqual({ path, status: 404 });
+      await response.body?.cancel();
+    }
+  });
+
   it("keeps each Metrics' counters to its own registry", async () => {
     const one = createMetrics();
     const other = createMetrics();
@@ -303,6 +318,11 @@ describe("MySQL pool gauges", () => {
     ]);
   });
 });
+
+function packageVersion(): string {
+  const text = readFileSync(new URL("../../package.json", import.meta.url), "utf8");
+  return (JSON.parse(text) as { version: string }).version;
+}
 
 function query(pool: Pool, sql: string): Promise<void> {
   return new Promise((resolve, reject) =>
