@@ -130,16 +130,25 @@ export function usageSnapshotRequest(value: Record<string, ModelUsage> | null | 
   return models === undefined ? undefined : { models };
 }
 
+/** The row an idempotency conflict refers to without carrying it. */
+export interface ConflictReference {
+  runId: string;
+  /** The key the row held; "" when the reference lacks it, which matches no row (keys are 1–255 characters). */
+  idempotencyKey: string;
+}
+
 /**
- * The run id of an idempotency conflict whose detail is a reference (a Run
- * with no created_at: the server sends a row too large for a gRPC trailer
- * that way), or null when `error` is not such a conflict.
+ * The run id and key of an idempotency conflict whose detail is a reference
+ * (a Run with no created_at: the server sends a row too large for a gRPC
+ * trailer that way), or null when `error` is not such a conflict.
  */
-export function referencedConflictRow(error: unknown): string | null {
+export function referencedConflictRow(error: unknown): ConflictReference | null {
   if (!(error instanceof ConnectError) || error.code !== Code.AlreadyExists) return null;
   const [detail] = error.findDetails(IdempotencyConflictSchema);
   const row = detail?.existing;
-  return row !== undefined && row.createdAt === undefined ? row.runId : null;
+  return row !== undefined && row.createdAt === undefined
+    ? { runId: row.runId, idempotencyKey: row.idempotencyKey ?? "" }
+    : null;
 }
 
 /** A server's answer that breaks the contract: the client cannot map it. */

@@ -43,7 +43,7 @@ import {
   optionalTimestamp,
   text,
 } from "./remote-request.js";
-import { type RetryOptions, type RetryPolicy, retryPolicy, withRetry } from "./retry.js";
+import { policyFor, type RetryOptions, type RetryPolicy, retryPolicy, withRetry } from "./retry.js";
 import type {
   Admission,
   CancelAction,
@@ -69,6 +69,9 @@ import { keepByteOrderMarks } from "./text-encoding.js";
 import { checkBoolean, checkLimit } from "./validation.js";
 
 /** The wire protocols a RemoteRunStore can speak; all three reach the same server. */
+/** An RPC of RunStoreService by its camelCase name, as the generated client has it. */
+type RpcName = keyof (typeof RunStoreService)["method"];
+
 export type RemoteProtocol = "grpc" | "grpc-web" | "connect";
 
 /** How to reach a RunStore server. */
@@ -90,8 +93,11 @@ export interface RemoteRunStoreOptions {
   /**
    * Retries of UNAVAILABLE within each call's deadline (see `withRetry`);
    * applies to every method of the store, whatever the transport, but not to
-   * the raw `client`. `false` makes exactly one attempt. Default: 4 attempts,
-   * backoff bound 50 ms doubling up to 2000 ms, full jitter.
+   * the raw `client`, and never to startRun, claimNextRun,
+   * finalizeIfNotCancelled and claimForTakeover, which are made once (their
+   * answer to a repeat is not their first answer: see SINGLE_ATTEMPT_RPCS).
+   * `false` makes exactly one attempt. Default: 4 attempts, backoff bound
+   * 50 ms doubling up to 2000 ms, full jitter.
    */
   retry?: RetryOptions | false;
   /**
@@ -151,7 +157,8 @@ export interface RemoteCallOptions {
  * The RunStore interface over a Connect / gRPC / gRPC-Web transport, so a
  * TypeScript service can swap an in-process store for the shared server
  * without changing a line. Errors are ConnectErrors with the server's code;
- * UNAVAILABLE is retried first (option `retry`), within the call's deadline.
+ * UNAVAILABLE is retried first (option `retry`), within the call's deadline,
+ * except by the four calls whose answer is not idempotent (SINGLE_ATTEMPT_RPCS).
  */
 export class RemoteRunStore implements RunStore {
   /**
@@ -239,7 +246,7 @@ export class RemoteRunStore implements RunStore {
       followUpToRunId: text("follow_up_to_run_id", fields.followUpToRunId),
     };
     await this.keyed(
-      this.invoke((options) => this.client.put(request, options), call),
+      this.invoke("put", (options) => this.client.put(request, options), call),
       call,
     );
   }
@@ -250,7 +257,7 @@ export class RemoteRunStore implements RunStore {
     call?: RemoteCallOptions,
   ): Promise<RunRecord | null> {
     const request = { runId: text("run_id", runId), userId: text("user_id", options?.userId) };
-    const response = await this.invoke((o) => this.client.get(request, o), call);
+    const response = await this.invoke("get", (o) => this.client.get(request, o), call);
     return response.run === undefined ? null : runFromProto(response.run);
   }
 
@@ -264,7 +271,11 @@ export class RemoteRunStore implements RunStore {
       userId: text("user_id", options?.userId),
       limit: options?.limit === undefined ? undefined : checkLimit("limit", options.limit),
     };
-    const response = await this.invoke((o) => this.client.listByThread(request, o), call);
+    const response = await this.invoke(
+      "listByThread",
+      (o) => this.client.listByThread(request, o),
+      call,
+    );
     return response.runs.map(runFromProto);
   }
 
@@ -281,13 +292,17 @@ export class RemoteRunStore implements RunStore {
       stopReason: text("stop_reason", options?.stopReason),
       guarded: checkBoolean("guarded", options?.guarded ?? false),
     };
-    const response = await this.invoke((o) => this.client.updateStatus(request, o), call);
+    const response = await this.invoke(
+      "updateStatus",
+      (o) => this.client.updateStatus(request, o),
+      call,
+    );
     return response.updated ?? null;
   }
 
   async delete(runId: string, options?: OwnerOptions, call?: RemoteCallOptions): Promise<void> {
     const request = { runId: text("run_id", runId), userId: text("user_id", options?.userId) };
-    await this.invoke((o) => this.client.delete(request, o), call);
+    await this.invoke("delete", (o) => this.client.delete(request, o), call);
   }
 
   async updateModelName(
@@ -296,7 +311,7 @@ export class RemoteRunStore implements RunStore {
     call?: RemoteCallOptions,
   ): Promise<void> {
     const request = { runId: text("run_id", runId), modelName: text("model_name", modelName) };
-    await this.invoke((o) => this.client.updateModelName(request, o), call);
+    await this.invoke("updateModelName", (o) => this.client.updateModelName(request, o), call);
   }
 
   async updateRunCompletion(
@@ -314,7 +329,11 @@ export class RemoteRunStore implements RunStore {
       tokenUsageByModel: usageMapRequest(completion.tokenUsageByModel),
       guarded: checkBoolean("guarded", completion.guarded ?? false),
     };
-    const response = await this.invoke((o) => this.client.updateRunCompletion(request, o), call);
+    const response = await this.invoke(
+      "updateRunCompletion",
+      (o) => this.client.updateRunCompletion(request, o),
+      call,
+    );
     return response.updated ?? null;
   }
 
@@ -330,18 +349,26 @@ export class RemoteRunStore implements RunStore {
       firstHumanMessage: text("first_human_message", progress.firstHumanMessage),
       tokenUsageByModel: usageSnapshotRequest(progress.tokenUsageByModel),
     };
-    await this.invoke((o) => this.client.updateRunProgress(request, o), call);
+    await this.invoke("updateRunProgress", (o) => this.client.updateRunProgress(request, o), call);
   }
 
   async listPending(options?: RecoveryOptions, call?: RemoteCallOptions): Promise<RunRecord[]> {
     const request = { before: optionalTimestamp(options?.before, "before") };
-    const response = await this.invoke((o) => this.client.listPending(request, o), call);
+    const response = await this.invoke(
+      "listPending",
+      (o) => this.client.listPending(request, o),
+      call,
+    );
     return response.runs.map(runFromProto);
   }
 
   async listInflight(options?: RecoveryOptions, call?: RemoteCallOptions): Promise<RunRecord[]> {
     const request = { before: optionalTimestamp(options?.before, "before") };
-    const response = await this.invoke((o) => this.client.listInflight(request, o), call);
+    const response = await this.invoke(
+      "listInflight",
+      (o) => this.client.listInflight(request, o),
+      call,
+    );
     return response.runs.map(runFromProto);
   }
 
@@ -355,6 +382,7 @@ export class RemoteRunStore implements RunStore {
       includeActive: checkBoolean("include_active", options?.includeActive ?? false),
     };
     const response = await this.invoke(
+      "aggregateTokensByThread",
       (o) => this.client.aggregateTokensByThread(request, o),
       call,
     );
@@ -372,7 +400,11 @@ export class RemoteRunStore implements RunStore {
   ): Promise<Admission> {
     const request = admissionRequest(runId, fields);
     const response = await this.keyed(
-      this.invoke((o) => this.client.createThreadOperation(request, o), call),
+      this.invoke(
+        "createThreadOperation",
+        (o) => this.client.createThreadOperation(request, o),
+        call,
+      ),
       call,
     );
     return admissionFromProto(response);
@@ -380,7 +412,7 @@ export class RemoteRunStore implements RunStore {
 
   async startRun(runId: string, call?: RemoteCallOptions): Promise<boolean> {
     const request = { runId: text("run_id", runId) };
-    return (await this.invoke((o) => this.client.startRun(request, o), call)).started;
+    return (await this.invoke("startRun", (o) => this.client.startRun(request, o), call)).started;
   }
 
   async renewLease(
@@ -390,7 +422,9 @@ export class RemoteRunStore implements RunStore {
     call?: RemoteCallOptions,
   ): Promise<LeaseRenewal> {
     const request = leaseCallRequest(runId, ownerWorkerId, lease);
-    return renewalFromProto(await this.invoke((o) => this.client.renewLease(request, o), call));
+    return renewalFromProto(
+      await this.invoke("renewLease", (o) => this.client.renewLease(request, o), call),
+    );
   }
 
   /** RenewLease, answering only whether it applied. */
@@ -409,7 +443,11 @@ export class RemoteRunStore implements RunStore {
     call?: RemoteCallOptions,
   ): Promise<CancelAction | null> {
     const request = { runId: text("run_id", runId), action: actionRequest("action", action) };
-    const response = await this.invoke((o) => this.client.requestCancel(request, o), call);
+    const response = await this.invoke(
+      "requestCancel",
+      (o) => this.client.requestCancel(request, o),
+      call,
+    );
     return actionFromProto("cancel_action", response.cancelAction);
   }
 
@@ -425,7 +463,11 @@ export class RemoteRunStore implements RunStore {
       error: text("error", options?.error),
       stopReason: text("stop_reason", options?.stopReason),
     };
-    const response = await this.invoke((o) => this.client.finalizeIfNotCancelled(request, o), call);
+    const response = await this.invoke(
+      "finalizeIfNotCancelled",
+      (o) => this.client.finalizeIfNotCancelled(request, o),
+      call,
+    );
     return finalizationFromProto(response);
   }
 
@@ -435,7 +477,9 @@ export class RemoteRunStore implements RunStore {
     call?: RemoteCallOptions,
   ): Promise<boolean> {
     const request = { runId: text("run_id", runId), ...takeoverRequest(options) };
-    return (await this.invoke((o) => this.client.claimForTakeover(request, o), call)).claimed;
+    return (
+      await this.invoke("claimForTakeover", (o) => this.client.claimForTakeover(request, o), call)
+    ).claimed;
   }
 
   async listInflightWithExpiredLease(
@@ -447,6 +491,7 @@ export class RemoteRunStore implements RunStore {
       graceSeconds: optionalCount("grace_seconds", options?.graceSeconds),
     };
     const response = await this.invoke(
+      "listInflightWithExpiredLease",
       (o) => this.client.listInflightWithExpiredLease(request, o),
       call,
     );
@@ -464,7 +509,11 @@ export class RemoteRunStore implements RunStore {
       lease: leaseRequest("lease", lease),
       threadId: text("thread_id", options?.threadId),
     };
-    const response = await this.invoke((o) => this.client.claimNextRun(request, o), call);
+    const response = await this.invoke(
+      "claimNextRun",
+      (o) => this.client.claimNextRun(request, o),
+      call,
+    );
     return response.run === undefined ? null : runFromProto(response.run);
   }
 
@@ -488,7 +537,11 @@ export class RemoteRunStore implements RunStore {
       runIds: runIdsRequest(runIds),
       userId: text("user_id", options?.userId),
     };
-    const response = await this.invoke((o) => this.client.getManyByThread(request, o), call);
+    const response = await this.invoke(
+      "getManyByThread",
+      (o) => this.client.getManyByThread(request, o),
+      call,
+    );
     return Object.fromEntries(
       Object.entries(response.runs).map(([id, run]) => [id, runFromProto(run)]),
     );
@@ -504,6 +557,7 @@ export class RemoteRunStore implements RunStore {
       userId: text("user_id", options?.userId),
     };
     const response = await this.invoke(
+      "listSuccessfulRegenerateSources",
       (o) => this.client.listSuccessfulRegenerateSources(request, o),
       call,
     );
@@ -519,7 +573,11 @@ export class RemoteRunStore implements RunStore {
       threadId: text("thread_id", threadId),
       userId: text("user_id", options?.userId),
     };
-    const response = await this.invoke((o) => this.client.listEditRegenerateRuns(request, o), call);
+    const response = await this.invoke(
+      "listEditRegenerateRuns",
+      (o) => this.client.listEditRegenerateRuns(request, o),
+      call,
+    );
     return response.runs.map(runFromProto);
   }
 
@@ -527,28 +585,31 @@ export class RemoteRunStore implements RunStore {
    * A write that takes an idempotency key. When it fails with a conflict
    * whose row the server sent as a reference (a row too large for a gRPC
    * trailer), the row is read with Get, so idempotencyConflict(error) gives
-   * the whole row on every protocol. A row deleted in between: the conflict
-   * is rethrown without a detail.
+   * the whole row on every protocol. A row deleted, or no longer holding the
+   * key, in between is not the row the conflict was about: the conflict is
+   * rethrown without a detail.
    */
   private async keyed<T>(write: Promise<T>, call: RemoteCallOptions | undefined): Promise<T> {
     try {
       return await write;
     } catch (error) {
-      const runId = referencedConflictRow(error);
-      if (runId === null) throw error;
-      const existing = await this.get(runId, undefined, call);
-      throw existing === null
-        ? new ConnectError(ConnectError.from(error).rawMessage, Code.AlreadyExists)
-        : idempotencyConflictError(existing);
+      const reference = referencedConflictRow(error);
+      if (reference === null) throw error;
+      const existing = await this.get(reference.runId, undefined, call);
+      throw existing !== null && existing.idempotencyKey === reference.idempotencyKey
+        ? idempotencyConflictError(existing)
+        : new ConnectError(ConnectError.from(error).rawMessage, Code.AlreadyExists);
     }
   }
 
   /**
-   * Runs one RPC with the store's token, retrying UNAVAILABLE within the
-   * call's deadline (the per-call timeoutMs, else the store's default).
-   * Requests are built before this, so a bad argument fails once, locally.
+   * Runs the RPC `name` with the store's token, retrying UNAVAILABLE within
+   * the call's deadline (the per-call timeoutMs, else the store's default),
+   * unless `name` is one of SINGLE_ATTEMPT_RPCS. Requests are built before
+   * this, so a bad argument fails once, locally.
    */
   private async invoke<T>(
+    name: RpcName,
     rpc: (options: ConnectCallOptions) => Promise<T>,
     call: RemoteCallOptions | undefined,
   ): Promise<T> {
@@ -558,7 +619,7 @@ export class RemoteRunStore implements RunStore {
       return await withRetry(
         (attempt) => rpc({ headers: this.headers, ...attempt }),
         { signal, timeoutMs: call?.timeoutMs ?? this.timeoutMs },
-        this.retry,
+        policyFor(name, this.retry),
       );
     } finally {
       unlink();

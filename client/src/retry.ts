@@ -27,6 +27,29 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = {
 };
 
 /**
+ * The RPCs RemoteRunStore makes once, never retried on UNAVAILABLE (the only
+ * code it retries); every other RPC is retried. UNAVAILABLE does not prove
+ * the first attempt did nothing, and these four answer a repeat differently
+ * from the first attempt: a startRun that applied answers false (the worker
+ * would abandon its own run), claimNextRun claims a second run (the first is
+ * orphaned until its lease expires), finalizeIfNotCancelled answers
+ * finalized false with no cancel action, claimForTakeover answers false (no
+ * worker knows it won). The caller reads the row (get) instead. They are the
+ * RPCs without an idempotency_level in the proto.
+ */
+export const SINGLE_ATTEMPT_RPCS: ReadonlySet<string> = new Set([
+  "startRun",
+  "claimNextRun",
+  "finalizeIfNotCancelled",
+  "claimForTakeover",
+]);
+
+/** The policy one RPC (by its camelCase name) runs with: one attempt for SINGLE_ATTEMPT_RPCS. */
+export function policyFor(rpc: string, policy: RetryPolicy): RetryPolicy {
+  return SINGLE_ATTEMPT_RPCS.has(rpc) ? { ...policy, maxAttempts: 1 } : policy;
+}
+
+/**
  * Fills in defaults and refuses nonsense once, at construction, so a typo
  * does not surface as an endless or instant retry loop in production.
  */
@@ -77,8 +100,9 @@ function wireTimeout(ms: number | undefined): number | undefined {
 
 /**
  * Runs `attempt` and repeats it while it fails with UNAVAILABLE, up to
- * `policy.maxAttempts`, sleeping a jittered backoff in between. Reusable for
- * any idempotent call (every RPC of RunStoreService is).
+ * `policy.maxAttempts`, sleeping a jittered backoff in between. Only for
+ * calls whose repeat answers as the first attempt would: not for the RPCs in
+ * SINGLE_ATTEMPT_RPCS.
  *
  * `call.timeoutMs` is the deadline of the whole call, sleeps included: each
  * attempt gets what is left of it as its own timeout, and when the next
@@ -121,7 +145,7 @@ export async function withRetry<T>(
 /**
  * Only UNAVAILABLE, the one code gRPC documents as "retry with a backoff".
  * It does not prove the server did nothing, so this is safe only for
- * idempotent calls, which every RPC of RunStoreService is.
+ * idempotent calls (see SINGLE_ATTEMPT_RPCS for the ones that are not).
  */
 function isRetryable(error: unknown): boolean {
   return error instanceof ConnectError && error.code === Code.Unavailable;

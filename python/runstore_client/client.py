@@ -49,8 +49,10 @@ class GrpcRunStore(CoordinationMethods, choose_base()):  # type: ignore[misc]
     input is InvalidArgumentError naming the field, whether this client or
     the server refused it; conflicts are ThreadConflictError /
     IdempotencyConflictError with their details. UNAVAILABLE is retried (see
-    ``retry``) within the call's timeout, nothing else is. Use it as
-    ``async with GrpcRunStore(...) as store`` or call ``await store.close()``.
+    ``retry``) within the call's timeout, nothing else is, and not by the four
+    calls whose answer is not idempotent (start_run, claim_next_run,
+    finalize_if_not_cancelled, claim_for_takeover: one attempt each). Use it
+    as ``async with GrpcRunStore(...) as store`` or call ``await store.close()``.
     """
 
     # The constructor (target, token, tls, timeout, retry, …) is Connection's.

@@ -10,7 +10,7 @@ from typing import Any, Literal, Self
 import grpc
 from google.protobuf.message import Message
 
-from .conflicts import conflict_from_rpc_error, idempotency_reference
+from .conflicts import conflict_from_rpc_error, idempotency_reference, status_details
 from .convert import run_from_proto
 from .errors import IdempotencyConflictError, RunStoreError, from_rpc_error
 from .gen.runstore.v1 import run_store_pb2 as pb
@@ -25,7 +25,7 @@ from .options import (
     open_channel,
     split_target,
 )
-from .retry import RetryPolicy, call_with_retry, retry_policy
+from .retry import RetryPolicy, call_with_retry, policy_for, retry_policy
 
 __all__ = ["Connection"]
 
@@ -34,7 +34,8 @@ class Connection:
     """Reaches a RunStore server: the options of GrpcRunStore's constructor,
     a channel opened on first use in the running event loop, and ``_invoke``,
     which runs one RPC with the token, retrying UNAVAILABLE within the
-    timeout and turning failures into RunStoreError subclasses.
+    timeout (except the RPCs in retry.SINGLE_ATTEMPT_RPCS) and turning
+    failures into RunStoreError subclasses.
     """
 
     def __init__(
@@ -59,6 +60,9 @@ class Connection:
           sleeps included; None for no deadline.
         - ``retry``: the UNAVAILABLE retry policy; None for the default (4
           attempts, 50 ms doubling to 2 s, full jitter), False for one attempt.
+          start_run, claim_next_run, finalize_if_not_cancelled and
+          claim_for_takeover always make one attempt: their answer to a
+          repeat is not their first answer (retry.SINGLE_ATTEMPT_RPCS).
         - ``max_request_bytes``: larger requests fail here with
           RESOURCE_EXHAUSTED instead of being sent (default 4 MiB, the
           server's default limit).
@@ -129,10 +133,11 @@ class Connection:
 
     async def _invoke(self, method: str, request: Message) -> Any:
         """Runs the RPC ``method`` with the token, retrying UNAVAILABLE within
-        the timeout; returns its response message. Requests are built before
-        this, so bad input fails once, locally, without a round trip. A
-        conflict (ABORTED / ALREADY_EXISTS) is answered once, never retried,
-        and raised with its detail (conflicts.py)."""
+        the timeout unless ``method`` is one of SINGLE_ATTEMPT_RPCS; returns
+        its response message. Requests are built before this, so bad input
+        fails once, locally, without a round trip. A conflict (ABORTED /
+        ALREADY_EXISTS) is answered once, never retried, and raised with its
+        detail (conflicts.py)."""
         rpc = getattr(self._open(), method)
 
         async def attempt(timeout: float | None) -> Any:
@@ -140,7 +145,10 @@ class Connection:
 
         try:
             return await call_with_retry(
-                attempt, timeout=self._timeout, policy=self._retry, stopped=self._stopped
+                attempt,
+                timeout=self._timeout,
+                policy=policy_for(method, self._retry),
+                stopped=self._stopped,
             )
         except grpc.aio.AioRpcError as error:
             if self._closed:
@@ -158,17 +166,29 @@ class Connection:
                 raise _closed_error() from None
             raise
 
-
     async def _resolve_reference(
         self, error: grpc.aio.AioRpcError, run_id: str
     ) -> RunStoreError | None:
-        """The idempotency conflict with its whole row, read with Get (None
-        when the row is gone by now: the caller gets a plain ALREADY_EXISTS)."""
+        """The idempotency conflict with its whole row, read with Get. None
+        when the row is gone by now or no longer holds the key the reference
+        names (it is not the conflict's row): the caller gets a plain
+        ALREADY_EXISTS."""
+        key = _referenced_key(error)
         response = await self._invoke("Get", pb.GetRequest(run_id=run_id))
-        if not response.HasField("run"):
+        if not key or not response.HasField("run") or response.run.idempotency_key != key:
             return None
         existing = run_from_proto(response.run)
         return IdempotencyConflictError(error.code(), error.details() or "", existing=existing)
+
+
+def _referenced_key(error: grpc.aio.AioRpcError) -> str:
+    """The idempotency_key of the reference an idempotency conflict carries;
+    "" when it has none (keys are 1-255 characters)."""
+    conflict = pb.IdempotencyConflict()
+    for detail in status_details(error):
+        if detail.Unpack(conflict):
+            return str(conflict.existing.idempotency_key)
+    return ""
 
 
 def _closed_error() -> RunStoreError:

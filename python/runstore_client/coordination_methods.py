@@ -117,7 +117,10 @@ class CoordinationMethods(Connection):
 
     async def start_run(self, run_id: str) -> bool:
         """pending → running: True when the row was pending; False when it is
-        missing or no longer pending (a cancelled or taken-over run stays so)."""
+        missing or no longer pending (a cancelled or taken-over run stays so).
+
+        One attempt, never retried: after UNAVAILABLE, ``get`` the row (running
+        and owned by you means it started)."""
         request = pb.StartRunRequest(run_id=check_required_text("run_id", run_id))
         response: pb.StartRunResponse = await self._invoke("StartRun", request)
         return response.started
@@ -184,7 +187,10 @@ class CoordinationMethods(Connection):
         stop_reason: str | None = None,
     ) -> dict[str, Any]:
         """Ends an active run unless a cancel is recorded, in one atomic step:
-        ``{"finalized": bool, "cancel_action": the recorded action or None}``."""
+        ``{"finalized": bool, "cancel_action": the recorded action or None}``.
+
+        One attempt, never retried: after UNAVAILABLE, ``get`` the row (your
+        target status means it was finalized)."""
         request = pb.FinalizeIfNotCancelledRequest(
             run_id=check_required_text("run_id", run_id),
             status=status_to_proto("status", status),
@@ -208,7 +214,10 @@ class CoordinationMethods(Connection):
         stop_reason: str | None = None,
     ) -> bool:
         """Marks an active run whose lease expired past grace (or has none) as
-        error; of several concurrent claimers exactly one gets True."""
+        error; of several concurrent claimers exactly one gets True.
+
+        One attempt, never retried: after UNAVAILABLE, ``get`` the row (status
+        error with your own ``error`` text, naming the worker, means you won)."""
         request = pb.ClaimForTakeoverRequest(
             run_id=check_required_text("run_id", run_id),
             grace_seconds=check_grace_seconds("grace_seconds", grace_seconds),
@@ -244,7 +253,11 @@ class CoordinationMethods(Connection):
         thread_id: str | None = None,
     ) -> dict[str, Any] | None:
         """The oldest queued run on a free thread (of ``thread_id`` when
-        given), now running, owned by the caller with the lease; None: none."""
+        given), now running, owned by the caller with the lease; None: none.
+
+        One attempt, never retried: a repeat would claim a second run. After
+        UNAVAILABLE a run may be running under your id unseen; its lease
+        expires and a sweep takes it over."""
         request = pb.ClaimNextRunRequest(
             owner_worker_id=check_required_text("owner_worker_id", owner_worker_id),
             lease=_lease(lease, lease_expires_at, required=True),

@@ -4,8 +4,8 @@ Why here: gRPC's service-config retry policy commits a call once response
 headers arrive, and the RunStore server (connect-node) sends its headers
 before an error status, which travels in the trailers. So the UNAVAILABLE
 the server answers when its database is down would never be retried by
-gRPC itself. Every RPC of RunStoreService is idempotent, so repeating one
-after UNAVAILABLE is safe.
+gRPC itself. Repeating an RPC after UNAVAILABLE is safe for every RPC of
+RunStoreService except the four in SINGLE_ATTEMPT_RPCS, which are made once.
 """
 
 from __future__ import annotations
@@ -19,7 +19,15 @@ from typing import Literal, TypeVar
 
 import grpc
 
-__all__ = ["DEFAULT_RETRY_POLICY", "RetryPolicy", "backoff", "call_with_retry", "retry_policy"]
+__all__ = [
+    "DEFAULT_RETRY_POLICY",
+    "SINGLE_ATTEMPT_RPCS",
+    "RetryPolicy",
+    "backoff",
+    "call_with_retry",
+    "policy_for",
+    "retry_policy",
+]
 
 T = TypeVar("T")
 
@@ -63,6 +71,26 @@ def retry_policy(retry: RetryPolicy | Literal[False] | None) -> RetryPolicy:
     if not isinstance(retry, RetryPolicy):
         raise TypeError(f"retry must be a RetryPolicy, False or None, got {retry!r}")
     return retry
+
+
+#: The RPCs GrpcRunStore makes once, never retried on UNAVAILABLE (the only
+#: code it retries); every other RPC is retried. UNAVAILABLE does not prove
+#: the first attempt did nothing, and these four answer a repeat differently
+#: from the first attempt: a StartRun that applied answers False (the worker
+#: would abandon its own run), ClaimNextRun claims a second run (the first is
+#: orphaned until its lease expires), FinalizeIfNotCancelled answers
+#: finalized False with no cancel action, ClaimForTakeover answers False (no
+#: worker knows it won). The caller reads the row (get) instead. They are the
+#: RPCs without an idempotency_level in the proto.
+SINGLE_ATTEMPT_RPCS = frozenset(
+    {"StartRun", "ClaimNextRun", "FinalizeIfNotCancelled", "ClaimForTakeover"}
+)
+
+
+def policy_for(method: str, policy: RetryPolicy) -> RetryPolicy:
+    """The policy the RPC ``method`` (its proto name) runs with: one attempt
+    for SINGLE_ATTEMPT_RPCS, ``policy`` for every other."""
+    return RetryPolicy(max_attempts=1) if method in SINGLE_ATTEMPT_RPCS else policy
 
 
 def backoff(retry: int, policy: RetryPolicy, rand: Callable[[], float] = random.random) -> float:

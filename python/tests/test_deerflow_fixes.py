@@ -12,12 +12,21 @@ from tests.support.requirements import require_grpc
 
 require_grpc()
 
+import collections  # noqa: E402
 import json  # noqa: E402
 import re  # noqa: E402
+import unittest  # noqa: E402
 import urllib.request  # noqa: E402
 import uuid  # noqa: E402
+from collections.abc import Awaitable, Callable  # noqa: E402
 from datetime import datetime, timedelta, timezone  # noqa: E402
 from typing import Any, ClassVar  # noqa: E402
+
+import grpc  # noqa: E402
+from google.protobuf import descriptor_pb2  # noqa: E402
+from google.protobuf.any_pb2 import Any as AnyMessage  # noqa: E402
+from google.protobuf.message import Message  # noqa: E402
+from google.protobuf.timestamp_pb2 import Timestamp  # noqa: E402
 
 from runstore_client import (  # noqa: E402
     AlreadyExistsError,
@@ -25,9 +34,12 @@ from runstore_client import (  # noqa: E402
     IdempotencyConflictError,
     InvalidArgumentError,
     RetryPolicy,
+    RunStoreError,
     ThreadConflictError,
 )
 from runstore_client.deerflow import DeerFlowRunStore  # noqa: E402
+from runstore_client.gen.runstore.v1 import run_store_pb2 as pb  # noqa: E402
+from runstore_client.retry import SINGLE_ATTEMPT_RPCS  # noqa: E402
 from tests.support.backends import ServerProcess, ServerTestCase  # noqa: E402
 from tests.test_deerflow_interface import run_with_fake_deerflow  # noqa: E402
 
@@ -345,3 +357,176 @@ class AutoUserTest(ServerTestCase):
                 "grpc_admission_none_is_no_user": None,
             },
         )
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _status_details(code: grpc.StatusCode, message: str, detail: Message) -> bytes:
+    """A google.rpc.Status (1 code, 2 message, 3 details) as grpc-status-details-bin carries it."""
+    packed = AnyMessage()
+    packed.Pack(detail)
+
+    def field(number: int, payload: bytes) -> bytes:
+        return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+    return (
+        _varint(1 << 3)
+        + _varint(code.value[0])
+        + field(2, message.encode())
+        + field(3, packed.SerializeToString())
+    )
+
+
+#: What a FakeServer method answers: the response message, or raises through context.abort.
+Answer = Callable[[grpc.aio.ServicerContext], Awaitable[Message]]
+
+
+class FakeServer(grpc.GenericRpcHandler):
+    """An in-process server for every RPC of RunStoreService: each call is
+    counted by its method name and answered by ``answers[method]``, or else
+    fails with UNAVAILABLE (as the real server does while its database is down)."""
+
+    def __init__(self) -> None:
+        self.calls: collections.Counter[str] = collections.Counter()
+        self.answers: dict[str, Answer] = {}
+
+    def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
+        method = details.method.rsplit("/", 1)[-1]  # type: ignore[attr-defined]
+
+        async def handle(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+            self.calls[method] += 1
+            answer = self.answers.get(method)
+            if answer is None:
+                await context.abort(grpc.StatusCode.UNAVAILABLE, "database unavailable")
+            return (await answer(context)).SerializeToString()
+
+        return grpc.unary_unary_rpc_method_handler(handle)
+
+
+class FakeServerTestCase(unittest.IsolatedAsyncioTestCase):
+    """A FakeServer on port 0 and a GrpcRunStore allowed 4 quick attempts."""
+
+    async def asyncSetUp(self) -> None:
+        self.fake = FakeServer()
+        self.grpc_server = grpc.aio.server()
+        self.grpc_server.add_generic_rpc_handlers((self.fake,))
+        port = self.grpc_server.add_insecure_port("127.0.0.1:0")
+        await self.grpc_server.start()
+        policy = RetryPolicy(max_attempts=4, initial_backoff=0.001, max_backoff=0.001)
+        self.store = GrpcRunStore(f"127.0.0.1:{port}", timeout=30, retry=policy)
+
+    async def asyncTearDown(self) -> None:
+        await self.store.close()
+        await self.grpc_server.stop(None)
+
+
+class NonIdempotentCallsAreNotRetriedTest(FakeServerTestCase):
+    """start_run, claim_next_run, finalize_if_not_cancelled and
+    claim_for_takeover answer a repeat differently from their first attempt
+    when that applied, so GrpcRunStore makes them once; every other call is
+    retried on UNAVAILABLE (4 attempts here)."""
+
+    async def test_the_four_are_attempted_once_and_the_others_four_times(self) -> None:
+        store, lease = self.store, timedelta(seconds=60)
+        calls: list[tuple[str, Callable[[], Awaitable[Any]], int]] = [
+            ("StartRun", lambda: store.start_run("r1"), 1),
+            ("ClaimNextRun", lambda: store.claim_next_run(owner_worker_id="w1", lease=lease), 1),
+            (
+                "FinalizeIfNotCancelled",
+                lambda: store.finalize_if_not_cancelled("r1", status="success"),
+                1,
+            ),
+            ("ClaimForTakeover", lambda: store.claim_for_takeover("r1", error="taken by w2"), 1),
+            ("Get", lambda: store.get("r1", user_id=None), 4),
+            ("RenewLease", lambda: store.renew_lease("r1", owner_worker_id="w1", lease=lease), 4),
+            ("RequestCancel", lambda: store.request_cancel("r1", action="interrupt"), 4),
+            (
+                "CreateThreadOperation",
+                lambda: store.create_thread_operation("r2", thread_id="t1", owner_worker_id="w1"),
+                4,
+            ),
+        ]
+        for method, call, attempts in calls:
+            with self.subTest(method):
+                with self.assertRaises(RunStoreError) as caught:
+                    await call()
+                self.assertEqual(caught.exception.code, grpc.StatusCode.UNAVAILABLE)
+                self.assertEqual(self.fake.calls[method], attempts)
+
+    def test_single_attempt_rpcs_are_those_the_proto_gives_no_idempotency_level(self) -> None:
+        service = pb.DESCRIPTOR.services_by_name["RunStoreService"]
+        unmarked = {
+            method.name
+            for method in service.methods
+            if method.GetOptions().idempotency_level
+            == descriptor_pb2.MethodOptions.IDEMPOTENCY_UNKNOWN
+        }
+        self.assertEqual(unmarked, set(SINGLE_ATTEMPT_RPCS))
+        self.assertEqual(
+            unmarked, {"StartRun", "ClaimNextRun", "FinalizeIfNotCancelled", "ClaimForTakeover"}
+        )
+
+
+def _big_row(idempotency_key: str) -> pb.Run:
+    now = Timestamp(seconds=1_767_225_600)
+    return pb.Run(
+        run_id="r-big",
+        thread_id="t-big",
+        status=pb.RUN_STATUS_PENDING,
+        multitask_strategy=pb.MULTITASK_STRATEGY_REJECT,
+        operation_kind=pb.OPERATION_KIND_RUN,
+        created_at=now,
+        updated_at=now,
+        idempotency_key=idempotency_key,
+    )
+
+
+class ReferencedConflictTest(FakeServerTestCase):
+    """An idempotency conflict on a row too large for a trailer carries a
+    reference (run_id and idempotency_key); the row read back with Get is
+    the conflict's row only while it still holds that key."""
+
+    def answer(self, key_read_back: str) -> None:
+        message = "idempotency_key is held by run r-big"
+        reference = pb.IdempotencyConflict(
+            existing=pb.Run(run_id="r-big", idempotency_key="key-big")
+        )
+
+        async def conflict(context: grpc.aio.ServicerContext) -> Message:
+            code = grpc.StatusCode.ALREADY_EXISTS
+            trailer = ("grpc-status-details-bin", _status_details(code, message, reference))
+            await context.abort(code, message, trailing_metadata=(trailer,))
+            raise AssertionError("abort returned")
+
+        async def get(context: grpc.aio.ServicerContext) -> Message:
+            return pb.GetResponse(run=_big_row(key_read_back))
+
+        self.fake.answers.update(CreateThreadOperation=conflict, Get=get)
+
+    async def admit(self) -> None:
+        await self.store.create_thread_operation(
+            "r-big-2", thread_id="t-big-2", owner_worker_id="w1", idempotency_key="key-big"
+        )
+
+    async def test_a_row_still_holding_the_key_is_the_conflicts_row(self) -> None:
+        self.answer("key-big")
+        with self.assertRaises(IdempotencyConflictError) as caught:
+            await self.admit()
+        self.assertEqual(caught.exception.existing["run_id"], "r-big")
+        self.assertEqual(caught.exception.existing["idempotency_key"], "key-big")
+        self.assertEqual(dict(self.fake.calls), {"CreateThreadOperation": 1, "Get": 1})
+
+    async def test_a_row_no_longer_holding_the_key_is_already_exists_without_a_row(self) -> None:
+        self.answer("key-moved")
+        with self.assertRaises(AlreadyExistsError) as caught:
+            await self.admit()
+        self.assertIs(type(caught.exception), AlreadyExistsError)
+        self.assertEqual(caught.exception.code, grpc.StatusCode.ALREADY_EXISTS)
+        self.assertEqual(dict(self.fake.calls), {"CreateThreadOperation": 1, "Get": 1})

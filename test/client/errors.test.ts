@@ -1,5 +1,7 @@
+import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { isTransientError } from "@runstore/client";
+import { isTransientError, threadConflict } from "@runstore/client";
+import { pb, threadConflictError } from "@runstore/client/internal";
 import { describe, expect, it } from "vitest";
 
 describe("isTransientError", () => {
@@ -43,5 +45,34 @@ describe("isTransientError", () => {
     ]) {
       expect(isTransientError(value)).toBe(false);
     }
+  });
+});
+
+describe("isTransientError and thread conflicts", () => {
+  it("false for ABORTED with a ThreadConflict detail: the thread is busy, an answer", () => {
+    expect(isTransientError(threadConflictError("thread-1", "run-1"))).toBe(false);
+  });
+
+  it("false for a thread conflict decoded from the wire (details as bytes)", () => {
+    const detail = create(pb.ThreadConflictSchema, {
+      threadId: "thread-1",
+      conflictingRunId: "run-1",
+    });
+    // As Connect builds a received error: the detail's type name and bytes.
+    const received = new ConnectError("thread_id thread-1 is busy", Code.Aborted);
+    received.details.push({
+      type: pb.ThreadConflictSchema.typeName,
+      value: toBinary(pb.ThreadConflictSchema, detail),
+    });
+    expect(threadConflict(received)).toEqual({ threadId: "thread-1", conflictingRunId: "run-1" });
+    expect(isTransientError(received)).toBe(false);
+  });
+
+  it("true for ABORTED without a ThreadConflict detail, or with another detail", () => {
+    expect(isTransientError(new ConnectError("write conflict", Code.Aborted))).toBe(true);
+    const other = new ConnectError("write conflict", Code.Aborted, undefined, [
+      { desc: pb.IdempotencyConflictSchema, value: {} },
+    ]);
+    expect(isTransientError(other)).toBe(true);
   });
 });

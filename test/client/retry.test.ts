@@ -10,6 +10,7 @@ import { type RunningServer, startServer } from "../../src/server.js";
 import { MemoryRunStore } from "../../src/stores/memory-run-store.js";
 import { deferred } from "../support/deferred.js";
 import { failureOf } from "../support/failure.js";
+import { FlakyStore, unavailable } from "../support/flaky-store.js";
 
 /** Every method of RunStore, i.e. every RPC of RunStoreService. */
 const STORE_METHODS = [
@@ -28,50 +29,11 @@ const STORE_METHODS = [
 
 type StoreMethod = (typeof STORE_METHODS)[number];
 
-/**
- * A real MemoryRunStore whose methods can be told to throw before doing
- * their work, counting every call, so a test sees exactly how many attempts
- * reached the server.
- */
-class FlakyStore extends MemoryRunStore {
-  private readonly counts = new Map<StoreMethod, number>();
-  private readonly failures = new Map<StoreMethod, { left: number; error: () => unknown }>();
-
-  constructor() {
-    super();
-    for (const name of STORE_METHODS) {
-      const original = MemoryRunStore.prototype[name] as (...args: unknown[]) => Promise<unknown>;
-      Object.defineProperty(this, name, {
-        value: async (...args: unknown[]) => {
-          this.counts.set(name, this.calls(name) + 1);
-          const failure = this.failures.get(name);
-          if (failure !== undefined && failure.left > 0) {
-            failure.left--;
-            throw failure.error();
-          }
-          return original.apply(this, args);
-        },
-      });
-    }
-  }
-
-  /** Makes the next `times` calls of `method` throw `error()` (Infinity: every call). */
-  fail(method: StoreMethod, times: number, error: () => unknown = unavailable): void {
-    this.failures.set(method, { left: times, error });
-  }
-
-  /** Calls of `method` so far, failed ones included. */
-  calls(method: StoreMethod): number {
-    return this.counts.get(method) ?? 0;
-  }
-}
-
-const unavailable = () => new ConnectError("database unavailable", Code.Unavailable);
 const RUN = "run-1";
 const THREAD = "thread-1";
 
 interface Harness {
-  backend: FlakyStore;
+  backend: FlakyStore<StoreMethod>;
   store: RemoteRunStore;
   server: RunningServer;
 }
@@ -80,7 +42,7 @@ const opened: Harness[] = [];
 
 /** A real server on port 0 over a FlakyStore holding one running run, and a client. */
 async function open(options: Omit<RemoteRunStoreOptions, "baseUrl"> = {}): Promise<Harness> {
-  const backend = new FlakyStore();
+  const backend = new FlakyStore(STORE_METHODS);
   await backend.put(RUN, { threadId: THREAD, status: "running", modelName: "m1" });
   const server = await startServer({ store: backend, port: 0, onInternalError: () => {} });
   const store = new RemoteRunStore({ baseUrl: server.url, ...options });
@@ -233,7 +195,7 @@ describe("RemoteRunStore never retries other codes", () => {
     it(`${name}: one attempt`, async () => {
       const { backend, store } = await open();
       const before = backend.calls(method);
-      backend.fail(method, Number.POSITIVE_INFINITY, error);
+      backend.fail(method, Number.POSITIVE_INFINITY, { error });
       const failure = await failureOf(CALLS[method][0](store));
       expect(failure.code).toBe(code);
       expect(backend.calls(method) - before).toBe(1);
@@ -309,9 +271,11 @@ describe("an aborted signal stops retrying", () => {
   it("during an attempt: CANCELED, no further attempt", async () => {
     const { backend, store } = await open();
     const controller = new AbortController();
-    backend.fail("get", Number.POSITIVE_INFINITY, () => {
-      controller.abort();
-      return unavailable();
+    backend.fail("get", Number.POSITIVE_INFINITY, {
+      error: () => {
+        controller.abort();
+        return unavailable();
+      },
     });
     const error = await failureOf(store.get(RUN, undefined, { signal: controller.signal }));
     expect(error.code).toBe(Code.Canceled);
