@@ -65,6 +65,8 @@ CANCEL_ACTIONS: tuple[str, ...] = tuple(_ACTION_TO_PROTO)
 
 #: Usage counters of one model, in proto order; cache_read_tokens is optional.
 _USAGE_FIELDS = ("input_tokens", "output_tokens", "total_tokens")
+#: Every key a model's usage may have: the wire has no room for others.
+_USAGE_KEYS = (*_USAGE_FIELDS, "cache_read_tokens")
 
 
 def _name(field: str, value: object, table: Mapping[str, Any]) -> Any:
@@ -150,9 +152,10 @@ def usage_map_to_proto(field: str, value: object) -> dict[str, pb.ModelUsage]:
     total_tokens, cache_read_tokens?}}) as proto ModelUsage entries.
 
     A counter that is absent counts 0, except cache_read_tokens, which stays
-    absent (absent differs from 0). Other keys of a model's usage are not
-    sent; the model name's length (1 to 128 characters) is the server's rule,
-    the name "__proto__" is refused here.
+    absent (absent differs from 0). Any other key of a model's usage is
+    refused, naming it, rather than dropped (it could not be read back);
+    the model name's length (1 to 128 characters) is the server's rule, the
+    name "__proto__" is refused here.
     """
     if not isinstance(value, Mapping):
         raise invalid_argument(
@@ -167,6 +170,12 @@ def usage_map_to_proto(field: str, value: object) -> dict[str, pb.ModelUsage]:
             raise invalid_argument(f"{field} key", 'must not be "__proto__"')
         if not isinstance(usage, Mapping):
             raise invalid_argument(f"{field}.{model}", "must be a dict of counters")
+        for key in usage:
+            if key not in _USAGE_KEYS:
+                raise invalid_argument(
+                    f"{field}.{model}.{key}",
+                    f"is not a usage counter (a model's usage has only {', '.join(_USAGE_KEYS)})",
+                )
         counters = {name: _counter(field, name, usage.get(name)) for name in _USAGE_FIELDS}
         cache = usage.get("cache_read_tokens")
         if cache is not None:

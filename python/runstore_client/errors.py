@@ -24,6 +24,7 @@ __all__ = [
     "InvalidArgumentError",
     "OutOfRangeError",
     "ResourceExhaustedError",
+    "RunIdTakenError",
     "RunStoreError",
     "ThreadConflictError",
     "UnauthenticatedError",
@@ -126,6 +127,21 @@ class IdempotencyConflictError(AlreadyExistsError):
     def __init__(self, code: grpc.StatusCode, details: str, *, existing: dict[str, Any]) -> None:
         super().__init__(code, details)
         self.existing = existing
+
+
+class RunIdTakenError(AlreadyExistsError):
+    """An admission was refused because its run_id is taken by a different
+    operation (another thread, owner or kind; a retry of the same admission
+    answers the stored row instead).
+
+    DeerFlowRunStore raises it where DeerFlow's SQL store lets the primary
+    key's IntegrityError through: ``sqlstate`` / ``pgcode`` are PostgreSQL's
+    unique-violation code, which DeerFlow's RunManager turns into its
+    ConflictError. Never retried: the same run_id stays taken.
+    """
+
+    sqlstate = "23505"
+    pgcode = "23505"
 
 
 _BY_CODE: dict[grpc.StatusCode, type[RunStoreError]] = {

@@ -310,7 +310,8 @@ async def main():
             await store.delete(r + "1")
             seen["bob_deleted_alices"] = await store.get(r + "1", user_id=None) is None
             user_context.set_current_user(None)
-            seen["nobody_sees"] = sorted(x["run_id"][len(r):] for x in await store.list_by_thread(t))
+            seen["nobody_sees"] = sorted(
+                x["run_id"][len(r):] for x in await store.list_by_thread(t, user_id=None))
             out[name] = seen
             for i in "123":
                 await store.delete(r + i, user_id=None)
@@ -357,6 +358,146 @@ class AutoUserTest(ServerTestCase):
                 "grpc_admission_none_is_no_user": None,
             },
         )
+
+
+#: The child, with no current user: every call that leaves user_id to AUTO
+#: raises DeerFlow's RuntimeError before anything is sent (the name in its
+#: message is the method's, "repository method" for GrpcRunStore, DeerFlow's
+#: default); explicit users, and an explicit None, still work.
+_FAIL_CLOSED_SCRIPT = """
+import asyncio, json, os
+from deerflow.runtime import user_context
+from runstore_client import GrpcRunStore
+from runstore_client.deerflow import DeerFlowRunStore
+
+def refused(error):
+    return [type(error).__name__, str(error).split(" called with user_id=AUTO")[0]]
+
+async def outcome(call):
+    try:
+        await call
+        return "answered"
+    except RuntimeError as error:
+        return refused(error)
+
+async def main():
+    p = os.environ["PREFIX"]
+    out = {}
+    target = os.environ["TARGET"]
+    async with GrpcRunStore(target, timeout=30) as grpc, DeerFlowRunStore(target, timeout=30) as df:
+        for name, store in (("grpc", grpc), ("deerflow", df)):
+            r, t = f"{p}{name}-r", f"{p}{name}-t"
+            await store.put(r + "0", thread_id=t, user_id="alice")
+            seen = {
+                "put": await outcome(store.put(r + "1", thread_id=t)),
+                "get": await outcome(store.get(r + "0")),
+                "list_by_thread": await outcome(store.list_by_thread(t)),
+                "delete": await outcome(store.delete(r + "0")),
+                "get_many_by_thread": await outcome(store.get_many_by_thread(t, [r + "0"])),
+                "list_successful_regenerate_sources": await outcome(
+                    store.list_successful_regenerate_sources(t)),
+                "list_edit_regenerate_runs": await outcome(store.list_edit_regenerate_runs(t)),
+                "deerflow_auto": await outcome(store.get(r + "0", user_id=user_context.AUTO)),
+                "rows": [
+                    x["run_id"][len(r):] for x in await store.list_by_thread(t, user_id=None)],
+            }
+            out[name] = seen
+            await store.delete(r + "0", user_id=None)
+        out["deerflow_empty_get_many"] = await df.get_many_by_thread(p + "t", [])
+        out["deerflow_admission"] = await outcome(df.create_thread_operation_atomic(
+            p + "a1", thread_id=p + "t", owner_worker_id="w", lease_expires_at=None))
+        out["deerflow_alias"] = await outcome(df.create_run_atomic(
+            p + "a2", thread_id=p + "t", owner_worker_id="w", lease_expires_at=None))
+        out["grpc_admission"] = await outcome(grpc.create_thread_operation(
+            p + "a3", thread_id=p + "t", owner_worker_id="w"))
+        out["admitted"] = [x["run_id"][len(p):] for x in await df.list_by_thread(p + "t", user_id=None)]
+        row, _ = await df.create_thread_operation_atomic(
+            p + "a4", thread_id=p + "t", owner_worker_id="w", lease_expires_at=None, user_id="dave")
+        out["explicit_user_admitted"] = row["user_id"]
+        admitted = await grpc.create_thread_operation(
+            p + "a5", thread_id=p + "t5", owner_worker_id="w", user_id=None)
+        out["grpc_explicit_none_admitted"] = admitted["run"]["user_id"]
+        del user_context.resolve_user_id  # a user context without DeerFlow's resolver
+        out["without_resolver"] = await outcome(df.get(p + "a4"))
+        for run_id in ("a4", "a5"):
+            await df.delete_thread_operation(p + run_id, user_id=None)
+    print(json.dumps(out))
+
+asyncio.run(main())
+"""
+
+
+def _refused_by(method: str) -> dict[str, object]:
+    calls = (
+        "put",
+        "get",
+        "list_by_thread",
+        "delete",
+        "get_many_by_thread",
+        "list_successful_regenerate_sources",
+        "list_edit_regenerate_runs",
+    )
+    seen: dict[str, object] = {call: ["RuntimeError", method.format(call=call)] for call in calls}
+    seen["deerflow_auto"] = ["RuntimeError", method.format(call="get")]
+    seen["rows"] = ["0"]  # the refused put stored nothing, the refused delete removed nothing
+    return seen
+
+
+class NoUserContextTest(ServerTestCase):
+    """With DeerFlow importable and no current user, an omitted user_id fails
+    as DeerFlow's own resolver does, never as "no owner, no filter"."""
+
+    def test_omitted_user_id_without_a_user_raises_deerflows_error(self) -> None:
+        answer = run_with_fake_deerflow(
+            _FAIL_CLOSED_SCRIPT, {"TARGET": self.server.target, "PREFIX": uuid.uuid4().hex[:8]}
+        )
+        admission = "DeerFlowRunStore.create_thread_operation_atomic"
+        self.assertEqual(
+            answer,
+            {
+                "grpc": _refused_by("repository method"),
+                "deerflow": _refused_by("DeerFlowRunStore.{call}"),
+                "deerflow_empty_get_many": {},
+                "deerflow_admission": ["RuntimeError", admission],
+                "deerflow_alias": ["RuntimeError", admission],
+                "grpc_admission": ["RuntimeError", "repository method"],
+                "admitted": [],
+                "explicit_user_admitted": "dave",
+                "grpc_explicit_none_admitted": None,
+                "without_resolver": ["RuntimeError", "DeerFlowRunStore.get"],
+            },
+        )
+
+
+class UsageKeysTest(ServerTestCase):
+    """A key of a model's usage the wire has no field for is refused, naming
+    it, by both stores, before anything is sent."""
+
+    async def test_an_unknown_usage_key_is_refused_and_nothing_changes(self) -> None:
+        usage = {"m": {"input_tokens": 1, "output_tokens": 2, "total_tokens": 3}}
+        bad = {"m": {**usage["m"], "reasoning_tokens": 4}}
+        await self.store.put("r1", thread_id="t1", status="running")
+        await self.store.update_run_progress("r1", total_tokens=3, token_usage_by_model=usage)
+        before = await self.store.get("r1")
+        async with DeerFlowRunStore(self.server.target, timeout=30) as df:
+            for name, store in (("grpc", self.store), ("deerflow", df)):
+                for method, fields in (
+                    ("update_run_progress", {}),
+                    ("update_run_completion", {"status": "success"}),
+                ):
+                    with self.subTest(store=name, method=method):
+                        with self.assertRaises(InvalidArgumentError) as raised:
+                            await getattr(store, method)("r1", token_usage_by_model=bad, **fields)
+                        self.assertEqual(
+                            (raised.exception.code.name, raised.exception.details),
+                            (
+                                "INVALID_ARGUMENT",
+                                "token_usage_by_model.m.reasoning_tokens is not a usage counter"
+                                " (a model's usage has only input_tokens, output_tokens,"
+                                " total_tokens, cache_read_tokens)",
+                            ),
+                        )
+        self.assertEqual(await self.store.get("r1"), before)
 
 
 def _varint(value: int) -> bytes:

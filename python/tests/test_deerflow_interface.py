@@ -36,6 +36,7 @@ from runstore_client import (  # noqa: E402
     RunStoreError,
     ThreadConflictError,
 )
+from runstore_client.errors import RunIdTakenError  # noqa: E402
 from runstore_client.deerflow import (  # noqa: E402
     DeerFlowRunStore,
     LeaseRenewal,
@@ -371,6 +372,31 @@ class DeerFlowShapesTest(DeerFlowStoreTestCase):
         self.assertIsNone(await self.df.get("r2"))
         self.assertIsNone(await self.df.get("r3"))
 
+    async def test_a_taken_run_id_is_a_unique_violation_to_deerflow(self) -> None:
+        row, _ = await self.df.create_thread_operation_atomic(
+            "r1", thread_id="t1", owner_worker_id="w1", lease_expires_at=None
+        )
+        again, taken = await self.df.create_thread_operation_atomic(
+            "r1", thread_id="t1", owner_worker_id="w1", lease_expires_at=None
+        )
+        self.assertEqual((again, taken), (row, []))  # a retry answers the stored row
+        for thread_id, owner in (("t2", "w1"), ("t1", "w2")):
+            with self.subTest(thread_id=thread_id, owner=owner):
+                with self.assertRaises(RunIdTakenError) as raised:
+                    await self.df.create_thread_operation_atomic(
+                        "r1", thread_id=thread_id, owner_worker_id=owner, lease_expires_at=None
+                    )
+                error = raised.exception
+                self.assertTrue(is_unique_violation(error))
+                self.assertEqual(
+                    (error.sqlstate, error.pgcode, error.code.name, error.retryable),
+                    ("23505", "23505", "ALREADY_EXISTS", False),
+                )
+                self.assertNotIsInstance(error, IdempotencyConflictError)
+                self.assertEqual(error.details, "run_id r1 already exists as a different operation")
+        self.assertEqual(await self.df.get("r1"), row)
+        self.assertEqual(await self.df.list_by_thread("t2"), [])
+
     async def test_lease_renewal_and_status_finalization(self) -> None:
         await self.df.create_thread_operation_atomic(
             "r1", thread_id="t1", owner_worker_id="w1", lease_expires_at=None
@@ -548,6 +574,16 @@ FAKE_DEERFLOW: dict[str, str] = {
 
         def get_current_user():
             return _user.get()
+
+        def resolve_user_id(value, *, method_name="repository method"):
+            if isinstance(value, _AutoSentinel):
+                user = _user.get()
+                if user is None:
+                    raise RuntimeError(
+                        f"{method_name} called with user_id=AUTO but no user context is set"
+                    )
+                return str(user.id)
+            return value
     """,
     "deerflow/runtime/runs/manager.py": '''
         class ConflictError(Exception):
@@ -657,6 +693,7 @@ class WithDeerFlowTest(ServerTestCase):
             from deerflow.runtime.runs import manager
             from runstore_client import ThreadConflictError
             from runstore_client.deerflow import DeerFlowRunStore
+            from runstore_client.errors import RunIdTakenError
 
             async def main():
                 p = os.environ["PREFIX"]
@@ -691,6 +728,16 @@ class WithDeerFlowTest(ServerTestCase):
                             isinstance(error, ThreadConflictError),
                             error.conflicting_run_id == p + "r3",
                         ]
+                    try:
+                        await store.create_thread_operation_atomic(
+                            p + "r3", thread_id=p + "t4", owner_worker_id="w2",
+                            lease_expires_at=None, user_id="u")
+                    except manager.ConflictError as error:
+                        out["run_id_taken"] = [
+                            manager.is_unique_violation(error),
+                            isinstance(error, RunIdTakenError),
+                            error.code.name,
+                        ]
                     for run_id in ("r1", "r3"):
                         await store.delete(p + run_id, user_id=None)
                 print(json.dumps(out))
@@ -708,6 +755,7 @@ class WithDeerFlowTest(ServerTestCase):
                 "finalization": [True, True],
                 "idempotency": True,
                 "conflict": [True, True, True],
+                "run_id_taken": [True, True, "ALREADY_EXISTS"],
             },
         )
 
@@ -753,6 +801,7 @@ class WithoutDeerFlowTest(unittest.TestCase):
         self.assertEqual(error.existing, {"run_id": "r1"})
         self.assertTrue(issubclass(ThreadConflictError, RunStoreError))
         self.assertEqual(ThreadConflictError.sqlstate, "23505")
+        self.assertEqual((RunIdTakenError.sqlstate, RunIdTakenError.pgcode), ("23505", "23505"))
 
 
 if __name__ == "__main__":

@@ -12,12 +12,23 @@ from typing import Any, Literal, Self
 from ..base import deerflow_run_store
 from ..client import GrpcRunStore
 from ..coordination import DEFAULT_GRACE_SECONDS, LeaseInput
-from ..errors import AbortedError, IdempotencyConflictError, ThreadConflictError
+from ..errors import (
+    AbortedError,
+    AlreadyExistsError,
+    IdempotencyConflictError,
+    ThreadConflictError,
+)
 from ..options import DEFAULT_KEEPALIVE_SECONDS, DEFAULT_MAX_REQUEST_BYTES, TlsOptions
-from ..owner import AUTO, AutoUser
+from ..owner import AUTO, AutoUser, resolve_user_id
 from ..retry import RetryPolicy
 from .rows import deerflow_row
-from .types import LeaseRenewal, idempotency_conflict, make_finalization, thread_conflict
+from .types import (
+    LeaseRenewal,
+    idempotency_conflict,
+    make_finalization,
+    run_id_taken,
+    thread_conflict,
+)
 
 __all__ = ["DeerFlowRunStore"]
 
@@ -27,6 +38,13 @@ Instant = str | datetime
 
 def _rows(records: list[Row]) -> list[Row]:
     return [deerflow_row(record) for record in records]
+
+
+def _user(user_id: object, method: str) -> Any:
+    """``user_id`` resolved as DeerFlow's SQL store resolves it (owner.py):
+    with DeerFlow importable, AUTO and no current user raise DeerFlow's
+    RuntimeError, naming this method."""
+    return resolve_user_id(user_id, method_name=f"DeerFlowRunStore.{method}")
 
 
 class _DeerFlowMethods:
@@ -58,12 +76,13 @@ class _DeerFlowMethods:
         idempotency_key: str | None = None,
     ) -> None:
         """Upsert (see GrpcRunStore.put); a held idempotency key raises RunIdempotencyConflict."""
+        owner = _user(user_id, "put")
         try:
             await self._grpc.put(
                 run_id,
                 thread_id=thread_id,
                 assistant_id=assistant_id,
-                user_id=user_id,
+                user_id=owner,
                 model_name=model_name,
                 status=status,
                 operation_kind=operation_kind,
@@ -82,28 +101,34 @@ class _DeerFlowMethods:
             raise idempotency_conflict(deerflow_row(error_.existing), error_.details) from error_
 
     async def get(self, run_id: str, *, user_id: str | None | AutoUser = AUTO) -> Row | None:
-        record = await self._grpc.get(run_id, user_id=user_id)
+        record = await self._grpc.get(run_id, user_id=_user(user_id, "get"))
         return None if record is None else deerflow_row(record)
 
     async def list_by_thread(
         self, thread_id: str, *, user_id: str | None | AutoUser = AUTO, limit: int = 100
     ) -> list[Row]:
-        return _rows(await self._grpc.list_by_thread(thread_id, user_id=user_id, limit=limit))
+        user = _user(user_id, "list_by_thread")
+        return _rows(await self._grpc.list_by_thread(thread_id, user_id=user, limit=limit))
 
     async def list_successful_regenerate_sources(
         self, thread_id: str, *, user_id: str | None | AutoUser = AUTO
     ) -> set[str]:
-        return set(await self._grpc.list_successful_regenerate_sources(thread_id, user_id=user_id))
+        user = _user(user_id, "list_successful_regenerate_sources")
+        return set(await self._grpc.list_successful_regenerate_sources(thread_id, user_id=user))
 
     async def list_edit_regenerate_runs(
         self, thread_id: str, *, user_id: str | None | AutoUser = AUTO
     ) -> list[Row]:
-        return _rows(await self._grpc.list_edit_regenerate_runs(thread_id, user_id=user_id))
+        user = _user(user_id, "list_edit_regenerate_runs")
+        return _rows(await self._grpc.list_edit_regenerate_runs(thread_id, user_id=user))
 
     async def get_many_by_thread(
         self, thread_id: str, run_ids: Iterable[str], *, user_id: str | None | AutoUser = AUTO
     ) -> dict[str, Row]:
-        records = await self._grpc.get_many_by_thread(thread_id, run_ids, user_id=user_id)
+        """As DeerFlow's: no run ids answers {} before the user is resolved
+        (the empty request goes without a user filter, and finds nothing)."""
+        user = _user(user_id, "get_many_by_thread") if run_ids else None
+        records = await self._grpc.get_many_by_thread(thread_id, run_ids, user_id=user)
         return {run_id: deerflow_row(record) for run_id, record in records.items()}
 
     async def update_status(
@@ -126,7 +151,7 @@ class _DeerFlowMethods:
         return await self._grpc.start_run(run_id)
 
     async def delete(self, run_id: str, *, user_id: str | None | AutoUser = AUTO) -> None:
-        await self._grpc.delete(run_id, user_id=user_id)
+        await self._grpc.delete(run_id, user_id=_user(user_id, "delete"))
 
     async def delete_thread_operation(self, run_id: str, *, user_id: str | None) -> None:
         await self._grpc.delete_thread_operation(run_id, user_id=user_id)
@@ -286,11 +311,14 @@ class _DeerFlowMethods:
     ) -> tuple[Row, list[Row]]:
         """Admission in one atomic step: ``(new_row, taken_over_rows)``.
 
-        A busy thread raises the thread conflict (``sqlstate == "23505"``, and
+        A busy thread raises the thread conflict, a run_id taken by a
+        different operation RunIdTakenError (both ``sqlstate == "23505"``, and
         DeerFlow's ConflictError when importable); a held idempotency key
         raises RunIdempotencyConflict carrying the existing row. As in
-        DeerFlow's SQL store, a ``user_id`` of None means the current user.
+        DeerFlow's SQL store, a ``user_id`` of None means the current user
+        (with DeerFlow importable and no current user, its RuntimeError).
         """
+        owner = _user(AUTO if user_id is None else user_id, "create_thread_operation_atomic")
         try:
             admission = await self._grpc.create_thread_operation(
                 run_id,
@@ -300,7 +328,7 @@ class _DeerFlowMethods:
                 operation_kind=operation_kind,
                 multitask_strategy=multitask_strategy,
                 assistant_id=assistant_id,
-                user_id=AUTO if user_id is None else user_id,
+                user_id=owner,
                 model_name=model_name,
                 metadata=metadata,
                 kwargs=kwargs,
@@ -311,6 +339,8 @@ class _DeerFlowMethods:
             )
         except IdempotencyConflictError as error:
             raise idempotency_conflict(deerflow_row(error.existing), error.details) from error
+        except AlreadyExistsError as error:
+            raise run_id_taken(error.details) from error
         except AbortedError as error:
             source = error if isinstance(error, ThreadConflictError) else None
             raise thread_conflict(source, error.details) from error
@@ -398,15 +428,18 @@ class DeerFlowRunStore(_DeerFlowMethods, _choose_base()):  # type: ignore[misc]
     timestamps ending ``+00:00``, the same keys), ``LeaseRenewal``,
     ``StatusFinalization``, the ``(new_row, taken_over_rows)`` tuple, a set
     from list_successful_regenerate_sources; update_status and
-    update_run_completion guarded as DeerFlow's are. A busy thread at
-    admission raises an error DeerFlow's unique-violation check recognises
-    (``sqlstate == "23505"``); a held idempotency key raises
-    ``RunIdempotencyConflict`` carrying the existing row.
+    update_run_completion guarded as DeerFlow's are. A busy thread, or a
+    run_id taken by a different operation, at admission raises an error
+    DeerFlow's unique-violation check recognises (``sqlstate == "23505"``);
+    a held idempotency key raises ``RunIdempotencyConflict`` carrying the
+    existing row.
 
     When ``deerflow`` is importable the class is a subclass of its RunStore
     ABC and answers with DeerFlow's own types; otherwise with equivalents
     of ours (runstore_client.deerflow.types). An omitted ``user_id`` is the
-    current user of DeerFlow's request context (owner.py).
+    current user of DeerFlow's request context, resolved by DeerFlow's own
+    resolver (which raises when no user is set); without DeerFlow, no user
+    (owner.py).
     """
 
     def __init__(

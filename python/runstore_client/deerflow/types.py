@@ -13,6 +13,10 @@ names, fields and attributes.
   which carries PostgreSQL's unique-violation code (``sqlstate == "23505"``)
   that DeerFlow's RunManager looks for; when DeerFlow's ``ConflictError`` is
   importable, the class raised is a subclass of it too.
+- An admission whose run_id is taken by a different operation raises a
+  RunIdTakenError, with the same code and, when importable, also a
+  ConflictError: DeerFlow's SQL store lets the primary key's unique
+  violation through there, which its RunManager turns into ConflictError.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import Any
 
 import grpc
 
-from ..errors import IdempotencyConflictError, ThreadConflictError
+from ..errors import IdempotencyConflictError, RunIdTakenError, ThreadConflictError
 
 __all__ = [
     "LeaseRenewal",
@@ -34,6 +38,7 @@ __all__ = [
     "StatusFinalization",
     "idempotency_conflict",
     "make_finalization",
+    "run_id_taken",
     "thread_conflict",
 ]
 
@@ -121,27 +126,35 @@ def idempotency_conflict(existing: dict[str, Any], details: str) -> Exception:
 
 
 @functools.cache
-def _thread_conflict_class() -> type:
-    # Imported at the first conflict, not at import: DeerFlow's manager module
-    # pulls in most of its runtime, and may itself import this package.
+def _with_conflict_error(ours: type, name: str) -> type:
+    """``ours``, also a subclass of DeerFlow's ConflictError when that is
+    importable. Imported at the first conflict, not at import: DeerFlow's
+    manager module pulls in most of its runtime, and may itself import this
+    package."""
     manager = _module("deerflow.runtime.runs.manager")
     conflict = getattr(manager, "ConflictError", None)
     if not (isinstance(conflict, type) and issubclass(conflict, Exception)):
-        return ThreadConflictError
-
-    class DeerFlowThreadConflict(ThreadConflictError, conflict):  # type: ignore[misc,valid-type]
-        """ThreadConflictError that is also DeerFlow's ConflictError."""
-
-    DeerFlowThreadConflict.__module__ = __name__
-    return DeerFlowThreadConflict
+        return ours
+    doc = f"{ours.__name__} that is also DeerFlow's ConflictError."
+    return type(name, (ours, conflict), {"__doc__": doc, "__module__": __name__})
 
 
 def thread_conflict(source: ThreadConflictError | None, details: str) -> Exception:
     """The thread conflict to raise, with the thread and the active run when known."""
-    error: Exception = _thread_conflict_class()(
+    error: Exception = _with_conflict_error(ThreadConflictError, "DeerFlowThreadConflict")(
         grpc.StatusCode.ABORTED,
         details,
         thread_id=getattr(source, "thread_id", None),
         conflicting_run_id=getattr(source, "conflicting_run_id", None),
+    )
+    return error
+
+
+def run_id_taken(details: str) -> Exception:
+    """The error to raise when an admission's run_id is taken by a different
+    operation: a RunIdTakenError (``sqlstate == "23505"``, as DeerFlow's SQL
+    store's primary-key violation), and DeerFlow's ConflictError when importable."""
+    error: Exception = _with_conflict_error(RunIdTakenError, "DeerFlowRunIdTaken")(
+        grpc.StatusCode.ALREADY_EXISTS, details
     )
     return error
