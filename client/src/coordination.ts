@@ -88,6 +88,14 @@ export function checkLease(field: string, value: unknown): LeaseInput {
   return { durationMs: ms };
 }
 
+/** The counters of one model's usage; anything else is refused, not dropped. */
+const USAGE_KEYS: readonly string[] = [
+  "inputTokens",
+  "outputTokens",
+  "totalTokens",
+  "cacheReadTokens",
+];
+
 /** Checks a token-usage-by-model map: model names 1–128 characters, counters as part 1's. */
 export function checkUsageMap(field: string, value: unknown): Record<string, ModelUsage> {
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
@@ -101,6 +109,13 @@ export function checkUsageMap(field: string, value: unknown): Record<string, Mod
     }
     if (usage === null || typeof usage !== "object") {
       throw invalidArgument(`${field}.${model}`, "must be an object of counters");
+    }
+    const unknown = Object.keys(usage).filter((key) => !USAGE_KEYS.includes(key));
+    if (unknown.length > 0) {
+      throw invalidArgument(
+        `${field}.${model}`,
+        `has ${unknown.join(", ")}, which is not a usage counter (${USAGE_KEYS.join(", ")})`,
+      );
     }
     const u = usage as Partial<Record<keyof ModelUsage, unknown>>;
     const checked: ModelUsage = {

@@ -757,6 +757,24 @@ describe("part 1 methods in part 2", () => {
     expect(await store.claimNextRun("w1", LIVE)).toBeNull();
   });
 
+  it("a usage map with a key that is not a counter is refused and changes nothing", async () => {
+    await admit("r1", "t");
+    await store.updateStatus("r1", "running");
+    const before = await row("r1");
+    const usage = { m: { totalTokens: 2, reasoningTokens: 1 } } as never;
+    for (const call of [
+      store.updateRunProgress("r1", { tokenUsageByModel: usage }),
+      store.updateRunCompletion("r1", { status: "success", tokenUsageByModel: usage }),
+    ]) {
+      const error = await failureOf(call);
+      expect([error.code, error.rawMessage]).toEqual([
+        Code.InvalidArgument,
+        "token_usage_by_model.m has reasoningTokens, which is not a usage counter (inputTokens, outputTokens, totalTokens, cacheReadTokens)",
+      ]);
+    }
+    expect(await row("r1")).toEqual(before);
+  });
+
   it("guarded completion never replaces another terminal outcome", async () => {
     await admit("r1", "t");
     const usage = { m: { inputTokens: 1, outputTokens: 1, totalTokens: 2, cacheReadTokens: 0 } };
