@@ -1,5 +1,9 @@
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
+import { JWT_SETTINGS, jwtSettings } from "./auth/jwt-settings.js";
+import type { JwtSettings } from "./auth/jwt.js";
+import type { TokenGrant } from "./auth/principal.js";
+import { parseTokenLine } from "./auth/token-grants.js";
 import { LOG_LEVELS } from "./logger.js";
 import type { MysqlOptions } from "./stores/mysql-pool.js";
 
@@ -11,8 +15,14 @@ export interface Config {
   database: Required<MysqlOptions> | null;
   /** Attempts to reach the database at start-up before giving up. */
   databaseConnectAttempts: number;
-  /** Bearer tokens accepted for RunStoreService; empty means no authentication. */
-  tokens: string[];
+  /**
+   * Bearer tokens accepted for RunStoreService: a string is an unscoped
+   * (admin) token, a TokenGrant a scoped AUTH_TOKENS_FILE line. Empty (and
+   * no JWT settings) means no authentication.
+   */
+  tokens: (string | TokenGrant)[];
+  /** How JWT bearer tokens are verified and mapped (AUTH_JWT_*); null: no JWTs. */
+  jwt: JwtSettings | null;
   /** Certificate and key (PEM) to serve TLS; a client CA turns on mutual TLS. */
   tls: { cert: Buffer; key: Buffer; clientCa: Buffer | null } | null;
   /** Serve a non-loopback address without tokens and TLS anyway. */
@@ -83,6 +93,7 @@ export const SETTINGS = [
     "serve Prometheus metrics at http://METRICS_HOST:METRICS_PORT/metrics",
   ],
   ["METRICS_HOST", "127.0.0.1", "address of the metrics endpoint"],
+  ...JWT_SETTINGS,
   ["HEALTH_CHECK_INTERVAL_MS", "5000", "how often health probes the database"],
 ] as const;
 
@@ -101,11 +112,12 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
           queryTimeoutMs: integer(env, "DB_QUERY_TIMEOUT_MS", 10_000, 10, 3_600_000),
         };
   const tokens = readTokens(env);
+  const jwt = readJwt(env);
   const tls = readTls(env);
   const allowInsecure = boolean(env, "ALLOW_INSECURE", false);
-  if (!isLoopback(host) && !allowInsecure && (tokens.length === 0 || tls === null)) {
+  if (!isLoopback(host) && !allowInsecure && ((tokens.length === 0 && jwt === null) || tls === null)) {
     const missing = [
-      tokens.length === 0 ? "AUTH_TOKENS" : "",
+      tokens.length === 0 && jwt === null ? "AUTH_TOKENS" : "",
       tls === null ? "TLS_CERT_FILE/TLS_KEY_FILE" : "",
     ]
       .filter(Boolean)
@@ -128,6 +140,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     database,
     databaseConnectAttempts: integer(env, "DB_CONNECT_ATTEMPTS", 5, 1, 100),
     tokens,
+    jwt,
     tls,
     allowInsecure,
     maxRequestBytes: integer(env, "MAX_REQUEST_BYTES", 4 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
@@ -167,12 +180,16 @@ function readFile(name: string, path: string): Buffer {
   }
 }
 
-function readTokens(env: NodeJS.ProcessEnv): string[] {
+function readTokens(env: NodeJS.ProcessEnv): Config["tokens"] {
+  const scoped: TokenGrant[] = [];
   const tokens = (text(env, "AUTH_TOKENS") ?? "").split(",").map((t) => t.trim());
   const file = text(env, "AUTH_TOKENS_FILE");
   if (file !== undefined) {
     for (const line of readFile("AUTH_TOKENS_FILE", file).toString("utf8").split(/\r?\n/)) {
-      if (!line.trim().startsWith("#")) tokens.push(line.trim());
+      const entry = line.trim();
+      if (entry.startsWith("#")) continue;
+      if (/\s/.test(entry)) scoped.push(scopedToken(entry, "AUTH_TOKENS_FILE"));
+      else tokens.push(entry);
     }
   }
   const kept = tokens.filter((t) => t !== "");
@@ -183,10 +200,29 @@ function readTokens(env: NodeJS.ProcessEnv): string[] {
       );
     }
   }
-  if (file !== undefined && kept.length === 0) {
+  if (file !== undefined && kept.length === 0 && scoped.length === 0) {
     throw new ConfigError(`AUTH_TOKENS_FILE=${file} holds no token`);
   }
-  return kept;
+  return [...kept, ...scoped];
+}
+
+/** A scoped AUTH_TOKENS_FILE line (`<token> role=… users=…`, docs/security.md). */
+function scopedToken(line: string, where: string): TokenGrant {
+  try {
+    return parseTokenLine(line, where);
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
+}
+
+/** The AUTH_JWT_* settings; null when neither a secret nor a JWKS file is given. */
+function readJwt(env: NodeJS.ProcessEnv): JwtSettings | null {
+  try {
+    return jwtSettings((name) => text(env, name), readFile);
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    throw new ConfigError((error as Error).message);
+  }
 }
 
 function readTls(env: NodeJS.ProcessEnv): Config["tls"] {

@@ -85,6 +85,9 @@ export function grpcUnaryHandler(options: GrpcUnaryOptions): GrpcUnaryHandler {
         get signal() {
           return req.signal;
         },
+        get values() {
+          return req.contextValues;
+        },
       };
       const output = await fn.call(options.impl, req.message, context);
       return {

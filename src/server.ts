@@ -2,6 +2,9 @@ import type * as http2 from "node:http2";
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { keepByteOrderMarks, type RunStore, RunStoreService } from "@runstore/client";
+import type { JwtSettings } from "./auth/jwt.js";
+import { jwtVerifier } from "./auth/jwt.js";
+import { credentials, type TokenGrant } from "./auth/principal.js";
 import { grpcUnaryHandler } from "./grpc-unary.js";
 import { HealthMonitor } from "./health.js";
 import { createHttp2Server, listen, type TlsOptions } from "./http2-server.js";
@@ -27,8 +30,13 @@ export interface ServerOptions {
   host?: string;
   /** Default 4 MiB. */
   maxRequestBytes?: number;
-  /** Bearer tokens RunStoreService requires; none or empty: no authentication. */
-  tokens?: readonly string[];
+  /**
+   * Bearer tokens RunStoreService requires: a string is an unscoped (admin)
+   * token, a TokenGrant a scoped one; none or empty (and no jwt): no authentication.
+   */
+  tokens?: readonly (string | TokenGrant)[];
+  /** Also accept JWT bearer tokens verified and mapped by these settings. */
+  jwt?: JwtSettings | null;
   /** Serve TLS (with HTTP/1.1 for Connect and gRPC-Web clients too); default plaintext HTTP/2. */
   tls?: TlsOptions | null;
   /** Default: silent. */
@@ -162,9 +170,12 @@ function interceptorsFor(
     ),
     shutdown.interceptor,
   ];
-  if (options.tokens !== undefined && options.tokens.length > 0) {
+  const tokens = options.tokens ?? [];
+  const jwt = options.jwt ?? null;
+  if (tokens.length > 0 || jwt !== null) {
+    const creds = credentials(tokens, jwt === null ? null : jwtVerifier(jwt));
     interceptors.push(
-      bearerAuth(options.tokens, [RunStoreService.typeName], (procedure, reason) =>
+      bearerAuth(creds, [RunStoreService.typeName], (procedure, reason) =>
         logger.warn({ procedure, reason }, "unauthenticated call refused"),
       ),
     );

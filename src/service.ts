@@ -1,5 +1,5 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import type { ServiceImpl } from "@connectrpc/connect";
+import type { ContextValues, ServiceImpl } from "@connectrpc/connect";
 import type { RunStore, RunStoreService, TokenCounters } from "@runstore/client";
 import {
   COUNTER_FIELDS,
@@ -12,6 +12,8 @@ import {
   usageMapFromProto,
   usageToProto,
 } from "@runstore/client/internal";
+import { principalKey } from "./auth/principal-key.js";
+import { ScopedRunStore } from "./auth/scoped-run-store.js";
 import { withBoundedDetails } from "./bounded-details.js";
 import { type FollowsCallSignal, followsCallSignal } from "./call-signal.js";
 import * as coordination from "./service-coordination.js";
@@ -22,6 +24,8 @@ type Impl = ServiceImpl<typeof RunStoreService>;
 /** What a method needs of Connect's HandlerContext: the call's signal. */
 interface CallContext {
   readonly signal: AbortSignal;
+  /** Set by the interceptors: the caller's principal (auth/principal-key.ts). */
+  readonly values?: ContextValues;
 }
 
 /**
@@ -38,11 +42,17 @@ export class RunStoreServiceImpl implements Impl {
     this.follows = followsCallSignal(store) ? store : null;
   }
 
-  /** The store for one call: bound to its signal when the store can follow it. */
+  /**
+   * The store for one call: bound to its signal when the store can follow
+   * it, and seen through the caller's users when its token is bound to some.
+   */
   private storeFor(context: CallContext | undefined): RunStore {
-    return this.follows !== null && context !== undefined
-      ? this.follows.withCallSignal(context.signal)
-      : this.store;
+    const store =
+      this.follows !== null && context !== undefined
+        ? this.follows.withCallSignal(context.signal)
+        : this.store;
+    const users = context?.values?.get(principalKey)?.users ?? null;
+    return users === null ? store : new ScopedRunStore(store, users);
   }
 
   async put(

@@ -36,6 +36,7 @@ async function serve(config: Config, logger: Logger, opened: OpenedStore): Promi
     port: config.port,
     host: config.host,
     tokens: config.tokens,
+    jwt: config.jwt,
     tls: config.tls,
     maxRequestBytes: config.maxRequestBytes,
     shutdownGraceMs: config.shutdownGraceMs,

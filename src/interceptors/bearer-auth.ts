@@ -1,49 +1,44 @@
-import { createHash, timingSafeEqual } from "node:crypto";
+import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { type AuthFailure, type Credentials, resolvePrincipal } from "../auth/principal.js";
+import { principalKey } from "../auth/principal-key.js";
 
-/** Why a call was refused, for the log line; never the token itself. */
-export type AuthFailure = "missing" | "malformed" | "wrong";
-
-function digest(value: string): Buffer {
-  return createHash("sha256").update(value).digest();
-}
+export type { AuthFailure } from "../auth/principal.js";
 
 /**
- * Requires `authorization: Bearer <token>` matching one of `tokens` on every
- * call of the given services (health and reflection stay open: probes carry
- * no credentials). Tokens are compared as SHA-256 digests with
- * timingSafeEqual, against every accepted token without stopping early, so
- * neither a token's length nor which one matched shows in the timing.
- * Several tokens may be valid at once, which is how they are rotated.
+ * Requires `authorization: Bearer <token>` (a static token or a JWT, see
+ * resolvePrincipal) on every call of the given services (health and
+ * reflection stay open: probes carry no credentials), refuses RPCs with side
+ * effects to role read (PERMISSION_DENIED), and hands the principal to the
+ * service as the `principalKey` context value, where user-bound principals
+ * are filtered. `credentials` is a function so that a reload (SIGHUP) takes
+ * effect on the next call.
  */
 export function bearerAuth(
-  tokens: readonly string[],
+  credentials: Credentials | (() => Credentials),
   protectedServices: readonly string[],
   onFailure: (procedure: string, reason: AuthFailure) => void,
 ): Interceptor {
-  const accepted = tokens.map(digest);
+  const current = typeof credentials === "function" ? credentials : () => credentials;
   const guarded = new Set(protectedServices);
   return (next) => async (req) => {
     if (!guarded.has(req.service.typeName)) return next(req);
-    const header = req.header.get("authorization");
-    const reason = check(header);
-    if (reason !== null) {
-      onFailure(`${req.service.typeName}/${req.method.name}`, reason);
+    const result = await resolvePrincipal(current(), req.header.get("authorization"));
+    if (!result.ok) {
+      onFailure(`${req.service.typeName}/${req.method.name}`, result.reason);
+      throw new ConnectError(result.message, Code.Unauthenticated);
+    }
+    const { principal } = result;
+    if (
+      principal.role === "read" &&
+      req.method.idempotency !== MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS
+    ) {
       throw new ConnectError(
-        reason === "missing" ? "missing bearer token" : "invalid bearer token",
-        Code.Unauthenticated,
+        `role read may call only side-effect-free RPCs, not ${req.method.name}`,
+        Code.PermissionDenied,
       );
     }
+    req.contextValues.set(principalKey, principal);
     return next(req);
   };
-
-  function check(header: string | null): AuthFailure | null {
-    if (header === null || header === "") return "missing";
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (match?.[1] === undefined) return "malformed";
-    const presented = digest(match[1]);
-    let ok = false;
-    for (const token of accepted) ok = timingSafeEqual(presented, token) || ok;
-    return ok ? null : "wrong";
-  }
 }

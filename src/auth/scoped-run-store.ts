@@ -1,0 +1,266 @@
+import {
+  type Admission,
+  type CancelAction,
+  Code,
+  ConnectError,
+  idempotencyConflict,
+  type Lease,
+  type LeaseRenewal,
+  type ListByThreadOptions,
+  type OwnerOptions,
+  type PutFields,
+  type RunCompletion,
+  type RunProgress,
+  type RunRecord,
+  type RunStatus,
+  type RunStore,
+  type StatusFinalization,
+  type TakeoverOptions,
+  type ThreadOperationFields,
+  type ThreadTokenUsage,
+  type UpdateStatusOptions,
+} from "@runstore/client";
+import { compareCodePoints } from "../stores/text.js";
+
+type ExpiredLeaseOptions = Parameters<RunStore["listInflightWithExpiredLease"]>[0];
+type RecoveryOptions = Parameters<RunStore["listPending"]>[0];
+
+/** PERMISSION_DENIED for a user-bound token; the message names the field or RPC. */
+export function denied(message: string): ConnectError {
+  return new ConnectError(message, Code.PermissionDenied);
+}
+
+/**
+ * A RunStore seen through a token bound to `users` (docs/security.md,
+ * "Scoped tokens"): a named user outside the set is PERMISSION_DENIED; an
+ * omitted user filter means the token's users; lists without a user filter
+ * keep only the set's runs; a write to a run owned outside the set is
+ * PERMISSION_DENIED and changes nothing. The owner of a run addressed by id
+ * is read first (get) and then the write is made: a run's owner changes only
+ * by a put, which this class refuses for runs owned outside the set, so
+ * between the two steps only a token trusted with both owners can move it.
+ */
+export class ScopedRunStore implements RunStore {
+  private readonly only: string | null;
+
+  constructor(
+    private readonly store: RunStore,
+    private readonly users: ReadonlySet<string>,
+  ) {
+    this.only = users.size === 1 ? ([...users][0] ?? null) : null;
+  }
+
+  /** The user filter to apply: the named one (checked), the token's one, or null for several. */
+  private filter(given: string | null | undefined): string | null {
+    if (given === null || given === undefined) return this.only;
+    if (!this.users.has(given)) throw denied("user_id is not one of this token's users");
+    return given;
+  }
+
+  /** The owner a new row gets: the named one (checked) or the token's only user. */
+  private newOwner(given: string | null | undefined): string {
+    const user = this.filter(given);
+    if (user === null) throw denied("user_id is required: this token is bound to several users");
+    return user;
+  }
+
+  private mine(run: RunRecord): boolean {
+    return run.userId !== null && this.users.has(run.userId);
+  }
+
+  /** The run's current row, refused when someone outside the set owns it; null when missing. */
+  private async writable(runId: string): Promise<RunRecord | null> {
+    const run = await this.store.get(runId);
+    if (run !== null && !this.mine(run)) {
+      throw denied("run_id belongs to a user this token is not bound to");
+    }
+    return run;
+  }
+
+  /** An idempotency conflict on another user's row names no row: only that the key is taken. */
+  private async conflictsHidden<T>(write: Promise<T>): Promise<T> {
+    try {
+      return await write;
+    } catch (error) {
+      const existing = idempotencyConflict(error);
+      if (existing !== null && !this.mine(existing)) {
+        throw denied("idempotency_key is held by a run of a user this token is not bound to");
+      }
+      throw error;
+    }
+  }
+
+  async put(runId: string, fields: PutFields): Promise<void> {
+    const userId = this.newOwner(fields.userId);
+    await this.writable(runId);
+    await this.conflictsHidden(this.store.put(runId, { ...fields, userId }));
+  }
+
+  async get(runId: string, options?: OwnerOptions): Promise<RunRecord | null> {
+    const userId = this.filter(options?.userId);
+    if (userId !== null) return this.store.get(runId, { userId });
+    const run = await this.store.get(runId);
+    return run !== null && this.mine(run) ? run : null;
+  }
+
+  async listByThread(threadId: string, options?: ListByThreadOptions): Promise<RunRecord[]> {
+    const userId = this.filter(options?.userId);
+    if (userId !== null) return this.store.listByThread(threadId, { ...options, userId });
+    // Several users: each user's newest `limit`, merged in the store's order.
+    const lists = await Promise.all(
+      [...this.users].map((user) =>
+        this.store.listByThread(threadId, { ...options, userId: user }),
+      ),
+    );
+    const limit = options?.limit ?? 100;
+    return lists
+      .flat()
+      .sort(
+        (a, b) =>
+          compareCodePoints(b.createdAt, a.createdAt) || compareCodePoints(b.runId, a.runId),
+      )
+      .slice(0, limit);
+  }
+
+  async updateStatus(runId: string, status: RunStatus, options?: UpdateStatusOptions) {
+    await this.writable(runId);
+    return this.store.updateStatus(runId, status, options);
+  }
+
+  async delete(runId: string, options?: OwnerOptions): Promise<void> {
+    const named =
+      options?.userId === null || options?.userId === undefined
+        ? null
+        : this.filter(options.userId);
+    const run = await this.writable(runId);
+    if (run === null) return;
+    // The delete itself filters on an owner in the set, so a row that
+    // changed hands since the read is left alone.
+    await this.store.delete(runId, { userId: named ?? run.userId });
+  }
+
+  async updateModelName(runId: string, modelName: string | null): Promise<void> {
+    await this.writable(runId);
+    return this.store.updateModelName(runId, modelName);
+  }
+
+  async updateRunCompletion(runId: string, completion: RunCompletion) {
+    await this.writable(runId);
+    return this.store.updateRunCompletion(runId, completion);
+  }
+
+  async updateRunProgress(runId: string, progress: RunProgress): Promise<void> {
+    await this.writable(runId);
+    return this.store.updateRunProgress(runId, progress);
+  }
+
+  async listPending(options?: RecoveryOptions): Promise<RunRecord[]> {
+    return (await this.store.listPending(options)).filter((run) => this.mine(run));
+  }
+
+  async listInflight(options?: RecoveryOptions): Promise<RunRecord[]> {
+    return (await this.store.listInflight(options)).filter((run) => this.mine(run));
+  }
+
+  async aggregateTokensByThread(): Promise<ThreadTokenUsage> {
+    throw denied(
+      "AggregateTokensByThread counts every user's runs on the thread: it needs an unbound (admin) token",
+    );
+  }
+
+  async createThreadOperation(runId: string, fields: ThreadOperationFields): Promise<Admission> {
+    const userId = this.newOwner(fields.userId);
+    const strategy = fields.multitaskStrategy ?? "reject";
+    if (strategy === "interrupt" || strategy === "rollback") {
+      throw denied(
+        `multitask_strategy ${strategy} interrupts the thread's active runs whoever owns them: it needs an unbound (admin) token`,
+      );
+    }
+    const admission = await this.conflictsHidden(
+      this.store.createThreadOperation(runId, { ...fields, userId }),
+    );
+    // A stored row answered as a retry (nothing changed) may be someone else's.
+    if (!this.mine(admission.run))
+      throw denied("run_id belongs to a user this token is not bound to");
+    return admission;
+  }
+
+  async startRun(runId: string): Promise<boolean> {
+    await this.writable(runId);
+    return this.store.startRun(runId);
+  }
+
+  async renewLease(runId: string, ownerWorkerId: string, lease: Lease): Promise<LeaseRenewal> {
+    await this.writable(runId);
+    return this.store.renewLease(runId, ownerWorkerId, lease);
+  }
+
+  async updateLease(runId: string, ownerWorkerId: string, lease: Lease): Promise<boolean> {
+    await this.writable(runId);
+    return this.store.updateLease(runId, ownerWorkerId, lease);
+  }
+
+  async requestCancel(runId: string, action: CancelAction): Promise<CancelAction | null> {
+    await this.writable(runId);
+    return this.store.requestCancel(runId, action);
+  }
+
+  async finalizeIfNotCancelled(
+    runId: string,
+    status: RunStatus,
+    options?: { error?: string | null; stopReason?: string | null },
+  ): Promise<StatusFinalization> {
+    await this.writable(runId);
+    return this.store.finalizeIfNotCancelled(runId, status, options);
+  }
+
+  async claimForTakeover(runId: string, options: TakeoverOptions): Promise<boolean> {
+    await this.writable(runId);
+    return this.store.claimForTakeover(runId, options);
+  }
+
+  async listInflightWithExpiredLease(options?: ExpiredLeaseOptions): Promise<RunRecord[]> {
+    return (await this.store.listInflightWithExpiredLease(options)).filter((run) => this.mine(run));
+  }
+
+  async claimNextRun(): Promise<RunRecord | null> {
+    throw denied(
+      "ClaimNextRun takes the oldest queued run of any user: it needs an unbound (admin) token",
+    );
+  }
+
+  async deleteThreadOperation(runId: string, userId: string | null): Promise<void> {
+    return this.delete(runId, { userId });
+  }
+
+  async getManyByThread(
+    threadId: string,
+    runIds: readonly string[],
+    options?: OwnerOptions,
+  ): Promise<Record<string, RunRecord>> {
+    const userId = this.filter(options?.userId);
+    if (userId !== null) return this.store.getManyByThread(threadId, runIds, { userId });
+    const found = await this.store.getManyByThread(threadId, runIds);
+    return Object.fromEntries(Object.entries(found).filter(([, run]) => this.mine(run)));
+  }
+
+  async listSuccessfulRegenerateSources(
+    threadId: string,
+    options?: OwnerOptions,
+  ): Promise<string[]> {
+    const userId = this.filter(options?.userId);
+    if (userId !== null) return this.store.listSuccessfulRegenerateSources(threadId, { userId });
+    const lists = await Promise.all(
+      [...this.users].map((user) =>
+        this.store.listSuccessfulRegenerateSources(threadId, { userId: user }),
+      ),
+    );
+    return [...new Set(lists.flat())].sort(compareCodePoints);
+  }
+
+  async listEditRegenerateRuns(threadId: string, options?: OwnerOptions): Promise<RunRecord[]> {
+    const userId = this.filter(options?.userId);
+    if (userId !== null) return this.store.listEditRegenerateRuns(threadId, { userId });
+    return (await this.store.listEditRegenerateRuns(threadId)).filter((run) => this.mine(run));
+  }
+}
