@@ -51,6 +51,10 @@ async def _remove(target: str, run_ids: set[str]) -> None:
             await cleaner.delete(run_id, user_id=None)
 
 
+#: How far two clocks of one machine may disagree below the millisecond.
+CLOCKS = timedelta(milliseconds=1)
+
+
 class FixesTest(ServerTestCase):
     backend: ClassVar[str] = "memory"
 
@@ -174,11 +178,14 @@ class FixesTest(ServerTestCase):
         admission = await self.store.create_thread_operation(
             "r1", thread_id="t1", owner_worker_id="w1", lease=timedelta(minutes=5)
         )
-        # The store adds the duration to its clock at the write (a bound, not a timing).
+        # The store adds the duration to its clock at the write (a bound, not a
+        # timing). On MySQL the lease comes from the database's clock and the
+        # row's times from the server process's, whose microseconds within a
+        # millisecond are its own: the two agree to the millisecond (CLOCKS).
         lease_left = _instant(admission["run"]["lease_expires_at"]) - _instant(
             admission["run"]["created_at"]
         )
-        self.assertTrue(timedelta(minutes=5) <= lease_left < timedelta(minutes=6), lease_left)
+        self.assertTrue(timedelta(minutes=5) - CLOCKS <= lease_left < timedelta(minutes=6), lease_left)
         at = datetime(2999, 1, 1, 8, tzinfo=timezone(timedelta(hours=8)))
         for lease, expected in (
             ({"expires_at": "2999-01-01T00:00:00Z"}, "2999-01-01T00:00:00.000000Z"),
@@ -197,7 +204,9 @@ class FixesTest(ServerTestCase):
         )
         renewed = await self.store.get("r1") or {}
         lease_left = _instant(renewed["lease_expires_at"]) - _instant(renewed["updated_at"])
-        self.assertTrue(timedelta(seconds=1.5) <= lease_left < timedelta(seconds=61.5), lease_left)
+        self.assertTrue(
+            timedelta(seconds=1.5) - CLOCKS <= lease_left < timedelta(seconds=61.5), lease_left
+        )
         for bad in ({"expires_at": "2999-01-01", "duration_ms": 1}, {}, 30, None):
             with self.subTest(bad=bad), self.assertRaises(InvalidArgumentError) as raised:
                 await self.store.renew_lease("r1", owner_worker_id="w1", lease=bad)
