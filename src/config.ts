@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
-import { JWT_SETTINGS, jwtSettings } from "./auth/jwt-settings.js";
+import { createSecureContext } from "node:tls";
 import type { JwtSettings } from "./auth/jwt.js";
+import { JWT_SETTINGS, jwtSettings } from "./auth/jwt-settings.js";
 import type { TokenGrant } from "./auth/principal.js";
 import { parseTokenLine } from "./auth/token-grants.js";
 import { LOG_LEVELS } from "./logger.js";
@@ -41,60 +42,78 @@ export class ConfigError extends Error {
   override name = "ConfigError";
 }
 
-/** Every setting with its default and meaning: the source of `--help` and the README table. */
+/**
+ * Every setting with its default and meaning, each rule it is checked
+ * against included: the source of `--help` and the README table.
+ */
 export const SETTINGS = [
-  ["PORT", "50051", "port to listen on (0: any free port)"],
+  ["PORT", "50051", "port to listen on, an integer from 0 to 65535 (0: any free port)"],
   [
     "HOST",
     "127.0.0.1",
-    "address to listen on; a non-loopback one needs tokens and TLS, or ALLOW_INSECURE",
+    "address to listen on; a non-loopback one needs AUTH_TOKENS and TLS, or ALLOW_INSECURE",
   ],
   [
     "DATABASE_URL",
     "(unset)",
-    "mysql://user:pass@host:port/db selects MySQL; unset keeps runs in memory",
+    "mysql://user:password@host:port/database (or mariadb://) selects MySQL / MariaDB; " +
+      "percent-encode @ / # : ? % in user and password (p@ss → p%40ss); " +
+      'the one query parameter is ssl (?ssl={"rejectUnauthorized":true}); unset keeps runs in memory',
   ],
-  ["DB_POOL_SIZE", "10", "MySQL connections in the pool"],
-  ["DB_CONNECT_TIMEOUT_MS", "10000", "time to open one MySQL connection"],
+  ["DB_POOL_SIZE", "10", "MySQL connections in the pool, 1 to 1000"],
+  ["DB_CONNECT_TIMEOUT_MS", "10000", "ms to open one MySQL connection, 100 to 600000"],
   [
     "DB_QUERY_TIMEOUT_MS",
     "10000",
-    "time one SQL statement may take before the call fails as UNAVAILABLE",
+    "ms one SQL statement may take before the call fails as UNAVAILABLE, 10 to 3600000",
   ],
   [
     "DB_CONNECT_ATTEMPTS",
     "5",
-    "attempts to reach MySQL at start-up (1 s apart, doubling) before exiting",
+    "attempts to reach MySQL at start-up (1 s apart, doubling) before exiting, 1 to 100",
   ],
   [
     "AUTH_TOKENS",
     "(unset)",
-    "comma-separated bearer tokens accepted by RunStoreService (several, to rotate)",
+    "comma-separated bearer tokens for RunStoreService, each at least 16 characters " +
+      "without spaces (several at once, to rotate)",
   ],
   [
     "AUTH_TOKENS_FILE",
     "(unset)",
-    "file with one bearer token a line (# comments); adds to AUTH_TOKENS",
+    "file with one bearer token a line (same rule; # comments), added to AUTH_TOKENS; re-read on SIGHUP",
   ],
-  ["TLS_CERT_FILE", "(unset)", "PEM certificate (chain) to serve TLS; needs TLS_KEY_FILE"],
-  ["TLS_KEY_FILE", "(unset)", "PEM private key for TLS_CERT_FILE"],
+  [
+    "TLS_CERT_FILE",
+    "(unset)",
+    "PEM certificate (chain) to serve TLS; needs TLS_KEY_FILE; re-read on SIGHUP",
+  ],
+  ["TLS_KEY_FILE", "(unset)", "PEM private key (unencrypted) for TLS_CERT_FILE; re-read on SIGHUP"],
   [
     "TLS_CLIENT_CA_FILE",
     "(unset)",
-    "PEM CA bundle: turns on mutual TLS, refusing clients without a certificate it signed",
+    "PEM CA bundle: turns on mutual TLS, refusing clients without a certificate it signed; re-read on SIGHUP",
   ],
-  ["ALLOW_INSECURE", "false", "true: serve a non-loopback HOST without tokens and TLS"],
-  ["MAX_REQUEST_BYTES", "4194304", "largest request accepted; larger ones get RESOURCE_EXHAUSTED"],
-  ["SHUTDOWN_GRACE_MS", "10000", "on SIGTERM/SIGINT, how long in-flight calls may take to finish"],
+  ["ALLOW_INSECURE", "false", "true (or 1): serve a non-loopback HOST without tokens and TLS"],
+  [
+    "MAX_REQUEST_BYTES",
+    "4194304",
+    "largest request accepted, 1024 to 1073741824; larger ones get RESOURCE_EXHAUSTED",
+  ],
+  [
+    "SHUTDOWN_GRACE_MS",
+    "10000",
+    "on SIGTERM, SIGINT, SIGQUIT or SIGUSR2, ms in-flight calls may take to finish, 0 to 3600000",
+  ],
   ["LOG_LEVEL", "info", `one of ${LOG_LEVELS.join(", ")}; requests are logged at debug`],
   [
     "METRICS_PORT",
     "(unset)",
-    "serve Prometheus metrics at http://METRICS_HOST:METRICS_PORT/metrics",
+    "serve Prometheus metrics at http://METRICS_HOST:METRICS_PORT/metrics, 0 to 65535",
   ],
   ["METRICS_HOST", "127.0.0.1", "address of the metrics endpoint"],
   ...JWT_SETTINGS,
-  ["HEALTH_CHECK_INTERVAL_MS", "5000", "how often health probes the database"],
+  ["HEALTH_CHECK_INTERVAL_MS", "5000", "ms between health probes of the database, 100 to 3600000"],
 ] as const;
 
 /** Reads and validates the settings; each bad value is named in the error. */
@@ -115,7 +134,11 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const jwt = readJwt(env);
   const tls = readTls(env);
   const allowInsecure = boolean(env, "ALLOW_INSECURE", false);
-  if (!isLoopback(host) && !allowInsecure && ((tokens.length === 0 && jwt === null) || tls === null)) {
+  if (
+    !isLoopback(host) &&
+    !allowInsecure &&
+    ((tokens.length === 0 && jwt === null) || tls === null)
+  ) {
     const missing = [
       tokens.length === 0 && jwt === null ? "AUTH_TOKENS" : "",
       tls === null ? "TLS_CERT_FILE/TLS_KEY_FILE" : "",
@@ -180,6 +203,17 @@ function readFile(name: string, path: string): Buffer {
   }
 }
 
+/**
+ * What SIGHUP re-reads without a restart: the tokens (AUTH_TOKENS plus
+ * AUTH_TOKENS_FILE) and the TLS certificate, key and client CA, checked by
+ * the same rules as at start-up.
+ */
+export function readReloadable(
+  env: NodeJS.ProcessEnv = process.env,
+): Pick<Config, "tokens" | "tls"> {
+  return { tokens: readTokens(env), tls: readTls(env) };
+}
+
 function readTokens(env: NodeJS.ProcessEnv): Config["tokens"] {
   const scoped: TokenGrant[] = [];
   const tokens = (text(env, "AUTH_TOKENS") ?? "").split(",").map((t) => t.trim());
@@ -237,21 +271,55 @@ function readTls(env: NodeJS.ProcessEnv): Config["tls"] {
   if (cert === undefined || key === undefined) {
     throw new ConfigError("TLS_CERT_FILE and TLS_KEY_FILE must be set together");
   }
-  return {
+  const tls = {
     cert: readFile("TLS_CERT_FILE", cert),
     key: readFile("TLS_KEY_FILE", key),
     clientCa: ca === undefined ? null : readFile("TLS_CLIENT_CA_FILE", ca),
   };
+  try {
+    createSecureContext({
+      cert: tls.cert,
+      key: tls.key,
+      ...(tls.clientCa ? { ca: tls.clientCa } : {}),
+    });
+  } catch (error) {
+    throw new ConfigError(
+      `TLS_CERT_FILE=${cert}, TLS_KEY_FILE=${key}${ca === undefined ? "" : `, TLS_CLIENT_CA_FILE=${ca}`} ` +
+        `are not a usable PEM certificate, unencrypted key${ca === undefined ? "" : " and CA"}: ${(error as Error).message}`,
+    );
+  }
+  return tls;
 }
 
-/** The URL with its password hidden, for messages and logs. */
+/**
+ * The URL with its password and query values hidden, for messages and logs.
+ * A URL whose user or password may be read wrongly (an unencoded @ / # ? in
+ * them) is not shown at all: any part of it could be part of the password.
+ */
 export function redactUrl(url: string): string {
+  const parsed = parseWithoutGuessing(url);
+  if (parsed === null) return "(a URL that cannot be shown without its password)";
+  if (parsed.password !== "") parsed.password = "***";
+  for (const key of new Set(parsed.searchParams.keys())) parsed.searchParams.set(key, "***");
+  return parsed.toString();
+}
+
+/**
+ * The parsed URL, or null when it does not parse or when an "@" or "#"
+ * follows its authority: then a password holds an unencoded @ / # ?, the
+ * parser took part of it for the host, path or fragment, and nothing of
+ * the URL can be shown safely.
+ */
+function parseWithoutGuessing(url: string): URL | null {
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url);
+  if (scheme === null) return null;
+  const rest = url.slice(scheme[0].length);
+  const end = rest.search(/[/?#]/);
+  if (end !== -1 && /[@#]/.test(rest.slice(end))) return null;
   try {
-    const parsed = new URL(url);
-    if (parsed.password !== "") parsed.password = "***";
-    return parsed.toString();
+    return new URL(url);
   } catch {
-    return "(unparseable URL)";
+    return null;
   }
 }
 
@@ -273,28 +341,65 @@ function integer(
   return value;
 }
 
+const URL_SHAPE = "mysql://user:password@host:3306/database";
+const ENCODE_HINT =
+  "percent-encode @ / # : ? % in the user and password (@ is %40, / %2F, # %23, : %3A, ? %3F, % %25)";
+
+/**
+ * Checks DATABASE_URL without ever echoing its user or password: a
+ * rejected URL is described by its parts that are safe to show (scheme,
+ * host, database) or not at all.
+ */
 function checkDatabaseUrl(url: string): string {
-  let parsed: URL;
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1]?.toLowerCase();
+  if (scheme === undefined) {
+    throw new ConfigError(`DATABASE_URL is not a URL; expected ${URL_SHAPE}`);
+  }
+  if (scheme !== "mysql" && scheme !== "mariadb") {
+    throw new ConfigError(`DATABASE_URL must start with mysql:// or mariadb://, got ${scheme}://…`);
+  }
+  const parsed = parseWithoutGuessing(url);
+  if (parsed === null) {
+    throw new ConfigError(`DATABASE_URL cannot be read as ${URL_SHAPE}: ${ENCODE_HINT}`);
+  }
   try {
-    parsed = new URL(url);
+    decodeURIComponent(parsed.username);
+    decodeURIComponent(parsed.password);
   } catch {
     throw new ConfigError(
-      "DATABASE_URL is not a URL; expected mysql://user:pass@host:port/database",
+      `DATABASE_URL: a % in the user or password must start a %XX escape: ${ENCODE_HINT}`,
     );
   }
-  if (parsed.protocol !== "mysql:") {
-    throw new ConfigError(
-      `DATABASE_URL must start with mysql://, got ${parsed.protocol}//… (${redactUrl(url)})`,
-    );
-  }
+  const shown = `${scheme}://${parsed.username === "" ? "" : "***@"}${parsed.host}${parsed.pathname}`;
   if (parsed.hostname === "") {
-    throw new ConfigError(`DATABASE_URL has no host (${redactUrl(url)})`);
+    throw new ConfigError(`DATABASE_URL has no host (${shown})`);
   }
   const database = decodeURIComponent(parsed.pathname.replace(/^\//, ""));
   if (database === "" || database.includes("/")) {
     throw new ConfigError(
-      `DATABASE_URL must name one database, as in mysql://user@host:3306/runstore (${redactUrl(url)})`,
+      `DATABASE_URL must name one database, as in mysql://user@host:3306/runstore (${shown})`,
     );
   }
+  for (const [key, value] of parsed.searchParams) {
+    if (key !== "ssl") {
+      throw new ConfigError(
+        `DATABASE_URL: unknown query parameter ${JSON.stringify(key)}; the only one is ssl (${shown})`,
+      );
+    }
+    if (value.trim().startsWith("{") && !isJsonObject(value)) {
+      throw new ConfigError(
+        `DATABASE_URL: ssl must be a JSON object such as {"rejectUnauthorized":true} (${shown})`,
+      );
+    }
+  }
   return url;
+}
+
+function isJsonObject(text: string): boolean {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === "object" && value !== null && !Array.isArray(value);
+  } catch {
+    return false;
+  }
 }

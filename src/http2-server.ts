@@ -43,3 +43,17 @@ export async function listen(server: Http2AnyServer, port: number, host: string)
   });
   return (server.address() as AddressInfo).port;
 }
+
+/**
+ * New TLS connections get this certificate, key and client CA; connections
+ * already open keep the ones they were made with, so nothing is dropped.
+ * A plaintext server has no certificate to replace.
+ */
+export function replaceCertificate(server: Http2AnyServer, tls: TlsOptions): void {
+  if (!("setSecureContext" in server)) throw new Error("the server does not serve TLS");
+  server.setSecureContext({
+    cert: tls.cert,
+    key: tls.key,
+    ...(tls.clientCa ? { ca: tls.clientCa } : {}),
+  });
+}

@@ -1,4 +1,4 @@
-import type { Config } from "./config.js";
+import { type Config, ConfigError } from "./config.js";
 import type { Logger } from "./logger.js";
 import { createMetrics, type MetricsServer } from "./metrics.js";
 import { type OpenedStore, openStore, StartupError } from "./open-store.js";
@@ -8,6 +8,12 @@ import { startServer } from "./server.js";
 export interface Started {
   /** The server first (in-flight calls finish), then the store and the metrics port. */
   close(): Promise<void>;
+  /**
+   * New calls use these tokens and new TLS connections this certificate;
+   * open ones go on. A ConfigError (nothing changed) when they would turn
+   * authentication, TLS or mutual TLS on or off: that takes a restart.
+   */
+  reload(next: Pick<Config, "tokens" | "tls">): void;
 }
 
 /**
@@ -66,5 +72,26 @@ async function serve(config: Config, logger: Logger, opened: OpenedStore): Promi
       await server.close();
       await Promise.all([opened.close(), metricsServer?.close()]);
     },
+    reload(next) {
+      const change = restartNeeded(config, next);
+      if (change !== null) throw new ConfigError(`${change} needs a restart`);
+      server.reload({ tokens: next.tokens, tls: next.tls });
+      logger.info(
+        { auth: next.tokens.length > 0 ? `${next.tokens.length} bearer token(s)` : "none" },
+        next.tls === null ? "reloaded the tokens" : "reloaded the tokens and the TLS certificate",
+      );
+    },
   };
+}
+
+/** What a reload cannot change on a running server, or null. */
+function restartNeeded(was: Pick<Config, "tokens" | "tls">, next: Pick<Config, "tokens" | "tls">) {
+  if (was.tokens.length > 0 !== next.tokens.length > 0) {
+    return "turning authentication on or off";
+  }
+  if ((was.tls === null) !== (next.tls === null)) return "turning TLS on or off";
+  if ((was.tls?.clientCa == null) !== (next.tls?.clientCa == null)) {
+    return "turning mutual TLS on or off";
+  }
+  return null;
 }
