@@ -9,13 +9,13 @@ import {
   strategyFromProto,
 } from "@runstore/client/internal";
 import { withBoundedDetails } from "./bounded-details.js";
+import type { ResponseBudget } from "./response-budget.js";
 import {
   optionalInteger,
   optionalLease,
   optionalTimestamp,
   requiredAction,
   requiredLease,
-  runs,
 } from "./wire-values.js";
 
 // The part-2 RPCs (docs/contract.md, "Coordination"): request → store call →
@@ -111,8 +111,9 @@ export async function claimForTakeover(
 export async function listInflightWithExpiredLease(
   store: RunStore,
   req: pb.ListInflightWithExpiredLeaseRequest,
+  budget: ResponseBudget,
 ) {
-  return runs(
+  return budget.runs(
     await store.listInflightWithExpiredLease({
       before: optionalTimestamp(req.before, "before"),
       graceSeconds: optionalInteger(req.graceSeconds),
@@ -135,14 +136,12 @@ export async function claimNextRun(
 export async function getManyByThread(
   store: RunStore,
   req: pb.GetManyByThreadRequest,
+  budget: ResponseBudget,
 ): Answer<typeof pb.GetManyByThreadResponseSchema> {
   const found = await store.getManyByThread(req.threadId, req.runIds, {
     userId: req.userId ?? null,
   });
-  // fromEntries defines own properties: no run id can reach a prototype.
-  return {
-    runs: Object.fromEntries(Object.entries(found).map(([id, run]) => [id, runToProto(run)])),
-  };
+  return budget.runMap(found);
 }
 
 /** The regenerate sources of the thread's success runs. */
@@ -160,6 +159,9 @@ export async function listSuccessfulRegenerateSources(
 export async function listEditRegenerateRuns(
   store: RunStore,
   req: pb.ListEditRegenerateRunsRequest,
+  budget: ResponseBudget,
 ) {
-  return runs(await store.listEditRegenerateRuns(req.threadId, { userId: req.userId ?? null }));
+  return budget.runs(
+    await store.listEditRegenerateRuns(req.threadId, { userId: req.userId ?? null }),
+  );
 }

@@ -16,8 +16,10 @@ import { principalKey } from "./auth/principal-key.js";
 import { ScopedRunStore } from "./auth/scoped-run-store.js";
 import { withBoundedDetails } from "./bounded-details.js";
 import { type FollowsCallSignal, followsCallSignal } from "./call-signal.js";
+import { DEFAULT_LIMITS } from "./limits.js";
+import { ResponseBudget } from "./response-budget.js";
 import * as coordination from "./service-coordination.js";
-import { optionalTimestamp, runs } from "./wire-values.js";
+import { optionalTimestamp } from "./wire-values.js";
 
 type Impl = ServiceImpl<typeof RunStoreService>;
 
@@ -33,13 +35,19 @@ interface CallContext {
  * and the result into the response. Wire-only rules (enum values, Timestamp
  * ranges, int64 counters) are checked here; every other rule is checked by
  * the store itself, before it touches any data, so in-process callers get
- * the same InvalidArgument errors as remote ones.
+ * the same InvalidArgument errors as remote ones. Answers that list runs
+ * are held to a response budget (RESOURCE_EXHAUSTED past `maxResponseBytes`).
  */
 export class RunStoreServiceImpl implements Impl {
   private readonly follows: (RunStore & FollowsCallSignal) | null;
+  private readonly budget: ResponseBudget;
 
-  constructor(private readonly store: RunStore) {
+  constructor(
+    private readonly store: RunStore,
+    options: { maxResponseBytes?: number } = {},
+  ) {
     this.follows = followsCallSignal(store) ? store : null;
+    this.budget = new ResponseBudget(options.maxResponseBytes ?? DEFAULT_LIMITS.maxResponseBytes);
   }
 
   /**
@@ -94,7 +102,7 @@ export class RunStoreServiceImpl implements Impl {
       userId: req.userId ?? null,
       limit: req.limit,
     });
-    return runs(records);
+    return this.budget.runs(records);
   }
 
   async updateStatus(
@@ -158,13 +166,13 @@ export class RunStoreServiceImpl implements Impl {
   }
 
   async listPending(req: pb.ListPendingRequest, context?: CallContext) {
-    return runs(
+    return this.budget.runs(
       await this.storeFor(context).listPending({ before: optionalTimestamp(req.before, "before") }),
     );
   }
 
   async listInflight(req: pb.ListInflightRequest, context?: CallContext) {
-    return runs(
+    return this.budget.runs(
       await this.storeFor(context).listInflight({
         before: optionalTimestamp(req.before, "before"),
       }),
@@ -208,7 +216,7 @@ export class RunStoreServiceImpl implements Impl {
   }
 
   listInflightWithExpiredLease(req: pb.ListInflightWithExpiredLeaseRequest, context?: CallContext) {
-    return coordination.listInflightWithExpiredLease(this.storeFor(context), req);
+    return coordination.listInflightWithExpiredLease(this.storeFor(context), req, this.budget);
   }
 
   claimNextRun(req: pb.ClaimNextRunRequest, context?: CallContext) {
@@ -216,7 +224,7 @@ export class RunStoreServiceImpl implements Impl {
   }
 
   getManyByThread(req: pb.GetManyByThreadRequest, context?: CallContext) {
-    return coordination.getManyByThread(this.storeFor(context), req);
+    return coordination.getManyByThread(this.storeFor(context), req, this.budget);
   }
 
   listSuccessfulRegenerateSources(
@@ -227,7 +235,7 @@ export class RunStoreServiceImpl implements Impl {
   }
 
   listEditRegenerateRuns(req: pb.ListEditRegenerateRunsRequest, context?: CallContext) {
-    return coordination.listEditRegenerateRuns(this.storeFor(context), req);
+    return coordination.listEditRegenerateRuns(this.storeFor(context), req, this.budget);
   }
 }
 
