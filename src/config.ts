@@ -5,6 +5,7 @@ import type { JwtSettings } from "./auth/jwt.js";
 import { JWT_SETTINGS, jwtSettings } from "./auth/jwt-settings.js";
 import type { TokenGrant } from "./auth/principal.js";
 import { parseTokenLine } from "./auth/token-grants.js";
+import { DEFAULT_LIMITS, LIMIT_SETTINGS, type ServerLimits } from "./limits.js";
 import { LOG_LEVELS } from "./logger.js";
 import type { MysqlOptions } from "./stores/mysql-pool.js";
 
@@ -16,8 +17,6 @@ export interface Config {
   database: Required<MysqlOptions> | null;
   /** Attempts to reach the database at start-up before giving up. */
   databaseConnectAttempts: number;
-  /** Start on a database that would lose acknowledged commits in a crash, with a warning (open-store.ts). */
-  allowUnsafeDurability: boolean;
   /**
    * Bearer tokens accepted for RunStoreService: a string is an unscoped
    * (admin) token, a TokenGrant a scoped AUTH_TOKENS_FILE line. Empty (and
@@ -37,6 +36,8 @@ export interface Config {
   metricsPort: number | null;
   metricsHost: string;
   healthCheckIntervalMs: number;
+  /** Connections, streams, time and answer size (docs/operations.md, "Limits"). */
+  limits: ServerLimits;
 }
 
 /** A setting that is present but wrong; main.ts prints the message and exits. */
@@ -73,12 +74,6 @@ export const SETTINGS = [
     "DB_CONNECT_ATTEMPTS",
     "5",
     "attempts to reach MySQL at start-up (1 s apart, doubling) before exiting, 1 to 100",
-  ],
-  [
-    "ALLOW_UNSAFE_DURABILITY",
-    "false",
-    "true (or 1): start on a database that may lose acknowledged writes in a crash " +
-      "(innodb_flush_log_at_trx_commit other than 1), with a warning; refused otherwise",
   ],
   [
     "AUTH_TOKENS",
@@ -122,6 +117,9 @@ export const SETTINGS = [
   ["METRICS_HOST", "127.0.0.1", "address of the metrics endpoint"],
   ...JWT_SETTINGS,
   ["HEALTH_CHECK_INTERVAL_MS", "5000", "ms between health probes of the database, 100 to 3600000"],
+  ...LIMIT_SETTINGS.map(
+    ([name, key, , , meaning]) => [name, String(DEFAULT_LIMITS[key]), meaning] as const,
+  ),
 ] as const;
 
 /** Reads and validates the settings; each bad value is named in the error. */
@@ -170,7 +168,6 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port,
     database,
     databaseConnectAttempts: integer(env, "DB_CONNECT_ATTEMPTS", 5, 1, 100),
-    allowUnsafeDurability: boolean(env, "ALLOW_UNSAFE_DURABILITY", false),
     tokens,
     jwt,
     tls,
@@ -181,7 +178,16 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     metricsPort: metrics === undefined ? null : integer(env, "METRICS_PORT", 0, 0, 65535),
     metricsHost: text(env, "METRICS_HOST") ?? "127.0.0.1",
     healthCheckIntervalMs: integer(env, "HEALTH_CHECK_INTERVAL_MS", 5000, 100, 3_600_000),
+    limits: readLimits(env),
   };
+}
+
+function readLimits(env: NodeJS.ProcessEnv): ServerLimits {
+  const limits = { ...DEFAULT_LIMITS };
+  for (const [name, key, min, max] of LIMIT_SETTINGS) {
+    limits[key] = integer(env, name, DEFAULT_LIMITS[key], min, max);
+  }
+  return limits;
 }
 
 /** Loopback addresses only this machine reaches; anything else is exposed. */

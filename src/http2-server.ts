@@ -1,5 +1,6 @@
 import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
+import type { ServerLimits } from "./limits.js";
 import type { Logger } from "./logger.js";
 
 /** PEM material for TLS; a client CA turns on mutual TLS. */
@@ -18,9 +19,16 @@ export type Http2AnyServer = http2.Http2Server | http2.Http2SecureServer;
  * gRPC-Web clients), mutual when a client CA is given. Requests go to
  * whoever listens for 'request'.
  */
-export function createHttp2Server(tls: TlsOptions | null, logger: Logger): Http2AnyServer {
-  if (tls === null) return http2.createServer();
+export function createHttp2Server(
+  tls: TlsOptions | null,
+  logger: Logger,
+  limits: Pick<ServerLimits, "maxConcurrentStreams" | "firstRequestTimeoutMs">,
+): Http2AnyServer {
+  const settings = { settings: { maxConcurrentStreams: limits.maxConcurrentStreams } };
+  if (tls === null) return http2.createServer(settings);
   const server = http2.createSecureServer({
+    ...settings,
+    handshakeTimeout: limits.firstRequestTimeoutMs,
     cert: tls.cert,
     key: tls.key,
     allowHTTP1: true,

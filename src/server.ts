@@ -2,19 +2,24 @@ import type * as http2 from "node:http2";
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { keepByteOrderMarks, type RunStore, RunStoreService } from "@runstore/client";
+import { headerCheck } from "./auth/header-check.js";
 import type { JwtSettings } from "./auth/jwt.js";
 import { jwtVerifier } from "./auth/jwt.js";
 import { credentials, type TokenGrant } from "./auth/principal.js";
+import { guardConnections } from "./connection-guard.js";
 import { grpcUnaryHandler } from "./grpc-unary.js";
+import { headerAuth } from "./header-auth.js";
 import { HealthMonitor } from "./health.js";
-import { createHttp2Server, listen, type TlsOptions } from "./http2-server.js";
+import { createHttp2Server, listen, replaceCertificate, type TlsOptions } from "./http2-server.js";
 import { bearerAuth } from "./interceptors/bearer-auth.js";
 import { internalErrors } from "./interceptors/internal-errors.js";
 import { requestLog } from "./interceptors/request-log.js";
+import { DEFAULT_LIMITS, MAX_RESPONSE_BYTES_CEILING, type ServerLimits } from "./limits.js";
 import { type Logger, silentLogger } from "./logger.js";
 import { routes } from "./routes.js";
 import { RunStoreServiceImpl } from "./service.js";
 import { GracefulShutdown } from "./shutdown.js";
+import { StreamDeadlines } from "./stream-deadlines.js";
 
 export type { TlsOptions } from "./http2-server.js";
 
@@ -53,6 +58,8 @@ export interface ServerOptions {
   extraRoutes?: ((router: ConnectRouter) => void)[];
   /** Sees every unexpected error before it is answered as INTERNAL. Default: logger.error. */
   onInternalError?: (error: unknown, procedure: string) => void;
+  /** Connection, stream, time and answer-size limits; default DEFAULT_LIMITS. */
+  limits?: Partial<ServerLimits>;
 }
 
 /** A listening server. */
@@ -67,6 +74,12 @@ export interface RunningServer {
    * (up to the grace period), then every connection is closed.
    */
   close(graceMs?: number): Promise<void>;
+  /**
+   * Serves new calls with these tokens and new TLS connections with this
+   * certificate (SIGHUP); calls and connections already open go on as they
+   * are. TLS cannot be turned on or off this way.
+   */
+  reload(settings: Pick<ServerOptions, "tokens" | "tls">): void;
 }
 
 /**
@@ -81,20 +94,41 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     options.healthCheckIntervalMs ?? 5000,
     logger,
   );
-  await health.start();
   const tls = options.tls ?? null;
-  const server = createHttp2Server(tls, logger);
+  const limits = limitsOf(options);
+  const server = createHttp2Server(tls, logger, limits);
+  guardConnections(server, limits, logger);
+  const deadlines = new StreamDeadlines(limits, logger);
+  server.once("close", () => deadlines.stop());
   const shutdown = new GracefulShutdown(server, health, logger, RunStoreService.typeName);
-  server.on("request", requestHandler(options, health, shutdown, logger));
+  // Rebuilt by reload(): a request is served by the handler of its moment.
+  let handle = requestHandler(options, health, shutdown, logger);
+  server.on("request", (req, res) => {
+    deadlines.watch(req, res);
+    handle(req, res);
+  });
   const host = options.host ?? "127.0.0.1";
   const port = await listen(server, options.port ?? 0, host);
+  // After listen, so a taken port fails before anything says SERVING.
+  await health.start();
   const urlHost = host.includes(":") ? `[${host}]` : host;
   return {
     url: `${tls === null ? "http" : "https"}://${urlHost}:${port}`,
     port,
     health,
     close: (graceMs = options.shutdownGraceMs ?? 10_000) => shutdown.close(graceMs),
+    reload(settings) {
+      if (settings.tls) replaceCertificate(server, settings.tls);
+      handle = requestHandler({ ...options, ...settings }, health, shutdown, logger);
+    },
   };
+}
+
+/** The limits with their defaults; the response budget never above its ceiling. */
+function limitsOf(options: ServerOptions): ServerLimits {
+  const limits = { ...DEFAULT_LIMITS, ...options.limits };
+  limits.maxResponseBytes = Math.min(limits.maxResponseBytes, MAX_RESPONSE_BYTES_CEILING);
+  return limits;
 }
 
 /** The store's ping() (MysqlRunStore) as the health probe; a store without one is always up. */
@@ -114,8 +148,20 @@ function requestHandler(
   shutdown: GracefulShutdown,
   logger: Logger,
 ) {
-  const service = new RunStoreServiceImpl(options.store);
+  const service = new RunStoreServiceImpl(options.store, limitsOf(options));
   const interceptors = interceptorsFor(options, shutdown, logger);
+  const authenticate = headerCheck(options.tokens ?? [], options.jwt ?? null);
+  const refused =
+    authenticate === null
+      ? null
+      : headerAuth({
+          service: RunStoreService,
+          authenticate,
+          // The chain without bearer auth: the call is refused already.
+          interceptors: interceptorsFor({ ...options, tokens: [], jwt: null }, shutdown, logger),
+          onRefused: (procedure, reason, peer) =>
+            logger.warn({ procedure, reason, peer }, "unauthenticated call refused"),
+        });
   const readMaxBytes = options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
   // Deep metadata must reach our own check (INVALID_ARGUMENT naming the
   // field) rather than fail decoding at protobuf-es's default of 100
@@ -147,7 +193,11 @@ function requestHandler(
   });
   return (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
     shutdown.admit(req, res);
-    if (!grpcUnary(req, res)) connect(req, res);
+    const serve = () => {
+      if (!grpcUnary(req, res)) connect(req, res);
+    };
+    if (refused === null) serve();
+    else refused(req, res, serve);
   };
 }
 

@@ -47,6 +47,7 @@ async function serve(config: Config, logger: Logger, opened: OpenedStore): Promi
     maxRequestBytes: config.maxRequestBytes,
     shutdownGraceMs: config.shutdownGraceMs,
     healthCheckIntervalMs: config.healthCheckIntervalMs,
+    limits: config.limits,
     logger,
     interceptors: metrics === null ? [] : [metrics.interceptor],
   });

@@ -615,7 +615,7 @@ function rawProtocolSuite(label: string, open: () => Promise<SnapshotBackend>): 
         const { frames, closedByServer } = await changesNothing(() => rawBytes(server.port, bytes));
         expect(closedByServer).toBe(true);
         expect(frames.map((f) => [f.type, f.stream, f.payload.length])).toEqual([
-          [FRAME.SETTINGS, 0, 0],
+          [FRAME.SETTINGS, 0, 6], // SETTINGS_MAX_CONCURRENT_STREAMS
           [FRAME.GOAWAY, 0, 8],
         ]);
         expect(goaway(frames[1])).toEqual({ lastStreamId: 0, errorCode: H2_ERROR.INTERNAL_ERROR });
@@ -629,7 +629,7 @@ function rawProtocolSuite(label: string, open: () => Promise<SnapshotBackend>): 
         rawBytes(server.port, Buffer.concat([PREFACE, badSettings]), "goaway"),
       );
       expect(frames.map((f) => [f.type, f.stream, f.payload.length])).toEqual([
-        [FRAME.SETTINGS, 0, 0],
+        [FRAME.SETTINGS, 0, 6], // SETTINGS_MAX_CONCURRENT_STREAMS
         [FRAME.GOAWAY, 0, 8],
       ]);
       expect(goaway(frames[1])).toEqual({ lastStreamId: 0, errorCode: H2_ERROR.FRAME_SIZE_ERROR });
