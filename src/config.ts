@@ -17,6 +17,8 @@ export interface Config {
   database: Required<MysqlOptions> | null;
   /** Attempts to reach the database at start-up before giving up. */
   databaseConnectAttempts: number;
+  /** Start on a database that would lose acknowledged commits in a crash, with a warning (open-store.ts). */
+  allowUnsafeDurability: boolean;
   /**
    * Bearer tokens accepted for RunStoreService: a string is an unscoped
    * (admin) token, a TokenGrant a scoped AUTH_TOKENS_FILE line. Empty (and
@@ -74,6 +76,12 @@ export const SETTINGS = [
     "DB_CONNECT_ATTEMPTS",
     "5",
     "attempts to reach MySQL at start-up (1 s apart, doubling) before exiting, 1 to 100",
+  ],
+  [
+    "ALLOW_UNSAFE_DURABILITY",
+    "false",
+    "true (or 1): start on a database that may lose acknowledged writes in a crash " +
+      "(innodb_flush_log_at_trx_commit other than 1), with a warning; refused otherwise",
   ],
   [
     "AUTH_TOKENS",
@@ -168,6 +176,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port,
     database,
     databaseConnectAttempts: integer(env, "DB_CONNECT_ATTEMPTS", 5, 1, 100),
+    allowUnsafeDurability: boolean(env, "ALLOW_UNSAFE_DURABILITY", false),
     tokens,
     jwt,
     tls,

@@ -1,6 +1,12 @@
+import { Code, ConnectError } from "@connectrpc/connect";
 import type { RunStore } from "@runstore/client";
 import { type Config, redactUrl } from "./config.js";
 import { MemoryRunStore } from "./stores/memory-run-store.js";
+import {
+  judgeDurability,
+  readDatabaseSettings,
+  type ServerSettings,
+} from "./stores/mysql-durability.js";
 import { mapMysqlError } from "./stores/mysql-errors.js";
 import { migrate } from "./stores/mysql-migrations.js";
 import { MysqlRunStore } from "./stores/mysql-run-store.js";
@@ -19,14 +25,21 @@ export class StartupError extends Error {
 }
 
 /**
- * Opens the configured store. For MySQL: applies pending migrations, retrying
- * while the database is unreachable (bounded by DB_CONNECT_ATTEMPTS, 1 s
- * apart and doubling), and fails at once on errors a retry cannot fix
- * (access denied, bad database name).
+ * Opens the configured store. For MySQL: applies pending migrations and
+ * reads the server's settings, retrying while the database is unreachable
+ * (bounded by DB_CONNECT_ATTEMPTS, 1 s apart and doubling), and fails at
+ * once on errors a retry cannot fix (access denied, bad database name) and
+ * on a server that would lose acknowledged commits in a crash, unless
+ * ALLOW_UNSAFE_DURABILITY (then it warns). `readSettings` is how the
+ * settings are read; a test hands in its own to see the refusal, since the
+ * test server's global settings are not ours to change.
  */
 export async function openStore(
   config: Config,
   log: (line: string) => void = () => {},
+  readSettings: (
+    options: NonNullable<Config["database"]>,
+  ) => Promise<ServerSettings> = readDatabaseSettings,
 ): Promise<OpenedStore> {
   if (config.database === null) {
     return {
@@ -41,14 +54,21 @@ export async function openStore(
   for (let attempt = 1; ; attempt++) {
     try {
       const applied = await migrate(config.database);
-      const store = MysqlRunStore.open(config.database);
+      const settings = await readSettings(config.database);
+      checkDurability(settings, config.allowUnsafeDurability, where, log);
+      const store = MysqlRunStore.open({
+        ...config.database,
+        maxAllowedPacketBytes: settings.maxAllowedPacket,
+      });
       return {
         store,
         description: `using MySQL at ${where}${applied.length > 0 ? `; applied migrations ${applied.join(", ")}` : ""}`,
         close: () => store.close(),
       };
     } catch (error) {
-      const retryable = mapMysqlError(error) !== error;
+      if (error instanceof StartupError) throw error;
+      const mapped = mapMysqlError(error);
+      const retryable = mapped instanceof ConnectError && mapped.code === Code.Unavailable;
       const reason = describeError(error);
       if (!retryable || attempt >= config.databaseConnectAttempts) {
         throw new StartupError(
@@ -63,6 +83,29 @@ export async function openStore(
       delayMs *= 2;
     }
   }
+}
+
+/**
+ * Refuses a database whose acknowledged commits would not survive a crash
+ * (mysql-durability.ts), or with `allowUnsafe` logs why it is unsafe;
+ * warnings (an unsynced binary log) are logged either way.
+ */
+function checkDurability(
+  settings: ServerSettings,
+  allowUnsafe: boolean,
+  where: string,
+  log: (line: string) => void,
+): void {
+  const { unsafe, warnings } = judgeDurability(settings);
+  if (unsafe.length > 0 && !allowUnsafe) {
+    throw new StartupError(
+      `refusing the database at ${where}: ${unsafe.join("; ")} (or set ALLOW_UNSAFE_DURABILITY=true to start anyway)`,
+    );
+  }
+  for (const risk of unsafe) {
+    log(`database at ${where}: ${risk} (starting anyway: ALLOW_UNSAFE_DURABILITY=true)`);
+  }
+  for (const risk of warnings) log(`database at ${where}: ${risk}`);
 }
 
 /** The driver's own words, one line, without the password. */

@@ -26,15 +26,35 @@ interface DriverError {
   syscall?: string;
 }
 
+// The server refused a statement bigger than its max_allowed_packet (it then
+// closes the connection, so sqlState is 08S01 and the error looks like a
+// lost connection): trying again sends the same bytes and fails the same way.
+const PACKET_TOO_LARGE_ERRNOS = new Set([
+  1153, // ER_NET_PACKET_TOO_LARGE: the statement's packet
+  1301, // ER_WARN_ALLOWED_PACKET_OVERFLOWED: a value built by the statement
+  2020, // CR_NET_PACKET_TOO_LARGE (C client's number; mysql2 does not check)
+]);
+
 /**
  * Classifies a mysql2 error on errno / sqlState / fatal (never on message
- * text): connection loss, timeouts and overload become UNAVAILABLE with a
- * message free of SQL and credentials. Anything else is returned unchanged,
- * and the server answers it as a scrubbed INTERNAL.
+ * text): a statement over max_allowed_packet becomes RESOURCE_EXHAUSTED
+ * (never retried: it can never fit); connection loss, timeouts and overload
+ * become UNAVAILABLE; both with a message free of SQL and credentials.
+ * Anything else is returned unchanged, and the server answers it as a
+ * scrubbed INTERNAL.
  */
 export function mapMysqlError(error: unknown): unknown {
   if (error === null || typeof error !== "object" || error instanceof ConnectError) return error;
   const e = error as DriverError;
+  if (isPacketTooLarge(error)) {
+    return new ConnectError(
+      "request too large for the database (over its max_allowed_packet)",
+      Code.ResourceExhausted,
+      undefined,
+      undefined,
+      error,
+    );
+  }
   const unavailable =
     e.fatal === true ||
     e.syscall !== undefined ||
@@ -43,6 +63,13 @@ export function mapMysqlError(error: unknown): unknown {
   return unavailable
     ? new ConnectError("database unavailable", Code.Unavailable, undefined, undefined, error)
     : error;
+}
+
+/** True for the server's refusal of a statement over max_allowed_packet (see PACKET_TOO_LARGE_ERRNOS). */
+export function isPacketTooLarge(error: unknown): boolean {
+  if (error === null || typeof error !== "object") return false;
+  const { errno } = error as DriverError;
+  return errno !== undefined && PACKET_TOO_LARGE_ERRNOS.has(errno);
 }
 
 const ER_DUP_ENTRY = 1062;

@@ -55,7 +55,8 @@ import {
   startRun,
   updateLease,
 } from "./mysql-coordination.js";
-import { duplicateKeyOf, mapMysqlError } from "./mysql-errors.js";
+import { duplicateKeyOf, isPacketTooLarge, mapMysqlError } from "./mysql-errors.js";
+import { checkPacketLimit } from "./mysql-packet-limit.js";
 import { createMysqlPool, type MysqlOptions } from "./mysql-pool.js";
 import {
   COLUMNS,
@@ -98,6 +99,7 @@ export interface SqlPool {
 }
 
 const ER_LOCK_DEADLOCK = 1213;
+const ER_QUERY_INTERRUPTED = 1317;
 const KILL_TIMEOUT_MS = 2000;
 const CLOSE_TIMEOUT_MS = 3000;
 const DEADLOCK_ATTEMPTS = 5;
@@ -205,24 +207,33 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolSt
   /** Set on a view from withCallSignal(): the serving call's signal. */
   private readonly callSignal: AbortSignal | undefined = undefined;
   private readonly queryTimeoutMs: number;
+  private readonly maxAllowedPacketBytes: number | null;
   /** KILL QUERYs not yet answered; shared with every call view, awaited by close(). */
   private readonly kills = new Set<Promise<void>>();
 
   /**
    * `control` runs KILL QUERY when a call's deadline passes or it is
    * cancelled; a pool of its own, so a kill never waits behind the very
-   * queries it is meant to stop. Without it, only the query timeout applies.
+   * queries it is meant to stop. Without it, a statement past the query
+   * timeout is only dropped with its connection (and its lock waits end
+   * with the session's innodb_lock_wait_timeout, mysql-pool.ts).
+   * `maxAllowedPacketBytes` is the database's max_allowed_packet (open-store.ts
+   * reads it at start-up; a test may give a smaller one): a write whose
+   * statement would be larger is refused before it is sent
+   * (mysql-packet-limit.ts). Without it, the database's own refusal is
+   * answered the same way.
    */
   constructor(
     private readonly pool: SqlPool,
-    options: { queryTimeoutMs?: number } = {},
+    options: { queryTimeoutMs?: number; maxAllowedPacketBytes?: number } = {},
     private readonly control?: SqlPool,
   ) {
     this.queryTimeoutMs = options.queryTimeoutMs ?? 10_000;
+    this.maxAllowedPacketBytes = options.maxAllowedPacketBytes ?? null;
   }
 
   /** A store with its own pools; close() ends them. */
-  static open(options: MysqlOptions): MysqlRunStore {
+  static open(options: MysqlOptions & { maxAllowedPacketBytes?: number }): MysqlRunStore {
     return new MysqlRunStore(
       createMysqlPool(options).promise(),
       options,
@@ -558,7 +569,7 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolSt
    * rethrow). Each statement is cut off when the serving call's signal
    * aborts (deadline passed or client gone: the caller is answered at once,
    * and KILL QUERY stops the database too) or when the query timeout passes
-   * (a frozen database: the connection is dropped). A transaction cut off
+   * (see afterQueryTimeout). A transaction cut off
    * midway never goes back to the pool: its connection is closed once the
    * kill has landed, which rolls it back. Statement errors come back as
    * mysql2 threw them.
@@ -584,7 +595,11 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolSt
       return result;
     } catch (error) {
       if (!(error instanceof StatementCutOff)) {
-        connection.release();
+        // The server closes a connection that sent too large a packet; a
+        // fatal error has closed it already: never hand such a one out again.
+        if (isPacketTooLarge(error) || (error as { fatal?: unknown }).fatal === true) {
+          connection.destroy();
+        } else connection.release();
         throw error;
       }
       if (error.stillRunning) this.killThenDrop(connection, transactional);
@@ -621,9 +636,11 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolSt
   /**
    * One statement on `connection` (prepared when it has values, as text
    * when not), bounded by the query timeout and `signal`. Our own bound on
-   * the whole statement: mysql2's `timeout` does not cover the PREPARE an
-   * uncached statement needs first, so on a frozen database that step would
-   * hang for ever. A statement cut off midway throws StatementCutOff.
+   * the whole statement, not mysql2's `timeout`: that one does not cover the
+   * PREPARE an uncached statement needs first, and when it fires it leaves
+   * the statement running on a connection that looks free. A statement cut
+   * off midway throws StatementCutOff; one over max_allowed_packet is
+   * refused before it is sent.
    */
   private async statement(
     connection: SqlConnection,
@@ -631,19 +648,57 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolSt
     signal: AbortSignal | undefined,
   ): Promise<unknown> {
     if (signal?.aborted) throw cutOff(signal);
-    const options = { sql, timeout: this.queryTimeoutMs };
+    if (values !== undefined && this.maxAllowedPacketBytes !== null) {
+      checkPacketLimit(sql, values, this.maxAllowedPacketBytes);
+    }
     const running =
-      values === undefined ? connection.query(options) : connection.execute(options, values);
+      values === undefined ? connection.query({ sql }) : connection.execute({ sql }, values);
     try {
       const [result] = await withTimeout(running, this.queryTimeoutMs, signal);
       return result;
     } catch (error) {
       if (signal?.aborted) throw new StatementCutOff(cutOff(signal), true);
-      if (error instanceof TimeoutError) {
-        const unavailable = "database unavailable (statement timed out)";
-        throw new StatementCutOff(new ConnectError(unavailable, Code.Unavailable), false);
-      }
+      if (error instanceof TimeoutError) return this.afterQueryTimeout(connection, running);
       throw error;
+    }
+  }
+
+  /**
+   * The query timeout passed while `running` was still running: KILL QUERY
+   * first, and only then an answer, so a write answered UNAVAILABLE never
+   * applies later (dropping the connection alone does not stop it: an
+   * UPDATE waiting on a row lock would commit once it got the lock). A
+   * statement that finished before the kill reached it answers as it
+   * finished; one the kill stopped, or that could not be stopped (the
+   * database does not answer the kill either), is UNAVAILABLE and its
+   * connection is dropped. The caller waits for the kill, bounded by
+   * KILL_TIMEOUT_MS twice.
+   */
+  private async afterQueryTimeout(
+    connection: SqlConnection,
+    running: Promise<[unknown, unknown]>,
+  ): Promise<unknown> {
+    const unavailable = (why: string) =>
+      new StatementCutOff(
+        new ConnectError(`database unavailable (statement timed out; ${why})`, Code.Unavailable),
+        false,
+      );
+    const threadId = connection.threadId;
+    if (threadId === null) throw unavailable("it could not be stopped");
+    try {
+      await this.tracked(this.kill(threadId));
+    } catch {
+      throw unavailable("it could not be stopped");
+    }
+    try {
+      const [result] = await withTimeout(running, KILL_TIMEOUT_MS);
+      return result;
+    } catch (error) {
+      const errno = (error as { errno?: unknown }).errno;
+      // Finished by itself with an error of its own (a duplicate key, a lock
+      // wait timeout): that is its answer.
+      if (typeof errno === "number" && errno !== ER_QUERY_INTERRUPTED) throw error;
+      throw unavailable("it was stopped and changed nothing");
     }
   }
 
@@ -677,12 +732,22 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolSt
       else connection.release();
       return;
     }
-    const killing = this.kill(threadId).then(
-      () => (transactional ? connection.destroy() : connection.release()),
-      () => connection.destroy(),
+    this.tracked(
+      this.kill(threadId).then(
+        () => (transactional ? connection.destroy() : connection.release()),
+        () => connection.destroy(),
+      ),
     );
+  }
+
+  /** `killing`, remembered in `kills` until it settles, so close() waits for it. */
+  private tracked(killing: Promise<void>): Promise<void> {
     this.kills.add(killing);
-    killing.finally(() => this.kills.delete(killing));
+    killing.then(
+      () => this.kills.delete(killing),
+      () => this.kills.delete(killing),
+    );
+    return killing;
   }
 
   /**
