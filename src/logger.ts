@@ -12,7 +12,12 @@ export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "
  * procedure and the reason, and request logs only procedure, code and time.
  */
 export function createLogger(level: (typeof LOG_LEVELS)[number] = "info"): Logger {
-  return pino({ level, base: { service: "runstore" }, timestamp: pino.stdTimeFunctions.isoTime });
+  // Synchronous writes: the lines before a process.exit (stopped, fatal)
+  // must not be lost in an async buffer, as they were under load.
+  return pino(
+    { level, base: { service: "runstore" }, timestamp: pino.stdTimeFunctions.isoTime },
+    pino.destination({ dest: 1, sync: true }),
+  );
 }
 
 /** A logger that writes nothing, for tests and embedding. */

@@ -74,7 +74,7 @@ function typeErrors(source: string): string[] {
 describe("README", () => {
   it("opens with the install-and-start command and the test command", () => {
     const opening = readme.split("\n").slice(0, 6).join("\n");
-    expect(opening).toContain("npm ci && npm start");
+    expect(opening).toContain("npm ci && npm run build && npm start");
     expect(opening).toContain("npm test");
   });
 

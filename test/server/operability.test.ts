@@ -121,9 +121,12 @@ describe("a configured server process", () => {
   it("refuses to serve a non-loopback address without tokens and TLS unless ALLOW_INSECURE=true", async () => {
     const refused = await runUntilExit({ HOST: "0.0.0.0" });
     expect(refused.code).toBe(2);
-    expect(refused.output.trim()).toBe(
-      "runstore: HOST=0.0.0.0 is reachable from other machines but AUTH_TOKENS and TLS_CERT_FILE/TLS_KEY_FILE are not set: set them, or ALLOW_INSECURE=true to serve without",
-    );
+    expect(logLines(refused.output).map((l) => [l.level, l.msg])).toEqual([
+      [
+        60,
+        "HOST=0.0.0.0 is reachable from other machines but AUTH_TOKENS and TLS_CERT_FILE/TLS_KEY_FILE are not set: set them, or ALLOW_INSECURE=true to serve without",
+      ],
+    ]);
     const tokensOnly = await runUntilExit({ HOST: "0.0.0.0", AUTH_TOKENS: TOKEN_A });
     expect(tokensOnly.code).toBe(2);
     expect(tokensOnly.output).toContain("but TLS_CERT_FILE/TLS_KEY_FILE is not set");

@@ -1,10 +1,23 @@
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { type AddressInfo, createServer as createNetServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { RemoteRunStore } from "@runstore/client";
 import { afterAll, describe, expect, it } from "vitest";
+import { SETTINGS } from "../../src/config.js";
 import { logLines, runUntilExit, spawnServer } from "../support/child-server.js";
 import { createTestDatabase } from "../support/mysql.js";
 
 // The server as an operator starts it: a child process reading its settings
 // from the environment.
+
+const FROM_SOURCE = ["--conditions=source", "--import", "tsx", "src/main.ts"];
+const VERSION = (
+  JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  }
+).version;
 
 describe("start-up", () => {
   it("without DATABASE_URL serves from memory and says data will not survive a restart", async () => {
@@ -25,7 +38,8 @@ describe("start-up", () => {
       const { code, output } = await runUntilExit({ DATABASE_URL: url });
       expect(code, url).toBe(2);
       expect(output.trim().split("\n"), url).toHaveLength(1);
-      expect(output, url).toMatch(/^runstore: DATABASE_URL /);
+      expect(logLines(output)[0], url).toMatchObject({ level: 60, version: VERSION });
+      expect(logLines(output)[0]?.msg, url).toMatch(/^DATABASE_URL /);
     }
   });
 
@@ -35,9 +49,10 @@ describe("start-up", () => {
       DATABASE_URL: "mysql://u@h/db",
     });
     expect(code).toBe(2);
-    expect(output.trim()).toBe(
-      'runstore: DB_POOL_SIZE must be an integer from 1 to 1000, got "lots"',
-    );
+    expect(output.trim().split("\n")).toHaveLength(1);
+    expect(logLines(output).map((l) => [l.level, l.msg])).toEqual([
+      [60, 'DB_POOL_SIZE must be an integer from 1 to 1000, got "lots"'],
+    ]);
   });
 
   it("gives up on an unreachable database after the bounded retry, with one final line and no password", async () => {
@@ -49,6 +64,7 @@ describe("start-up", () => {
     const lines = logLines(output);
     expect(output.trim().split("\n")).toHaveLength(lines.length);
     expect(lines.map((l) => [l.level, l.msg])).toEqual([
+      [30, `runstore ${VERSION} starting`],
       [
         40,
         "database at mysql://root:***@127.0.0.1:1/runstore not reachable (connect ECONNREFUSED 127.0.0.1:1); attempt 1 of 3, retrying in 1000 ms",
@@ -88,6 +104,92 @@ describe("start-up", () => {
       "DB_CONNECT_ATTEMPTS",
     ]) {
       expect(result.stdout).toContain(name);
+    }
+  });
+});
+
+describe("the command line and the start line", () => {
+  it("--version and -v print the version and exit 0; -h is --help; any other argument is refused", () => {
+    for (const flag of ["--version", "-v"]) {
+      const result = spawnSync(process.execPath, [...FROM_SOURCE, flag], { encoding: "utf8" });
+      expect([result.status, result.stdout], flag).toEqual([0, `${VERSION}\n`]);
+    }
+    const help = spawnSync(process.execPath, [...FROM_SOURCE, "-h"], { encoding: "utf8" });
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain("AUTH_TOKENS");
+    const other = spawnSync(process.execPath, [...FROM_SOURCE, "--port=1"], { encoding: "utf8" });
+    expect(other.status).toBe(2);
+    expect(logLines(other.stdout)).toMatchObject([{ level: 60, args: ["--port=1"] }]);
+  });
+
+  it(".env.example lists every setting with its default", () => {
+    const listed = new Map(
+      readFileSync(new URL("../../.env.example", import.meta.url), "utf8")
+        .split("\n")
+        .flatMap((line) => {
+          const match = /^#([A-Z0-9_]+)=(.*)$/.exec(line);
+          return match ? [[match[1], match[2]] as const] : [];
+        }),
+    );
+    for (const [name, fallback] of SETTINGS) {
+      expect(listed.get(name), name).toBe(fallback === "(unset)" ? "" : fallback);
+    }
+  });
+
+  it("--help states every rule a setting is checked against", () => {
+    const { stdout } = spawnSync(process.execPath, [...FROM_SOURCE, "--help"], {
+      encoding: "utf8",
+    });
+    for (const rule of [
+      "each at least 16 characters without spaces",
+      "or mariadb://",
+      "percent-encode @ / # : ? % in user and password",
+      "?ssl={",
+      "an integer from 0 to 65535",
+      "1 to 1000",
+      "SIGHUP re-reads AUTH_TOKENS_FILE and the TLS files",
+    ]) {
+      expect(stdout).toContain(rule);
+    }
+  });
+
+  it("the first line carries the version; a taken port is one fatal JSON line, exit 1, and nothing says SERVING", async () => {
+    const taken = createNetServer();
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+    const port = (taken.address() as AddressInfo).port;
+    try {
+      const { code, output } = await runUntilExit({ PORT: String(port) });
+      expect(code).toBe(1);
+      expect(output.trim().split("\n")).toHaveLength(logLines(output).length);
+      expect(logLines(output).map((l) => [l.level, l.msg])).toEqual([
+        [30, `runstore ${VERSION} starting`],
+        [30, "no database configured; using the in-memory store (data will not survive a restart)"],
+        [60, `cannot serve: listen EADDRINUSE: address already in use 127.0.0.1:${port}`],
+      ]);
+      expect(logLines(output)[0]).toMatchObject({ version: VERSION, node: process.version });
+    } finally {
+      taken.close();
+    }
+  });
+
+  it("an unusable TLS key is one fatal JSON line naming the files, exit 2", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "runstore-badkey-"));
+    try {
+      writeFileSync(join(dir, "cert.pem"), "not a certificate");
+      writeFileSync(join(dir, "key.pem"), "not a key");
+      const { code, output } = await runUntilExit({
+        TLS_CERT_FILE: join(dir, "cert.pem"),
+        TLS_KEY_FILE: join(dir, "key.pem"),
+      });
+      expect(code).toBe(2);
+      expect(logLines(output)).toHaveLength(1);
+      expect(logLines(output)[0]?.msg).toMatch(
+        new RegExp(
+          `^TLS_CERT_FILE=${join(dir, "cert.pem")}, TLS_KEY_FILE=${join(dir, "key.pem")} are not a usable`,
+        ),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
@@ -132,6 +234,18 @@ describe("start-up on MySQL", () => {
     } finally {
       store.close();
       expect(await second.stop()).toBe(0);
+    }
+  });
+
+  it("accepts a mariadb:// URL as it does mysql://", async () => {
+    const server = await spawnServer({ DATABASE_URL: db.url.replace(/^mysql:/, "mariadb:") });
+    const store = new RemoteRunStore({ baseUrl: server.url });
+    try {
+      await store.put("maria-1", { threadId: "t-maria" });
+      expect((await store.get("maria-1"))?.threadId).toBe("t-maria");
+    } finally {
+      store.close();
+      expect(await server.stop()).toBe(0);
     }
   });
 });
