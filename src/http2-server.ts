@@ -2,6 +2,7 @@ import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import type { ServerLimits } from "./limits.js";
 import type { Logger } from "./logger.js";
+import { logTlsRefusals } from "./tls-refusal-log.js";
 
 /** PEM material for TLS; a client CA turns on mutual TLS. */
 export interface TlsOptions {
@@ -34,9 +35,7 @@ export function createHttp2Server(
     allowHTTP1: true,
     ...(tls.clientCa ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true } : {}),
   });
-  server.on("tlsClientError", (error: Error) =>
-    logger.debug({ err: error.message }, "TLS handshake refused"),
-  );
+  logTlsRefusals(server, logger);
   return server;
 }
 

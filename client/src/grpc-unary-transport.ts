@@ -25,6 +25,7 @@ import {
   validateTrailer,
 } from "@connectrpc/connect/protocol-grpc";
 import type { Http2SessionManager } from "@connectrpc/connect-node";
+import { certificateAlert } from "./tls-errors.js";
 
 // RemoteRunStore's gRPC unary calls: Connect's runUnaryCall (interceptors,
 // one call signal, deadline) and Connect's protocol helpers (request headers,
@@ -258,8 +259,14 @@ function toHeaders(node: http2.IncomingHttpHeaders): Headers {
   return headers;
 }
 
-/** As connect-node maps Node errors: a refused or lost connection is UNAVAILABLE. */
+/**
+ * As connect-node maps Node errors: a refused or lost connection is
+ * UNAVAILABLE; and a TLS alert refusing the client certificate is
+ * UNAUTHENTICATED (connect-node: INTERNAL).
+ */
 function fromNodeError(error: unknown): ConnectError {
+  const refused = certificateAlert(error);
+  if (refused !== undefined) return refused;
   if (error instanceof ConnectError) return error;
   const codes: string[] = [];
   for (let e: unknown = error; e instanceof Error && codes.length < 8; e = e.cause) {

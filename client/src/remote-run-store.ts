@@ -66,6 +66,7 @@ import type {
   UpdateStatusOptions,
 } from "./run-store.js";
 import { keepByteOrderMarks } from "./text-encoding.js";
+import { CertificateSessionManager, refusedCertificateAsUnauthenticated } from "./tls-errors.js";
 import { checkBoolean, checkLimit } from "./validation.js";
 
 /** The wire protocols a RemoteRunStore can speak; all three reach the same server. */
@@ -191,11 +192,12 @@ export class RemoteRunStore implements RunStore {
       // gRPC needs HTTP/2; the other two may also run over HTTP/1.1.
       const http1 = options.httpVersion === "1.1" && protocol !== "grpc";
       if (!http1) {
-        this.sessionManager = new Http2SessionManager(
-          options.baseUrl,
-          pingOptions(options.keepAliveIntervalMs),
-          tls,
-        );
+        const ping = pingOptions(options.keepAliveIntervalMs);
+        // With a client certificate, the manager also notices the server refusing it.
+        this.sessionManager =
+          tls?.cert === undefined
+            ? new Http2SessionManager(options.baseUrl, ping, tls)
+            : new CertificateSessionManager(options.baseUrl, ping, tls);
       }
       transport = buildTransport(protocol, {
         baseUrl: options.baseUrl,
@@ -617,7 +619,10 @@ export class RemoteRunStore implements RunStore {
     const { signal, unlink } = linkSignals(call?.signal, this.closed.signal);
     try {
       return await withRetry(
-        (attempt) => rpc({ headers: this.headers, ...attempt }),
+        (attempt) =>
+          refusedCertificateAsUnauthenticated(this.sessionManager, signal, () =>
+            rpc({ headers: this.headers, ...attempt }),
+          ),
         { signal, timeoutMs: call?.timeoutMs ?? this.timeoutMs },
         policyFor(name, this.retry),
       );

@@ -1,4 +1,5 @@
-import { Code } from "@connectrpc/connect";
+import { Writable } from "node:stream";
+import { Code, type Interceptor } from "@connectrpc/connect";
 import {
   createConnectTransport,
   createGrpcTransport,
@@ -6,12 +7,14 @@ import {
   Http2SessionManager,
 } from "@connectrpc/connect-node";
 import { RemoteRunStore } from "@runstore/client";
+import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningServer, startServer } from "../../src/server.js";
 import { MemoryRunStore } from "../../src/stores/memory-run-store.js";
 import { makeTestCerts, type TestCerts } from "../support/certs.js";
 import { deferred } from "../support/deferred.js";
 import { failureOf } from "../support/failure.js";
+import { until } from "../support/until.js";
 
 // TLS and mutual TLS with certificates made for this run by openssl; real
 // handshakes over HTTP/2 and HTTP/1.1.
@@ -119,10 +122,19 @@ describe("shutdown over HTTP/1.1", () => {
 
 describe("mutual TLS", () => {
   let server: RunningServer;
+  /** The server's log lines, parsed. */
+  const logged: { level: number; msg: string; peer?: string; reason?: string }[] = [];
   beforeAll(async () => {
+    const sink = new Writable({
+      write(chunk, _encoding, done) {
+        logged.push(JSON.parse(String(chunk)));
+        done();
+      },
+    });
     server = await startServer({
       store: new MemoryRunStore(),
       tls: { cert: certs.serverCert, key: certs.serverKey, clientCa: certs.ca },
+      logger: pino({ level: "debug" }, sink),
     });
     cleanup.push(() => server.close(0));
   });
@@ -155,24 +167,97 @@ describe("mutual TLS", () => {
     expect((await store.get("m1"))?.threadId).toBe("t1");
   });
 
-  it("refuses a client without a certificate, and one signed by another CA", async () => {
-    const anonymous = client(server.url, "grpc", { ca: certs.ca });
-    const e1 = await failureOf(anonymous.get("m1"));
-    // The server's TLS alert 116, "certificate required", ends the handshake.
-    expect(e1.code).toBe(Code.Internal);
-    expect(e1.rawMessage).toContain("alert certificate required");
-    const stranger = client(server.url, "grpc", {
-      ca: certs.ca,
-      cert: certs.strangerCert,
-      key: certs.strangerKey,
+  /** The server's warn lines about refused client certificates so far. */
+  const refusals = () => logged.filter((l) => l.msg === "TLS client certificate refused");
+
+  /**
+   * One get through RemoteRunStore (default retries: 4 attempts) with the
+   * given client certificate; its error, the attempts its interceptor saw,
+   * and the server's one refusal line for it.
+   */
+  async function refusedGet(
+    protocol: "grpc" | "connect" | "grpc-web",
+    httpVersion: "2" | "1.1",
+    certificate: { cert: Buffer; key: Buffer } | undefined,
+  ) {
+    let attempts = 0;
+    const counting: Interceptor = (next) => (req) => {
+      attempts++;
+      return next(req);
+    };
+    const store = new RemoteRunStore({
+      baseUrl: server.url,
+      protocol,
+      httpVersion,
+      tls: { ca: certs.ca, ...certificate },
+      interceptors: [counting],
     });
-    const e2 = await failureOf(stranger.get("m1"));
-    // TLS 1.3 finishes the client's side first; the server then drops the session.
-    expect(e2.code).toBe(Code.Canceled);
-    const h1 = client(server.url, "connect", { ca: certs.ca }, "1.1");
-    const e3 = await failureOf(h1.get("m1"));
-    expect(e3.code).toBe(Code.Internal);
-    expect(e3.rawMessage).toContain("alert certificate required");
+    cleanup.push(() => store.close());
+    const before = refusals().length;
+    const error = await failureOf(store.get("m1"));
+    await until(() => refusals().length > before, "the server's refusal line");
+    const lines = refusals().slice(before);
+    return { error, attempts, lines };
+  }
+
+  const NO_CERTIFICATE =
+    "the server requires a client certificate (mutual TLS) and none was sent (TLS alert 116, certificate required): give tls.cert and tls.key";
+  const UNTRUSTED =
+    "the server requires a client certificate (mutual TLS) and refused this one: the server closed the connection right after the TLS handshake without a word, as it does with a certificate it does not trust (another CA, expired, revoked)";
+
+  const transports = [
+    ["grpc", "2"],
+    ["connect", "2"],
+    ["grpc-web", "2"],
+    ["connect", "1.1"],
+    ["grpc-web", "1.1"],
+  ] as const;
+
+  for (const [protocol, httpVersion] of transports) {
+    it(`no client certificate: UNAUTHENTICATED once, one warn line (${protocol}, HTTP/${httpVersion})`, async () => {
+      const { error, attempts, lines } = await refusedGet(protocol, httpVersion, undefined);
+      expect(error.code).toBe(Code.Unauthenticated);
+      expect(error.rawMessage).toBe(NO_CERTIFICATE);
+      expect(attempts).toBe(1);
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatchObject({ level: 40, reason: "no client certificate" });
+      expect(lines[0]?.peer).toMatch(/^127\.0\.0\.1:\d+$/);
+    });
+  }
+
+  for (const [protocol, httpVersion] of transports) {
+    it(`a certificate from an untrusted CA: one attempt, one warn line (${protocol}, HTTP/${httpVersion})`, async () => {
+      const stranger = { cert: certs.strangerCert, key: certs.strangerKey };
+      const { error, attempts, lines } = await refusedGet(protocol, httpVersion, stranger);
+      if (httpVersion === "2") {
+        expect(error.code).toBe(Code.Unauthenticated);
+        expect(error.rawMessage).toBe(UNTRUSTED);
+      } else {
+        // Over HTTP/1.1 the closed socket is all Node reports ("socket hang
+        // up"): not told apart from a lost connection, but not retried either.
+        expect(error.code).toBe(Code.Aborted);
+      }
+      expect(attempts).toBe(1);
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatchObject({
+        level: 40,
+        reason: "client certificate not trusted (UNABLE_TO_VERIFY_LEAF_SIGNATURE)",
+      });
+      expect(lines[0]?.peer).toMatch(/^127\.0\.0\.1:\d+$/);
+    });
+  }
+
+  it("a client that does not trust the server is not a certificate refusal (debug, not warn)", async () => {
+    const before = refusals().length;
+    const debugBefore = logged.filter((l) => l.msg === "TLS handshake failed").length;
+    const store = client(server.url, "grpc", { cert: certs.clientCert, key: certs.clientKey });
+    const error = await failureOf(store.get("m1"));
+    expect(error.code).toBe(Code.Internal);
+    await until(
+      () => logged.filter((l) => l.msg === "TLS handshake failed").length > debugBefore,
+      "the debug line",
+    );
+    expect(refusals()).toHaveLength(before);
   });
 
   it("keeps serving trusted clients after refusing others", async () => {
