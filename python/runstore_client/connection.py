@@ -26,6 +26,7 @@ from .options import (
     split_target,
 )
 from .retry import RetryPolicy, call_with_retry, policy_for, retry_policy
+from .tls_refusal import certificate_refusal
 
 __all__ = ["Connection"]
 
@@ -141,7 +142,14 @@ class Connection:
         rpc = getattr(self._open(), method)
 
         async def attempt(timeout: float | None) -> Any:
-            return await rpc(request, timeout=timeout, metadata=self._metadata)
+            try:
+                return await rpc(request, timeout=timeout, metadata=self._metadata)
+            except grpc.aio.AioRpcError as error:
+                # Raised from here, a refused client certificate is never retried.
+                refusal = await certificate_refusal(error, self._target, self._tls)
+                if refusal is not None:
+                    raise refusal from error
+                raise
 
         try:
             return await call_with_retry(

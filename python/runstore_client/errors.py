@@ -63,7 +63,9 @@ class UnavailableError(RunStoreError):
 
 
 class UnauthenticatedError(RunStoreError):
-    """The bearer token is missing or not accepted."""
+    """The bearer token is missing or not accepted, or the server requires a
+    client certificate (mutual TLS) and none was sent or it refused this one
+    (the message says which; tls_refusal.py)."""
 
 
 class DeadlineExceededError(RunStoreError, TimeoutError):

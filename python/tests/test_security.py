@@ -8,12 +8,14 @@ from tests.support.requirements import require_grpc
 require_grpc()
 
 import asyncio  # noqa: E402
+import json  # noqa: E402
 import os  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import unittest  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any, ClassVar  # noqa: E402
+from unittest import mock  # noqa: E402
 
 import grpc  # noqa: E402
 
@@ -24,6 +26,8 @@ from runstore_client import (  # noqa: E402
     UnauthenticatedError,
     UnavailableError,
 )
+from runstore_client import connection  # noqa: E402
+from runstore_client.tls_refusal import CERTIFICATE_REQUIRED, SILENT_REFUSAL  # noqa: E402
 from tests.support.certs import SERVER_NAME, CertFiles, make_certs  # noqa: E402
 from tests.support.server import ServerProcess  # noqa: E402
 
@@ -146,15 +150,63 @@ class MutualTlsTest(_TlsServerCase):
         async with GrpcRunStore(f"https://127.0.0.1:{self.server.port}", token=TOKEN, tls=tls) as store:
             self.assertEqual(await store.list_by_thread("nobody"), [])
 
-    async def test_connection_refused_without_valid_client_certificate(self) -> None:
+    async def test_refused_client_certificate_is_unauthenticated_once(self) -> None:
+        """No certificate, or one of an untrusted CA: UnauthenticatedError
+        with the reason, one attempt under the default 4-attempt policy,
+        and the server's warn lines: the attempt's handshake and the
+        client's one diagnostic handshake (tls_refusal.py)."""
         stranger = {
             "certificate_chain": self.certs.read("stranger.crt"),
             "private_key": self.certs.read("stranger.key"),
         }
-        for name, tls in (
-            ("no client certificate", self.tls(certificate_chain=None, private_key=None)),
-            ("certificate of an untrusted CA", self.tls(**stranger)),
-        ):
+        cases = (
+            ("no client certificate", self.tls(certificate_chain=None, private_key=None),
+             CERTIFICATE_REQUIRED, "no client certificate"),
+            ("certificate of an untrusted CA", self.tls(**stranger),
+             "the server requires a client certificate (mutual TLS) and refused this one: "
+             + SILENT_REFUSAL,
+             "client certificate not trusted (UNABLE_TO_VERIFY_LEAF_SIGNATURE)"),
+        )
+        for name, tls, message, reason in cases:
             with self.subTest(name):
-                error = await self.refused(UnavailableError, token=TOKEN, tls=tls)
-                self.assertEqual(error.code, grpc.StatusCode.UNAVAILABLE)
+                attempts = 0
+                real = connection.call_with_retry
+
+                async def counting(attempt: Any, **options: Any) -> Any:
+                    async def counted(timeout: float | None) -> Any:
+                        nonlocal attempts
+                        attempts += 1
+                        return await attempt(timeout)
+
+                    return await real(counted, **options)
+
+                before = len(self.refusal_lines())
+                with mock.patch.object(connection, "call_with_retry", counting):
+                    async with GrpcRunStore(self.server.target, token=TOKEN, tls=tls, timeout=10) as store:
+                        with self.assertRaises(UnauthenticatedError) as caught:
+                            await store.get("r1")
+                error = caught.exception
+                self.assertEqual(error.code, grpc.StatusCode.UNAUTHENTICATED)
+                self.assertEqual(error.details, message)
+                self.assertFalse(error.retryable)
+                self.assertEqual(attempts, 1)
+                lines = await self.wait_for_refusals(before + 2)
+                self.assertEqual(len(lines), before + 2)
+                for line in lines[before:]:
+                    self.assertEqual(line["level"], 40)
+                    self.assertEqual(line["reason"], reason)
+                    self.assertRegex(line["peer"], r"^127\.0\.0\.1:\d+$")
+
+    def refusal_lines(self) -> list[dict[str, Any]]:
+        """The server's warn lines about refused client certificates so far."""
+        lines = [json.loads(line) for line in self.server.output().splitlines() if line.startswith("{")]
+        return [line for line in lines if line.get("msg") == "TLS client certificate refused"]
+
+    async def wait_for_refusals(self, count: int) -> list[dict[str, Any]]:
+        """The refusal lines once there are ``count`` (the server logs as it closes; bounded)."""
+        for _ in range(1000):
+            lines = self.refusal_lines()
+            if len(lines) >= count:
+                return lines
+            await asyncio.sleep(0.01)
+        self.fail(f"the server logged {len(self.refusal_lines())} refusal lines, expected {count}")
