@@ -1,8 +1,10 @@
 import { type Config, ConfigError } from "./config.js";
+import { tracingInterceptor } from "./interceptors/tracing.js";
 import type { Logger } from "./logger.js";
 import { createMetrics, type MetricsServer } from "./metrics.js";
 import { type OpenedStore, openStore, StartupError } from "./open-store.js";
 import { startServer } from "./server.js";
+import { startTracing } from "./tracing.js";
 
 /** What main.ts stops on a signal. */
 export interface Started {
@@ -37,6 +39,8 @@ export async function start(config: Config, logger: Logger): Promise<Started> {
 /** The RunStore server and the metrics port; a server already listening is closed when metrics fail. */
 async function serve(config: Config, logger: Logger, opened: OpenedStore): Promise<Started> {
   const metrics = config.metricsPort === null ? null : createMetrics({ store: opened.store });
+  // Off (nothing registered) unless the standard OTEL_* variables ask for it.
+  const tracing = startTracing(process.env, logger);
   const server = await startServer({
     store: opened.store,
     port: config.port,
@@ -49,7 +53,10 @@ async function serve(config: Config, logger: Logger, opened: OpenedStore): Promi
     healthCheckIntervalMs: config.healthCheckIntervalMs,
     limits: config.limits,
     logger,
-    interceptors: metrics === null ? [] : [metrics.interceptor],
+    interceptors: [
+      ...(tracing === null ? [] : [tracingInterceptor()]),
+      ...(metrics === null ? [] : [metrics.interceptor]),
+    ],
   });
   let metricsServer: MetricsServer | null = null;
   if (metrics !== null && config.metricsPort !== null) {
@@ -72,6 +79,7 @@ async function serve(config: Config, logger: Logger, opened: OpenedStore): Promi
     async close() {
       await server.close();
       await Promise.all([opened.close(), metricsServer?.close()]);
+      await tracing?.shutdown(); // exports the spans still batched
     },
     reload(next) {
       const change = restartNeeded(config, next);

@@ -67,6 +67,7 @@ import type {
 } from "./run-store.js";
 import { keepByteOrderMarks } from "./text-encoding.js";
 import { CertificateSessionManager, refusedCertificateAsUnauthenticated } from "./tls-errors.js";
+import { tracedCall } from "./tracing.js";
 import { checkBoolean, checkLimit } from "./validation.js";
 
 /** The wire protocols a RemoteRunStore can speak; all three reach the same server. */
@@ -618,13 +619,20 @@ export class RemoteRunStore implements RunStore {
     if (this.closed.signal.aborted) throw this.closed.signal.reason;
     const { signal, unlink } = linkSignals(call?.signal, this.closed.signal);
     try {
-      return await withRetry(
-        (attempt) =>
-          refusedCertificateAsUnauthenticated(this.sessionManager, signal, () =>
-            rpc({ headers: this.headers, ...attempt }),
+      // One client span for the call, its retries included.
+      return await tracedCall(
+        RunStoreService.typeName,
+        RunStoreService.method[name].name,
+        (traceHeaders) =>
+          withRetry(
+            (attempt) =>
+              refusedCertificateAsUnauthenticated(this.sessionManager, signal, () =>
+                rpc({ headers: { ...this.headers, ...traceHeaders }, ...attempt }),
+              ),
+            { signal, timeoutMs: call?.timeoutMs ?? this.timeoutMs },
+            policyFor(name, this.retry),
           ),
-        { signal, timeoutMs: call?.timeoutMs ?? this.timeoutMs },
-        policyFor(name, this.retry),
+        (error) => Code[ConnectError.from(error).code] ?? "unknown",
       );
     } finally {
       unlink();

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { context, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import {
   type Admission,
   type CancelAction,
@@ -640,9 +641,17 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolSt
    * PREPARE an uncached statement needs first, and when it fires it leaves
    * the statement running on a connection that looks free. A statement cut
    * off midway throws StatementCutOff; one over max_allowed_packet is
-   * refused before it is sent.
+   * refused before it is sent. Traced as a child of the call's span.
    */
-  private async statement(
+  private statement(
+    connection: SqlConnection,
+    statement: { sql: string; values?: SqlValues },
+    signal: AbortSignal | undefined,
+  ): Promise<unknown> {
+    return traced(statement.sql, () => this.untracedStatement(connection, statement, signal));
+  }
+
+  private async untracedStatement(
     connection: SqlConnection,
     { sql, values }: { sql: string; values?: SqlValues },
     signal: AbortSignal | undefined,
@@ -815,4 +824,35 @@ function cutOff(signal: AbortSignal): ConnectError {
   return signal.reason instanceof ConnectError
     ? signal.reason
     : new ConnectError("call cancelled", Code.Canceled);
+}
+
+/**
+ * A client span per statement while a traced call is active (the RPC span
+ * of src/interceptors/tracing.ts): db.statement is the SQL with its `?`
+ * placeholders, never the values. Without a recording parent (tracing off,
+ * or work outside a call) the statement just runs.
+ */
+function traced<T>(sql: string, run: () => Promise<T>): Promise<T> {
+  const parent = trace.getActiveSpan();
+  if (parent === undefined || !parent.isRecording()) return run();
+  const operation = sql.trimStart().split(/\s/, 1)[0]?.toUpperCase() ?? "SQL";
+  const span = trace.getTracer("runstore").startSpan(operation, {
+    kind: SpanKind.CLIENT,
+    attributes: { "db.system": "mysql", "db.operation": operation, "db.statement": sql },
+  });
+  return context.with(trace.setSpan(context.active(), span), run).then(
+    (result) => {
+      span.end();
+      return result;
+    },
+    (error: unknown) => {
+      const errno = (error as { errno?: unknown }).errno;
+      span.setStatus({
+        code: SpanStatusCode.ERROR,
+        message: typeof errno === "number" ? `errno ${errno}` : "statement failed",
+      });
+      span.end();
+      throw error;
+    },
+  );
 }
