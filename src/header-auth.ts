@@ -76,20 +76,33 @@ export function headerAuth(options: HeaderAuthOptions): HeaderAuth {
     if (!(req.url ?? "").startsWith(prefix)) return next();
     const outcome = options.authenticate(req.headers);
     const decide = (result: Authentication) => (result.ok ? next() : refuse(req, res, result));
-    // The body stays unread (and unacknowledged) while an asynchronous check runs.
+    // The body stays unread (and unacknowledged) while an asynchronous check
+    // (a JWT's signature) runs; a stream the client closed meanwhile is left.
     if (outcome instanceof Promise) {
-      outcome.then(decide, (error: unknown) =>
-        answer(
-          req,
-          res,
-          new ConnectError("authentication failed", Code.Internal, undefined, undefined, error),
-        ),
+      outcome.then(
+        (result) => {
+          if (!gone(res)) decide(result);
+        },
+        (error: unknown) =>
+          answer(
+            req,
+            res,
+            new ConnectError("authentication failed", Code.Internal, undefined, undefined, error),
+          ),
       );
     } else decide(outcome);
   };
 }
 
 type Refusal = Extract<Authentication, { ok: false }>;
+
+/** Whether the client closed the call (an HTTP/2 stream, or the HTTP/1.1 response). */
+function gone(res: http2.Http2ServerResponse): boolean {
+  const stream = res.stream as http2.ServerHttp2Stream | undefined;
+  return stream === undefined
+    ? (res as { destroyed?: boolean }).destroyed === true
+    : stream.destroyed;
+}
 
 /** The call as interceptors see it, without reading its body. */
 function emptyRequest(
@@ -117,7 +130,7 @@ function answer(
   res: http2.Http2ServerResponse,
   error: ConnectError,
 ): void {
-  if (res.destroyed || res.headersSent) return;
+  if (gone(res) || res.headersSent) return;
   const type = String(req.headers["content-type"] ?? "");
   let status: number;
   let headers: Record<string, string>;

@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import * as http2 from "node:http2";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Code, ConnectError, RemoteRunStore } from "@runstore/client";
@@ -138,4 +139,73 @@ describe("JWT", () => {
       /AUTH_JWT_JWKS_FILE=.* must hold public keys only/,
     );
   });
+});
+
+/** The answer's headers (and Connect's JSON body) to a Put whose body is never finished. */
+async function refusedAtHeaders(
+  token: string,
+  protocol: "grpc" | "connect",
+): Promise<{ headers: http2.IncomingHttpHeaders; body: string }> {
+  const client = http2.connect(server.url);
+  client.on("error", () => {});
+  try {
+    const grpc = protocol === "grpc";
+    const stream = client.request(
+      {
+        ":method": "POST",
+        ":path": "/runstore.v1.RunStoreService/Put",
+        "content-type": grpc ? "application/grpc" : "application/proto",
+        authorization: `Bearer ${token}`,
+        ...(grpc ? { te: "trailers" } : {}),
+      },
+      { endStream: false },
+    );
+    stream.on("error", () => {});
+    // Part of a body and never its end: only a check on the headers can answer.
+    stream.write(Buffer.alloc(1024));
+    let body = "";
+    stream.on("data", (chunk: Buffer) => {
+      body += chunk.toString();
+    });
+    const headers = await new Promise<http2.IncomingHttpHeaders>((resolve) =>
+      stream.once("response", resolve),
+    );
+    await new Promise((resolve) => stream.once("close", resolve));
+    return { headers, body };
+  } finally {
+    client.destroy();
+  }
+}
+
+describe("JWT checked before the body is read", () => {
+  it.each(["grpc", "connect"] as const)(
+    "an expired or forged JWT with an unfinished body is UNAUTHENTICATED over %s",
+    async (protocol) => {
+      const expired = await hs256({ exp: 1_000_000 });
+      const forged = await claims({})
+        .setProtectedHeader({ alg: "HS256" })
+        .sign(new TextEncoder().encode("another-secret-of-thirty-two-chars!!"));
+      const cases: [string, string][] = [
+        [expired, "invalid bearer token (JWT: ERR_JWT_EXPIRED)"],
+        [forged, "invalid bearer token (JWT: ERR_JWS_SIGNATURE_VERIFICATION_FAILED)"],
+        [await rs256({ exp: 1_000_000 }), "invalid bearer token (JWT: ERR_JWT_EXPIRED)"],
+      ];
+      for (const [token, message] of cases) {
+        const { headers, body } = await refusedAtHeaders(token, protocol);
+        if (protocol === "grpc") {
+          expect([headers[":status"], headers["grpc-status"], headers["grpc-message"]]).toEqual([
+            200,
+            "16",
+            encodeURIComponent(message),
+          ]);
+        } else {
+          expect([headers[":status"], JSON.parse(body)]).toEqual([
+            401,
+            { code: "unauthenticated", message },
+          ]);
+        }
+      }
+      expect((await backend.get("ra"))?.status).toBe("pending");
+    },
+  );
 });
