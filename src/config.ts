@@ -15,6 +15,8 @@ export interface Config {
   port: number;
   /** MySQL settings when DATABASE_URL is set; null keeps the in-memory store. */
   database: Required<MysqlOptions> | null;
+  /** The in-memory store's budget of estimated row bytes (used when `database` is null). */
+  memoryMaxBytes: number;
   /** Attempts to reach the database at start-up before giving up. */
   databaseConnectAttempts: number;
   /** Start on a database that would lose acknowledged commits in a crash, with a warning (open-store.ts). */
@@ -107,6 +109,12 @@ export const SETTINGS = [
   ],
   ["ALLOW_INSECURE", "false", "true (or 1): serve a non-loopback HOST without tokens and TLS"],
   [
+    "MEMORY_MAX_BYTES",
+    "1073741824",
+    "estimated bytes of runs the in-memory store may hold, 1048576 to 1099511627776; " +
+      "past it writes are RESOURCE_EXHAUSTED",
+  ],
+  [
     "MAX_REQUEST_BYTES",
     "4194304",
     "largest request accepted, 1024 to 1073741824; larger ones get RESOURCE_EXHAUSTED",
@@ -175,6 +183,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host,
     port,
     database,
+    memoryMaxBytes: integer(env, "MEMORY_MAX_BYTES", 1024 ** 3, 1024 ** 2, 1024 ** 4),
     databaseConnectAttempts: integer(env, "DB_CONNECT_ATTEMPTS", 5, 1, 100),
     allowUnsafeDurability: boolean(env, "ALLOW_UNSAFE_DURABILITY", false),
     tokens,

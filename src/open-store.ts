@@ -43,7 +43,7 @@ export async function openStore(
 ): Promise<OpenedStore> {
   if (config.database === null) {
     return {
-      store: new MemoryRunStore(),
+      store: new MemoryRunStore({ maxBytes: config.memoryMaxBytes }),
       description:
         "no database configured; using the in-memory store (data will not survive a restart)",
       close: async () => {},

@@ -72,7 +72,12 @@ const GUARDED_STATUS_FROM: ReadonlySet<RunStatus> = new Set(["pending", "running
  * other. Nothing survives a restart.
  */
 export class MemoryRunStore implements RunStore {
-  private readonly table = new MemoryRunTable();
+  private readonly table: MemoryRunTable;
+
+  /** `maxBytes`: the budget of estimated row bytes past which writes are RESOURCE_EXHAUSTED. */
+  constructor(options: { maxBytes?: number } = {}) {
+    this.table = new MemoryRunTable(options.maxBytes);
+  }
 
   async put(runId: string, fields: PutFields): Promise<void> {
     const input = checkPut(runId, fields);

@@ -1,4 +1,10 @@
-import type { RunRecord, RunStatus, TokenCounters } from "@runstore/client";
+import {
+  Code,
+  ConnectError,
+  type RunRecord,
+  type RunStatus,
+  type TokenCounters,
+} from "@runstore/client";
 import { COUNTER_FIELDS } from "@runstore/client/internal";
 import type { PutInput } from "./check-input.js";
 import { compareCodePoints } from "./text.js";
@@ -66,13 +72,43 @@ export function copyRow(row: StoredRun): RunRecord {
   };
 }
 
-/** The rows of MemoryRunStore with the indexes its calls read. */
+/** MEMORY_MAX_BYTES's default: finite, so a full store refuses writes long before the heap limit. */
+export const DEFAULT_MEMORY_MAX_BYTES = 1024 * 1024 * 1024;
+
+/** What a row is reckoned to take beyond its JSON: the object, its indexes' entries. */
+const ROW_OVERHEAD_BYTES = 256;
+
+/** A row's estimated size: its JSON text (two bytes a UTF-16 unit) plus a fixed overhead. */
+function rowBytes(row: StoredRun): number {
+  return ROW_OVERHEAD_BYTES + 2 * JSON.stringify(row).length;
+}
+
+/**
+ * The rows of MemoryRunStore with the indexes its calls read, held to a
+ * budget of estimated bytes: a write that would take the table past it is
+ * RESOURCE_EXHAUSTED before anything changes, so the process refuses work
+ * instead of dying at the heap limit.
+ */
 export class MemoryRunTable {
   private readonly rows = new Map<string, StoredRun>();
+  private readonly sizes = new Map<string, number>();
+  private usedBytes = 0;
   private readonly byThread = new Map<string, Set<string>>();
   private readonly active = new Set<string>();
   private readonly queued = new Set<string>();
   private readonly byKey = new Map<string, string>();
+
+  constructor(private readonly maxBytes: number = DEFAULT_MEMORY_MAX_BYTES) {}
+
+  /** Refuses a change of `grow` bytes that would take the table past its budget. */
+  private makeRoom(grow: number): void {
+    if (grow > 0 && this.usedBytes + grow > this.maxBytes) {
+      throw new ConnectError(
+        `memory store is full (${this.usedBytes} bytes of ${this.maxBytes}); delete runs or use MySQL`,
+        Code.ResourceExhausted,
+      );
+    }
+  }
 
   /** The row, whatever its owner. */
   get(runId: string): StoredRun | undefined {
@@ -92,6 +128,10 @@ export class MemoryRunTable {
   }
 
   insert(row: StoredRun): void {
+    const size = rowBytes(row);
+    this.makeRoom(size);
+    this.usedBytes += size;
+    this.sizes.set(row.runId, size);
     this.rows.set(row.runId, row);
     this.index(row);
   }
@@ -103,6 +143,11 @@ export class MemoryRunTable {
    * part-1 put, does not take the slot), whichever write moved it.
    */
   write(row: StoredRun, changes: Partial<StoredRun>): void {
+    const size = rowBytes({ ...row, ...changes });
+    const was = this.sizes.get(row.runId) ?? 0;
+    this.makeRoom(size - was);
+    this.usedBytes += size - was;
+    this.sizes.set(row.runId, size);
     this.unindex(row);
     Object.assign(row, changes);
     if (row.status !== "pending") row.queued = false;
@@ -112,6 +157,8 @@ export class MemoryRunTable {
 
   remove(row: StoredRun): void {
     this.unindex(row);
+    this.usedBytes -= this.sizes.get(row.runId) ?? 0;
+    this.sizes.delete(row.runId);
     this.rows.delete(row.runId);
   }
 
