@@ -42,6 +42,12 @@ export interface MetricsServer {
   url: string;
   /** Stops listening and drops idle keep-alive connections. */
   close(): Promise<void>;
+  /**
+   * The server's health, for a port bound before the server (start-up binds
+   * it first, so a taken port fails before anything says SERVING): from now
+   * on the probes are served and the health gauge reports it.
+   */
+  attachHealth(health: HealthMonitor): void;
 }
 
 type RpcLabel = "grpc_type" | "grpc_service" | "grpc_method";
@@ -116,9 +122,15 @@ export function createMetrics(options: { store?: object } = {}): Metrics {
   return {
     registry,
     interceptor: rpcInterceptor(started, handled, handling),
-    serve(options) {
+    async serve(options) {
       health = options.health ?? health;
-      return serveMetrics(registry, options);
+      const served = await serveMetrics(registry, () => health, options);
+      return {
+        ...served,
+        attachHealth(monitor) {
+          health = monitor;
+        },
+      };
     },
   };
 }
@@ -242,11 +254,13 @@ function addHealthGauge(registry: Registry, health: () => HealthMonitor | undefi
 
 async function serveMetrics(
   registry: Registry,
+  health: () => HealthMonitor | undefined,
   options: MetricsServeOptions,
-): Promise<MetricsServer> {
+): Promise<Omit<MetricsServer, "attachHealth">> {
   const server = http.createServer((req, res) => {
     const path = new URL(req.url ?? "/", "http://metrics").pathname;
-    if (options.health !== undefined && answerProbe(req, res, path, options.health)) return;
+    const monitor = health();
+    if (monitor !== undefined && answerProbe(req, res, path, monitor)) return;
     if (req.method !== "GET" || path !== "/metrics") {
       res.writeHead(404, { "content-type": "text/plain; charset=utf-8" }).end("not found\n");
       return;

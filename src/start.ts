@@ -1,7 +1,7 @@
 import { type Config, ConfigError } from "./config.js";
 import { tracingInterceptor } from "./interceptors/tracing.js";
 import type { Logger } from "./logger.js";
-import { createMetrics, type MetricsServer } from "./metrics.js";
+import { createMetrics } from "./metrics.js";
 import { type OpenedStore, openStore, StartupError } from "./open-store.js";
 import { startServer } from "./server.js";
 import { startTracing } from "./tracing.js";
@@ -36,9 +36,18 @@ export async function start(config: Config, logger: Logger): Promise<Started> {
   }
 }
 
-/** The RunStore server and the metrics port; a server already listening is closed when metrics fail. */
+/**
+ * The metrics port, then the RunStore server: the metrics port is bound
+ * first so that a taken one fails before the server listens or anything
+ * says SERVING; it is closed again when the server cannot listen. Its
+ * probes start answering once the server's health is attached.
+ */
 async function serve(config: Config, logger: Logger, opened: OpenedStore): Promise<Started> {
   const metrics = config.metricsPort === null ? null : createMetrics({ store: opened.store });
+  const metricsServer =
+    metrics === null || config.metricsPort === null
+      ? null
+      : await metrics.serve({ port: config.metricsPort, host: config.metricsHost });
   // Off (nothing registered) unless the standard OTEL_* variables ask for it.
   const tracing = startTracing(process.env, logger);
   const server = await startServer({
@@ -52,19 +61,18 @@ async function serve(config: Config, logger: Logger, opened: OpenedStore): Promi
     shutdownGraceMs: config.shutdownGraceMs,
     healthCheckIntervalMs: config.healthCheckIntervalMs,
     limits: config.limits,
+    callerShare: config.callerShare,
     logger,
     interceptors: [
       ...(tracing === null ? [] : [tracingInterceptor()]),
       ...(metrics === null ? [] : [metrics.interceptor]),
     ],
+  }).catch(async (error: unknown) => {
+    await metricsServer?.close();
+    throw error;
   });
-  let metricsServer: MetricsServer | null = null;
-  if (metrics !== null && config.metricsPort !== null) {
-    const options = { port: config.metricsPort, host: config.metricsHost, health: server.health };
-    metricsServer = await metrics.serve(options).catch(async (error: unknown) => {
-      await server.close(0);
-      throw error;
-    });
+  if (metricsServer !== null) {
+    metricsServer.attachHealth(server.health);
     logger.info({ url: `${metricsServer.url}/metrics` }, "serving Prometheus metrics");
   }
   logger.info(

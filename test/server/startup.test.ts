@@ -153,24 +153,36 @@ describe("the command line and the start line", () => {
     }
   });
 
-  it("the first line carries the version; a taken port is one fatal JSON line, exit 1, and nothing says SERVING", async () => {
-    const taken = createNetServer();
-    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
-    const port = (taken.address() as AddressInfo).port;
-    try {
-      const { code, output } = await runUntilExit({ PORT: String(port) });
-      expect(code).toBe(1);
-      expect(output.trim().split("\n")).toHaveLength(logLines(output).length);
-      expect(logLines(output).map((l) => [l.level, l.msg])).toEqual([
-        [30, `runstore ${VERSION} starting`],
-        [30, "no database configured; using the in-memory store (data will not survive a restart)"],
-        [60, `cannot serve: listen EADDRINUSE: address already in use 127.0.0.1:${port}`],
-      ]);
-      expect(logLines(output)[0]).toMatchObject({ version: VERSION, node: process.version });
-    } finally {
-      taken.close();
-    }
-  });
+  // The metrics port is bound before the gRPC port, so whichever is taken
+  // fails before health is ever SERVING.
+  it.each([
+    ["PORT", (port: number) => ({ PORT: String(port) })],
+    ["METRICS_PORT", (port: number) => ({ PORT: "0", METRICS_PORT: String(port) })],
+    ["PORT (METRICS_PORT free)", (port: number) => ({ PORT: String(port), METRICS_PORT: "0" })],
+  ])(
+    "the first line carries the version; a taken %s is one fatal JSON line, exit 1, and nothing says SERVING",
+    async (_name, env) => {
+      const taken = createNetServer();
+      await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+      const port = (taken.address() as AddressInfo).port;
+      try {
+        const { code, output } = await runUntilExit(env(port));
+        expect(code).toBe(1);
+        expect(output.trim().split("\n")).toHaveLength(logLines(output).length);
+        expect(logLines(output).map((l) => [l.level, l.msg])).toEqual([
+          [30, `runstore ${VERSION} starting`],
+          [
+            30,
+            "no database configured; using the in-memory store (data will not survive a restart)",
+          ],
+          [60, `cannot serve: listen EADDRINUSE: address already in use 127.0.0.1:${port}`],
+        ]);
+        expect(logLines(output)[0]).toMatchObject({ version: VERSION, node: process.version });
+      } finally {
+        taken.close();
+      }
+    },
+  );
 
   it("an unusable TLS key is one fatal JSON line naming the files, exit 2", async () => {
     const dir = mkdtempSync(join(tmpdir(), "runstore-badkey-"));
