@@ -17,6 +17,8 @@ export interface Config {
   database: Required<MysqlOptions> | null;
   /** The in-memory store's budget of estimated row bytes (used when `database` is null). */
   memoryMaxBytes: number;
+  /** Concurrent store calls one caller may have open on MySQL; null: half DB_POOL_SIZE, at least 1. */
+  callerShare: number | null;
   /** Attempts to reach the database at start-up before giving up. */
   databaseConnectAttempts: number;
   /** Start on a database that would lose acknowledged commits in a crash, with a warning (open-store.ts). */
@@ -68,6 +70,12 @@ export const SETTINGS = [
       'the one query parameter is ssl (?ssl={"rejectUnauthorized":true}); unset keeps runs in memory',
   ],
   ["DB_POOL_SIZE", "10", "MySQL connections in the pool, 1 to 1000"],
+  [
+    "DB_CALLER_SHARE",
+    "(unset)",
+    "store calls one caller (token or JWT principal) may have open at once on MySQL, 1 to 1000 " +
+      "(unset: half DB_POOL_SIZE, at least 1); more wait, within their deadline, without holding a connection",
+  ],
   ["DB_CONNECT_TIMEOUT_MS", "10000", "ms to open one MySQL connection, 100 to 600000"],
   [
     "DB_QUERY_TIMEOUT_MS",
@@ -184,6 +192,10 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port,
     database,
     memoryMaxBytes: integer(env, "MEMORY_MAX_BYTES", 1024 ** 3, 1024 ** 2, 1024 ** 4),
+    callerShare:
+      text(env, "DB_CALLER_SHARE") === undefined
+        ? null
+        : integer(env, "DB_CALLER_SHARE", 1, 1, 1000),
     databaseConnectAttempts: integer(env, "DB_CONNECT_ATTEMPTS", 5, 1, 100),
     allowUnsafeDurability: boolean(env, "ALLOW_UNSAFE_DURABILITY", false),
     tokens,

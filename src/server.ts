@@ -60,6 +60,8 @@ export interface ServerOptions {
   onInternalError?: (error: unknown, procedure: string) => void;
   /** Connection, stream, time and answer-size limits; default DEFAULT_LIMITS. */
   limits?: Partial<ServerLimits>;
+  /** Store calls one authenticated caller may have open at once (DB_CALLER_SHARE); default half the pool. */
+  callerShare?: number | null;
 }
 
 /** A listening server. */
@@ -148,7 +150,10 @@ function requestHandler(
   shutdown: GracefulShutdown,
   logger: Logger,
 ) {
-  const service = new RunStoreServiceImpl(options.store, limitsOf(options));
+  const service = new RunStoreServiceImpl(options.store, {
+    ...limitsOf(options),
+    callerShare: options.callerShare ?? null,
+  });
   const interceptors = interceptorsFor(options, shutdown, logger);
   const authenticate = headerCheck(options.tokens ?? [], options.jwt ?? null);
   const refused =

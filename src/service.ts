@@ -16,6 +16,7 @@ import { principalKey } from "./auth/principal-key.js";
 import { ScopedRunStore } from "./auth/scoped-run-store.js";
 import { withBoundedDetails } from "./bounded-details.js";
 import { type FollowsCallSignal, followsCallSignal } from "./call-signal.js";
+import { CallerShare, callerOf, defaultShare } from "./caller-share.js";
 import { DEFAULT_LIMITS } from "./limits.js";
 import { ResponseBudget } from "./response-budget.js";
 import * as coordination from "./service-coordination.js";
@@ -41,25 +42,36 @@ interface CallContext {
 export class RunStoreServiceImpl implements Impl {
   private readonly follows: (RunStore & FollowsCallSignal) | null;
   private readonly budget: ResponseBudget;
+  private readonly share: CallerShare | null;
 
+  /** `callerShare`: store calls one authenticated caller may have open; default half a pool (caller-share.ts). */
   constructor(
     private readonly store: RunStore,
-    options: { maxResponseBytes?: number } = {},
+    options: { maxResponseBytes?: number; callerShare?: number | null } = {},
   ) {
     this.follows = followsCallSignal(store) ? store : null;
     this.budget = new ResponseBudget(options.maxResponseBytes ?? DEFAULT_LIMITS.maxResponseBytes);
+    const share = options.callerShare ?? defaultShare(store);
+    this.share = share === null ? null : new CallerShare(share);
   }
 
   /**
    * The store for one call: bound to its signal when the store can follow
-   * it, and seen through the caller's users when its token is bound to some.
+   * it, held to the caller's share of the store when the call is
+   * authenticated, and seen through the caller's users when its token is
+   * bound to some.
    */
   private storeFor(context: CallContext | undefined): RunStore {
-    const store =
+    const bound =
       this.follows !== null && context !== undefined
         ? this.follows.withCallSignal(context.signal)
         : this.store;
-    const users = context?.values?.get(principalKey)?.users ?? null;
+    const principal = context?.values?.get(principalKey) ?? null;
+    const store =
+      this.share === null || principal === null || context === undefined
+        ? bound
+        : this.share.storeFor(bound, callerOf(principal), context.signal);
+    const users = principal?.users ?? null;
     return users === null ? store : new ScopedRunStore(store, users);
   }
 
