@@ -10,10 +10,12 @@ import type { TokenGrant } from "../../src/auth/principal.js";
 import { parseTokenFile } from "../../src/auth/token-grants.js";
 import { type RunningServer, startServer } from "../../src/server.js";
 import { MemoryRunStore } from "../../src/stores/memory-run-store.js";
+import { createTestDatabase } from "../support/mysql.js";
 
 // The scoped-token matrix (docs/security.md, "Scoped tokens"): every RPC ×
 // read / write / admin × the caller's own user / another user, over a real
-// HTTP/2 server, gRPC and Connect. Exact codes; a refused write changes no row.
+// HTTP/2 server, gRPC and Connect, over the memory store and MySQL (a
+// database of this file's own). Exact codes; a refused write changes no row.
 
 const TOKENS = parseTokenFile(
   [
@@ -32,24 +34,38 @@ const TOKEN_OF = { admin: TOKENS[0], write: TOKENS[1], read: TOKENS[2] } as Reco
 type Role = keyof typeof TOKEN_OF;
 type Target = "own" | "other";
 
-let server: RunningServer;
-let backend: MemoryRunStore;
+/** A backend and a real server over it, set up by served(). */
+interface Served {
+  server: RunningServer;
+  backend: RunStore;
+}
+
 const clients: RemoteRunStore[] = [];
 let seq = 0;
 
-beforeAll(async () => {
-  backend = new MemoryRunStore();
-  server = await startServer({ store: backend, tokens: TOKENS });
-});
+/** A server over the store open() gives, started before and closed after the tests of the describe it is called in. */
+function served(open: () => RunStore): Served {
+  const setup = {} as Served;
+  beforeAll(async () => {
+    setup.backend = open();
+    setup.server = await startServer({ store: setup.backend, tokens: TOKENS });
+  });
+  afterAll(async () => {
+    for (const client of clients.splice(0)) client.close();
+    await setup.server.close(0);
+  });
+  return setup;
+}
 
+const memory = served(() => new MemoryRunStore());
+const db = await createTestDatabase("scoped_tokens");
 afterAll(async () => {
-  for (const client of clients) client.close();
-  await server.close(0);
+  await db?.drop();
 });
 
-function client(protocol: "grpc" | "connect", token: string): RemoteRunStore {
+function client(on: Served, protocol: "grpc" | "connect", token: string): RemoteRunStore {
   const store = new RemoteRunStore({
-    baseUrl: server.url,
+    baseUrl: on.server.url,
     protocol,
     token,
     retry: { maxAttempts: 1 },
@@ -59,7 +75,9 @@ function client(protocol: "grpc" | "connect", token: string): RemoteRunStore {
 }
 
 /** Fresh rows for one case: alice's and bob's run, each on its own thread, running with an expired lease. */
-async function seed(): Promise<{ a: string; b: string; ta: string; tb: string }> {
+async function seed({
+  backend,
+}: Served): Promise<{ a: string; b: string; ta: string; tb: string }> {
   const p = `c${++seq}`;
   const ids = { a: `${p}-a`, b: `${p}-b`, ta: `${p}-ta`, tb: `${p}-tb` };
   const past = "2001-01-01T00:00:00Z";
@@ -210,26 +228,30 @@ async function outcome(call: Promise<unknown>): Promise<{ code: Code | "ok"; val
 }
 
 /** Every row the case touched, as stored. */
-async function rows(ids: { a: string; b: string }): Promise<(RunRecord | null)[]> {
+async function rows(
+  { backend }: Served,
+  ids: { a: string; b: string },
+): Promise<(RunRecord | null)[]> {
   return Promise.all([ids.a, ids.b, `${ids.a}-new`, `${ids.b}-new`].map((id) => backend.get(id)));
 }
 
-for (const protocol of ["grpc", "connect"] as const) {
+/** The matrix over one backend and protocol. */
+function matrix(on: Served, protocol: "grpc" | "connect"): void {
   describe(`scoped tokens over ${protocol}`, () => {
     for (const rpc of RPCS) {
       for (const role of ["read", "write", "admin"] as const) {
         for (const target of ["own", "other"] as const) {
           const want = expected(rpc, role, target);
           it(`${rpc.name} × ${role} × ${target}: ${want === "ok" ? "OK" : Code[want]}`, async () => {
-            const ids = await seed();
-            const before = await rows(ids);
+            const ids = await seed(on);
+            const before = await rows(on, ids);
             const got = await outcome(
-              rpc.call(client(protocol, TOKEN_OF[role].token), ids, target),
+              rpc.call(client(on, protocol, TOKEN_OF[role].token), ids, target),
             );
             expect(Code[got.code as Code] ?? got.code).toBe(Code[want as Code] ?? want);
             if (got.code !== "ok") {
               // Refused: nothing changed, the other user's row least of all.
-              expect(await rows(ids)).toEqual(before);
+              expect(await rows(on, ids)).toEqual(before);
             } else if (rpc.listsAll) {
               // This case's rows in the answer: alice's always, bob's only for admin.
               const prefix = ids.a.slice(0, -1);
@@ -249,40 +271,51 @@ for (const protocol of ["grpc", "connect"] as const) {
   });
 }
 
+describe("on the memory store", () => {
+  matrix(memory, "grpc");
+  matrix(memory, "connect");
+});
+
+describe.skipIf(db === null)("on MySQL", () => {
+  const mysql = served(() => (db as NonNullable<typeof db>).openStore());
+  matrix(mysql, "grpc");
+  matrix(mysql, "connect");
+});
+
 describe("scoped tokens: omitted users and several users", () => {
   it("a token bound to one user behaves as if its user_id were given", async () => {
-    const ids = await seed();
-    const alice = client("grpc", TOKEN_OF.write.token);
+    const ids = await seed(memory);
+    const alice = client(memory, "grpc", TOKEN_OF.write.token);
     expect((await alice.get(ids.a))?.runId).toBe(ids.a);
     expect(await alice.get(ids.b)).toBeNull();
     await alice.put(`${ids.a}-x`, { threadId: ids.ta });
-    expect((await backend.get(`${ids.a}-x`))?.userId).toBe("alice");
+    expect((await memory.backend.get(`${ids.a}-x`))?.userId).toBe("alice");
   });
 
   it("a token bound to alice and bob lists both, merged newest first, and never a third user's run", async () => {
-    const ids = await seed();
+    const ids = await seed(memory);
     const shared = `${ids.a}-shared`;
-    await backend.put(`${shared}-1`, {
+    await memory.backend.put(`${shared}-1`, {
       threadId: shared,
       userId: "alice",
       createdAt: "2020-01-01T00:00:01Z",
     });
-    await backend.put(`${shared}-2`, {
+    await memory.backend.put(`${shared}-2`, {
       threadId: shared,
       userId: "bob",
       createdAt: "2020-01-01T00:00:02Z",
     });
-    await backend.put(`${shared}-3`, {
+    await memory.backend.put(`${shared}-3`, {
       threadId: shared,
       userId: "carol",
       createdAt: "2020-01-01T00:00:03Z",
     });
-    await backend.put(`${shared}-4`, {
+    await memory.backend.put(`${shared}-4`, {
       threadId: shared,
       userId: "alice",
       createdAt: "2020-01-01T00:00:04Z",
     });
-    const both = client("connect", TOKENS[3]?.token ?? "");
+    const both = client(memory, "connect", TOKENS[3]?.token ?? "");
     expect((await both.listByThread(shared, { limit: 2 })).map((r) => r.runId)).toEqual([
       `${shared}-4`,
       `${shared}-2`,
@@ -294,12 +327,12 @@ describe("scoped tokens: omitted users and several users", () => {
     ]);
     const refused = await outcome(both.put(`${shared}-5`, { threadId: shared }));
     expect(refused.code).toBe(Code.PermissionDenied);
-    expect(await backend.get(`${shared}-5`)).toBeNull();
+    expect(await memory.backend.get(`${shared}-5`)).toBeNull();
   });
 
   it("an admission that would interrupt the thread's runs needs an unbound token", async () => {
-    const ids = await seed();
-    const alice = client("grpc", TOKEN_OF.write.token);
+    const ids = await seed(memory);
+    const alice = client(memory, "grpc", TOKEN_OF.write.token);
     const refused = await outcome(
       alice.createThreadOperation(`${ids.a}-i`, {
         threadId: ids.ta,
@@ -308,6 +341,6 @@ describe("scoped tokens: omitted users and several users", () => {
       }),
     );
     expect(refused.code).toBe(Code.PermissionDenied);
-    expect(await backend.get(`${ids.a}-i`)).toBeNull();
+    expect(await memory.backend.get(`${ids.a}-i`)).toBeNull();
   });
 });
