@@ -18,8 +18,10 @@ import {
   type TakeoverOptions,
   type ThreadOperationFields,
   type ThreadTokenUsage,
+  threadConflict,
   type UpdateStatusOptions,
 } from "@runstore/client";
+import { pb } from "@runstore/client/internal";
 import { compareCodePoints } from "../stores/text.js";
 
 type ExpiredLeaseOptions = Parameters<RunStore["listInflightWithExpiredLease"]>[0];
@@ -28,6 +30,16 @@ type RecoveryOptions = Parameters<RunStore["listPending"]>[0];
 /** PERMISSION_DENIED for a user-bound token; the message names the field or RPC. */
 export function denied(message: string): ConnectError {
   return new ConnectError(message, Code.PermissionDenied);
+}
+
+/** ABORTED for a thread busy with a run the caller may not see: names the thread only. */
+function hiddenThreadConflict(threadId: string): ConnectError {
+  return new ConnectError(
+    `thread_id ${threadId} is busy with another user's run`,
+    Code.Aborted,
+    undefined,
+    [{ desc: pb.ThreadConflictSchema, value: { threadId, conflictingRunId: "" } }],
+  );
 }
 
 /**
@@ -77,7 +89,13 @@ export class ScopedRunStore implements RunStore {
     return run;
   }
 
-  /** An idempotency conflict on another user's row names no row: only that the key is taken. */
+  /**
+   * Conflicts name no row the token cannot see: an idempotency conflict on
+   * another user's row says only that the key is taken; a thread busy with a
+   * run outside the set (or one gone by now) keeps its ThreadConflict detail,
+   * so SDKs still treat it as a conflict and never retry it, but with an empty
+   * conflicting_run_id and a message naming only the thread.
+   */
   private async conflictsHidden<T>(write: Promise<T>): Promise<T> {
     try {
       return await write;
@@ -85,6 +103,11 @@ export class ScopedRunStore implements RunStore {
       const existing = idempotencyConflict(error);
       if (existing !== null && !this.mine(existing)) {
         throw denied("idempotency_key is held by a run of a user this token is not bound to");
+      }
+      const busy = threadConflict(error);
+      if (busy !== null) {
+        const holder = await this.store.get(busy.conflictingRunId);
+        if (holder === null || !this.mine(holder)) throw hiddenThreadConflict(busy.threadId);
       }
       throw error;
     }

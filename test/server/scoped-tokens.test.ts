@@ -1,9 +1,11 @@
 import {
   Code,
   ConnectError,
+  isTransientError,
   RemoteRunStore,
   type RunRecord,
   type RunStore,
+  threadConflict,
 } from "@runstore/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TokenGrant } from "../../src/auth/principal.js";
@@ -342,5 +344,82 @@ describe("scoped tokens: omitted users and several users", () => {
     );
     expect(refused.code).toBe(Code.PermissionDenied);
     expect(await memory.backend.get(`${ids.a}-i`)).toBeNull();
+  });
+});
+
+/** The error a call fails with (the test fails if it succeeds). */
+async function failure(call: Promise<unknown>): Promise<ConnectError> {
+  try {
+    await call;
+  } catch (error) {
+    return ConnectError.from(error);
+  }
+  throw new Error("the call succeeded");
+}
+
+function threadConflictCases(on: Served, protocol: "grpc" | "connect"): void {
+  /** A thread with one active run of `user` (live lease), its ids. */
+  async function busy(user: string): Promise<{ thread: string; holder: string }> {
+    const p = `tc${++seq}`;
+    const ids = { thread: `${p}-t`, holder: `${p}-${user}-secret-run` };
+    await on.backend.put(ids.holder, {
+      threadId: ids.thread,
+      userId: user,
+      status: "running",
+      ownerWorkerId: "w1",
+      leaseExpiresAt: "2999-01-01T00:00:00Z",
+    });
+    return ids;
+  }
+
+  it(`${protocol}: a thread busy with another user's run names neither the run nor its owner`, async () => {
+    const { thread, holder } = await busy("bob");
+    const alice = client(on, protocol, TOKEN_OF.write.token);
+    const error = await failure(
+      alice.createThreadOperation(`${holder}-new`, { threadId: thread, ownerWorkerId: "w2" }),
+    );
+    expect(error.code).toBe(Code.Aborted);
+    expect(error.rawMessage).toBe(`thread_id ${thread} is busy with another user's run`);
+    expect(threadConflict(error)).toEqual({ threadId: thread, conflictingRunId: "" });
+    expect(isTransientError(error)).toBe(false);
+    expect(await on.backend.get(`${holder}-new`)).toBeNull();
+  });
+
+  it(`${protocol}: a thread busy with a run the token may see names it`, async () => {
+    const own = await busy("alice");
+    const alice = client(on, protocol, TOKEN_OF.write.token);
+    const error = await failure(
+      alice.createThreadOperation(`${own.holder}-new`, {
+        threadId: own.thread,
+        ownerWorkerId: "w2",
+      }),
+    );
+    expect(error.code).toBe(Code.Aborted);
+    expect(error.rawMessage).toBe(`thread_id ${own.thread} is busy: run ${own.holder} is active`);
+    expect(threadConflict(error)).toEqual({ threadId: own.thread, conflictingRunId: own.holder });
+
+    const bobs = await busy("bob");
+    const both = client(on, protocol, TOKENS[3]?.token ?? "");
+    const shared = await failure(
+      both.createThreadOperation(`${bobs.holder}-new`, {
+        threadId: bobs.thread,
+        ownerWorkerId: "w2",
+        userId: "alice",
+      }),
+    );
+    expect(threadConflict(shared)).toEqual({
+      threadId: bobs.thread,
+      conflictingRunId: bobs.holder,
+    });
+  });
+}
+
+describe("scoped tokens: thread conflicts across users", () => {
+  threadConflictCases(memory, "grpc");
+  threadConflictCases(memory, "connect");
+  describe.skipIf(db === null)("on MySQL", () => {
+    const mysql = served(() => (db as NonNullable<typeof db>).openStore());
+    threadConflictCases(mysql, "grpc");
+    threadConflictCases(mysql, "connect");
   });
 });
