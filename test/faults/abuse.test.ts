@@ -1,5 +1,5 @@
 import * as http2 from "node:http2";
-import { connect as netConnect, type Socket } from "node:net";
+import { connect as netConnect, Socket } from "node:net";
 import { Writable } from "node:stream";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
@@ -121,6 +121,25 @@ async function socket(): Promise<Socket> {
   return raw;
 }
 
+/**
+ * Connections the server holds open: its accepted sockets, those whose
+ * local port is the server's (the test's own sockets have it as remote port).
+ */
+function serverConnections(): number {
+  const handles = (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles();
+  return handles.filter((h) => h instanceof Socket && !h.destroyed && h.localPort === server.port)
+    .length;
+}
+
+/** Polls `condition` every 10 ms until it holds, failing after `ms`. */
+async function until(condition: () => boolean, ms = 5000): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 function closed(emitter: { once(event: "close", listener: () => void): unknown }): Promise<void> {
   return new Promise((resolve) => emitter.once("close", () => resolve()));
 }
@@ -230,16 +249,25 @@ describe("abuse: each attack is bounded and a good client keeps being served", (
   it("connections past MAX_CONNECTIONS are closed at once; silent ones after FIRST_REQUEST_TIMEOUT_MS", async () => {
     const droppedBefore = warnings("connection refused: MAX_CONNECTIONS open already");
     const silentBefore = warnings("connection closed: no request within FIRST_REQUEST_TIMEOUT_MS");
+    // The earlier tests' connections are closed by now on our side, but the
+    // server may not have seen every close yet: wait until only the good
+    // client's connection (if any) is left, so the attack meets free slots.
+    await until(() => serverConnections() <= 1);
     await good.get("good-run"); // the good client holds one connection of its own
     await underAttack("silent connections (50 against a limit of 40)", async () => {
       const sockets = await Promise.all(Array.from({ length: 50 }, () => socket()));
       await Promise.all(sockets.map(closed));
     });
-    // 39 slots were left beside the good client: 11 refused, 39 timed out.
-    expect(warnings("connection refused: MAX_CONNECTIONS open already") - droppedBefore).toBe(11);
-    expect(
-      warnings("connection closed: no request within FIRST_REQUEST_TIMEOUT_MS") - silentBefore,
-    ).toBe(39);
+    // Each socket is either refused at once or closed for its silence. The
+    // split is 11 / 39 when all 50 arrive before the first deadline (500 ms)
+    // frees a slot, which a loaded machine does not promise; at least one is
+    // refused as long as 40 of them arrive within that time.
+    const refused = warnings("connection refused: MAX_CONNECTIONS open already") - droppedBefore;
+    const silent =
+      warnings("connection closed: no request within FIRST_REQUEST_TIMEOUT_MS") - silentBefore;
+    console.log(`REPORT abuse silent connections: ${refused} refused, ${silent} timed out`);
+    expect(refused + silent).toBe(50);
+    expect(refused).toBeGreaterThanOrEqual(1);
   });
 
   it("a dripped preface (slowloris) is closed after FIRST_REQUEST_TIMEOUT_MS", async () => {
