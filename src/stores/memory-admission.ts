@@ -42,7 +42,7 @@ export function admit(
   }
   const now = nowTimestamp();
   const enqueue = input.multitaskStrategy === "enqueue";
-  const takenOver = enqueue ? [] : clearThread(table, input, now);
+  const takeovers = enqueue ? [] : threadTakeovers(table, input, now);
   const { lease, graceSeconds: _, ownerWorkerId, ...described } = input;
   const row = newRow(
     {
@@ -57,32 +57,47 @@ export function admit(
     },
     now,
   );
+  // Room for the new row and every takeover's growth before any row changes:
+  // a refused admission changes nothing.
+  table.makeRoom(
+    table.growth(row) +
+      takeovers.reduce(
+        (sum, [taken, changes]) => sum + Math.max(0, table.growth(taken, changes)),
+        0,
+      ),
+  );
+  for (const [taken, changes] of takeovers) table.write(taken, changes);
   table.insert(row);
-  return { run: copyRow(row), takenOver };
+  return { run: copyRow(row), takenOver: takeovers.map(([taken]) => copyRow(taken)) };
 }
 
 /**
- * Frees the thread for a reject / interrupt / rollback admission, or throws
- * a thread conflict having changed nothing. Answers the rows taken over.
+ * What freeing the thread for a reject / interrupt / rollback admission
+ * writes into each of its active rows (all of them are taken over), or a
+ * thread conflict. Changes nothing itself.
  */
-function clearThread(table: MemoryRunTable, input: AdmissionInput, now: string): RunRecord[] {
+function threadTakeovers(
+  table: MemoryRunTable,
+  input: AdmissionInput,
+  now: string,
+): [StoredRun, Partial<StoredRun>][] {
   const active = table.activeRowsOf(input.threadId);
   const blocking =
     input.multitaskStrategy === "reject"
       ? active[0]
       : active.find((row) => blocksTakeover(row, input, now));
   if (blocking !== undefined) throw threadConflictError(input.threadId, blocking.runId);
-  for (const row of active) {
-    table.write(row, {
+  return active.map((row) => [
+    row,
+    {
       status: "interrupted",
       error: TAKEN_OVER_ERROR,
       ownerWorkerId: input.ownerWorkerId,
       holdsSlot: false,
       queued: false,
       updatedAt: now,
-    });
-  }
-  return active.map(copyRow);
+    },
+  ]);
 }
 
 /**

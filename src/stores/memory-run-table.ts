@@ -100,8 +100,20 @@ export class MemoryRunTable {
 
   constructor(private readonly maxBytes: number = DEFAULT_MEMORY_MAX_BYTES) {}
 
-  /** Refuses a change of `grow` bytes that would take the table past its budget. */
-  private makeRoom(grow: number): void {
+  /**
+   * The bytes writing `changes` into `row` would add (negative when it
+   * shrinks); for a row not stored yet, its whole size (insert).
+   */
+  growth(row: StoredRun, changes: Partial<StoredRun> = {}): number {
+    return rowBytes({ ...row, ...changes }) - (this.sizes.get(row.runId) ?? 0);
+  }
+
+  /**
+   * Refuses a change of `grow` bytes that would take the table past its
+   * budget; a change made of several writes calls it first with their sum,
+   * so it is refused before any of them is made.
+   */
+  makeRoom(grow: number): void {
     if (grow > 0 && this.usedBytes + grow > this.maxBytes) {
       throw new ConnectError(
         `memory store is full (${this.usedBytes} bytes of ${this.maxBytes}); delete runs or use MySQL`,

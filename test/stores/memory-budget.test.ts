@@ -75,6 +75,48 @@ describe("MemoryRunStore budget (MEMORY_MAX_BYTES)", () => {
     });
   });
 
+  it("an admission taking over active rows that has no room for its new row changes none of them", async () => {
+    const store = new MemoryRunStore({ maxBytes: BUDGET });
+    for (const runId of ["a1", "a2"]) {
+      await store.put(runId, {
+        threadId: "t1",
+        userId: "u1",
+        status: "running",
+        ownerWorkerId: "w1",
+        leaseExpiresAt: "2001-01-01T00:00:00Z",
+      });
+    }
+    const before = await contents(store);
+    expect(before.map((run) => [run.runId, run.status])).toEqual([
+      ["a2", "running"],
+      ["a1", "running"],
+    ]);
+
+    const refused = await refusal(
+      store.createThreadOperation("new", {
+        threadId: "t1",
+        ownerWorkerId: "w2",
+        multitaskStrategy: "interrupt",
+        metadata: { note: "z".repeat(BUDGET / 2) },
+      }),
+    );
+    expect(refused.code).toBe(Code.ResourceExhausted);
+    expect(refused.rawMessage).toMatch(/ bytes of 20000\); delete runs or use MySQL$/);
+    expect(await store.get("new")).toBeNull();
+    expect(await contents(store)).toEqual(before);
+
+    // The same admission with a row that fits takes both over.
+    const admitted = await store.createThreadOperation("new", {
+      threadId: "t1",
+      ownerWorkerId: "w2",
+      multitaskStrategy: "interrupt",
+    });
+    expect(admitted.takenOver.map((run) => [run.runId, run.status])).toEqual([
+      ["a1", "interrupted"],
+      ["a2", "interrupted"],
+    ]);
+  });
+
   it("is 1 GiB by default, far above a small store", async () => {
     const store = new MemoryRunStore();
     await store.put("big", fields(0, "x".repeat(1_000_000)));
