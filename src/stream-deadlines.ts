@@ -4,22 +4,31 @@ import type { Logger } from "./logger.js";
 
 type Limits = Pick<ServerLimits, "bodyTimeoutMs" | "sendTimeoutMs">;
 
-/** One open call: its request, its response and when each side began to wait. */
+/** One open call: its request, its response and when bytes last moved each way. */
 interface Watched {
   req: http2.Http2ServerRequest;
   res: http2.Http2ServerResponse;
-  began: number;
-  /** When the answer was first seen written but not yet taken by the client. */
-  ended: number | undefined;
+  /** When the last request body bytes arrived (or the call began). */
+  received: number;
+  /** Body bytes at the last progress (HTTP/2: this stream's; HTTP/1.1: the socket's). */
+  bytesIn: number;
+  /** HTTP/2: this stream's body bytes so far, counted as they arrive. */
+  counted: number;
+  /** When the answer's buffered bytes last changed after it was ended; undefined before. */
+  sent: number | undefined;
+  /** The answer's bytes still buffered at the last sweep. */
+  pending: number;
 }
 
 /**
- * The time limits of single calls: a request body that is not complete
- * within bodyTimeoutMs, and an answer the client does not take within
- * sendTimeoutMs (it never opens its receive window), are cancelled
- * (RST_STREAM CANCEL; HTTP/1.1: the connection is closed) so what they hold
- * is released. One sweep every fraction of the shorter limit looks at the
- * calls still open, instead of a timer per call on the hot path.
+ * The stall limits of single calls: a request body that makes no progress
+ * for bodyTimeoutMs (no bytes arrive), and an ended answer the client takes
+ * none of for sendTimeoutMs (it does not open its receive window), are
+ * cancelled (RST_STREAM CANCEL; HTTP/1.1: the connection is closed) so what
+ * they hold is released. Both count from the last bytes that moved, not
+ * from the start: a slow but steady client is never cut. One sweep every
+ * fraction of the shorter limit looks at the calls still open, instead of a
+ * timer per call on the hot path.
  */
 export class StreamDeadlines {
   private readonly open = new Set<Watched>();
@@ -38,9 +47,24 @@ export class StreamDeadlines {
 
   /** Watches one call until its response closes. */
   watch(req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): void {
-    const entry: Watched = { req, res, began: performance.now(), ended: undefined };
+    const entry: Watched = {
+      req,
+      res,
+      received: performance.now(),
+      bytesIn: 0,
+      counted: 0,
+      sent: undefined,
+      pending: 0,
+    };
     this.open.add(entry);
     res.once("close", () => this.open.delete(entry));
+    // The compat request already reads the stream in flowing mode, so one
+    // more listener only counts; HTTP/1.1 reads the socket's counter instead.
+    if (req.httpVersionMajor === 2) {
+      res.stream.on("data", (chunk: Buffer) => {
+        entry.counted += chunk.length;
+      });
+    }
   }
 
   /** Stops the sweep (the server has closed). */
@@ -51,24 +75,38 @@ export class StreamDeadlines {
   private sweep(): void {
     const now = performance.now();
     for (const entry of this.open) {
-      const { req, res } = entry;
-      if (!req.complete && now - entry.began > this.limits.bodyTimeoutMs) {
-        this.cancel(
-          entry,
-          "request body not complete within BODY_TIMEOUT_MS",
-          this.limits.bodyTimeoutMs,
-        );
-      } else if (res.writableEnded) {
-        entry.ended ??= now;
-        if (now - entry.ended > this.limits.sendTimeoutMs) {
-          this.cancel(
-            entry,
-            "answer not taken by the client within SEND_TIMEOUT_MS",
-            this.limits.sendTimeoutMs,
-          );
-        }
+      const stalled = this.stalled(entry, now);
+      if (stalled !== undefined) this.cancel(entry, stalled.why, stalled.ms);
+    }
+  }
+
+  /** Which limit a call has stalled past, if any; notes the progress it made. */
+  private stalled(entry: Watched, now: number): { why: string; ms: number } | undefined {
+    const { req, res } = entry;
+    if (!req.complete) {
+      const bytesIn = req.httpVersionMajor === 2 ? entry.counted : (req.socket?.bytesRead ?? 0);
+      if (bytesIn !== entry.bytesIn) {
+        entry.bytesIn = bytesIn;
+        entry.received = now;
+      } else if (now - entry.received > this.limits.bodyTimeoutMs) {
+        return {
+          why: "request body made no progress within BODY_TIMEOUT_MS",
+          ms: this.limits.bodyTimeoutMs,
+        };
+      }
+    } else if (res.writableEnded) {
+      const pending = pendingBytes(req, res);
+      if (entry.sent === undefined || pending !== entry.pending) {
+        entry.sent = now;
+        entry.pending = pending;
+      } else if (now - entry.sent > this.limits.sendTimeoutMs) {
+        return {
+          why: "answer not taken by the client within SEND_TIMEOUT_MS",
+          ms: this.limits.sendTimeoutMs,
+        };
       }
     }
+    return undefined;
   }
 
   private cancel(entry: Watched, why: string, ms: number): void {
@@ -81,4 +119,10 @@ export class StreamDeadlines {
     if (req.httpVersionMajor === 2) res.stream.close(http2.constants.NGHTTP2_CANCEL);
     else req.socket?.destroy();
   }
+}
+
+/** The answer's bytes written but not yet sent: they shrink as the client takes them. */
+function pendingBytes(req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): number {
+  if (req.httpVersionMajor === 2) return res.stream.bufferSize;
+  return req.socket?.writableLength ?? 0;
 }
