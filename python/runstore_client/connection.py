@@ -26,7 +26,7 @@ from .options import (
     split_target,
 )
 from .retry import RetryPolicy, call_with_retry, policy_for, retry_policy
-from .tls_refusal import certificate_refusal
+from .tls_refusal import CertificateRefusals
 
 __all__ = ["Connection"]
 
@@ -71,6 +71,7 @@ class Connection:
         - ``channel_options``: extra gRPC channel arguments, passed as given.
         """
         self._target, self._tls = split_target(target, tls)
+        self._refusals = CertificateRefusals(self._target, self._tls)
         self._metadata = bearer_metadata(token)
         self._timeout = check_timeout(timeout)
         self._retry = retry_policy(retry)
@@ -146,7 +147,7 @@ class Connection:
                 return await rpc(request, timeout=timeout, metadata=self._metadata)
             except grpc.aio.AioRpcError as error:
                 # Raised from here, a refused client certificate is never retried.
-                refusal = await certificate_refusal(error, self._target, self._tls)
+                refusal = await self._refusals.refusal(error)
                 if refusal is not None:
                     raise refusal from error
                 raise

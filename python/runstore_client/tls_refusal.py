@@ -25,7 +25,7 @@ import grpc
 from .errors import UnauthenticatedError
 from .options import TlsOptions
 
-__all__ = ["CERTIFICATE_REQUIRED", "SILENT_REFUSAL", "certificate_refusal"]
+__all__ = ["CERTIFICATE_REQUIRED", "SILENT_REFUSAL", "CertificateRefusals"]
 
 #: The message when no certificate was sent to a server that requires one.
 CERTIFICATE_REQUIRED = (
@@ -60,22 +60,39 @@ _PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\
 _PROBE_SECONDS = 5.0
 
 
-async def certificate_refusal(
-    error: grpc.aio.AioRpcError, target: str, tls: TlsOptions | None
-) -> UnauthenticatedError | None:
-    """The UnauthenticatedError for a refused client certificate, or None
-    when ``error`` is something else (it is then handled as before)."""
-    if tls is None or error.code() != grpc.StatusCode.UNAVAILABLE:
-        return None
-    details = error.details() or ""
-    message = _message_for(details.lower())
-    if message is None and _NOT_CONNECTED in details:
-        address = _host_port(target)
-        if address is not None:
-            message = await _probe(*address, tls)
-    if message is None:
-        return None
-    return UnauthenticatedError(grpc.StatusCode.UNAUTHENTICATED, message)
+class CertificateRefusals:
+    """The refused-certificate diagnosis of one connection: its ssl context
+    (roots, client certificate) is built once, on the first diagnosis, and
+    reused by every later one, so the private key is loaded once per
+    connection and never left on disk (see ``_load_certificate``).
+    """
+
+    def __init__(self, target: str, tls: TlsOptions | None) -> None:
+        self._target = target
+        self._tls = tls
+        self._context: ssl.SSLContext | None = None
+
+    async def refusal(self, error: grpc.aio.AioRpcError) -> UnauthenticatedError | None:
+        """The UnauthenticatedError for a refused client certificate, or None
+        when ``error`` is something else (it is then handled as before)."""
+        tls = self._tls
+        if tls is None or error.code() != grpc.StatusCode.UNAVAILABLE:
+            return None
+        details = error.details() or ""
+        message = _message_for(details.lower())
+        if message is None and _NOT_CONNECTED in details:
+            address = _host_port(self._target)
+            if address is not None:
+                message = await _probe(*address, tls, self._diagnostic_context(tls))
+        if message is None:
+            return None
+        return UnauthenticatedError(grpc.StatusCode.UNAUTHENTICATED, message)
+
+    def _diagnostic_context(self, tls: TlsOptions) -> ssl.SSLContext:
+        """The connection's diagnostic ssl context, built on first use."""
+        if self._context is None:
+            self._context = _context(tls)
+        return self._context
 
 
 def _message_for(text: str) -> str | None:
@@ -97,10 +114,10 @@ def _host_port(target: str) -> tuple[str, int] | None:
     return host.strip("[]"), int(port)
 
 
-async def _probe(host: str, port: int, tls: TlsOptions) -> str | None:
-    """One TLS connection with ``tls``: the refusal it meets, or None when
-    the server accepts it (or cannot be reached, or its certificate fails)."""
-    context = _context(tls)
+async def _probe(host: str, port: int, tls: TlsOptions, context: ssl.SSLContext) -> str | None:
+    """One TLS connection with ``context`` (made from ``tls``): the refusal it
+    meets, or None when the server accepts it (or cannot be reached, or its
+    certificate fails)."""
     server_name = tls.server_name or host
     try:
         reader, writer = await asyncio.wait_for(
@@ -137,11 +154,31 @@ def _context(tls: TlsOptions) -> ssl.SSLContext:
     context = ssl.create_default_context(cadata=roots)
     context.set_alpn_protocols(["h2"])
     if tls.certificate_chain is not None and tls.private_key is not None:
-        # ssl loads a certificate only from files: private ones, removed at once.
-        with tempfile.TemporaryDirectory(prefix="runstore-tls-") as folder:
-            cert, key = os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
-            for path, data in ((cert, tls.certificate_chain), (key, tls.private_key)):
-                with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
-                    f.write(data)
-            context.load_cert_chain(cert, key)
+        _load_certificate(context, tls.certificate_chain, tls.private_key)
     return context
+
+
+def _load_certificate(context: ssl.SSLContext, chain: bytes, key: bytes) -> None:
+    """Loads the client certificate into ``context``. Python's ssl reads a
+    key only from a file: on Linux an anonymous in-memory one (memfd, on no
+    file system, gone when closed); elsewhere files made 0600 in a private
+    (0700) temporary directory, removed as soon as they are loaded."""
+    memfd_create = getattr(os, "memfd_create", None)
+    if memfd_create is not None and os.path.isdir("/proc/self/fd"):
+        fds: list[int] = []
+        try:
+            for data in (chain, key):
+                fds.append(memfd_create("runstore-tls", os.MFD_CLOEXEC))
+                with open(fds[-1], "wb", closefd=False) as file:
+                    file.write(data)
+            context.load_cert_chain(*(f"/proc/self/fd/{fd}" for fd in fds))
+        finally:
+            for fd in fds:
+                os.close(fd)
+        return
+    with tempfile.TemporaryDirectory(prefix="runstore-tls-") as folder:
+        cert, key_path = os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
+        for path, data in ((cert, chain), (key_path, key)):
+            with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as file:
+                file.write(data)
+        context.load_cert_chain(cert, key_path)
