@@ -6,6 +6,14 @@ import type { Logger } from "./logger.js";
 const ServingStatus = pbHealth.HealthCheckResponse_ServingStatus;
 type ServingStatus = pbHealth.HealthCheckResponse_ServingStatus;
 
+/**
+ * Health Watch streams open at once in the whole server; one more is
+ * RESOURCE_EXHAUSTED. Watch needs no token and never ends, so neither the
+ * body nor the send nor the idle limit ever closes one: without a cap,
+ * anyone who can reach the port could hold memory with them.
+ */
+export const MAX_WATCH_STREAMS = 1000;
+
 /** The names health answers for: "" (the whole server) and RunStoreService. */
 export const HEALTH_SERVICES = ["", RunStoreService.typeName] as const;
 
@@ -19,12 +27,33 @@ export class HealthMonitor {
   private readonly listeners = new Set<() => void>();
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private watchers = 0;
 
   constructor(
     private readonly probe: () => Promise<void>,
     private readonly intervalMs: number,
     private readonly logger?: Logger,
+    private readonly maxWatchers = MAX_WATCH_STREAMS,
   ) {}
+
+  /**
+   * Counts one more Watch stream, or refuses it (RESOURCE_EXHAUSTED) when
+   * maxWatchers are open; call the returned function when it ends.
+   */
+  admitWatcher(): () => void {
+    if (this.watchers >= this.maxWatchers) {
+      throw new ConnectError(
+        `too many health Watch streams open (${this.maxWatchers}); use Check or try later`,
+        Code.ResourceExhausted,
+      );
+    }
+    this.watchers++;
+    let released = false;
+    return () => {
+      if (!released) this.watchers--;
+      released = true;
+    };
+  }
 
   /** Probes once now, then every interval until shutdown(). */
   async start(): Promise<void> {
@@ -149,13 +178,18 @@ export function healthRoutes(monitor: HealthMonitor) {
         return { status: monitor.current() };
       },
       async *watch(req, context) {
-        if (!known.has(req.service)) {
-          // The protocol: tell the watcher, then keep the stream open.
-          yield { status: ServingStatus.SERVICE_UNKNOWN };
-          await monitor.stoppedOrAborted(context.signal);
-          return;
+        const release = monitor.admitWatcher();
+        try {
+          if (!known.has(req.service)) {
+            // The protocol: tell the watcher, then keep the stream open.
+            yield { status: ServingStatus.SERVICE_UNKNOWN };
+            await monitor.stoppedOrAborted(context.signal);
+            return;
+          }
+          for await (const status of monitor.changes(context.signal)) yield { status };
+        } finally {
+          release();
         }
-        for await (const status of monitor.changes(context.signal)) yield { status };
       },
       list() {
         const status = monitor.current();

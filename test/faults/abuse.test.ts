@@ -7,6 +7,7 @@ import { RemoteRunStore } from "@runstore/client";
 import { pb } from "@runstore/client/internal";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MAX_WATCH_STREAMS } from "../../src/health.js";
 import { type RunningServer, startServer } from "../../src/server.js";
 import { MemoryRunStore } from "../../src/stores/memory-run-store.js";
 import { failureOf } from "../support/failure.js";
@@ -397,6 +398,53 @@ describe("abuse: each attack is bounded and a good client keeps being served", (
     expect(
       warnings("call cancelled: answer not taken by the client within SEND_TIMEOUT_MS") - before,
     ).toBe(20);
+  });
+
+  it("health Watch streams past MAX_WATCH_STREAMS are RESOURCE_EXHAUSTED", async () => {
+    const watch = (client: http2.ClientHttp2Session) => {
+      const stream = client.request({
+        ":method": "POST",
+        ":path": "/grpc.health.v1.Health/Watch",
+        "content-type": "application/grpc",
+        te: "trailers",
+      });
+      stream.end(envelope(new Uint8Array()));
+      stream.on("error", () => {});
+      return stream;
+    };
+    /** The stream's first message, or its grpc-status and message when it ends without one. */
+    const first = (stream: http2.ClientHttp2Stream) =>
+      new Promise<string>((resolve) => {
+        const ended = (h: http2.IncomingHttpHeaders) => {
+          if (h["grpc-status"] !== undefined)
+            resolve(`${h["grpc-status"]} ${decodeURIComponent(String(h["grpc-message"]))}`);
+        };
+        stream.once("data", () => resolve("message"));
+        stream.on("response", ended);
+        stream.on("trailers", ended);
+      });
+    const perSession = LIMITS.maxConcurrentStreams;
+    const sessions = await Promise.all(
+      Array.from({ length: MAX_WATCH_STREAMS / perSession }, () => session()),
+    );
+    const streams = sessions.flatMap((client) =>
+      Array.from({ length: perSession }, () => watch(client)),
+    );
+    const answers = await Promise.all(streams.map(first));
+    expect(answers).toEqual(Array(MAX_WATCH_STREAMS).fill("message"));
+    const extra = await session();
+    const refused = watch(extra);
+    expect(await first(refused)).toBe(
+      `8 too many health Watch streams open (${MAX_WATCH_STREAMS}); use Check or try later`,
+    );
+    // One watcher leaves: its place is free again (once the server has seen it go).
+    streams[0]?.close(http2.constants.NGHTTP2_CANCEL);
+    let again = "";
+    for (let tries = 0; tries < 100 && again !== "message"; tries++) {
+      again = await first(watch(extra));
+    }
+    expect(again).toBe("message");
+    for (const client of [...sessions, extra]) client.destroy();
   });
 
   it("the good client is served after every attack", async () => {
