@@ -1,12 +1,13 @@
 import type { Http2SecureServer } from "node:http2";
 import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
+import { LOG_LINES_PER_WINDOW, LOG_WINDOW_MS, logBudget } from "./log-budget.js";
 import type { Logger } from "./logger.js";
 
 /** Warn lines per window; past that, refusals are counted and summed up once the window ends. */
-export const REFUSAL_LINES_PER_WINDOW = 20;
+export const REFUSAL_LINES_PER_WINDOW = LOG_LINES_PER_WINDOW;
 /** The window of that budget. */
-export const REFUSAL_WINDOW_MS = 60_000;
+export const REFUSAL_WINDOW_MS = LOG_WINDOW_MS;
 
 /**
  * Logs failed TLS handshakes of a server: a refused client certificate
@@ -24,7 +25,10 @@ export function logTlsRefusals(server: Http2SecureServer, logger: Logger): void 
   server.on("connection", (socket: Socket) => {
     peers.set(socket, `${socket.remoteAddress}:${socket.remotePort}`);
   });
-  const budget = refusalBudget(logger);
+  const budget = logBudget(
+    logger,
+    "TLS client certificate refused: more refusals than the log's budget, not logged one by one",
+  );
   server.on("tlsClientError", (error: Error, socket: TLSSocket) => {
     const reason = refusalReason(error, socket);
     const parent = (socket as unknown as { _parent?: Socket })._parent;
@@ -47,37 +51,4 @@ function refusalReason(error: Error, socket: TLSSocket): string | undefined {
     return `client certificate not trusted (${String(socket.authorizationError)})`;
   }
   return undefined;
-}
-
-/** Lines left in the current window, and the refusals that found none. */
-function refusalBudget(logger: Logger): { take(): boolean; stop(): void } {
-  let left = REFUSAL_LINES_PER_WINDOW;
-  let suppressed = 0;
-  let timer: NodeJS.Timeout | undefined;
-  const endWindow = () => {
-    timer = undefined;
-    if (suppressed > 0) {
-      logger.warn(
-        { suppressed, windowMs: REFUSAL_WINDOW_MS },
-        "TLS client certificate refused: more refusals than the log's budget, not logged one by one",
-      );
-    }
-    left = REFUSAL_LINES_PER_WINDOW;
-    suppressed = 0;
-  };
-  return {
-    take() {
-      if (timer === undefined) timer = setTimeout(endWindow, REFUSAL_WINDOW_MS).unref();
-      if (left > 0) {
-        left--;
-        return true;
-      }
-      suppressed++;
-      return false;
-    },
-    stop() {
-      clearTimeout(timer);
-      timer = undefined;
-    },
-  };
 }
