@@ -149,8 +149,11 @@ function answer(
     const stream = res.stream;
     stream.respond({ ":status": status, ...headers }, { endStream: body === undefined });
     if (body !== undefined) stream.end(body);
-    // RST_STREAM(CANCEL) once the answer is out: the client stops sending its body.
-    stream.close(http2.constants.NGHTTP2_CANCEL);
+    // A client that already sent its whole request needs nothing more. One
+    // still sending is told to stop with RST_STREAM(NO_ERROR) after the
+    // complete answer (RFC 9113 8.1): gRPC clients read that as the end of a
+    // finished call, where CANCEL made grpcio report CANCELLED instead.
+    if (!stream.readableEnded) stream.close(http2.constants.NGHTTP2_NO_ERROR);
     return;
   }
   // HTTP/1.1 cannot skip an unread body: the connection is closed after the answer.

@@ -12,8 +12,6 @@ interface Watched {
   received: number;
   /** Body bytes at the last progress (HTTP/2: this stream's; HTTP/1.1: the socket's). */
   bytesIn: number;
-  /** HTTP/2: this stream's body bytes so far, counted as they arrive. */
-  counted: number;
   /** When the answer's buffered bytes last changed after it was ended; undefined before. */
   sent: number | undefined;
   /** The answer's bytes still buffered at the last sweep. */
@@ -52,19 +50,11 @@ export class StreamDeadlines {
       res,
       received: performance.now(),
       bytesIn: 0,
-      counted: 0,
       sent: undefined,
       pending: 0,
     };
     this.open.add(entry);
     res.once("close", () => this.open.delete(entry));
-    // The compat request already reads the stream in flowing mode, so one
-    // more listener only counts; HTTP/1.1 reads the socket's counter instead.
-    if (req.httpVersionMajor === 2) {
-      res.stream.on("data", (chunk: Buffer) => {
-        entry.counted += chunk.length;
-      });
-    }
   }
 
   /** Stops the sweep (the server has closed). */
@@ -84,7 +74,11 @@ export class StreamDeadlines {
   private stalled(entry: Watched, now: number): { why: string; ms: number } | undefined {
     const { req, res } = entry;
     if (!req.complete) {
-      const bytesIn = req.httpVersionMajor === 2 ? entry.counted : (req.socket?.bytesRead ?? 0);
+      // The connection's bytes read: a listener on the stream itself would
+      // put it into flowing mode and lose a body the handler reads later (after
+      // an asynchronous authentication). Progress on the connection counts as
+      // progress here, so a multiplexed body is never cut while bytes move.
+      const bytesIn = req.socket?.bytesRead ?? 0;
       if (bytesIn !== entry.bytesIn) {
         entry.bytesIn = bytesIn;
         entry.received = now;
