@@ -4,6 +4,7 @@ import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import type { Http2AnyServer } from "./http2-server.js";
 import type { ServerLimits } from "./limits.js";
+import { type LogBudgetSettings, logBudget } from "./log-budget.js";
 import type { Logger } from "./logger.js";
 
 type Limits = Pick<ServerLimits, "maxConnections" | "firstRequestTimeoutMs" | "idleTimeoutMs">;
@@ -14,18 +15,34 @@ type Limits = Pick<ServerLimits, "maxConnections" | "firstRequestTimeoutMs" | "i
  * firstRequestTimeoutMs (a silent socket, a dripped preface, a TLS
  * handshake left hanging) and is closed after idleTimeoutMs with no call
  * open, on HTTP/2 (GOAWAY) and HTTP/1.1 alike. Each closing is one warn
- * line with the peer's address.
+ * line with the peer's address, within a log budget (default 20 a minute,
+ * the rest summed up in one line when the minute ends): anyone can open
+ * connections as fast as they like.
  */
-export function guardConnections(server: Http2AnyServer, limits: Limits, logger: Logger): void {
+export function guardConnections(
+  server: Http2AnyServer,
+  limits: Limits,
+  logger: Logger,
+  budgetSettings?: LogBudgetSettings,
+): void {
+  const budget = logBudget(
+    logger,
+    "connections refused or closed: more than the log's budget, not logged one by one",
+    budgetSettings,
+  );
+  server.once("close", () => budget.stop());
+  const warn: Warn = (fields, msg) => {
+    if (budget.take()) logger.warn(fields, msg);
+  };
   server.maxConnections = limits.maxConnections;
   server.on("drop", (data?: { remoteAddress?: string }) =>
-    logger.warn(
+    warn(
       { peer: data?.remoteAddress, maxConnections: limits.maxConnections },
       "connection refused: MAX_CONNECTIONS open already",
     ),
   );
   server.on("session", (session: http2.ServerHttp2Session) =>
-    watch(peerOf(session.socket), limits, logger, {
+    watch(peerOf(session.socket), limits, warn, {
       close: () => session.close(),
       destroy: () => session.destroy(),
       onCall: (begin) => session.on("stream", (stream) => begin(stream)),
@@ -36,7 +53,7 @@ export function guardConnections(server: Http2AnyServer, limits: Limits, logger:
   const http1 = new WeakMap<Socket, Begin>();
   server.on("secureConnection", (socket: TLSSocket) => {
     if (socket.alpnProtocol === "h2") return;
-    watch(peerOf(socket), limits, logger, {
+    watch(peerOf(socket), limits, warn, {
       close: () => socket.destroy(),
       destroy: () => socket.destroy(),
       onCall: (begin) => http1.set(socket, begin),
@@ -47,6 +64,9 @@ export function guardConnections(server: Http2AnyServer, limits: Limits, logger:
     if (req.httpVersionMajor === 1) http1.get(req.socket)?.(res);
   });
 }
+
+/** A warn line that goes through the guard's log budget. */
+type Warn = (fields: Record<string, unknown>, msg: string) => void;
 
 /** Called with each call's stream or response, which says when it closes. */
 type Begin = (call: { once(event: "close", listener: () => void): unknown }) => void;
@@ -65,15 +85,10 @@ interface Connection {
  * The timer of one connection: the first-request deadline until its first
  * call, then the idle timeout whenever no call is open.
  */
-function watch(
-  peer: string | undefined,
-  limits: Limits,
-  logger: Logger,
-  connection: Connection,
-): void {
+function watch(peer: string | undefined, limits: Limits, warn: Warn, connection: Connection): void {
   let open = 0;
   let timer: NodeJS.Timeout | undefined = setTimeout(() => {
-    logger.warn(
+    warn(
       { peer, ms: limits.firstRequestTimeoutMs },
       "connection closed: no request within FIRST_REQUEST_TIMEOUT_MS",
     );
@@ -95,10 +110,7 @@ function watch(
       open--;
       if (open > 0 || closed) return;
       timer = setTimeout(() => {
-        logger.warn(
-          { peer, ms: limits.idleTimeoutMs },
-          "connection closed: idle for IDLE_TIMEOUT_MS",
-        );
+        warn({ peer, ms: limits.idleTimeoutMs }, "connection closed: idle for IDLE_TIMEOUT_MS");
         connection.close();
       }, limits.idleTimeoutMs).unref();
     });

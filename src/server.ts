@@ -15,6 +15,7 @@ import { bearerAuth } from "./interceptors/bearer-auth.js";
 import { internalErrors } from "./interceptors/internal-errors.js";
 import { requestLog } from "./interceptors/request-log.js";
 import { DEFAULT_LIMITS, MAX_RESPONSE_BYTES_CEILING, type ServerLimits } from "./limits.js";
+import { type LogBudgetSettings, logBudget } from "./log-budget.js";
 import { type Logger, silentLogger } from "./logger.js";
 import { routes } from "./routes.js";
 import { RunStoreServiceImpl } from "./service.js";
@@ -62,6 +63,11 @@ export interface ServerOptions {
   limits?: Partial<ServerLimits>;
   /** Store calls one authenticated caller may have open at once (DB_CALLER_SHARE); default half the pool. */
   callerShare?: number | null;
+  /**
+   * The log budget of warn lines anyone can cause (unauthenticated calls
+   * refused; connections refused or closed), each kind its own; default 20 a minute.
+   */
+  logBudget?: LogBudgetSettings;
 }
 
 /** A listening server. */
@@ -99,12 +105,21 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const tls = options.tls ?? null;
   const limits = limitsOf(options);
   const server = createHttp2Server(tls, logger, limits);
-  guardConnections(server, limits, logger);
+  guardConnections(server, limits, logger, options.logBudget);
+  const refusals = logBudget(
+    logger,
+    "unauthenticated calls refused: more than the log's budget, not logged one by one",
+    options.logBudget,
+  );
+  server.once("close", () => refusals.stop());
+  const refusedLog: RefusedLog = (fields) => {
+    if (refusals.take()) logger.warn(fields, "unauthenticated call refused");
+  };
   const deadlines = new StreamDeadlines(limits, logger);
   server.once("close", () => deadlines.stop());
   const shutdown = new GracefulShutdown(server, health, logger, RunStoreService.typeName);
   // Rebuilt by reload(): a request is served by the handler of its moment.
-  let handle = requestHandler(options, health, shutdown, logger);
+  let handle = requestHandler(options, health, shutdown, logger, refusedLog);
   server.on("request", (req, res) => {
     deadlines.watch(req, res);
     handle(req, res);
@@ -121,7 +136,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     close: (graceMs = options.shutdownGraceMs ?? 10_000) => shutdown.close(graceMs),
     reload(settings) {
       if (settings.tls) replaceCertificate(server, settings.tls);
-      handle = requestHandler({ ...options, ...settings }, health, shutdown, logger);
+      handle = requestHandler({ ...options, ...settings }, health, shutdown, logger, refusedLog);
     },
   };
 }
@@ -139,6 +154,9 @@ function probeOf(store: RunStore): () => Promise<void> {
   return typeof ping === "function" ? () => ping.call(store) : async () => {};
 }
 
+/** The warn line of one refused call, within the server's log budget. */
+type RefusedLog = (fields: Record<string, unknown>) => void;
+
 /**
  * Every request: counted for shutdown, then unary gRPC calls to
  * RunStoreService take the lean path and everything else goes to Connect,
@@ -149,12 +167,13 @@ function requestHandler(
   health: HealthMonitor,
   shutdown: GracefulShutdown,
   logger: Logger,
+  refusedLog: RefusedLog,
 ) {
   const service = new RunStoreServiceImpl(options.store, {
     ...limitsOf(options),
     callerShare: options.callerShare ?? null,
   });
-  const interceptors = interceptorsFor(options, shutdown, logger);
+  const interceptors = interceptorsFor(options, shutdown, logger, refusedLog);
   const authenticate = headerCheck(options.tokens ?? [], options.jwt ?? null);
   const refused =
     authenticate === null
@@ -163,9 +182,13 @@ function requestHandler(
           service: RunStoreService,
           authenticate,
           // The chain without bearer auth: the call is refused already.
-          interceptors: interceptorsFor({ ...options, tokens: [], jwt: null }, shutdown, logger),
-          onRefused: (procedure, reason, peer) =>
-            logger.warn({ procedure, reason, peer }, "unauthenticated call refused"),
+          interceptors: interceptorsFor(
+            { ...options, tokens: [], jwt: null },
+            shutdown,
+            logger,
+            refusedLog,
+          ),
+          onRefused: (procedure, reason, peer) => refusedLog({ procedure, reason, peer }),
         });
   const readMaxBytes = options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
   // Deep metadata must reach our own check (INVALID_ARGUMENT naming the
@@ -215,6 +238,7 @@ function interceptorsFor(
   options: ServerOptions,
   shutdown: GracefulShutdown,
   logger: Logger,
+  refusedLog: RefusedLog,
 ): Interceptor[] {
   const interceptors: Interceptor[] = [
     ...(options.interceptors ?? []),
@@ -231,7 +255,7 @@ function interceptorsFor(
     const creds = credentials(tokens, jwt === null ? null : jwtVerifier(jwt));
     interceptors.push(
       bearerAuth(creds, [RunStoreService.typeName], (procedure, reason) =>
-        logger.warn({ procedure, reason }, "unauthenticated call refused"),
+        refusedLog({ procedure, reason }),
       ),
     );
   }
