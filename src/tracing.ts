@@ -9,8 +9,10 @@ import {
 } from "@opentelemetry/resources";
 import { BatchSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
+import { redactUrl } from "./config.js";
 import type { Logger } from "./logger.js";
 import { serverVersion } from "./version.js";
+import { TimeoutError, withTimeout } from "./with-timeout.js";
 
 /** The tracer name of the server's spans (instrumentation scope). */
 export const TRACER_NAME = "runstore";
@@ -56,14 +58,21 @@ export function startTracing(
     spanProcessors: [new BatchSpanProcessor(exporter)],
   });
   provider.register({ propagator: new W3CTraceContextPropagator() });
-  logger?.info({ endpoint }, "tracing: exporting spans over OTLP/HTTP");
+  // The endpoint may carry credentials (user:password@, ?api_key=).
+  logger?.info({ endpoint: redactUrl(endpoint) }, "tracing: exporting spans over OTLP/HTTP");
   return {
     endpoint,
     async shutdown() {
       try {
-        await provider.shutdown();
+        // After the grace period, stop must not wait for the exporter's own timeout.
+        await withTimeout(provider.shutdown(), SHUTDOWN_EXPORT_MS);
       } catch (error) {
-        logger?.warn({ err: error }, "tracing: could not export the last spans");
+        if (error instanceof TimeoutError) {
+          logger?.warn(
+            { ms: SHUTDOWN_EXPORT_MS },
+            "tracing: the last spans were not exported in time; stopping without them",
+          );
+        } else logger?.warn({ err: error }, "tracing: could not export the last spans");
       } finally {
         trace.disable();
         context.disable();
@@ -72,6 +81,9 @@ export function startTracing(
     },
   };
 }
+
+/** How long shutdown waits for the last spans to be exported. */
+const SHUTDOWN_EXPORT_MS = 2000;
 
 function nonEmpty(value: string | undefined): string | undefined {
   const trimmed = value?.trim();
