@@ -79,14 +79,14 @@ export const LIMIT_SETTINGS: readonly (readonly [
     "bodyTimeoutMs",
     100,
     3_600_000,
-    "ms a request body has to arrive in full before the call is cancelled, 100 to 3600000",
+    "ms a request body may make no progress before the call is cancelled, 100 to 3600000",
   ],
   [
     "SEND_TIMEOUT_MS",
     "sendTimeoutMs",
     100,
     3_600_000,
-    "ms a client has to take an answer (open its receive window) before the call is cancelled, 100 to 3600000",
+    "ms a client may take none of an answer (a closed receive window) before the call is cancelled, 100 to 3600000",
   ],
   [
     "MAX_RESPONSE_BYTES",
