@@ -1,6 +1,6 @@
 import { toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { RunRecord } from "@runstore/client";
+import type { RunRecord, RunStore } from "@runstore/client";
 import { pb, runToProto } from "@runstore/client/internal";
 
 /** Bytes mapped between two yields to the event loop. */
@@ -50,9 +50,26 @@ export class ResponseBudget {
   }
 
   private exhausted(count: number): ConnectError {
-    return new ConnectError(
-      `the answer (${count} runs) is over the server's response budget of ${this.maxBytes} bytes (MAX_RESPONSE_BYTES): ask for fewer runs`,
-      Code.ResourceExhausted,
-    );
+    return responseExhausted(count, this.maxBytes);
   }
+}
+
+/** The answer of a call whose `count` runs are over `maxBytes`; stores that refuse before reading use it too. */
+export function responseExhausted(count: number, maxBytes: number): ConnectError {
+  return new ConnectError(
+    `the answer (${count} runs) is over the server's response budget of ${maxBytes} bytes (MAX_RESPONSE_BYTES): ask for fewer runs`,
+    Code.ResourceExhausted,
+  );
+}
+
+/**
+ * A store that can refuse a list answer over the budget before it reads
+ * the rows (MysqlRunStore): the service gives each call's view the budget.
+ */
+export interface HonoursResponseBudget {
+  withResponseBudget(maxBytes: number): RunStore;
+}
+
+export function honoursResponseBudget(store: RunStore): store is RunStore & HonoursResponseBudget {
+  return typeof (store as Partial<HonoursResponseBudget>).withResponseBudget === "function";
 }

@@ -18,7 +18,7 @@ import { withBoundedDetails } from "./bounded-details.js";
 import { type FollowsCallSignal, followsCallSignal } from "./call-signal.js";
 import { CallerShare, callerOf, defaultShare } from "./caller-share.js";
 import { DEFAULT_LIMITS } from "./limits.js";
-import { ResponseBudget } from "./response-budget.js";
+import { honoursResponseBudget, ResponseBudget } from "./response-budget.js";
 import * as coordination from "./service-coordination.js";
 import { optionalTimestamp } from "./wire-values.js";
 
@@ -62,10 +62,14 @@ export class RunStoreServiceImpl implements Impl {
    * bound to some.
    */
   private storeFor(context: CallContext | undefined): RunStore {
-    const bound =
+    const signalled =
       this.follows !== null && context !== undefined
         ? this.follows.withCallSignal(context.signal)
         : this.store;
+    // The budget reaches the database read: a list too large is refused before its rows are loaded.
+    const bound = honoursResponseBudget(signalled)
+      ? signalled.withResponseBudget(this.budget.maxBytes)
+      : signalled;
     const principal = context?.values?.get(principalKey) ?? null;
     const store =
       this.share === null || principal === null || context === undefined

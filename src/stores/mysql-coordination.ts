@@ -48,6 +48,8 @@ import {
 
 /** What a function here runs its statements on: MysqlRunStore, bound to its pools and call signal. */
 export interface SqlSession extends SqlTransaction {
+  /** The rows of a `SELECT ${COLUMNS} FROM runs` list, refused before they load when over the call's response budget. */
+  list(sql: string, values: SqlValues): Promise<RunRow[]>;
   /** `work` between BEGIN and COMMIT on one connection; rolled back when it throws, retried whole on deadlock. */
   transaction<T>(work: (tx: SqlTransaction) => Promise<T>): Promise<T>;
 }
@@ -375,9 +377,9 @@ export async function listInflightWithExpiredLease(
   const grace = graceValue(input.graceSeconds);
   const rows =
     input.before === null
-      ? await db.run(S.listExpiredLeasesNow, [grace])
-      : await db.run(S.listExpiredLeases, [toSql(input.before), grace]);
-  return rowsOf(rows).map(fromRow);
+      ? await db.list(S.listExpiredLeasesNow, [grace])
+      : await db.list(S.listExpiredLeases, [toSql(input.before), grace]);
+  return rows.map(fromRow);
 }
 
 /** The visible runs of the thread among runIds, keyed by run id. */
@@ -405,7 +407,7 @@ export async function getManyByThread(
           ? S.getMany1024Owned
           : S.getMany1024;
     const values = [input.threadId, ...padded, ...(owned ? [input.userId] : [])];
-    for (const row of rowsOf(await db.run(sql, values))) {
+    for (const row of await db.list(sql, values)) {
       const record = fromRow(row);
       found.push([record.runId, record]);
     }
@@ -437,10 +439,9 @@ export async function listEditRegenerateRuns(
   options: OwnerOptions | undefined,
 ): Promise<RunRecord[]> {
   const input = checkThreadOwned(threadId, options);
-  const rows = rowsOf(
+  const rows =
     input.userId === null
-      ? await db.run(S.editRegenerateRuns, [input.threadId])
-      : await db.run(S.editRegenerateRunsOwned, [input.threadId, input.userId]),
-  );
+      ? await db.list(S.editRegenerateRuns, [input.threadId])
+      : await db.list(S.editRegenerateRunsOwned, [input.threadId, input.userId]);
   return rows.map(fromRow);
 }

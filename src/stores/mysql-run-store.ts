@@ -26,6 +26,7 @@ import {
 import { COUNTER_FIELDS } from "@runstore/client/internal";
 import type { FollowsCallSignal } from "../call-signal.js";
 import type { PoolStats, ReportsPoolStats } from "../pool-stats.js";
+import { responseExhausted } from "../response-budget.js";
 import { TimeoutError, withTimeout } from "../with-timeout.js";
 import {
   checkAggregate,
@@ -64,6 +65,7 @@ import {
   COUNTER_COLUMNS,
   fromRow,
   PUT_COLUMNS,
+  type RunRow,
   SELECT_RUN,
   type SqlValues,
   STATUS_FLAGS,
@@ -195,6 +197,34 @@ interface UsageRow {
   middleware: number;
 }
 
+/** The large columns of a row: what a list answer's size is mostly made of. */
+const LARGE_COLUMNS = [
+  "metadata",
+  "kwargs",
+  "error",
+  "last_ai_message",
+  "first_human_message",
+  "token_usage_by_model",
+];
+const LIST_PREFIX = `SELECT ${COLUMNS} FROM runs `;
+const LARGE_BYTES = LARGE_COLUMNS.map((c) => `COALESCE(LENGTH(${c}), 0)`).join(" + ");
+const sizeStatements = new Map<string, string>();
+
+/**
+ * For a list statement: its row count and the bytes of its rows' large
+ * columns, the same rows (WHERE, ORDER BY, LIMIT) in a derived table.
+ */
+function sizeOf(sql: string): string {
+  let sized = sizeStatements.get(sql);
+  if (sized === undefined) {
+    if (!sql.startsWith(LIST_PREFIX)) throw new Error(`not a list statement: ${sql}`);
+    const rows = `SELECT ${LARGE_BYTES} AS bytes FROM runs ${sql.slice(LIST_PREFIX.length)}`;
+    sized = `SELECT COUNT(*) AS runs, COALESCE(SUM(bytes), 0) AS bytes FROM (${rows}) AS answer`;
+    sizeStatements.set(sql, sized);
+  }
+  return sized;
+}
+
 /**
  * RunStore on MySQL 8 / MariaDB 10.11 through a mysql2 pool. Every state
  * change is one statement, or one transaction that decides and writes before
@@ -207,6 +237,10 @@ interface UsageRow {
 export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolStats {
   /** Set on a view from withCallSignal(): the serving call's signal. */
   private readonly callSignal: AbortSignal | undefined = undefined;
+  /** Set on a view from withResponseBudget(): the largest list answer the serving call may build. */
+  private readonly responseBudgetBytes: number | undefined = undefined;
+  /** Rows the list reads have loaded; shared with every call view (tests read it). */
+  private readonly listed = { rows: 0 };
   private readonly queryTimeoutMs: number;
   private readonly maxAllowedPacketBytes: number | null;
   /** KILL QUERYs not yet answered; shared with every call view, awaited by close(). */
@@ -249,6 +283,21 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolSt
    */
   withCallSignal(signal: AbortSignal): MysqlRunStore {
     return Object.create(this, { callSignal: { value: signal } }) as MysqlRunStore;
+  }
+
+  /**
+   * This store with its list reads held to `maxBytes` (the server's
+   * MAX_RESPONSE_BYTES): before it loads the rows of a list, the view sums
+   * the bytes of their large columns in the database, and refuses with
+   * RESOURCE_EXHAUSTED, as the service does, when they alone are over it.
+   */
+  withResponseBudget(maxBytes: number): MysqlRunStore {
+    return Object.create(this, { responseBudgetBytes: { value: maxBytes } }) as MysqlRunStore;
+  }
+
+  /** Rows the list reads have loaded since the store opened. */
+  get listedRows(): number {
+    return this.listed.rows;
   }
 
   /** Ends the pools: open connections close once their queries finish. */
@@ -327,11 +376,9 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolSt
     // LIMIT is bound as a string: mysql2 sends a JS number as DOUBLE, which
     // MySQL 8.0.22+ refuses for LIMIT (MariaDB accepts either).
     const limit = String(input.limit);
-    const rows = rowsOf(
-      await (input.userId === null
-        ? this.run(STATEMENTS.listByThread, [input.threadId, limit])
-        : this.run(STATEMENTS.listByThreadOwned, [input.threadId, input.userId, limit])),
-    );
+    const rows = await (input.userId === null
+      ? this.list(STATEMENTS.listByThread, [input.threadId, limit])
+      : this.list(STATEMENTS.listByThreadOwned, [input.threadId, input.userId, limit]));
     return rows.map(fromRow);
   }
 
@@ -400,12 +447,12 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolSt
 
   async listPending(options?: RecoveryOptions): Promise<RunRecord[]> {
     const { before } = checkRecovery(options);
-    return rowsOf(await this.run(STATEMENTS.listPending, [toSql(before)])).map(fromRow);
+    return (await this.list(STATEMENTS.listPending, [toSql(before)])).map(fromRow);
   }
 
   async listInflight(options?: RecoveryOptions): Promise<RunRecord[]> {
     const { before } = checkRecovery(options);
-    return rowsOf(await this.run(STATEMENTS.listInflight, [toSql(before)])).map(fromRow);
+    return (await this.list(STATEMENTS.listInflight, [toSql(before)])).map(fromRow);
   }
 
   async aggregateTokensByThread(
@@ -531,8 +578,31 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolSt
   private get session(): SqlSession {
     return {
       run: (sql, values) => this.run(sql, values),
+      list: (sql, values) => this.list(sql, values),
       transaction: (work) => this.transaction(work),
     };
+  }
+
+  /**
+   * The rows of a list statement (`SELECT ${COLUMNS} FROM runs ...`). On a
+   * view with a response budget, one cheap statement first counts the rows
+   * and sums their large columns with the same WHERE, ORDER and LIMIT: a
+   * list whose large columns alone are over the budget is refused before
+   * any row is loaded. (The service still measures the answer it builds.)
+   */
+  private async list(sql: string, values: SqlValues): Promise<RunRow[]> {
+    const budget = this.responseBudgetBytes;
+    if (budget !== undefined) {
+      const [size] = rowsOf<{ runs: number | string; bytes: number | string }>(
+        await this.run(sizeOf(sql), values),
+      );
+      if (size !== undefined && Number(size.bytes) > budget) {
+        throw responseExhausted(Number(size.runs), budget);
+      }
+    }
+    const rows = rowsOf(await this.run(sql, values));
+    this.listed.rows += rows.length;
+    return rows;
   }
 
   /** One statement, its own transaction. */
