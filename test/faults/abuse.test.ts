@@ -11,6 +11,7 @@ import { MAX_WATCH_STREAMS } from "../../src/health.js";
 import { type RunningServer, startServer } from "../../src/server.js";
 import { MemoryRunStore } from "../../src/stores/memory-run-store.js";
 import { failureOf } from "../support/failure.js";
+import { until } from "../support/until.js";
 
 // The red team's attacks of issue 14 as bounded tests against a real server
 // on port 0 with raw node:http2 and net clients: a body held before auth,
@@ -133,15 +134,6 @@ function serverConnections(): number {
   const handles = (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles();
   return handles.filter((h) => h instanceof Socket && !h.destroyed && h.localPort === server.port)
     .length;
-}
-
-/** Polls `condition` every 10 ms until it holds, failing after `ms`. */
-async function until(condition: () => boolean, ms = 5000): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 /** An authenticated gRPC Put whose body is left open. */
@@ -269,6 +261,7 @@ describe("abuse: each attack is bounded and a good client keeps being served", (
       ),
     );
     // Six pieces, BODY_TIMEOUT_MS / 4 apart: 1.5 × BODY_TIMEOUT_MS in all.
+    // The pacing is the slow client under test, not a wait for the server.
     const pieces = 6;
     const size = Math.ceil(body.length / pieces);
     for (let i = 0; i < pieces - 1; i++) {
@@ -292,7 +285,7 @@ describe("abuse: each attack is bounded and a good client keeps being served", (
     // The earlier tests' connections are closed by now on our side, but the
     // server may not have seen every close yet: wait until only the good
     // client's connection (if any) is left, so the attack meets free slots.
-    await until(() => serverConnections() <= 1);
+    await until(() => serverConnections() <= 1, "the earlier tests' connections to close", 5000);
     await good.get("good-run"); // the good client holds one connection of its own
     await underAttack("silent connections (50 against a limit of 40)", async () => {
       const sockets = await Promise.all(Array.from({ length: 50 }, () => socket()));
@@ -501,7 +494,11 @@ describe("abuse: each attack is bounded and a good client keeps being served", (
       });
       await Promise.all(sockets);
       // Every refusal is told once: as its own line or in a window's summary.
-      await until(() => told(REFUSED, REFUSED_SUM) === 100 && told(DROPPED, DROPPED_SUM) === 30);
+      await until(
+        () => told(REFUSED, REFUSED_SUM) === 100 && told(DROPPED, DROPPED_SUM) === 30,
+        "every refusal and drop told in a line or a summary",
+        5000,
+      );
       const summaries = lines.filter((l) => l.msg === REFUSED_SUM || l.msg === DROPPED_SUM);
       console.log(
         `REPORT abuse log budget: ${lines.length} warn lines for 100 refused calls and 30 refused connections, ${summaries.length} of them summaries`,

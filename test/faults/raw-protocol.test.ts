@@ -171,6 +171,8 @@ function rawBytes(
       socket.destroy();
       resolve({ frames: parseFrames(received), closedByServer });
     };
+    // A safety bound for a server that neither answers nor closes; the read
+    // ends on the server's close or GOAWAY long before it.
     const timer = setTimeout(finish, boundMs);
     socket.on("data", (chunk: Buffer) => {
       received = Buffer.concat([received, chunk]);
