@@ -20,6 +20,7 @@ import { CallerShare, callerOf, defaultShare } from "./caller-share.js";
 import { DEFAULT_LIMITS } from "./limits.js";
 import { honoursResponseBudget, ResponseBudget } from "./response-budget.js";
 import * as coordination from "./service-coordination.js";
+import * as history from "./service-history.js";
 import { optionalTimestamp } from "./wire-values.js";
 
 type Impl = ServiceImpl<typeof RunStoreService>;
@@ -114,6 +115,10 @@ export class RunStoreServiceImpl implements Impl {
   }
 
   async listByThread(req: pb.ListByThreadRequest, context?: CallContext) {
+    const page = history.pageOf(req);
+    if (page !== null) {
+      return history.listByThreadPage(this.storeFor(context), req, page, this.budget);
+    }
     const records = await this.storeFor(context).listByThread(req.threadId, {
       userId: req.userId ?? null,
       limit: req.limit,
@@ -182,12 +187,20 @@ export class RunStoreServiceImpl implements Impl {
   }
 
   async listPending(req: pb.ListPendingRequest, context?: CallContext) {
+    const page = history.pageOf(req);
+    if (page !== null) {
+      return history.listPendingPage(this.storeFor(context), req, page, this.budget);
+    }
     return this.budget.runs(
       await this.storeFor(context).listPending({ before: optionalTimestamp(req.before, "before") }),
     );
   }
 
   async listInflight(req: pb.ListInflightRequest, context?: CallContext) {
+    const page = history.pageOf(req);
+    if (page !== null) {
+      return history.listInflightPage(this.storeFor(context), req, page, this.budget);
+    }
     return this.budget.runs(
       await this.storeFor(context).listInflight({
         before: optionalTimestamp(req.before, "before"),
@@ -232,6 +245,15 @@ export class RunStoreServiceImpl implements Impl {
   }
 
   listInflightWithExpiredLease(req: pb.ListInflightWithExpiredLeaseRequest, context?: CallContext) {
+    const page = history.pageOf(req);
+    if (page !== null) {
+      return history.listInflightWithExpiredLeasePage(
+        this.storeFor(context),
+        req,
+        page,
+        this.budget,
+      );
+    }
     return coordination.listInflightWithExpiredLease(this.storeFor(context), req, this.budget);
   }
 
@@ -252,6 +274,24 @@ export class RunStoreServiceImpl implements Impl {
 
   listEditRegenerateRuns(req: pb.ListEditRegenerateRunsRequest, context?: CallContext) {
     return coordination.listEditRegenerateRuns(this.storeFor(context), req, this.budget);
+  }
+
+  // History, accounting and retention: see service-history.ts.
+
+  searchRuns(req: pb.SearchRunsRequest, context?: CallContext) {
+    return history.searchRuns(this.storeFor(context), req, this.budget);
+  }
+
+  getRunStats(req: pb.GetRunStatsRequest, context?: CallContext) {
+    return history.getRunStats(this.storeFor(context), req);
+  }
+
+  listThreads(req: pb.ListThreadsRequest, context?: CallContext) {
+    return history.listThreads(this.storeFor(context), req);
+  }
+
+  deleteThread(req: pb.DeleteThreadRequest, context?: CallContext) {
+    return history.deleteThread(this.storeFor(context), req);
   }
 }
 

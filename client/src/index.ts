@@ -14,6 +14,20 @@ export { idempotencyConflict, type ThreadConflictInfo, threadConflict } from "./
 export { isTransientError } from "./errors.js";
 export { RunStoreService } from "./gen/runstore/v1/run_store_pb.js";
 export {
+  type DayStats,
+  type DeleteThreadOptions,
+  type MetadataFilter,
+  type Page,
+  type PageRequest,
+  type RunSearch,
+  type RunStats,
+  type RunStatsOptions,
+  THREAD_STATUSES,
+  type ThreadStatus,
+  type ThreadSummary,
+  type TokenTotals,
+} from "./history.js";
+export {
   DEFAULT_KEEPALIVE_INTERVAL_MS,
   DEFAULT_MAX_REQUEST_BYTES,
   type RemoteCallOptions,

@@ -9,6 +9,8 @@
 export { idempotencyConflictError, runIdTakenError, threadConflictError } from "./conflicts.js";
 export * from "./coordination.js";
 export * as pb from "./gen/runstore/v1/run_store_pb.js";
+export { eachItem } from "./history.js";
+export * from "./history-convert.js";
 export * from "./json-object.js";
 export * from "./proto-convert.js";
 export { backoffMs } from "./retry.js";

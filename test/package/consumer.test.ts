@@ -30,6 +30,7 @@ const PUBLIC_NAMES = [
   "RUN_STATUSES",
   "RemoteRunStore",
   "RunStoreService",
+  "THREAD_STATUSES",
   "idempotencyConflict",
   "isTransientError",
   "keepByteOrderMarks",

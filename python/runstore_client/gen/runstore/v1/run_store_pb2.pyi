@@ -29,6 +29,11 @@ RUN_STATUS_RUNNING: RunStatus
 RUN_STATUS_SUCCESS: RunStatus
 RUN_STATUS_TIMEOUT: RunStatus
 RUN_STATUS_UNSPECIFIED: RunStatus
+THREAD_STATUS_BUSY: ThreadStatus
+THREAD_STATUS_ERROR: ThreadStatus
+THREAD_STATUS_IDLE: ThreadStatus
+THREAD_STATUS_INTERRUPTED: ThreadStatus
+THREAD_STATUS_UNSPECIFIED: ThreadStatus
 
 class AggregateTokensByThreadRequest(_message.Message):
     __slots__ = ["include_active", "thread_id"]
@@ -147,6 +152,23 @@ class CreateThreadOperationResponse(_message.Message):
     taken_over: _containers.RepeatedCompositeFieldContainer[Run]
     def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ..., taken_over: _Optional[_Iterable[_Union[Run, _Mapping]]] = ...) -> None: ...
 
+class DayStats(_message.Message):
+    __slots__ = ["by_model", "date", "tokens"]
+    class ByModelEntry(_message.Message):
+        __slots__ = ["key", "value"]
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: TokenTotals
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[TokenTotals, _Mapping]] = ...) -> None: ...
+    BY_MODEL_FIELD_NUMBER: _ClassVar[int]
+    DATE_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    by_model: _containers.MessageMap[str, TokenTotals]
+    date: str
+    tokens: TokenTotals
+    def __init__(self, date: _Optional[str] = ..., tokens: _Optional[_Union[TokenTotals, _Mapping]] = ..., by_model: _Optional[_Mapping[str, TokenTotals]] = ...) -> None: ...
+
 class DeleteRequest(_message.Message):
     __slots__ = ["run_id", "user_id"]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
@@ -158,6 +180,22 @@ class DeleteRequest(_message.Message):
 class DeleteResponse(_message.Message):
     __slots__ = []
     def __init__(self) -> None: ...
+
+class DeleteThreadRequest(_message.Message):
+    __slots__ = ["force", "thread_id", "user_id"]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    THREAD_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    force: bool
+    thread_id: str
+    user_id: str
+    def __init__(self, thread_id: _Optional[str] = ..., user_id: _Optional[str] = ..., force: bool = ...) -> None: ...
+
+class DeleteThreadResponse(_message.Message):
+    __slots__ = ["deleted_runs"]
+    DELETED_RUNS_FIELD_NUMBER: _ClassVar[int]
+    deleted_runs: int
+    def __init__(self, deleted_runs: _Optional[int] = ...) -> None: ...
 
 class FinalizeIfNotCancelledRequest(_message.Message):
     __slots__ = ["error", "run_id", "status", "stop_reason"]
@@ -216,6 +254,43 @@ class GetResponse(_message.Message):
     run: Run
     def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ...) -> None: ...
 
+class GetRunStatsRequest(_message.Message):
+    __slots__ = ["created_after", "created_before", "user_id", "utc_offset"]
+    CREATED_AFTER_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    UTC_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    created_after: _timestamp_pb2.Timestamp
+    created_before: _timestamp_pb2.Timestamp
+    user_id: str
+    utc_offset: str
+    def __init__(self, user_id: _Optional[str] = ..., created_after: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., created_before: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., utc_offset: _Optional[str] = ...) -> None: ...
+
+class GetRunStatsResponse(_message.Message):
+    __slots__ = ["active_runs", "by_model", "by_status", "days", "failed_runs", "tokens", "total_runs"]
+    class ByModelEntry(_message.Message):
+        __slots__ = ["key", "value"]
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: TokenTotals
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[TokenTotals, _Mapping]] = ...) -> None: ...
+    ACTIVE_RUNS_FIELD_NUMBER: _ClassVar[int]
+    BY_MODEL_FIELD_NUMBER: _ClassVar[int]
+    BY_STATUS_FIELD_NUMBER: _ClassVar[int]
+    DAYS_FIELD_NUMBER: _ClassVar[int]
+    FAILED_RUNS_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_RUNS_FIELD_NUMBER: _ClassVar[int]
+    active_runs: int
+    by_model: _containers.MessageMap[str, TokenTotals]
+    by_status: _containers.RepeatedCompositeFieldContainer[StatusCount]
+    days: _containers.RepeatedCompositeFieldContainer[DayStats]
+    failed_runs: int
+    tokens: TokenTotals
+    total_runs: int
+    def __init__(self, total_runs: _Optional[int] = ..., by_status: _Optional[_Iterable[_Union[StatusCount, _Mapping]]] = ..., active_runs: _Optional[int] = ..., failed_runs: _Optional[int] = ..., tokens: _Optional[_Union[TokenTotals, _Mapping]] = ..., by_model: _Optional[_Mapping[str, TokenTotals]] = ..., days: _Optional[_Iterable[_Union[DayStats, _Mapping]]] = ...) -> None: ...
+
 class IdempotencyConflict(_message.Message):
     __slots__ = ["existing"]
     EXISTING_FIELD_NUMBER: _ClassVar[int]
@@ -231,20 +306,28 @@ class Lease(_message.Message):
     def __init__(self, expires_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., duration: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class ListByThreadRequest(_message.Message):
-    __slots__ = ["limit", "thread_id", "user_id"]
+    __slots__ = ["limit", "page_size", "page_token", "thread_id", "user_id"]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     THREAD_ID_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     limit: int
+    page_size: int
+    page_token: str
     thread_id: str
     user_id: str
-    def __init__(self, thread_id: _Optional[str] = ..., user_id: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+    def __init__(self, thread_id: _Optional[str] = ..., user_id: _Optional[str] = ..., limit: _Optional[int] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListByThreadResponse(_message.Message):
-    __slots__ = ["runs"]
+    __slots__ = ["has_more", "next_page_token", "runs"]
+    HAS_MORE_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     RUNS_FIELD_NUMBER: _ClassVar[int]
+    has_more: bool
+    next_page_token: str
     runs: _containers.RepeatedCompositeFieldContainer[Run]
-    def __init__(self, runs: _Optional[_Iterable[_Union[Run, _Mapping]]] = ...) -> None: ...
+    def __init__(self, runs: _Optional[_Iterable[_Union[Run, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., has_more: bool = ...) -> None: ...
 
 class ListEditRegenerateRunsRequest(_message.Message):
     __slots__ = ["thread_id", "user_id"]
@@ -261,42 +344,66 @@ class ListEditRegenerateRunsResponse(_message.Message):
     def __init__(self, runs: _Optional[_Iterable[_Union[Run, _Mapping]]] = ...) -> None: ...
 
 class ListInflightRequest(_message.Message):
-    __slots__ = ["before"]
+    __slots__ = ["before", "page_size", "page_token"]
     BEFORE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     before: _timestamp_pb2.Timestamp
-    def __init__(self, before: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    def __init__(self, before: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListInflightResponse(_message.Message):
-    __slots__ = ["runs"]
+    __slots__ = ["has_more", "next_page_token", "runs"]
+    HAS_MORE_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     RUNS_FIELD_NUMBER: _ClassVar[int]
+    has_more: bool
+    next_page_token: str
     runs: _containers.RepeatedCompositeFieldContainer[Run]
-    def __init__(self, runs: _Optional[_Iterable[_Union[Run, _Mapping]]] = ...) -> None: ...
+    def __init__(self, runs: _Optional[_Iterable[_Union[Run, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., has_more: bool = ...) -> None: ...
 
 class ListInflightWithExpiredLeaseRequest(_message.Message):
-    __slots__ = ["before", "grace_seconds"]
+    __slots__ = ["before", "grace_seconds", "page_size", "page_token"]
     BEFORE_FIELD_NUMBER: _ClassVar[int]
     GRACE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     before: _timestamp_pb2.Timestamp
     grace_seconds: int
-    def __init__(self, before: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., grace_seconds: _Optional[int] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    def __init__(self, before: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., grace_seconds: _Optional[int] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListInflightWithExpiredLeaseResponse(_message.Message):
-    __slots__ = ["runs"]
+    __slots__ = ["has_more", "next_page_token", "runs"]
+    HAS_MORE_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     RUNS_FIELD_NUMBER: _ClassVar[int]
+    has_more: bool
+    next_page_token: str
     runs: _containers.RepeatedCompositeFieldContainer[Run]
-    def __init__(self, runs: _Optional[_Iterable[_Union[Run, _Mapping]]] = ...) -> None: ...
+    def __init__(self, runs: _Optional[_Iterable[_Union[Run, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., has_more: bool = ...) -> None: ...
 
 class ListPendingRequest(_message.Message):
-    __slots__ = ["before"]
+    __slots__ = ["before", "page_size", "page_token"]
     BEFORE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     before: _timestamp_pb2.Timestamp
-    def __init__(self, before: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    def __init__(self, before: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListPendingResponse(_message.Message):
-    __slots__ = ["runs"]
+    __slots__ = ["has_more", "next_page_token", "runs"]
+    HAS_MORE_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     RUNS_FIELD_NUMBER: _ClassVar[int]
+    has_more: bool
+    next_page_token: str
     runs: _containers.RepeatedCompositeFieldContainer[Run]
-    def __init__(self, runs: _Optional[_Iterable[_Union[Run, _Mapping]]] = ...) -> None: ...
+    def __init__(self, runs: _Optional[_Iterable[_Union[Run, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., has_more: bool = ...) -> None: ...
 
 class ListSuccessfulRegenerateSourcesRequest(_message.Message):
     __slots__ = ["thread_id", "user_id"]
@@ -311,6 +418,26 @@ class ListSuccessfulRegenerateSourcesResponse(_message.Message):
     RUN_IDS_FIELD_NUMBER: _ClassVar[int]
     run_ids: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, run_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ListThreadsRequest(_message.Message):
+    __slots__ = ["page_size", "page_token", "user_id"]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    user_id: str
+    def __init__(self, user_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListThreadsResponse(_message.Message):
+    __slots__ = ["has_more", "next_page_token", "threads"]
+    HAS_MORE_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    THREADS_FIELD_NUMBER: _ClassVar[int]
+    has_more: bool
+    next_page_token: str
+    threads: _containers.RepeatedCompositeFieldContainer[ThreadSummary]
+    def __init__(self, threads: _Optional[_Iterable[_Union[ThreadSummary, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., has_more: bool = ...) -> None: ...
 
 class ModelTokenUsage(_message.Message):
     __slots__ = ["runs", "tokens"]
@@ -494,6 +621,42 @@ class Run(_message.Message):
     user_id: str
     def __init__(self, run_id: _Optional[str] = ..., thread_id: _Optional[str] = ..., assistant_id: _Optional[str] = ..., user_id: _Optional[str] = ..., model_name: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., multitask_strategy: _Optional[_Union[MultitaskStrategy, str]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., kwargs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., error: _Optional[str] = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., total_input_tokens: _Optional[int] = ..., total_output_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ..., llm_call_count: _Optional[int] = ..., lead_agent_tokens: _Optional[int] = ..., subagent_tokens: _Optional[int] = ..., middleware_tokens: _Optional[int] = ..., message_count: _Optional[int] = ..., last_ai_message: _Optional[str] = ..., first_human_message: _Optional[str] = ..., operation_kind: _Optional[_Union[OperationKind, str]] = ..., stop_reason: _Optional[str] = ..., owner_worker_id: _Optional[str] = ..., lease_expires_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., cancel_action: _Optional[_Union[CancelAction, str]] = ..., cancel_requested_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., follow_up_to_run_id: _Optional[str] = ..., token_usage_by_model: _Optional[_Mapping[str, ModelUsage]] = ..., queued: bool = ...) -> None: ...
 
+class SearchRunsRequest(_message.Message):
+    __slots__ = ["assistant_id", "created_after", "created_before", "metadata", "model_name", "operation_kinds", "page_size", "page_token", "statuses", "thread_id", "user_id"]
+    ASSISTANT_ID_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AFTER_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    OPERATION_KINDS_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    STATUSES_FIELD_NUMBER: _ClassVar[int]
+    THREAD_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    assistant_id: str
+    created_after: _timestamp_pb2.Timestamp
+    created_before: _timestamp_pb2.Timestamp
+    metadata: _struct_pb2.Struct
+    model_name: str
+    operation_kinds: _containers.RepeatedScalarFieldContainer[OperationKind]
+    page_size: int
+    page_token: str
+    statuses: _containers.RepeatedScalarFieldContainer[RunStatus]
+    thread_id: str
+    user_id: str
+    def __init__(self, user_id: _Optional[str] = ..., thread_id: _Optional[str] = ..., statuses: _Optional[_Iterable[_Union[RunStatus, str]]] = ..., assistant_id: _Optional[str] = ..., model_name: _Optional[str] = ..., operation_kinds: _Optional[_Iterable[_Union[OperationKind, str]]] = ..., created_after: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., created_before: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class SearchRunsResponse(_message.Message):
+    __slots__ = ["has_more", "next_page_token", "runs"]
+    HAS_MORE_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    has_more: bool
+    next_page_token: str
+    runs: _containers.RepeatedCompositeFieldContainer[Run]
+    def __init__(self, runs: _Optional[_Iterable[_Union[Run, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., has_more: bool = ...) -> None: ...
+
 class StartRunRequest(_message.Message):
     __slots__ = ["run_id"]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
@@ -506,6 +669,14 @@ class StartRunResponse(_message.Message):
     started: bool
     def __init__(self, started: bool = ...) -> None: ...
 
+class StatusCount(_message.Message):
+    __slots__ = ["runs", "status"]
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    runs: int
+    status: RunStatus
+    def __init__(self, status: _Optional[_Union[RunStatus, str]] = ..., runs: _Optional[int] = ...) -> None: ...
+
 class ThreadConflict(_message.Message):
     __slots__ = ["conflicting_run_id", "thread_id"]
     CONFLICTING_RUN_ID_FIELD_NUMBER: _ClassVar[int]
@@ -513,6 +684,40 @@ class ThreadConflict(_message.Message):
     conflicting_run_id: str
     thread_id: str
     def __init__(self, thread_id: _Optional[str] = ..., conflicting_run_id: _Optional[str] = ...) -> None: ...
+
+class ThreadSummary(_message.Message):
+    __slots__ = ["last_activity_at", "latest_run_id", "latest_run_status", "latest_run_updated_at", "run_count", "status", "thread_id", "total_tokens"]
+    LAST_ACTIVITY_AT_FIELD_NUMBER: _ClassVar[int]
+    LATEST_RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    LATEST_RUN_STATUS_FIELD_NUMBER: _ClassVar[int]
+    LATEST_RUN_UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    RUN_COUNT_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    THREAD_ID_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    last_activity_at: _timestamp_pb2.Timestamp
+    latest_run_id: str
+    latest_run_status: RunStatus
+    latest_run_updated_at: _timestamp_pb2.Timestamp
+    run_count: int
+    status: ThreadStatus
+    thread_id: str
+    total_tokens: int
+    def __init__(self, thread_id: _Optional[str] = ..., run_count: _Optional[int] = ..., latest_run_id: _Optional[str] = ..., latest_run_status: _Optional[_Union[RunStatus, str]] = ..., latest_run_updated_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., last_activity_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., total_tokens: _Optional[int] = ..., status: _Optional[_Union[ThreadStatus, str]] = ...) -> None: ...
+
+class TokenTotals(_message.Message):
+    __slots__ = ["cache_read_tokens", "input_tokens", "output_tokens", "runs", "total_tokens"]
+    CACHE_READ_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    cache_read_tokens: int
+    input_tokens: int
+    output_tokens: int
+    runs: int
+    total_tokens: int
+    def __init__(self, runs: _Optional[int] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ..., cache_read_tokens: _Optional[int] = ...) -> None: ...
 
 class UpdateModelNameRequest(_message.Message):
     __slots__ = ["model_name", "run_id"]
@@ -635,4 +840,7 @@ class OperationKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []
 
 class CancelAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class ThreadStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []

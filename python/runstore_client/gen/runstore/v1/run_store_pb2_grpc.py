@@ -128,6 +128,26 @@ class RunStoreServiceStub(object):
                 request_serializer=runstore_dot_v1_dot_run__store__pb2.ListEditRegenerateRunsRequest.SerializeToString,
                 response_deserializer=runstore_dot_v1_dot_run__store__pb2.ListEditRegenerateRunsResponse.FromString,
                 )
+        self.SearchRuns = channel.unary_unary(
+                '/runstore.v1.RunStoreService/SearchRuns',
+                request_serializer=runstore_dot_v1_dot_run__store__pb2.SearchRunsRequest.SerializeToString,
+                response_deserializer=runstore_dot_v1_dot_run__store__pb2.SearchRunsResponse.FromString,
+                )
+        self.GetRunStats = channel.unary_unary(
+                '/runstore.v1.RunStoreService/GetRunStats',
+                request_serializer=runstore_dot_v1_dot_run__store__pb2.GetRunStatsRequest.SerializeToString,
+                response_deserializer=runstore_dot_v1_dot_run__store__pb2.GetRunStatsResponse.FromString,
+                )
+        self.ListThreads = channel.unary_unary(
+                '/runstore.v1.RunStoreService/ListThreads',
+                request_serializer=runstore_dot_v1_dot_run__store__pb2.ListThreadsRequest.SerializeToString,
+                response_deserializer=runstore_dot_v1_dot_run__store__pb2.ListThreadsResponse.FromString,
+                )
+        self.DeleteThread = channel.unary_unary(
+                '/runstore.v1.RunStoreService/DeleteThread',
+                request_serializer=runstore_dot_v1_dot_run__store__pb2.DeleteThreadRequest.SerializeToString,
+                response_deserializer=runstore_dot_v1_dot_run__store__pb2.DeleteThreadResponse.FromString,
+                )
 
 
 class RunStoreServiceServicer(object):
@@ -326,6 +346,38 @@ class RunStoreServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SearchRuns(self, request, context):
+        """SearchRuns lists runs across threads matching every given filter,
+        newest first (created_at, then run_id, descending), in keyset pages.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRunStats(self, request, context):
+        """GetRunStats counts runs and sums their tokens, in all and per local day.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListThreads(self, request, context):
+        """ListThreads lists the threads that have runs, most recent activity
+        first, each with a summary, in keyset pages.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteThread(self, request, context):
+        """DeleteThread removes the thread's visible rows in bounded batches and
+        answers how many it removed. Refused while an operation is active on the
+        thread, unless forced.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RunStoreServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -438,6 +490,26 @@ def add_RunStoreServiceServicer_to_server(servicer, server):
                     servicer.ListEditRegenerateRuns,
                     request_deserializer=runstore_dot_v1_dot_run__store__pb2.ListEditRegenerateRunsRequest.FromString,
                     response_serializer=runstore_dot_v1_dot_run__store__pb2.ListEditRegenerateRunsResponse.SerializeToString,
+            ),
+            'SearchRuns': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchRuns,
+                    request_deserializer=runstore_dot_v1_dot_run__store__pb2.SearchRunsRequest.FromString,
+                    response_serializer=runstore_dot_v1_dot_run__store__pb2.SearchRunsResponse.SerializeToString,
+            ),
+            'GetRunStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRunStats,
+                    request_deserializer=runstore_dot_v1_dot_run__store__pb2.GetRunStatsRequest.FromString,
+                    response_serializer=runstore_dot_v1_dot_run__store__pb2.GetRunStatsResponse.SerializeToString,
+            ),
+            'ListThreads': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListThreads,
+                    request_deserializer=runstore_dot_v1_dot_run__store__pb2.ListThreadsRequest.FromString,
+                    response_serializer=runstore_dot_v1_dot_run__store__pb2.ListThreadsResponse.SerializeToString,
+            ),
+            'DeleteThread': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteThread,
+                    request_deserializer=runstore_dot_v1_dot_run__store__pb2.DeleteThreadRequest.FromString,
+                    response_serializer=runstore_dot_v1_dot_run__store__pb2.DeleteThreadResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -824,5 +896,73 @@ class RunStoreService(object):
         return grpc.experimental.unary_unary(request, target, '/runstore.v1.RunStoreService/ListEditRegenerateRuns',
             runstore_dot_v1_dot_run__store__pb2.ListEditRegenerateRunsRequest.SerializeToString,
             runstore_dot_v1_dot_run__store__pb2.ListEditRegenerateRunsResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def SearchRuns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/runstore.v1.RunStoreService/SearchRuns',
+            runstore_dot_v1_dot_run__store__pb2.SearchRunsRequest.SerializeToString,
+            runstore_dot_v1_dot_run__store__pb2.SearchRunsResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def GetRunStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/runstore.v1.RunStoreService/GetRunStats',
+            runstore_dot_v1_dot_run__store__pb2.GetRunStatsRequest.SerializeToString,
+            runstore_dot_v1_dot_run__store__pb2.GetRunStatsResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ListThreads(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/runstore.v1.RunStoreService/ListThreads',
+            runstore_dot_v1_dot_run__store__pb2.ListThreadsRequest.SerializeToString,
+            runstore_dot_v1_dot_run__store__pb2.ListThreadsResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def DeleteThread(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/runstore.v1.RunStoreService/DeleteThread',
+            runstore_dot_v1_dot_run__store__pb2.DeleteThreadRequest.SerializeToString,
+            runstore_dot_v1_dot_run__store__pb2.DeleteThreadResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
