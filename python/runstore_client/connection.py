@@ -27,6 +27,7 @@ from .options import (
 )
 from .retry import RetryPolicy, call_with_retry, policy_for, retry_policy
 from .tls_refusal import CertificateRefusals
+from .tracing import client_span
 
 __all__ = ["Connection"]
 
@@ -139,26 +140,13 @@ class Connection:
         its response message. Requests are built before this, so bad input
         fails once, locally, without a round trip. A conflict (ABORTED /
         ALREADY_EXISTS) is answered once, never retried, and raised with its
-        detail (conflicts.py)."""
+        detail (conflicts.py). With OpenTelemetry, the call is a client span
+        (tracing.py)."""
         rpc = getattr(self._open(), method)
-
-        async def attempt(timeout: float | None) -> Any:
-            try:
-                return await rpc(request, timeout=timeout, metadata=self._metadata)
-            except grpc.aio.AioRpcError as error:
-                # Raised from here, a refused client certificate is never retried.
-                refusal = await self._refusals.refusal(error)
-                if refusal is not None:
-                    raise refusal from error
-                raise
-
         try:
-            return await call_with_retry(
-                attempt,
-                timeout=self._timeout,
-                policy=policy_for(method, self._retry),
-                stopped=self._stopped,
-            )
+            # One client span for the call, its retries included.
+            with client_span(method) as trace_metadata:
+                return await self._attempts(method, rpc, request, self._metadata + trace_metadata)
         except grpc.aio.AioRpcError as error:
             if self._closed:
                 raise _closed_error() from error
@@ -174,6 +162,28 @@ class Connection:
             if self._closed and (task is None or task.cancelling() == 0):
                 raise _closed_error() from None
             raise
+
+    async def _attempts(
+        self, method: str, rpc: Any, request: Message, metadata: tuple[tuple[str, str], ...]
+    ) -> Any:
+        """``rpc(request)`` with ``metadata``, retried as ``method``'s policy says."""
+
+        async def attempt(timeout: float | None) -> Any:
+            try:
+                return await rpc(request, timeout=timeout, metadata=metadata)
+            except grpc.aio.AioRpcError as error:
+                # Raised from here, a refused client certificate is never retried.
+                refusal = await self._refusals.refusal(error)
+                if refusal is not None:
+                    raise refusal from error
+                raise
+
+        return await call_with_retry(
+            attempt,
+            timeout=self._timeout,
+            policy=policy_for(method, self._retry),
+            stopped=self._stopped,
+        )
 
     async def _resolve_reference(
         self, error: grpc.aio.AioRpcError, run_id: str
