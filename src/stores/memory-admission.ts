@@ -13,6 +13,7 @@ import {
 import { type AdmissionInput, checkAdmission, checkClaimNext } from "./check-coordination.js";
 import { isRetryOf, TAKEN_OVER_ERROR } from "./coordination-rules.js";
 import { expiredPastGrace, leaseExpiry } from "./memory-lease.js";
+import { checkThreadOwners, writableRow } from "./memory-owners.js";
 import {
   copyRow,
   holdsSlot,
@@ -21,21 +22,27 @@ import {
   oldestFirst,
   type StoredRun,
 } from "./memory-run-table.js";
+import type { Owners } from "./owners.js";
 
 // MemoryRunStore's admission of operations on a thread and its queue
 // (docs/contract.md, "create_thread_operation_atomic", "claim_next_run").
 // Each function runs synchronously to its end: all or nothing.
 
-/** createThreadOperation: idempotency key, then run id, then the strategy. */
+/**
+ * createThreadOperation: idempotency key, then run id, then the strategy,
+ * then (on a view with owners) the thread's owners: a thread holding a row
+ * none of `owners` owns takes no new run of theirs.
+ */
 export function admit(
   table: MemoryRunTable,
   runId: string,
   fields: ThreadOperationFields,
+  owners: Owners | null,
 ): Admission {
   const input = checkAdmission(runId, fields);
   const holder = input.idempotencyKey === null ? undefined : table.holderOf(input.idempotencyKey);
   if (holder !== undefined) throw idempotencyConflictError(copyRow(holder));
-  const existing = table.get(input.runId);
+  const existing = writableRow(table, input.runId, owners);
   if (existing !== undefined) {
     if (isRetryOf(existing, input)) return { run: copyRow(existing), takenOver: [] };
     throw runIdTakenError(input.runId);
@@ -43,6 +50,7 @@ export function admit(
   const now = nowTimestamp();
   const enqueue = input.multitaskStrategy === "enqueue";
   const takeovers = enqueue ? [] : threadTakeovers(table, input, now);
+  checkThreadOwners(table, input.threadId, owners);
   const { lease, graceSeconds: _, ownerWorkerId, ...described } = input;
   const row = newRow(
     {

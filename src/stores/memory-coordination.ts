@@ -19,15 +19,18 @@ import {
 } from "./check-coordination.js";
 import { CANCELLED_BEFORE_START } from "./coordination-rules.js";
 import { expiredPastGrace, leaseExpiry } from "./memory-lease.js";
+import { writableRow } from "./memory-owners.js";
 import { ACTIVE, copyRow, type MemoryRunTable, type StoredRun } from "./memory-run-table.js";
+import type { Owners } from "./owners.js";
 
 // MemoryRunStore's ownership, cancellation and takeover of admitted runs
 // (docs/contract.md, "Coordination"). Each function is one conditional
-// write, read and written synchronously, so of racing callers one wins.
+// write, read and written synchronously, so of racing callers one wins. On
+// a view with owners (owners.ts) the row's owner is checked in that same step.
 
 /** pending → running; a queued run starts only through claimNextRun. */
-export function startRun(table: MemoryRunTable, runId: string): boolean {
-  const row = table.get(checkId("run_id", runId));
+export function startRun(table: MemoryRunTable, runId: string, owners: Owners | null): boolean {
+  const row = writableRow(table, checkId("run_id", runId), owners);
   if (row === undefined || row.status !== "pending" || row.queued) return false;
   table.write(row, { status: "running", updatedAt: nowTimestamp() });
   return true;
@@ -39,9 +42,10 @@ export function renewLease(
   runId: string,
   ownerWorkerId: string,
   lease: Lease,
+  owners: Owners | null,
 ): LeaseRenewal {
   const input = checkLeaseCall(runId, ownerWorkerId, lease);
-  const row = table.get(input.runId);
+  const row = writableRow(table, input.runId, owners);
   if (row === undefined || !ACTIVE.has(row.status) || row.ownerWorkerId !== input.ownerWorkerId) {
     return { renewed: false, cancelAction: null };
   }
@@ -58,9 +62,10 @@ export function requestCancel(
   table: MemoryRunTable,
   runId: string,
   action: CancelAction,
+  owners: Owners | null,
 ): CancelAction | null {
   const input = checkCancel(runId, action);
-  const row = table.get(input.runId);
+  const row = writableRow(table, input.runId, owners);
   if (row === undefined || !ACTIVE.has(row.status)) return null;
   const now = nowTimestamp();
   const changes: Partial<StoredRun> = { updatedAt: now };
@@ -82,9 +87,10 @@ export function finalizeIfNotCancelled(
   runId: string,
   status: RunStatus,
   options: { error?: string | null; stopReason?: string | null } | undefined,
+  owners: Owners | null,
 ): StatusFinalization {
   const input = checkFinalize(runId, status, options);
-  const row = table.get(input.runId);
+  const row = writableRow(table, input.runId, owners);
   if (row === undefined) return { finalized: false, cancelAction: null };
   if (!ACTIVE.has(row.status) || row.cancelAction !== null) {
     return { finalized: false, cancelAction: row.cancelAction };
@@ -101,9 +107,10 @@ export function claimForTakeover(
   table: MemoryRunTable,
   runId: string,
   options: TakeoverOptions,
+  owners: Owners | null,
 ): boolean {
   const input = checkTakeover(runId, options);
-  const row = table.get(input.runId);
+  const row = writableRow(table, input.runId, owners);
   const now = nowTimestamp();
   if (row === undefined || !isOrphan(row, now, input.graceSeconds)) return false;
   const changes: Partial<StoredRun> = { status: "error", error: input.error, updatedAt: now };

@@ -41,6 +41,7 @@ import {
   requestCancel,
   startRun,
 } from "./memory-coordination.js";
+import { checkThreadOwners, writableRow } from "./memory-owners.js";
 import {
   ACTIVE,
   copyRow,
@@ -55,6 +56,7 @@ import {
   listSuccessfulRegenerateSources,
   visibleRuns,
 } from "./memory-thread-reads.js";
+import type { HonoursOwners, Owners } from "./owners.js";
 import { TokenUsageTally } from "./token-usage.js";
 
 const FINISHED: ReadonlySet<RunStatus> = new Set(["success", "error"]);
@@ -71,23 +73,36 @@ const GUARDED_STATUS_FROM: ReadonlySet<RunStatus> = new Set(["pending", "running
  * synchronously to its end, so every call is atomic with respect to every
  * other. Nothing survives a restart.
  */
-export class MemoryRunStore implements RunStore {
+export class MemoryRunStore implements RunStore, HonoursOwners {
   private readonly table: MemoryRunTable;
+  /** Set on a view from withOwners(): the users its writes act for. */
+  private readonly owners: Owners | null = null;
 
   /** `maxBytes`: the budget of estimated row bytes past which writes are RESOURCE_EXHAUSTED. */
   constructor(options: { maxBytes?: number } = {}) {
     this.table = new MemoryRunTable(options.maxBytes);
   }
 
+  /**
+   * This store with the owner condition of owners.ts in every write: an
+   * object whose prototype is this store, so the view shares its table.
+   */
+  withOwners(owners: Owners): MemoryRunStore {
+    return Object.create(this, { owners: { value: owners } }) as MemoryRunStore;
+  }
+
   async put(runId: string, fields: PutFields): Promise<void> {
     const input = checkPut(runId, fields);
+    const existing = writableRow(this.table, input.runId, this.owners);
     const holder =
       input.idempotencyKey === null ? undefined : this.table.holderOf(input.idempotencyKey);
     if (holder !== undefined && holder.runId !== input.runId) {
       throw idempotencyConflictError(copyRow(holder));
     }
+    if (existing === undefined || existing.threadId !== input.threadId) {
+      checkThreadOwners(this.table, input.threadId, this.owners);
+    }
     const now = nowTimestamp();
-    const existing = this.table.get(input.runId);
     if (existing === undefined) {
       this.table.insert(newRow({ ...input, queued: false, holdsSlot: false }, now));
     } else {
@@ -120,7 +135,7 @@ export class MemoryRunStore implements RunStore {
     options?: UpdateStatusOptions,
   ): Promise<boolean> {
     const input = checkUpdateStatus(runId, status, options);
-    const row = this.table.get(input.runId);
+    const row = writableRow(this.table, input.runId, this.owners);
     if (row === undefined) return false;
     if (input.guarded && !GUARDED_STATUS_FROM.has(row.status)) return false;
     const changes: Partial<StoredRun> = { status: input.status, updatedAt: nowTimestamp() };
@@ -132,20 +147,20 @@ export class MemoryRunStore implements RunStore {
 
   async delete(runId: string, options?: OwnerOptions): Promise<void> {
     const { runId: id, userId } = checkOwned(runId, options);
-    const row = this.table.visible(id, userId);
-    if (row !== undefined) this.table.remove(row);
+    const row = writableRow(this.table, id, this.owners);
+    if (row !== undefined && (userId === null || row.userId === userId)) this.table.remove(row);
   }
 
   async updateModelName(runId: string, modelName: string | null): Promise<void> {
     const input = checkUpdateModelName(runId, modelName);
-    const row = this.table.get(input.runId);
+    const row = writableRow(this.table, input.runId, this.owners);
     if (row === undefined) return;
     this.table.write(row, { modelName: input.modelName, updatedAt: nowTimestamp() });
   }
 
   async updateRunCompletion(runId: string, completion: RunCompletion): Promise<boolean> {
     const input = checkCompletion(runId, completion);
-    const row = this.table.get(input.runId);
+    const row = writableRow(this.table, input.runId, this.owners);
     if (row === undefined) return false;
     if (input.guarded && !completionMayOverwrite(row.status, input.status)) return false;
     const changes: Partial<StoredRun> = {
@@ -163,7 +178,7 @@ export class MemoryRunStore implements RunStore {
 
   async updateRunProgress(runId: string, progress: RunProgress): Promise<void> {
     const input = checkProgress(runId, progress);
-    const row = this.table.get(input.runId);
+    const row = writableRow(this.table, input.runId, this.owners);
     if (row === undefined || row.status !== "running") return;
     const changes: Partial<StoredRun> = { ...input.counters, updatedAt: nowTimestamp() };
     if (input.lastAiMessage !== null) changes.lastAiMessage = input.lastAiMessage;
@@ -198,23 +213,23 @@ export class MemoryRunStore implements RunStore {
   }
 
   async createThreadOperation(runId: string, fields: ThreadOperationFields): Promise<Admission> {
-    return admit(this.table, runId, fields);
+    return admit(this.table, runId, fields, this.owners);
   }
 
   async startRun(runId: string): Promise<boolean> {
-    return startRun(this.table, runId);
+    return startRun(this.table, runId, this.owners);
   }
 
   async renewLease(runId: string, ownerWorkerId: string, lease: Lease): Promise<LeaseRenewal> {
-    return renewLease(this.table, runId, ownerWorkerId, lease);
+    return renewLease(this.table, runId, ownerWorkerId, lease, this.owners);
   }
 
   async updateLease(runId: string, ownerWorkerId: string, lease: Lease): Promise<boolean> {
-    return renewLease(this.table, runId, ownerWorkerId, lease).renewed;
+    return renewLease(this.table, runId, ownerWorkerId, lease, this.owners).renewed;
   }
 
   async requestCancel(runId: string, action: CancelAction): Promise<CancelAction | null> {
-    return requestCancel(this.table, runId, action);
+    return requestCancel(this.table, runId, action, this.owners);
   }
 
   async finalizeIfNotCancelled(
@@ -222,11 +237,11 @@ export class MemoryRunStore implements RunStore {
     status: RunStatus,
     options?: { error?: string | null; stopReason?: string | null },
   ): Promise<StatusFinalization> {
-    return finalizeIfNotCancelled(this.table, runId, status, options);
+    return finalizeIfNotCancelled(this.table, runId, status, options, this.owners);
   }
 
   async claimForTakeover(runId: string, options: TakeoverOptions): Promise<boolean> {
-    return claimForTakeover(this.table, runId, options);
+    return claimForTakeover(this.table, runId, options, this.owners);
   }
 
   async listInflightWithExpiredLease(options?: ExpiredLeaseOptions): Promise<RunRecord[]> {

@@ -21,6 +21,7 @@ import {
   stillColliding,
 } from "./mysql-coordination.js";
 import { conflictOf, duplicateKeyOf } from "./mysql-errors.js";
+import { checkThreadOwners } from "./mysql-owners.js";
 import {
   fromRow,
   graceValue,
@@ -30,6 +31,7 @@ import {
   text,
   toSql,
 } from "./mysql-rows.js";
+import { type Owners, ownedBy, runNotYours } from "./owners.js";
 
 // MysqlRunStore's admission of operations on a thread and its queue
 // (docs/contract.md, "create_thread_operation_atomic", "claim_next_run").
@@ -53,18 +55,22 @@ type ActiveRow = RunRow & { lease_expired: number | string };
  * one transaction. A duplicate key at the INSERT means a concurrent
  * admission got there first: on the idempotency key, or on the slot for
  * reject, that is the conflict (naming whoever holds it); on the run id, or
- * on the slot for interrupt / rollback, the next attempt looks again.
+ * on the slot for interrupt / rollback, the next attempt looks again. On a
+ * view with `owners`, a run id another user holds is PERMISSION_DENIED, and
+ * so is a thread holding a row none of them owns, checked once the new row
+ * is inserted (mysql-owners.ts), after the strategy's own conflict.
  */
 export async function createThreadOperation(
   db: SqlSession,
   runId: string,
   fields: ThreadOperationFields,
+  owners: Owners | null,
 ): Promise<Admission> {
   const input = checkAdmission(runId, fields);
   const holders = holdersOf(db, input);
   for (let attempt = 1; ; attempt++) {
     try {
-      return await db.transaction((tx) => admit(tx, input));
+      return await db.transaction((tx) => admit(tx, input, owners));
     } catch (error) {
       const key = duplicateKeyOf(error);
       if (key === null) throw error;
@@ -81,7 +87,11 @@ export async function createThreadOperation(
   }
 }
 
-async function admit(tx: SqlTransaction, input: AdmissionInput): Promise<Admission> {
+async function admit(
+  tx: SqlTransaction,
+  input: AdmissionInput,
+  owners: Owners | null,
+): Promise<Admission> {
   if (input.idempotencyKey !== null) {
     const [holder] = rowsOf(await tx.run(S.keyHolder, [input.idempotencyKey]));
     if (holder !== undefined) throw idempotencyConflictError(fromRow(holder));
@@ -89,6 +99,8 @@ async function admit(tx: SqlTransaction, input: AdmissionInput): Promise<Admissi
   const [existing] = rowsOf(await tx.run(SELECT_RUN, [input.runId]));
   if (existing !== undefined) {
     const row = fromRow(existing);
+    // A stored row is answered, never written: its owner needs no lock.
+    if (owners !== null && !ownedBy(owners, row.userId)) throw runNotYours();
     if (isRetryOf(row, input)) return { run: row, takenOver: [] };
     throw runIdTakenError(input.runId);
   }
@@ -115,6 +127,7 @@ async function admit(tx: SqlTransaction, input: AdmissionInput): Promise<Admissi
     toSql(input.createdAt ?? now),
     toSql(now),
   ]);
+  if (owners !== null) await checkThreadOwners(tx, input.threadId, owners);
   const [row] = rowsOf(await tx.run(SELECT_RUN, [input.runId]));
   return { run: fromRow(row as RunRow), takenOver };
 }

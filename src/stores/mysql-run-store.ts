@@ -58,6 +58,7 @@ import {
   updateLease,
 } from "./mysql-coordination.js";
 import { duplicateKeyOf, isPacketTooLarge, mapMysqlError } from "./mysql-errors.js";
+import { ownedSession, ownedWrite } from "./mysql-owners.js";
 import { checkPacketLimit } from "./mysql-packet-limit.js";
 import { createMysqlPool, type MysqlOptions } from "./mysql-pool.js";
 import {
@@ -76,6 +77,7 @@ import {
   usageMapFromSql,
   usageMapToSql,
 } from "./mysql-rows.js";
+import type { HonoursOwners, Owners } from "./owners.js";
 import { TokenUsageTally } from "./token-usage.js";
 
 /** The slice of a mysql2 promise connection this store uses. */
@@ -234,11 +236,13 @@ function sizeOf(sql: string): string {
  * `migrate()` in mysql-migrations.ts. Part 2's statements are in
  * mysql-coordination.ts and mysql-admission.ts.
  */
-export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolStats {
+export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolStats, HonoursOwners {
   /** Set on a view from withCallSignal(): the serving call's signal. */
   private readonly callSignal: AbortSignal | undefined = undefined;
   /** Set on a view from withResponseBudget(): the largest list answer the serving call may build. */
   private readonly responseBudgetBytes: number | undefined = undefined;
+  /** Set on a view from withOwners(): the users its writes act for. */
+  private readonly owners: Owners | null = null;
   /** Rows the list reads have loaded; shared with every call view (tests read it). */
   private readonly listed = { rows: 0 };
   private readonly queryTimeoutMs: number;
@@ -295,6 +299,14 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolSt
     return Object.create(this, { responseBudgetBytes: { value: maxBytes } }) as MysqlRunStore;
   }
 
+  /**
+   * This store with the owner condition of owners.ts in every write, each
+   * write one transaction that locks what it decides on (mysql-owners.ts).
+   */
+  withOwners(owners: Owners): MysqlRunStore {
+    return Object.create(this, { owners: { value: owners } }) as MysqlRunStore;
+  }
+
   /** Rows the list reads have loaded since the store opened. */
   get listedRows(): number {
     return this.listed.rows;
@@ -340,24 +352,18 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolSt
     // A key held by another run is an idempotency conflict. A put never
     // collides on a slot: it takes none, and one it moves to another thread
     // drops the slot it held (PUT_FLAGS).
-    await resolvingCollisions(this.session, input, async () => {
-      const now = toSql(nowTimestamp());
-      const createdAt = input.createdAt === null ? now : toSql(input.createdAt);
-      let exists: unknown;
-      try {
-        await this.run(STATEMENTS.putInsert, [input.runId, ...described, createdAt, now]);
-        return;
-      } catch (error) {
-        if (duplicateKeyOf(error) !== "run_id") throw error;
-        exists = error;
-      }
-      // created_at, counters, messages, cancel and usage map stay; queue and
-      // slot too, unless the new status ends them or the thread changes (PUT_FLAGS).
-      const flags = [input.status, input.threadId, input.status];
-      const values = [...flags, ...described, now, input.runId];
-      // Deleted since the INSERT: insert again.
-      if (!matched(await this.run(STATEMENTS.putUpdate, values))) throw exists;
-    });
+    const owners = this.owners;
+    await resolvingCollisions(this.session, input, () =>
+      owners === null
+        ? putRow(this.session, input, described)
+        : ownedWrite(
+            this.session,
+            input.runId,
+            owners,
+            (tx) => putRow(tx, input, described),
+            input.threadId,
+          ),
+    );
   }
 
   async get(runId: string, options?: OwnerOptions): Promise<RunRecord | null> {
@@ -389,19 +395,20 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolSt
   ): Promise<boolean> {
     const input = checkUpdateStatus(runId, status, options);
     const sql = input.guarded ? STATEMENTS.updateStatusGuarded : STATEMENTS.updateStatus;
-    return matched(await this.run(sql, statusValues(input)));
+    return matched(await this.writeSession(input.runId).run(sql, statusValues(input)));
   }
 
   async delete(runId: string, options?: OwnerOptions): Promise<void> {
     const { runId: id, userId } = checkOwned(runId, options);
+    const db = this.writeSession(id);
     await (userId === null
-      ? this.run(STATEMENTS.delete, [id])
-      : this.run(STATEMENTS.deleteOwned, [id, userId]));
+      ? db.run(STATEMENTS.delete, [id])
+      : db.run(STATEMENTS.deleteOwned, [id, userId]));
   }
 
   async updateModelName(runId: string, modelName: string | null): Promise<void> {
     const input = checkUpdateModelName(runId, modelName);
-    await this.run(STATEMENTS.updateModelName, [
+    await this.writeSession(input.runId).run(STATEMENTS.updateModelName, [
       input.modelName,
       toSql(nowTimestamp()),
       input.runId,
@@ -422,20 +429,21 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolSt
       toSql(nowTimestamp()),
       input.runId,
     ];
+    const db = this.writeSession(input.runId);
     return matched(
       input.guarded
-        ? await this.run(STATEMENTS.updateRunCompletionGuarded, [
+        ? await db.run(STATEMENTS.updateRunCompletionGuarded, [
             ...values,
             input.status,
             input.status,
           ])
-        : await this.run(STATEMENTS.updateRunCompletion, values),
+        : await db.run(STATEMENTS.updateRunCompletion, values),
     );
   }
 
   async updateRunProgress(runId: string, progress: RunProgress): Promise<void> {
     const input = checkProgress(runId, progress);
-    await this.run(STATEMENTS.updateRunProgress, [
+    await this.writeSession(input.runId).run(STATEMENTS.updateRunProgress, [
       ...COUNTER_FIELDS.map(([name]) => input.counters[name] ?? null),
       input.lastAiMessage,
       input.firstHumanMessage,
@@ -486,23 +494,23 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolSt
   }
 
   async createThreadOperation(runId: string, fields: ThreadOperationFields): Promise<Admission> {
-    return createThreadOperation(this.session, runId, fields);
+    return createThreadOperation(this.session, runId, fields, this.owners);
   }
 
   async startRun(runId: string): Promise<boolean> {
-    return startRun(this.session, runId);
+    return startRun(this.writeSession(runId), runId);
   }
 
   async renewLease(runId: string, ownerWorkerId: string, lease: Lease): Promise<LeaseRenewal> {
-    return renewLease(this.session, runId, ownerWorkerId, lease);
+    return renewLease(this.writeSession(runId), runId, ownerWorkerId, lease);
   }
 
   async updateLease(runId: string, ownerWorkerId: string, lease: Lease): Promise<boolean> {
-    return updateLease(this.session, runId, ownerWorkerId, lease);
+    return updateLease(this.writeSession(runId), runId, ownerWorkerId, lease);
   }
 
   async requestCancel(runId: string, action: CancelAction): Promise<CancelAction | null> {
-    return requestCancel(this.session, runId, action);
+    return requestCancel(this.writeSession(runId), runId, action);
   }
 
   async finalizeIfNotCancelled(
@@ -510,11 +518,11 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolSt
     status: RunStatus,
     options?: { error?: string | null; stopReason?: string | null },
   ): Promise<StatusFinalization> {
-    return finalizeIfNotCancelled(this.session, runId, status, options);
+    return finalizeIfNotCancelled(this.writeSession(runId), runId, status, options);
   }
 
   async claimForTakeover(runId: string, options: TakeoverOptions): Promise<boolean> {
-    return claimForTakeover(this.session, runId, options);
+    return claimForTakeover(this.writeSession(runId), runId, options);
   }
 
   async listInflightWithExpiredLease(options?: ExpiredLeaseOptions): Promise<RunRecord[]> {
@@ -581,6 +589,17 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolSt
       list: (sql, values) => this.list(sql, values),
       transaction: (work) => this.transaction(work),
     };
+  }
+
+  /**
+   * What a write to run `runId` runs on: this call's session, or on a view
+   * with owners, one where each statement or transaction first locks the
+   * row and refuses another user's (mysql-owners.ts). Part 2's writes check
+   * their input before they touch it, so `runId` may still be unchecked.
+   */
+  private writeSession(runId: string): SqlSession {
+    const session = this.session;
+    return this.owners === null ? session : ownedSession(session, runId, this.owners);
   }
 
   /**
@@ -852,6 +871,33 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolSt
     }
     connection.release();
   }
+}
+
+/**
+ * put's write on `db` (statements of their own, or one transaction): INSERT,
+ * or on a duplicate run id UPDATE. created_at, counters, messages, cancel
+ * and usage map stay; queue and slot too, unless the new status ends them or
+ * the thread changes (PUT_FLAGS). A run deleted since the INSERT rethrows
+ * its duplicate key, which resolvingCollisions answers by trying again.
+ */
+async function putRow(
+  db: SqlTransaction,
+  input: { runId: string; threadId: string; status: RunStatus; createdAt: string | null },
+  described: SqlValues,
+): Promise<void> {
+  const now = toSql(nowTimestamp());
+  const createdAt = input.createdAt === null ? now : toSql(input.createdAt);
+  let exists: unknown;
+  try {
+    await db.run(STATEMENTS.putInsert, [input.runId, ...described, createdAt, now]);
+    return;
+  } catch (error) {
+    if (duplicateKeyOf(error) !== "run_id") throw error;
+    exists = error;
+  }
+  const flags = [input.status, input.threadId, input.status];
+  const values = [...flags, ...described, now, input.runId];
+  if (!matched(await db.run(STATEMENTS.putUpdate, values))) throw exists;
 }
 
 /**
