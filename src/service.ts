@@ -1,5 +1,5 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import type { ContextValues, ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, type ContextValues, type ServiceImpl } from "@connectrpc/connect";
 import type { RunStore, RunStoreService, TokenCounters } from "@runstore/client";
 import {
   COUNTER_FIELDS,
@@ -19,6 +19,7 @@ import { type FollowsCallSignal, followsCallSignal } from "./call-signal.js";
 import { CallerShare, callerOf, defaultShare } from "./caller-share.js";
 import { DEFAULT_LIMITS } from "./limits.js";
 import { honoursResponseBudget, ResponseBudget } from "./response-budget.js";
+import { honoursOwners } from "./stores/owners.js";
 import * as coordination from "./service-coordination.js";
 import * as history from "./service-history.js";
 import { optionalTimestamp } from "./wire-values.js";
@@ -72,11 +73,12 @@ export class RunStoreServiceImpl implements Impl {
       ? signalled.withResponseBudget(this.budget.maxBytes)
       : signalled;
     const principal = context?.values?.get(principalKey) ?? null;
+    const users = principal?.users ?? null;
+    const owned = users === null ? bound : ownedBy(bound, users);
     const store =
       this.share === null || principal === null || context === undefined
-        ? bound
-        : this.share.storeFor(bound, callerOf(principal), context.signal);
-    const users = principal?.users ?? null;
+        ? owned
+        : this.share.storeFor(owned, callerOf(principal), context.signal);
     return users === null ? store : new ScopedRunStore(store, users);
   }
 
@@ -293,6 +295,21 @@ export class RunStoreServiceImpl implements Impl {
   deleteThread(req: pb.DeleteThreadRequest, context?: CallContext) {
     return history.deleteThread(this.storeFor(context), req);
   }
+}
+
+/**
+ * `store`'s view whose writes carry the owner condition for `users`
+ * (src/stores/owners.ts), which ScopedRunStore relies on: a store that
+ * cannot give one serves no user-bound caller.
+ */
+function ownedBy(store: RunStore, users: ReadonlySet<string>): RunStore {
+  if (!honoursOwners(store)) {
+    throw new ConnectError(
+      "this store cannot check a run's owner inside its writes: user-bound tokens need the memory or MySQL store",
+      Code.Unimplemented,
+    );
+  }
+  return store.withOwners(users);
 }
 
 /**

@@ -46,11 +46,10 @@ function hiddenThreadConflict(threadId: string): ConnectError {
  * A RunStore seen through a token bound to `users` (docs/security.md,
  * "Scoped tokens"): a named user outside the set is PERMISSION_DENIED; an
  * omitted user filter means the token's users; lists without a user filter
- * keep only the set's runs; a write to a run owned outside the set is
- * PERMISSION_DENIED and changes nothing. The owner of a run addressed by id
- * is read first (get) and then the write is made: a run's owner changes only
- * by a put, which this class refuses for runs owned outside the set, so
- * between the two steps only a token trusted with both owners can move it.
+ * keep only the set's runs. Writes go straight to `store`, a view made with
+ * withOwners(users) (src/stores/owners.ts): it checks the owner of the row a
+ * write addresses, and the owners of the thread a new run joins, in the same
+ * atomic step as the write, so nothing is read here before a write.
  */
 export class ScopedRunStore implements RunStore {
   private readonly only: string | null;
@@ -80,15 +79,6 @@ export class ScopedRunStore implements RunStore {
     return run.userId !== null && this.users.has(run.userId);
   }
 
-  /** The run's current row, refused when someone outside the set owns it; null when missing. */
-  private async writable(runId: string): Promise<RunRecord | null> {
-    const run = await this.store.get(runId);
-    if (run !== null && !this.mine(run)) {
-      throw denied("run_id belongs to a user this token is not bound to");
-    }
-    return run;
-  }
-
   /**
    * Conflicts name no row the token cannot see: an idempotency conflict on
    * another user's row says only that the key is taken; a thread busy with a
@@ -115,7 +105,6 @@ export class ScopedRunStore implements RunStore {
 
   async put(runId: string, fields: PutFields): Promise<void> {
     const userId = this.newOwner(fields.userId);
-    await this.writable(runId);
     await this.conflictsHidden(this.store.put(runId, { ...fields, userId }));
   }
 
@@ -146,34 +135,27 @@ export class ScopedRunStore implements RunStore {
   }
 
   async updateStatus(runId: string, status: RunStatus, options?: UpdateStatusOptions) {
-    await this.writable(runId);
     return this.store.updateStatus(runId, status, options);
   }
 
   async delete(runId: string, options?: OwnerOptions): Promise<void> {
+    // No user named: the token's run, whichever of its users owns it.
     const named =
       options?.userId === null || options?.userId === undefined
         ? null
         : this.filter(options.userId);
-    const run = await this.writable(runId);
-    if (run === null) return;
-    // The delete itself filters on an owner in the set, so a row that
-    // changed hands since the read is left alone.
-    await this.store.delete(runId, { userId: named ?? run.userId });
+    await this.store.delete(runId, { userId: named });
   }
 
   async updateModelName(runId: string, modelName: string | null): Promise<void> {
-    await this.writable(runId);
     return this.store.updateModelName(runId, modelName);
   }
 
   async updateRunCompletion(runId: string, completion: RunCompletion) {
-    await this.writable(runId);
     return this.store.updateRunCompletion(runId, completion);
   }
 
   async updateRunProgress(runId: string, progress: RunProgress): Promise<void> {
-    await this.writable(runId);
     return this.store.updateRunProgress(runId, progress);
   }
 
@@ -199,32 +181,23 @@ export class ScopedRunStore implements RunStore {
         `multitask_strategy ${strategy} interrupts the thread's active runs whoever owns them: it needs an unbound (admin) token`,
       );
     }
-    const admission = await this.conflictsHidden(
-      this.store.createThreadOperation(runId, { ...fields, userId }),
-    );
-    // A stored row answered as a retry (nothing changed) may be someone else's.
-    if (!this.mine(admission.run))
-      throw denied("run_id belongs to a user this token is not bound to");
-    return admission;
+    // A stored row answered as a retry that is someone else's is refused by the store.
+    return this.conflictsHidden(this.store.createThreadOperation(runId, { ...fields, userId }));
   }
 
   async startRun(runId: string): Promise<boolean> {
-    await this.writable(runId);
     return this.store.startRun(runId);
   }
 
   async renewLease(runId: string, ownerWorkerId: string, lease: Lease): Promise<LeaseRenewal> {
-    await this.writable(runId);
     return this.store.renewLease(runId, ownerWorkerId, lease);
   }
 
   async updateLease(runId: string, ownerWorkerId: string, lease: Lease): Promise<boolean> {
-    await this.writable(runId);
     return this.store.updateLease(runId, ownerWorkerId, lease);
   }
 
   async requestCancel(runId: string, action: CancelAction): Promise<CancelAction | null> {
-    await this.writable(runId);
     return this.store.requestCancel(runId, action);
   }
 
@@ -233,12 +206,10 @@ export class ScopedRunStore implements RunStore {
     status: RunStatus,
     options?: { error?: string | null; stopReason?: string | null },
   ): Promise<StatusFinalization> {
-    await this.writable(runId);
     return this.store.finalizeIfNotCancelled(runId, status, options);
   }
 
   async claimForTakeover(runId: string, options: TakeoverOptions): Promise<boolean> {
-    await this.writable(runId);
     return this.store.claimForTakeover(runId, options);
   }
 

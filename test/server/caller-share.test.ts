@@ -2,6 +2,7 @@ import { RemoteRunStore } from "@runstore/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseTokenFile } from "../../src/auth/token-grants.js";
 import { type RunningServer, startServer } from "../../src/server.js";
+import { LOCK_OWNER } from "../../src/stores/mysql-owners.js";
 import type { MysqlRunStore } from "../../src/stores/mysql-run-store.js";
 import {
   createTestDatabase,
@@ -21,6 +22,9 @@ const TOKENS = parseTokenFile(
   ].join("\n"),
   "tokens",
 );
+
+/** What a user-bound write waits in first: the lock on its run's row (mysql-owners.ts), up to its first value. */
+const OWNER_LOCK = LOCK_OWNER.slice(0, LOCK_OWNER.indexOf("?"));
 
 const db = await createTestDatabase("caller_share");
 let store: MysqlRunStore;
@@ -56,7 +60,7 @@ describe.skipIf(db === null)("caller share", () => {
     const alice = client(TOKENS[0]?.token as string);
     const bob = client(TOKENS[1]?.token as string);
     await alice.put("locked", { threadId: "t", userId: "alice", status: "pending" });
-    await bob.put("bobs", { threadId: "t", userId: "bob", status: "pending" });
+    await bob.put("bobs", { threadId: "tb", userId: "bob", status: "pending" });
 
     const unlock = await lockRow(database.url, "locked");
     let settled = 0;
@@ -67,7 +71,7 @@ describe.skipIf(db === null)("caller share", () => {
     );
     try {
       // Alice's share (2) is on MySQL, waiting for the lock; the other 10 wait in the server.
-      await expect.poll(() => runningStatements(database, "UPDATE"), { timeout: 10_000 }).toBe(2);
+      await expect.poll(() => runningStatements(database, OWNER_LOCK), { timeout: 10_000 }).toBe(2);
 
       const times: number[] = [];
       for (let i = 0; i < 40; i++) {
@@ -78,7 +82,7 @@ describe.skipIf(db === null)("caller share", () => {
       }
       // Bob was answered every time while every write of Alice's was still blocked.
       expect(settled).toBe(0);
-      expect(await runningStatements(database, "UPDATE")).toBe(2);
+      expect(await runningStatements(database, OWNER_LOCK)).toBe(2);
       times.sort((a, b) => a - b);
       const p99 = times[Math.ceil(times.length * 0.99) - 1] as number;
       console.log(
