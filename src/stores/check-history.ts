@@ -14,6 +14,7 @@ import {
   checkId,
   checkOperationKind,
   checkOptionalId,
+  checkOptionalText,
   checkStatus,
   checkString,
   invalidArgument,
@@ -29,6 +30,7 @@ import {
   PAGE_SIZE_MAX,
   PAGE_SIZE_MIN,
 } from "./page-token.js";
+import { normalizeModelName } from "./text.js";
 
 // The argument checks of the history RPCs (docs/contract.md, "History"),
 // called first by every backend like check-input.ts. They also turn page
@@ -193,7 +195,8 @@ export function checkSearch(search: RunSearch | undefined, page?: PageRequest) {
     statuses: checkNames("statuses", opts.statuses, checkStatus),
     assistantId:
       opts.assistantId == null ? null : checkString("assistant_id", opts.assistantId, 0, 128),
-    modelName: opts.modelName == null ? null : checkString("model_name", opts.modelName, 0, 128),
+    // Normalised as put stores it, so a filter matches what put was given.
+    modelName: normalizeModelName(checkOptionalText("model_name", opts.modelName)),
     operationKinds: checkNames("operation_kinds", opts.operationKinds, checkOperationKind),
     createdAfter: checkOptionalTimestamp("created_after", opts.createdAfter),
     createdBefore: checkOptionalTimestamp("created_before", opts.createdBefore),

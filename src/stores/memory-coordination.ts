@@ -132,7 +132,7 @@ export function listInflightWithExpiredLease(
 }
 
 /** An active row no live owner holds: not queued (a queued row waits), lease expired past grace. */
-function isOrphan(row: StoredRun, now: string, graceSeconds: number): boolean {
+export function isOrphan(row: StoredRun, now: string, graceSeconds: number): boolean {
   return (
     ACTIVE.has(row.status) && !row.queued && expiredPastGrace(row.leaseExpiresAt, now, graceSeconds)
   );

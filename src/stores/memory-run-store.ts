@@ -1,26 +1,33 @@
 import {
   type Admission,
   type CancelAction,
+  type DeleteThreadOptions,
   type ExpiredLeaseOptions,
   type Lease,
   type LeaseRenewal,
   type ListByThreadOptions,
   nowTimestamp,
   type OwnerOptions,
+  type Page,
+  type PageRequest,
   type PutFields,
   type RecoveryOptions,
   type RunCompletion,
   type RunProgress,
   type RunRecord,
+  type RunSearch,
+  type RunStats,
+  type RunStatsOptions,
   type RunStatus,
   type RunStore,
   type StatusFinalization,
   type TakeoverOptions,
   type ThreadOperationFields,
+  type ThreadSummary,
   type ThreadTokenUsage,
   type UpdateStatusOptions,
 } from "@runstore/client";
-import { COUNTER_FIELDS, idempotencyConflictError } from "@runstore/client/internal";
+import { COUNTER_FIELDS, eachItem, idempotencyConflictError } from "@runstore/client/internal";
 import {
   checkAggregate,
   checkCompletion,
@@ -43,6 +50,12 @@ import {
 } from "./memory-coordination.js";
 import { checkThreadOwners, writableRow } from "./memory-owners.js";
 import {
+  listByThreadPage,
+  listInflightPage,
+  listInflightWithExpiredLeasePage,
+  listPendingPage,
+} from "./memory-pages.js";
+import {
   ACTIVE,
   copyRow,
   MemoryRunTable,
@@ -50,12 +63,15 @@ import {
   newRow,
   type StoredRun,
 } from "./memory-run-table.js";
+import { searchRunsPage } from "./memory-search.js";
+import { getRunStats } from "./memory-stats.js";
 import {
   getManyByThread,
   listEditRegenerateRuns,
   listSuccessfulRegenerateSources,
   visibleRuns,
 } from "./memory-thread-reads.js";
+import { deleteThread, listThreadsPage } from "./memory-threads.js";
 import type { HonoursOwners, Owners } from "./owners.js";
 import { TokenUsageTally } from "./token-usage.js";
 
@@ -69,7 +85,9 @@ const GUARDED_STATUS_FROM: ReadonlySet<RunStatus> = new Set(["pending", "running
  * docs/contract.md in plain maps. Part 2 lives beside it: admission and the
  * queue in memory-admission.ts, leases, cancels and takeover in
  * memory-coordination.ts, its thread reads in memory-thread-reads.ts, the
- * rows and their indexes in memory-run-table.ts. Each method runs
+ * history (issue 15) in memory-pages.ts, memory-search.ts, memory-stats.ts
+ * and memory-threads.ts, the rows and their indexes (and the MEMORY_MAX_RUNS
+ * eviction) in memory-run-table.ts. Each method runs
  * synchronously to its end, so every call is atomic with respect to every
  * other. Nothing survives a restart.
  */
@@ -78,9 +96,13 @@ export class MemoryRunStore implements RunStore, HonoursOwners {
   /** Set on a view from withOwners(): the users its writes act for. */
   private readonly owners: Owners | null = null;
 
-  /** `maxBytes`: the budget of estimated row bytes past which writes are RESOURCE_EXHAUSTED. */
-  constructor(options: { maxBytes?: number } = {}) {
-    this.table = new MemoryRunTable(options.maxBytes);
+  /**
+   * `maxBytes`: the budget of estimated row bytes past which writes are
+   * RESOURCE_EXHAUSTED; `maxRuns`: rows held before the oldest terminal ones
+   * are evicted (0: no such bound).
+   */
+  constructor(options: { maxBytes?: number; maxRuns?: number } = {}) {
+    this.table = new MemoryRunTable(options.maxBytes, options.maxRuns);
   }
 
   /**
@@ -277,6 +299,53 @@ export class MemoryRunStore implements RunStore, HonoursOwners {
 
   async listEditRegenerateRuns(threadId: string, options?: OwnerOptions): Promise<RunRecord[]> {
     return listEditRegenerateRuns(this.table, threadId, options);
+  }
+
+  async listByThreadPage(
+    threadId: string,
+    options?: OwnerOptions,
+    page?: PageRequest,
+  ): Promise<Page<RunRecord>> {
+    return listByThreadPage(this.table, threadId, options, page);
+  }
+
+  async listPendingPage(options?: RecoveryOptions, page?: PageRequest): Promise<Page<RunRecord>> {
+    return listPendingPage(this.table, options, page);
+  }
+
+  async listInflightPage(options?: RecoveryOptions, page?: PageRequest): Promise<Page<RunRecord>> {
+    return listInflightPage(this.table, options, page);
+  }
+
+  async listInflightWithExpiredLeasePage(
+    options?: ExpiredLeaseOptions,
+    page?: PageRequest,
+  ): Promise<Page<RunRecord>> {
+    return listInflightWithExpiredLeasePage(this.table, options, page);
+  }
+
+  async searchRunsPage(search?: RunSearch, page?: PageRequest): Promise<Page<RunRecord>> {
+    return searchRunsPage(this.table, search, page);
+  }
+
+  searchRuns(search?: RunSearch, pageSize?: number | null): AsyncIterable<RunRecord> {
+    return eachItem((page) => this.searchRunsPage(search, page), pageSize);
+  }
+
+  async getRunStats(options?: RunStatsOptions): Promise<RunStats> {
+    return getRunStats(this.table, options);
+  }
+
+  async listThreadsPage(options?: OwnerOptions, page?: PageRequest): Promise<Page<ThreadSummary>> {
+    return listThreadsPage(this.table, options, page);
+  }
+
+  listThreads(options?: OwnerOptions, pageSize?: number | null): AsyncIterable<ThreadSummary> {
+    return eachItem((page) => this.listThreadsPage(options, page), pageSize);
+  }
+
+  async deleteThread(threadId: string, options?: DeleteThreadOptions): Promise<number> {
+    return deleteThread(this.table, threadId, options);
   }
 }
 

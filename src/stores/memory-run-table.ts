@@ -7,6 +7,7 @@ import {
 } from "@runstore/client";
 import { COUNTER_FIELDS } from "@runstore/client/internal";
 import type { PutInput } from "./check-input.js";
+import { type EvictionEntry, EvictionOrder } from "./memory-eviction.js";
 import { compareCodePoints } from "./text.js";
 
 /** pending and running: the statuses docs/contract.md calls active (in flight). */
@@ -75,6 +76,9 @@ export function copyRow(row: StoredRun): RunRecord {
 /** MEMORY_MAX_BYTES's default: finite, so a full store refuses writes long before the heap limit. */
 export const DEFAULT_MEMORY_MAX_BYTES = 1024 * 1024 * 1024;
 
+/** MEMORY_MAX_RUNS's default: rows held before the oldest terminal ones are evicted. */
+export const DEFAULT_MEMORY_MAX_RUNS = 100_000;
+
 /** What a row is reckoned to take beyond its JSON: the object, its indexes' entries. */
 const ROW_OVERHEAD_BYTES = 256;
 
@@ -87,7 +91,10 @@ function rowBytes(row: StoredRun): number {
  * The rows of MemoryRunStore with the indexes its calls read, held to a
  * budget of estimated bytes: a write that would take the table past it is
  * RESOURCE_EXHAUSTED before anything changes, so the process refuses work
- * instead of dying at the heap limit.
+ * instead of dying at the heap limit. It also holds at most `maxRuns` rows
+ * (MEMORY_MAX_RUNS; 0: no such bound): a new row past it evicts the oldest
+ * terminal row (updated_at, then run_id), and is refused when every row is
+ * active.
  */
 export class MemoryRunTable {
   private readonly rows = new Map<string, StoredRun>();
@@ -97,8 +104,13 @@ export class MemoryRunTable {
   private readonly active = new Set<string>();
   private readonly queued = new Set<string>();
   private readonly byKey = new Map<string, string>();
+  /** Terminal rows in eviction order; kept only when maxRuns bounds the table. */
+  private readonly evictable = new EvictionOrder();
 
-  constructor(private readonly maxBytes: number = DEFAULT_MEMORY_MAX_BYTES) {}
+  constructor(
+    private readonly maxBytes: number = DEFAULT_MEMORY_MAX_BYTES,
+    private readonly maxRuns: number = DEFAULT_MEMORY_MAX_RUNS,
+  ) {}
 
   /**
    * The bytes writing `changes` into `row` would add (negative when it
@@ -109,11 +121,40 @@ export class MemoryRunTable {
   }
 
   /**
-   * Refuses a change of `grow` bytes that would take the table past its
-   * budget; a change made of several writes calls it first with their sum,
-   * so it is refused before any of them is made.
+   * Room for one new row, `grow` being the bytes it and any writes made
+   * with it add: at maxRuns rows the oldest terminal row is evicted. Refused
+   * (RESOURCE_EXHAUSTED, nothing changed) when every row is active or the
+   * bytes do not fit even after the eviction. An admission calls it first
+   * with the sum of all its writes, so it is refused before any is made.
    */
   makeRoom(grow: number): void {
+    const victim =
+      this.maxRuns > 0 && this.rows.size >= this.maxRuns ? this.evictionVictim() : undefined;
+    this.checkBytes(grow - (victim === undefined ? 0 : (this.sizes.get(victim.runId) ?? 0)));
+    if (victim !== undefined) this.remove(victim);
+  }
+
+  /** The oldest terminal row, or RESOURCE_EXHAUSTED naming MEMORY_MAX_RUNS when there is none. */
+  private evictionVictim(): StoredRun {
+    const entry = this.evictable.oldest((candidate) => this.describes(candidate));
+    if (entry === undefined) {
+      throw new ConnectError(
+        `memory store holds MEMORY_MAX_RUNS (${this.maxRuns}) runs and every one is active ` +
+          "(pending or running), so none can be evicted; end or delete runs, raise MEMORY_MAX_RUNS or use MySQL",
+        Code.ResourceExhausted,
+      );
+    }
+    return this.rows.get(entry[1]) as StoredRun;
+  }
+
+  /** Whether an eviction entry still describes its row: stored, terminal, not written since. */
+  private describes([updatedAt, runId]: EvictionEntry): boolean {
+    const row = this.rows.get(runId);
+    return row !== undefined && !ACTIVE.has(row.status) && row.updatedAt === updatedAt;
+  }
+
+  /** Refuses a change of `grow` bytes that would take the table past its budget. */
+  private checkBytes(grow: number): void {
     if (grow > 0 && this.usedBytes + grow > this.maxBytes) {
       throw new ConnectError(
         `memory store is full (${this.usedBytes} bytes of ${this.maxBytes}); delete runs or use MySQL`,
@@ -157,7 +198,7 @@ export class MemoryRunTable {
   write(row: StoredRun, changes: Partial<StoredRun>): void {
     const size = rowBytes({ ...row, ...changes });
     const was = this.sizes.get(row.runId) ?? 0;
-    this.makeRoom(size - was);
+    this.checkBytes(size - was);
     this.usedBytes += size - was;
     this.sizes.set(row.runId, size);
     this.unindex(row);
@@ -194,6 +235,21 @@ export class MemoryRunTable {
     return rows.sort(oldestFirst);
   }
 
+  /** Every row, in no particular order. */
+  allRows(): Iterable<StoredRun> {
+    return this.rows.values();
+  }
+
+  /** Every thread with at least one row, in no particular order. */
+  threadIds(): Iterable<string> {
+    return this.byThread.keys();
+  }
+
+  /** Every active (pending or running) row, in no particular order. */
+  *activeRows(): Iterable<StoredRun> {
+    for (const id of this.active) yield this.rows.get(id) as StoredRun;
+  }
+
   /** Every queued row, in no particular order. */
   *queuedRows(): Iterable<StoredRun> {
     for (const id of this.queued) yield this.rows.get(id) as StoredRun;
@@ -209,6 +265,21 @@ export class MemoryRunTable {
     if (ACTIVE.has(row.status)) this.active.add(row.runId);
     if (row.queued) this.queued.add(row.runId);
     if (row.idempotencyKey !== null) this.byKey.set(row.idempotencyKey, row.runId);
+    if (this.maxRuns > 0 && !ACTIVE.has(row.status)) this.queueEviction(row);
+  }
+
+  /**
+   * Adds a terminal row to the eviction order; when stale entries have come
+   * to outnumber the rows, rebuilds the order from the terminal rows alone.
+   */
+  private queueEviction(row: StoredRun): void {
+    this.evictable.push([row.updatedAt, row.runId]);
+    if (this.evictable.size <= 2 * this.rows.size + 1024) return;
+    const entries: EvictionEntry[] = [];
+    for (const stored of this.rows.values()) {
+      if (!ACTIVE.has(stored.status)) entries.push([stored.updatedAt, stored.runId]);
+    }
+    this.evictable.rebuild(entries);
   }
 
   private unindex(row: StoredRun): void {
