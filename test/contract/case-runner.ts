@@ -9,6 +9,7 @@ import {
   PART_1_RECORD_KEYS,
   WireForm,
 } from "./case-calls.js";
+import { type CaseTokens, checkCaseTokens } from "./case-tokens.js";
 import { type CaseMemory, lookup, mismatches, resolve, substituteIndex } from "./case-values.js";
 
 /** One rule of docs/contract.md as data: its wording and the store calls that show it. */
@@ -20,13 +21,28 @@ export interface ContractCase {
    * for part 1's files, null (every key) for coordination-*.json.
    */
   recordKeys?: readonly string[] | null;
+  /**
+   * Only meaningful over the wire (a server feature, such as scoped tokens):
+   * in-process stores count the case as not applicable.
+   */
+  remoteOnly?: boolean;
+  /** The bearer tokens its steps call with ("as"); set on load with the file's. */
+  tokens?: CaseTokens;
 }
 
-/** One file of cases/: the docs/contract.md section it checks, and its cases. */
+/**
+ * One file of cases/: the docs/contract.md section it checks, and its cases.
+ * "remoteOnly" and "tokens" given here apply to every case of the file.
+ */
 export interface CaseFile {
   spec: string;
   cases: ContractCase[];
+  remoteOnly?: boolean;
+  tokens?: CaseTokens;
 }
+
+/** What a file says for all its cases, checked. */
+type CaseScope = Pick<CaseFile, "remoteOnly" | "tokens">;
 
 /** A step as written in a case file; cases/README.md lists the forms. */
 type Step = Record<string, unknown>;
@@ -38,11 +54,15 @@ const ACTIONS: readonly string[] = [...CASE_METHODS, "parallel", "mark", "check"
 
 /** The keys a step may carry besides its action: a call's, or by action. */
 const MODIFIERS: Record<string, readonly string[]> = {
-  call: ["expect", "error", "details", "save", "range", "tally"],
+  call: ["expect", "error", "message", "details", "save", "range", "tally", "as"],
   check: ["expect"],
   parallel: [],
   mark: [],
 };
+
+/** The keys a file and a case may carry. */
+const FILE_KEYS: readonly string[] = ["spec", "cases", "remoteOnly", "tokens"];
+const CASE_KEYS: readonly string[] = ["name", "steps", "remoteOnly", "tokens"];
 
 /** "CODE" or "CODE field", as cases/README.md writes an expected error. */
 const ERROR_FORMAT = /^[A-Z][A-Z_]*( [^ ]+)?$/;
@@ -55,15 +75,18 @@ export function loadCaseFiles(): CaseFile[] {
     .map((file) => {
       const document: unknown = JSON.parse(readFileSync(new URL(file, CASES_DIRECTORY), "utf8"));
       checkCaseFile(document, `test/contract/cases/${file}`);
-      const recordKeys = isPart2File(file) ? null : PART_1_RECORD_KEYS;
+      const recordKeys = isPart1File(file) ? PART_1_RECORD_KEYS : null;
       for (const contractCase of document.cases) contractCase.recordKeys = recordKeys;
       return document;
     });
 }
 
-/** Part 2's files (coordination between workers) compare whole records; part 1's do not. */
-function isPart2File(file: string): boolean {
-  return file.startsWith("coordination-");
+/**
+ * Part 1's files compare records on part 1's keys; part 2's (coordination
+ * between workers) and the scoped-token files compare whole records.
+ */
+function isPart1File(file: string): boolean {
+  return !file.startsWith("coordination-") && !file.startsWith("scoped-");
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -73,12 +96,18 @@ function isObject(value: unknown): value is Record<string, unknown> {
 /**
  * Refuses a file whose keys the runner would skip over (a typo such as
  * "expcet" would otherwise pass as "did not throw") and a case that asserts
- * nothing, naming the file, the case and the step.
+ * nothing, naming the file, the case and the step. Gives each case the
+ * file's "remoteOnly" and "tokens" (a case's own tokens add to the file's).
  */
 function checkCaseFile(document: unknown, file: string): asserts document is CaseFile {
   if (!isObject(document) || typeof document.spec !== "string" || !Array.isArray(document.cases)) {
     throw new Error(`${file}: needs "spec" (a string) and "cases" (a list)`);
   }
+  checkKeys(document, FILE_KEYS, file);
+  if (document.remoteOnly !== undefined && typeof document.remoteOnly !== "boolean") {
+    throw new Error(`${file}: "remoteOnly" must be a boolean`);
+  }
+  if (document.tokens !== undefined) checkCaseTokens(document.tokens, file);
   for (const [i, contractCase] of (document.cases as unknown[]).entries()) {
     const where = `${file}: case ${i + 1}${isObject(contractCase) ? ` "${contractCase.name}"` : ""}`;
     if (
@@ -89,16 +118,45 @@ function checkCaseFile(document: unknown, file: string): asserts document is Cas
     ) {
       throw new Error(`${where}: needs "name" (a string) and "steps" (a list of steps)`);
     }
+    checkKeys(contractCase, CASE_KEYS, where);
+    inheritScope(contractCase, document as CaseScope, where);
+    const tokens = contractCase.tokens as CaseTokens | undefined;
     let assertions = 0;
     for (const [j, step] of (contractCase.steps as unknown[]).entries()) {
-      assertions += checkStep(step, `${where}, step ${j + 1}`);
+      assertions += checkStep(step, tokens, `${where}, step ${j + 1}`);
     }
     if (assertions === 0) throw new Error(`${where}: asserts nothing (no expect, error or check)`);
   }
 }
 
+function checkKeys(value: Record<string, unknown>, allowed: readonly string[], where: string) {
+  const unknown = Object.keys(value).find((key) => !allowed.includes(key));
+  if (unknown !== undefined) {
+    throw new Error(`${where}: unknown key "${unknown}" (allowed: ${allowed.join(", ")})`);
+  }
+}
+
+/**
+ * Sets a case's "remoteOnly" and "tokens" from its own and its file's
+ * (checked already), and checks them: tokens need a server, so a case with
+ * tokens is remote only.
+ */
+function inheritScope(contractCase: Record<string, unknown>, file: CaseScope, where: string) {
+  const remoteOnly = contractCase.remoteOnly ?? file.remoteOnly ?? false;
+  if (typeof remoteOnly !== "boolean") throw new Error(`${where}: "remoteOnly" must be a boolean`);
+  contractCase.remoteOnly = remoteOnly;
+  if (contractCase.tokens !== undefined) checkCaseTokens(contractCase.tokens, where);
+  if (file.tokens === undefined && contractCase.tokens === undefined) return;
+  contractCase.tokens = { ...file.tokens, ...(contractCase.tokens as CaseTokens | undefined) };
+  if (!remoteOnly) {
+    throw new Error(
+      `${where}: a case with "tokens" needs "remoteOnly": true (tokens need a server)`,
+    );
+  }
+}
+
 /** Checks one step (and the steps of a parallel); returns how many assertions they hold. */
-function checkStep(step: unknown, where: string): number {
+function checkStep(step: unknown, tokens: CaseTokens | undefined, where: string): number {
   const fail = (problem: string): never => {
     throw new Error(`${where}: ${problem} in ${JSON.stringify(step)}`);
   };
@@ -122,6 +180,12 @@ function checkStep(step: unknown, where: string): number {
     fail('"error" is for a call that fails: it has no result to expect or save');
   }
   if ("details" in step && !("error" in step)) fail('"details" goes with an "error"');
+  if ("message" in step && (typeof step.message !== "string" || !("error" in step))) {
+    fail('"message" (a string) goes with an "error"');
+  }
+  if ("as" in step && !(typeof step.as === "string" && tokens !== undefined && step.as in tokens)) {
+    fail(`"as" must name a token of the case (${Object.keys(tokens ?? {}).join(", ") || "none"})`);
+  }
   if ("tally" in step && (typeof step.tally !== "string" || "expect" in step || "error" in step)) {
     fail('"tally" must be a string, on a call with no "expect" or "error" (check it later)');
   }
@@ -138,7 +202,7 @@ function checkStep(step: unknown, where: string): number {
       fail('"parallel" must be a list of steps');
     }
     return (step.parallel as unknown[]).reduce<number>(
-      (sum, inner, k) => sum + checkStep(inner, `${where}.${k + 1}`),
+      (sum, inner, k) => sum + checkStep(inner, tokens, `${where}.${k + 1}`),
       0,
     );
   }
@@ -191,6 +255,7 @@ function expectError(
   if (field !== undefined && !error.rawMessage.startsWith(`${field} `)) {
     assert.fail(`${at}: the message should name ${field}: "${error.rawMessage}"`);
   }
+  if ("message" in step) assert.strictEqual(error.rawMessage, step.message, `${at}: message`);
   if ("details" in step) {
     const details = conflictDetails(error, context.wire, at);
     expectMatch(details, step.details, context.memory, `${at} details`);
@@ -204,10 +269,11 @@ function tally(memory: CaseMemory, name: string, outcome: unknown) {
   memory.saved.set(name, list);
 }
 
-async function runCall(store: RunStore, step: Step, context: StepContext, where: string) {
+async function runCall(step: Step, context: StepContext, where: string) {
   const method = Object.keys(step).find((key) => ACTIONS.includes(key)) as CaseMethod;
   const call = CALLS[method];
   const args = resolve(step[method]) as Record<string, unknown>;
+  const store = context.stores(step.as as string | undefined);
   const outcome = await call.invoke(store, args).then(
     (result) => ({ result, error: undefined, thrown: undefined }),
     (thrown: unknown) => ({ result: undefined, error: ConnectError.from(thrown), thrown }),
@@ -246,40 +312,55 @@ async function takeMark(): Promise<string> {
   return new Date(Date.now()).toISOString().slice(0, 23);
 }
 
+/**
+ * The store a step calls: without "as", the case's store; with "as", that
+ * store as seen through the named token of the case (remote runners only).
+ */
+export type CaseStores = (token: string | undefined) => RunStore;
+
 /** What the steps of one case share. */
 interface StepContext {
   memory: CaseMemory;
   wire: WireForm;
+  stores: CaseStores;
 }
 
-async function runStep(store: RunStore, step: Step, context: StepContext, where: string) {
+async function runStep(step: Step, context: StepContext, where: string) {
   const { memory } = context;
   if (typeof step.mark === "string") {
     memory.marks.set(step.mark, await takeMark());
   } else if (Array.isArray(step.parallel)) {
     const steps = step.parallel as Step[];
-    await Promise.all(steps.map((s, i) => runStep(store, s, context, `${where}.${i + 1}`)));
+    await Promise.all(steps.map((s, i) => runStep(s, context, `${where}.${i + 1}`)));
   } else if (typeof step.range === "number") {
     const { range, ...single } = step;
     const width = String(range - 1).length;
     const copies = Array.from({ length: range }, (_, i) =>
       substituteIndex(single, String(i).padStart(width, "0")),
     ) as Step[];
-    await runStep(store, { parallel: copies }, context, where);
+    await runStep({ parallel: copies }, context, where);
   } else if (typeof step.check === "string") {
     expectMatch(lookup(memory, step.check), step.expect, memory, `${where} (${step.check})`);
   } else {
-    await runCall(store, step, context, where);
+    await runCall(step, context, where);
   }
 }
 
-/** Runs a case's steps in order against `store`; the first mismatch fails the test. */
-export async function runCase(store: RunStore, contractCase: ContractCase): Promise<void> {
+/**
+ * Runs a case's steps in order; the first mismatch fails the test. `stores`
+ * gives the store each step calls: a RunStore alone serves a case without
+ * tokens.
+ */
+export async function runCase(
+  stores: RunStore | CaseStores,
+  contractCase: ContractCase,
+): Promise<void> {
   const context: StepContext = {
     memory: { marks: new Map(), saved: new Map() },
     wire: new WireForm(contractCase.recordKeys ?? null),
+    stores: typeof stores === "function" ? stores : () => stores,
   };
   for (const [i, step] of contractCase.steps.entries()) {
-    await runStep(store, step, context, `step ${i + 1}`);
+    await runStep(step, context, `step ${i + 1}`);
   }
 }

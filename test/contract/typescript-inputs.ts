@@ -6,9 +6,10 @@ import { expectInvalid } from "./run-store-contract.js";
  * Contract rules whose inputs JSON cannot hold, so they cannot live in
  * cases/*.json: bigint, Date, class instances, undefined, functions, circular
  * references, and the caller's own objects changed after the call. Run inside
- * runStoreContract, against every store.
+ * runStoreContract, against every store; `setUp` registers the hooks that
+ * open and close `store` around each test.
  */
-export function typescriptInputs(store: () => RunStore): void {
+export function typescriptInputs(store: () => RunStore, setUp: () => void): void {
   async function mustGet(runId: string): Promise<RunRecord> {
     const record = await store().get(runId);
     expect(record, `run ${runId} should exist`).not.toBeNull();
@@ -16,6 +17,7 @@ export function typescriptInputs(store: () => RunStore): void {
   }
 
   describe("TypeScript inputs (JSON values, Timestamps)", () => {
+    setUp();
     it("converts kwargs JSON cannot hold as JSON.stringify would, and never fails because of them", async () => {
       class Point {
         constructor(
