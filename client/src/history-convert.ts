@@ -37,7 +37,7 @@ const THREAD_STATUS_TO_PROTO: Record<ThreadStatus, PbThreadStatus> = {
 /** A search as its request fields (the page fields are the caller's). */
 export function searchToProto(
   search: RunSearch,
-): Omit<MessageInitShape<typeof SearchRunsRequestSchema>, "pageSize" | "pageToken"> {
+): Omit<MessageInitShape<typeof SearchRunsRequestSchema>, "pageSize" | "pageToken" | "$typeName"> {
   return {
     userId: search.userId ?? undefined,
     threadId: search.threadId ?? undefined,

@@ -21,6 +21,15 @@ import { idempotencyConflictError } from "./conflicts.js";
 import { actionFromProto, checkOperationKind, kindToProto } from "./coordination.js";
 import { RunStoreService } from "./gen/runstore/v1/run_store_pb.js";
 import { createGrpcUnaryTransport } from "./grpc-unary-transport.js";
+import type {
+  DeleteThreadOptions,
+  Page,
+  PageRequest,
+  RunSearch,
+  RunStats,
+  RunStatsOptions,
+  ThreadSummary,
+} from "./history.js";
 import { toJsonObject } from "./json-object.js";
 import { runFromProto, statusToProto, strategyToProto, usageFromProto } from "./proto-convert.js";
 import {
@@ -36,10 +45,10 @@ import {
   usageMapRequest,
   usageSnapshotRequest,
 } from "./remote-coordination.js";
+import { RemoteHistory, type RpcName } from "./remote-history.js";
 import {
   countersToProto,
   lease as leaseRequest,
-  optionalCount,
   optionalTimestamp,
   text,
 } from "./remote-request.js";
@@ -68,12 +77,9 @@ import type {
 import { keepByteOrderMarks } from "./text-encoding.js";
 import { CertificateSessionManager, refusedCertificateAsUnauthenticated } from "./tls-errors.js";
 import { tracedCall } from "./tracing.js";
-import { checkBoolean, checkLimit } from "./validation.js";
+import { checkBoolean } from "./validation.js";
 
 /** The wire protocols a RemoteRunStore can speak; all three reach the same server. */
-/** An RPC of RunStoreService by its camelCase name, as the generated client has it. */
-type RpcName = keyof (typeof RunStoreService)["method"];
-
 export type RemoteProtocol = "grpc" | "grpc-web" | "connect";
 
 /** How to reach a RunStore server. */
@@ -175,6 +181,7 @@ export class RemoteRunStore implements RunStore {
   private readonly headers: Record<string, string>;
   private readonly timeoutMs: number | undefined;
   private readonly retry: RetryPolicy;
+  private readonly history: RemoteHistory;
   // One listener per call in flight: many concurrent calls are normal, not a leak.
   private readonly closed = unlimitedListeners(new AbortController());
 
@@ -209,6 +216,9 @@ export class RemoteRunStore implements RunStore {
       });
     }
     this.client = createClient(RunStoreService, transport);
+    this.history = new RemoteHistory(this.client, (name, rpc, call) =>
+      this.invoke(name, rpc, call),
+    );
   }
 
   /**
@@ -269,17 +279,7 @@ export class RemoteRunStore implements RunStore {
     options?: ListByThreadOptions,
     call?: RemoteCallOptions,
   ): Promise<RunRecord[]> {
-    const request = {
-      threadId: text("thread_id", threadId),
-      userId: text("user_id", options?.userId),
-      limit: options?.limit === undefined ? undefined : checkLimit("limit", options.limit),
-    };
-    const response = await this.invoke(
-      "listByThread",
-      (o) => this.client.listByThread(request, o),
-      call,
-    );
-    return response.runs.map(runFromProto);
+    return this.history.listByThread(threadId, options, call);
   }
 
   async updateStatus(
@@ -356,23 +356,11 @@ export class RemoteRunStore implements RunStore {
   }
 
   async listPending(options?: RecoveryOptions, call?: RemoteCallOptions): Promise<RunRecord[]> {
-    const request = { before: optionalTimestamp(options?.before, "before") };
-    const response = await this.invoke(
-      "listPending",
-      (o) => this.client.listPending(request, o),
-      call,
-    );
-    return response.runs.map(runFromProto);
+    return this.history.listPending(options, call);
   }
 
   async listInflight(options?: RecoveryOptions, call?: RemoteCallOptions): Promise<RunRecord[]> {
-    const request = { before: optionalTimestamp(options?.before, "before") };
-    const response = await this.invoke(
-      "listInflight",
-      (o) => this.client.listInflight(request, o),
-      call,
-    );
-    return response.runs.map(runFromProto);
+    return this.history.listInflight(options, call);
   }
 
   async aggregateTokensByThread(
@@ -489,16 +477,7 @@ export class RemoteRunStore implements RunStore {
     options?: ExpiredLeaseOptions,
     call?: RemoteCallOptions,
   ): Promise<RunRecord[]> {
-    const request = {
-      before: optionalTimestamp(options?.before, "before"),
-      graceSeconds: optionalCount("grace_seconds", options?.graceSeconds),
-    };
-    const response = await this.invoke(
-      "listInflightWithExpiredLease",
-      (o) => this.client.listInflightWithExpiredLease(request, o),
-      call,
-    );
-    return response.runs.map(runFromProto);
+    return this.history.listInflightWithExpiredLease(options, call);
   }
 
   async claimNextRun(
@@ -582,6 +561,93 @@ export class RemoteRunStore implements RunStore {
       call,
     );
     return response.runs.map(runFromProto);
+  }
+
+  // History, accounting and retention (docs/contract.md, "History"): one
+  // request a page; the iterators fetch the next page when it is reached.
+
+  listByThreadPage(
+    threadId: string,
+    options?: OwnerOptions,
+    page?: PageRequest,
+    call?: RemoteCallOptions,
+  ): Promise<Page<RunRecord>> {
+    return this.history.listByThreadPage(threadId, options, page, call);
+  }
+
+  listPendingPage(
+    options?: RecoveryOptions,
+    page?: PageRequest,
+    call?: RemoteCallOptions,
+  ): Promise<Page<RunRecord>> {
+    return this.history.listPendingPage(options, page, call);
+  }
+
+  listInflightPage(
+    options?: RecoveryOptions,
+    page?: PageRequest,
+    call?: RemoteCallOptions,
+  ): Promise<Page<RunRecord>> {
+    return this.history.listInflightPage(options, page, call);
+  }
+
+  listInflightWithExpiredLeasePage(
+    options?: ExpiredLeaseOptions,
+    page?: PageRequest,
+    call?: RemoteCallOptions,
+  ): Promise<Page<RunRecord>> {
+    return this.history.listInflightWithExpiredLeasePage(options, page, call);
+  }
+
+  searchRunsPage(
+    search?: RunSearch,
+    page?: PageRequest,
+    call?: RemoteCallOptions,
+  ): Promise<Page<RunRecord>> {
+    return this.history.searchRunsPage(search, page, call);
+  }
+
+  /** Each `call` option applies to every page's request. */
+  searchRuns(
+    search?: RunSearch,
+    pageSize?: number | null,
+    call?: RemoteCallOptions,
+  ): AsyncGenerator<RunRecord, void, undefined> {
+    return this.history.searchRuns(search, pageSize, call);
+  }
+
+  getRunStats(options?: RunStatsOptions, call?: RemoteCallOptions): Promise<RunStats> {
+    return this.history.getRunStats(options, call);
+  }
+
+  listThreadsPage(
+    options?: OwnerOptions,
+    page?: PageRequest,
+    call?: RemoteCallOptions,
+  ): Promise<Page<ThreadSummary>> {
+    return this.history.listThreadsPage(options, page, call);
+  }
+
+  /** Each `call` option applies to every page's request. */
+  listThreads(
+    options?: OwnerOptions,
+    pageSize?: number | null,
+    call?: RemoteCallOptions,
+  ): AsyncGenerator<ThreadSummary, void, undefined> {
+    return this.history.listThreads(options, pageSize, call);
+  }
+
+  /**
+   * Retried on UNAVAILABLE like every idempotent call; the count is what the
+   * attempt that answered removed, so after a retry it may leave out rows a
+   * lost attempt removed.
+   */
+  deleteThread(
+    threadId: string,
+    options?: DeleteThreadOptions,
+    call?: RemoteCallOptions,
+  ): Promise<number> {
+    return this.history.deleteThread(threadId, options, call);
   }
 
   /**
