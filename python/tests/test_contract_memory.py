@@ -14,3 +14,10 @@ class MemoryContractTest(*contract.RULES, backends.ServerTestCase):  # type: ign
     """Every contract rule against a server on the in-memory backend."""
 
     backend = "memory"
+
+
+class MemoryScopedContractTest(*contract.SCOPED_RULES, backends.ServerTestCase):  # type: ignore[misc]
+    """The scoped-token cases against a server on the in-memory backend that
+    requires their tokens (AUTH_TOKENS_FILE)."""
+
+    backend = "memory"

@@ -14,3 +14,10 @@ class MysqlContractTest(*contract.RULES, backends.ServerTestCase):  # type: igno
     """Every contract rule against a server on the MySQL backend."""
 
     backend = "mysql"
+
+
+class MysqlScopedContractTest(*contract.SCOPED_RULES, backends.ServerTestCase):  # type: ignore[misc]
+    """The scoped-token cases against a server on the MySQL backend that
+    requires their tokens (AUTH_TOKENS_FILE)."""
+
+    backend = "mysql"

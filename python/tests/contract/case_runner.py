@@ -17,12 +17,14 @@ from typing import Any
 from runstore_client import GrpcRunStore, RunStoreError
 from runstore_client.errors import IdempotencyConflictError, ThreadConflictError
 
+from .case_tokens import check_case_tokens
 from .case_values import CaseMemory, lookup, mismatches, resolve, substitute_index
 
 __all__ = [
     "CASES_DIRECTORY",
     "CASE_METHODS",
     "ContractCase",
+    "CaseStores",
     "case_rules",
     "load_cases",
     "run_case",
@@ -94,11 +96,15 @@ _ACTIONS = frozenset(CASE_METHODS) | {"parallel", "mark", "check"}
 
 #: The keys a step may carry besides its action: a call's, or by action.
 _MODIFIERS: dict[str, tuple[str, ...]] = {
-    "call": ("expect", "error", "details", "save", "range", "tally"),
+    "call": ("expect", "error", "message", "details", "save", "range", "tally", "as"),
     "check": ("expect",),
     "parallel": (),
     "mark": (),
 }
+
+#: The keys a file and a case may carry.
+_FILE_KEYS = ("spec", "cases", "remoteOnly", "tokens")
+_CASE_KEYS = ("name", "steps", "remoteOnly", "tokens")
 
 #: "CODE" or "CODE field", as cases/README.md writes an expected error.
 _ERROR_FORMAT = re.compile(r"[A-Z][A-Z_]*( [^ ]+)?")
@@ -112,6 +118,10 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 Step = dict[str, Any]
 
+#: The store a step calls: given None (no "as"), the case's store; given a
+#: token name of the case, the store as seen through that token.
+CaseStores = Callable[[str | None], GrpcRunStore]
+
 
 @dataclass(frozen=True)
 class ContractCase:
@@ -122,8 +132,13 @@ class ContractCase:
     name: str
     steps: list[Step]
     #: The record keys results are compared on: part 1's for part 1's files,
-    #: None (every key) for coordination-*.json.
+    #: None (every key) for coordination-*.json and scoped-*.json.
     record_keys: tuple[str, ...] | None = None
+    #: Only meaningful over the wire (a server feature, such as scoped tokens).
+    remote_only: bool = False
+    #: The bearer tokens its steps call with ("as"), its file's included;
+    #: None for a case without tokens.
+    tokens: dict[str, dict[str, Any]] | None = None
 
 
 def load_cases() -> list[ContractCase]:
@@ -132,22 +147,36 @@ def load_cases() -> list[ContractCase]:
     for path in sorted(CASES_DIRECTORY.glob("*.json")):
         document = json.loads(path.read_text(encoding="utf-8"))
         _check_case_file(document, f"test/contract/cases/{path.name}")
-        keys = None if path.name.startswith("coordination-") else PART_1_RECORD_KEYS
+        keys = PART_1_RECORD_KEYS if _is_part_1_file(path.name) else None
         for case in document["cases"]:
-            cases.append(ContractCase(path.stem, document["spec"], case["name"], case["steps"], keys))
+            spec, name, steps = document["spec"], case["name"], case["steps"]
+            remote_only, tokens = case["remoteOnly"], case.get("tokens")
+            cases.append(ContractCase(path.stem, spec, name, steps, keys, remote_only, tokens))
     return cases
+
+
+def _is_part_1_file(file: str) -> bool:
+    """Part 1's files compare records on part 1's keys; part 2's (coordination
+    between workers) and the scoped-token files compare whole records."""
+    return not file.startswith(("coordination-", "scoped-"))
 
 
 def _check_case_file(document: Any, file: str) -> None:
     """Refuses a file whose keys the runner would skip over (a typo such as
     "expcet" would otherwise pass as "did not raise") and a case that asserts
-    nothing, naming the file, the case and the step."""
+    nothing, naming the file, the case and the step. Gives each case the
+    file's "remoteOnly" and "tokens" (a case's own tokens add to the file's)."""
     if not (
         isinstance(document, dict)
         and isinstance(document.get("spec"), str)
         and isinstance(document.get("cases"), list)
     ):
         raise ValueError(f'{file}: needs "spec" (a string) and "cases" (a list)')
+    _check_keys(document, _FILE_KEYS, file)
+    if not isinstance(document.get("remoteOnly", False), bool):
+        raise ValueError(f'{file}: "remoteOnly" must be a boolean')
+    if "tokens" in document:
+        check_case_tokens(document["tokens"], file)
     for i, case in enumerate(document["cases"]):
         where = f"{file}: case {i + 1}"
         if isinstance(case, dict):
@@ -159,13 +188,40 @@ def _check_case_file(document: Any, file: str) -> None:
             and case["steps"]
         ):
             raise ValueError(f'{where}: needs "name" (a string) and "steps" (a list of steps)')
+        _check_keys(case, _CASE_KEYS, where)
+        _inherit_scope(case, document, where)
+        tokens = case.get("tokens")
         steps = enumerate(case["steps"])
-        assertions = sum(_check_step(step, f"{where}, step {j + 1}") for j, step in steps)
+        assertions = sum(_check_step(step, tokens, f"{where}, step {j + 1}") for j, step in steps)
         if assertions == 0:
             raise ValueError(f"{where}: asserts nothing (no expect, error or check)")
 
 
-def _check_step(step: Any, where: str) -> int:
+def _check_keys(value: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
+    unknown = [key for key in value if key not in allowed]
+    if unknown:
+        raise ValueError(f'{where}: unknown key "{unknown[0]}" (allowed: {", ".join(allowed)})')
+
+
+def _inherit_scope(case: dict[str, Any], document: dict[str, Any], where: str) -> None:
+    """Sets a case's "remoteOnly" and "tokens" from its own and its file's
+    (checked already), and checks them: tokens need a server, so a case with
+    tokens is remote only."""
+    remote_only = case.get("remoteOnly", document.get("remoteOnly", False))
+    if not isinstance(remote_only, bool):
+        raise ValueError(f'{where}: "remoteOnly" must be a boolean')
+    case["remoteOnly"] = remote_only
+    if "tokens" in case:
+        check_case_tokens(case["tokens"], where)
+    if "tokens" not in case and "tokens" not in document:
+        return
+    case["tokens"] = {**document.get("tokens", {}), **case.get("tokens", {})}
+    if not remote_only:
+        problem = 'a case with "tokens" needs "remoteOnly": true (tokens need a server)'
+        raise ValueError(f"{where}: {problem}")
+
+
+def _check_step(step: Any, tokens: dict[str, Any] | None, where: str) -> int:
     """Checks one step (and the steps of a parallel); returns how many assertions they hold."""
 
     def fail(problem: str) -> ValueError:
@@ -189,6 +245,10 @@ def _check_step(step: Any, where: str) -> int:
         raise fail('"error" is for a call that fails: it has no result to expect or save')
     if "details" in step and "error" not in step:
         raise fail('"details" goes with an "error"')
+    if "message" in step and not (isinstance(step["message"], str) and "error" in step):
+        raise fail('"message" (a string) goes with an "error"')
+    if "as" in step and not (isinstance(step["as"], str) and tokens and step["as"] in tokens):
+        raise fail(f'"as" must name a token of the case ({", ".join(tokens or {}) or "none"})')
     if "tally" in step and (
         not isinstance(step["tally"], str) or "expect" in step or "error" in step
     ):
@@ -205,7 +265,7 @@ def _check_step(step: Any, where: str) -> int:
         if not isinstance(step["parallel"], list) or not step["parallel"]:
             raise fail('"parallel" must be a list of steps')
         inner_steps = enumerate(step["parallel"])
-        return sum(_check_step(inner, f"{where}.{k + 1}") for k, inner in inner_steps)
+        return sum(_check_step(inner, tokens, f"{where}.{k + 1}") for k, inner in inner_steps)
     if is_call and not isinstance(step[action], dict):
         raise fail(f"the arguments of {action} must be an object")
     return 1 if "expect" in step or "error" in step else 0
@@ -236,6 +296,7 @@ class _Context:
 
     memory: CaseMemory
     record_keys: tuple[str, ...] | None
+    stores: CaseStores
 
 
 def _record(record: Any, keys: tuple[str, ...] | None) -> Any:
@@ -293,13 +354,16 @@ def _expect_error(error: RunStoreError, step: Step, context: _Context, at: str) 
         raise AssertionError(message) from error
     if field and not error.details.startswith(f"{field} "):
         raise AssertionError(f'{at}: the message should name {field}: "{error.details}"') from error
+    if "message" in step and error.details != step["message"]:
+        raise AssertionError(f'{at}: message "{error.details}", expected "{step["message"]}"')
     if "details" in step:
         details = _conflict_details(error, context, at)
         _expect_match(details, step["details"], context.memory, f"{at} details")
 
 
-async def _run_call(store: GrpcRunStore, step: Step, context: _Context, where: str) -> None:
+async def _run_call(step: Step, context: _Context, where: str) -> None:
     method = next(key for key in step if key in CASE_METHODS)
+    store = context.stores(step.get("as"))
     call: Callable[..., Awaitable[Any]] | None = getattr(store, method, None)
     if call is None:
         raise AssertionError(f"{where}: GrpcRunStore has no method {method}")
@@ -328,48 +392,59 @@ async def _run_call(store: GrpcRunStore, step: Step, context: _Context, where: s
         _expect_match(result, step["expect"], memory, at)
 
 
-async def _run_step(store: GrpcRunStore, step: Step, context: _Context, where: str) -> None:
+async def _run_step(step: Step, context: _Context, where: str) -> None:
     memory = context.memory
     if "mark" in step:
         memory.marks[step["mark"]] = await _take_mark()
     elif "parallel" in step:
         steps = enumerate(step["parallel"])
-        await asyncio.gather(*(_run_step(store, s, context, f"{where}.{i + 1}") for i, s in steps))
+        await asyncio.gather(*(_run_step(s, context, f"{where}.{i + 1}") for i, s in steps))
     elif "range" in step:
         single = {key: value for key, value in step.items() if key != "range"}
         width = len(str(step["range"] - 1))
         copies = [substitute_index(single, str(i).zfill(width)) for i in range(step["range"])]
-        await _run_step(store, {"parallel": copies}, context, where)
+        await _run_step({"parallel": copies}, context, where)
     elif "check" in step:
         where = f"{where} ({step['check']})"
         _expect_match(lookup(memory, step["check"]), step["expect"], memory, where)
     else:
-        await _run_call(store, step, context, where)
+        await _run_call(step, context, where)
 
 
-async def run_case(store: GrpcRunStore, case: ContractCase) -> None:
-    """Runs a case's steps in order; the first mismatch raises AssertionError."""
-    context = _Context(CaseMemory(), case.record_keys)
+async def run_case(store: GrpcRunStore | CaseStores, case: ContractCase) -> None:
+    """Runs a case's steps in order; the first mismatch raises AssertionError.
+    ``store`` is the store every step calls, or for a case with tokens the
+    CaseStores giving each step's store."""
+    stores = (lambda _name: store) if isinstance(store, GrpcRunStore) else store
+    context = _Context(CaseMemory(), case.record_keys, stores)
     for i, step in enumerate(case.steps):
-        await _run_step(store, step, context, f"step {i + 1}")
+        await _run_step(step, context, f"step {i + 1}")
 
 
 def _test_method(case: ContractCase) -> Callable[[Any], Awaitable[None]]:
     async def test(self: Any) -> None:
-        await run_case(self.store, case)
+        await run_case(self.case_stores(case), case)
 
     test.__doc__ = f"{case.spec}: {case.name}"
     return test
 
 
-def case_rules() -> type:
+def case_rules(*, with_tokens: bool = False) -> type:
     """A mixin with one test method per case, ``test_<file>__<case name>``,
-    for a ServerTestCase subclass (which provides ``self.store``)."""
+    for a ServerTestCase subclass: the cases without tokens, each calling
+    ``self.store``; or (``with_tokens``) those with tokens, for a class whose
+    server requires them and that gives each case its stores
+    (scoped_cases.ScopedServer's ``case_stores``)."""
     methods: dict[str, Any] = {}
     for case in load_cases():
+        if (case.tokens is not None) != with_tokens:
+            continue
         slug = re.sub(r"[^0-9a-z]+", "_", case.name.lower()).strip("_")
         name = f"test_{case.file.replace('-', '_')}__{slug}"
         if name in methods:
             raise ValueError(f"two cases are both named {name}")
         methods[name] = _test_method(case)
+    if with_tokens:
+        return type("ScopedCaseRules", (), methods)
+    methods["case_stores"] = lambda self, _case: self.store
     return type("CaseRules", (), methods)

@@ -37,6 +37,9 @@ class ServerTestCase(unittest.IsolatedAsyncioTestCase):
     test gets ``self.store``, a fresh GrpcRunStore on an empty store."""
 
     backend: ClassVar[str] = "memory"
+    #: The bearer token of ``self.store`` and of the clean-up; None for a
+    #: server that requires none (``server_env`` sets what the server requires).
+    token: ClassVar[str | None] = None
     server: ClassVar[ServerProcess]
     database: ClassVar[ScratchDatabase | None] = None
     store: TrackingStore
@@ -45,7 +48,7 @@ class ServerTestCase(unittest.IsolatedAsyncioTestCase):
     def setUpClass(cls) -> None:
         # Class cleanups run last-in first-out, also when a later step fails.
         super().setUpClass()
-        env: dict[str, str] = {}
+        env = cls.server_env()
         if cls.backend == "mysql":
             cls.database = create_test_database()
             cls.addClassCleanup(cls.database.drop)
@@ -53,15 +56,20 @@ class ServerTestCase(unittest.IsolatedAsyncioTestCase):
         cls.server = ServerProcess.start(env)
         cls.addClassCleanup(cls.server.stop)
 
+    @classmethod
+    def server_env(cls) -> dict[str, str]:
+        """Settings the class's server starts with besides the database (none)."""
+        return {}
+
     async def asyncSetUp(self) -> None:
-        self.store = TrackingStore(self.server.target, timeout=30)
+        self.store = TrackingStore(self.server.target, token=self.token, timeout=30)
 
     async def asyncTearDown(self) -> None:
         await self.store.close()
         if self.database is not None:
             self.database.truncate()
             return
-        async with GrpcRunStore(self.server.target, timeout=30) as cleaner:
+        async with GrpcRunStore(self.server.target, token=self.token, timeout=30) as cleaner:
             for run_id in self.store.put_ids:
                 try:
                     await cleaner.delete(run_id)  # type: ignore[arg-type]
