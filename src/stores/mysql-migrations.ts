@@ -96,10 +96,35 @@ const coordination: Migration = {
   },
 };
 
+/**
+ * Part 3 (history): indexes for the cross-thread reads, each ending in
+ * (created_at, run_id) so a keyset page (newest or oldest first) is one
+ * index range read in order, with no filesort. operation_kind leads: every
+ * history read names its kinds (runs only by default), and a search over
+ * several kinds or statuses reads one range per (kind, status) and merges
+ * them. runs_kind_created: every user, any status (and GetRunStats' scan);
+ * runs_kind_status_created: status + time (and ListPending);
+ * runs_kind_user_created: user + time; runs_kind_user_status_created:
+ * user + status + time. None holds a column a run's progress rewrites
+ * except status. Additive: existing rows need nothing.
+ */
+const history: Migration = {
+  async up(db) {
+    await sql`
+      ALTER TABLE runs
+        ADD KEY runs_kind_created (operation_kind, created_at, run_id),
+        ADD KEY runs_kind_status_created (operation_kind, status, created_at, run_id),
+        ADD KEY runs_kind_user_created (operation_kind, user_id, created_at, run_id),
+        ADD KEY runs_kind_user_status_created (operation_kind, user_id, status, created_at, run_id)
+    `.execute(db);
+  },
+};
+
 /** Every migration, by name; names sort in the order they apply. Never edit an applied one. */
 export const MIGRATIONS: Record<string, Migration> = {
   "0001_create_runs": createRuns,
   "0002_coordination": coordination,
+  "0003_history": history,
 };
 
 /** The table that records applied migrations. */

@@ -4,26 +4,33 @@ import { context, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import {
   type Admission,
   type CancelAction,
+  type DeleteThreadOptions,
   type ExpiredLeaseOptions,
   type Lease,
   type LeaseRenewal,
   type ListByThreadOptions,
   nowTimestamp,
   type OwnerOptions,
+  type Page,
+  type PageRequest,
   type PutFields,
   type RecoveryOptions,
   type RunCompletion,
   type RunProgress,
   type RunRecord,
+  type RunSearch,
+  type RunStats,
+  type RunStatsOptions,
   type RunStatus,
   type RunStore,
   type StatusFinalization,
   type TakeoverOptions,
   type ThreadOperationFields,
+  type ThreadSummary,
   type ThreadTokenUsage,
   type UpdateStatusOptions,
 } from "@runstore/client";
-import { COUNTER_FIELDS } from "@runstore/client/internal";
+import { COUNTER_FIELDS, eachItem } from "@runstore/client/internal";
 import type { FollowsCallSignal } from "../call-signal.js";
 import type { PoolStats, ReportsPoolStats } from "../pool-stats.js";
 import { responseExhausted } from "../response-budget.js";
@@ -60,6 +67,12 @@ import {
 import { duplicateKeyOf, isPacketTooLarge, mapMysqlError } from "./mysql-errors.js";
 import { ownedSession, ownedWrite } from "./mysql-owners.js";
 import { checkPacketLimit } from "./mysql-packet-limit.js";
+import {
+  listByThreadPage,
+  listInflightPage,
+  listInflightWithExpiredLeasePage,
+  listPendingPage,
+} from "./mysql-pages.js";
 import { createMysqlPool, type MysqlOptions } from "./mysql-pool.js";
 import {
   COLUMNS,
@@ -77,6 +90,9 @@ import {
   usageMapFromSql,
   usageMapToSql,
 } from "./mysql-rows.js";
+import { getRunStats } from "./mysql-run-stats.js";
+import { searchRunsPage } from "./mysql-search.js";
+import { deleteThread, listThreadsPage } from "./mysql-threads.js";
 import type { HonoursOwners, Owners } from "./owners.js";
 import { TokenUsageTally } from "./token-usage.js";
 
@@ -558,6 +574,55 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolSt
 
   async listEditRegenerateRuns(threadId: string, options?: OwnerOptions): Promise<RunRecord[]> {
     return listEditRegenerateRuns(this.session, threadId, options);
+  }
+
+  // History (mysql-pages.ts, mysql-search.ts, mysql-run-stats.ts, mysql-threads.ts).
+
+  listByThreadPage(
+    threadId: string,
+    options?: OwnerOptions,
+    page?: PageRequest,
+  ): Promise<Page<RunRecord>> {
+    return listByThreadPage(this.session, threadId, options, page);
+  }
+
+  listPendingPage(options?: RecoveryOptions, page?: PageRequest): Promise<Page<RunRecord>> {
+    return listPendingPage(this.session, options, page);
+  }
+
+  listInflightPage(options?: RecoveryOptions, page?: PageRequest): Promise<Page<RunRecord>> {
+    return listInflightPage(this.session, options, page);
+  }
+
+  listInflightWithExpiredLeasePage(
+    options?: ExpiredLeaseOptions,
+    page?: PageRequest,
+  ): Promise<Page<RunRecord>> {
+    return listInflightWithExpiredLeasePage(this.session, options, page);
+  }
+
+  searchRunsPage(search?: RunSearch, page?: PageRequest): Promise<Page<RunRecord>> {
+    return searchRunsPage(this.session, search, page);
+  }
+
+  searchRuns(search?: RunSearch, pageSize?: number | null): AsyncIterable<RunRecord> {
+    return eachItem((page) => this.searchRunsPage(search, page), pageSize);
+  }
+
+  getRunStats(options?: RunStatsOptions): Promise<RunStats> {
+    return getRunStats(this.session, options);
+  }
+
+  listThreadsPage(options?: OwnerOptions, page?: PageRequest): Promise<Page<ThreadSummary>> {
+    return listThreadsPage(this.session, options, page);
+  }
+
+  listThreads(options?: OwnerOptions, pageSize?: number | null): AsyncIterable<ThreadSummary> {
+    return eachItem((page) => this.listThreadsPage(options, page), pageSize);
+  }
+
+  deleteThread(threadId: string, options?: DeleteThreadOptions): Promise<number> {
+    return deleteThread(this.session, threadId, options);
   }
 
   /**
