@@ -34,7 +34,7 @@ const METHODS = [
   "requestCancel",
   "finalizeIfNotCancelled",
   "claimForTakeover",
-  "listInflightWithExpiredLease",
+  "listInflightWithExpiredLeasePage",
   "claimNextRun",
   "getManyByThread",
 ] as const satisfies readonly (keyof RunStore)[];
@@ -194,7 +194,8 @@ describe("RemoteRunStore retries the other part-2 calls on UNAVAILABLE", () => {
       { renewed: true, cancelAction: null },
     ],
     requestCancel: [(s) => s.requestCancel("run-1", "interrupt"), "interrupt"],
-    listInflightWithExpiredLease: [(s) => s.listInflightWithExpiredLease(), []],
+    // The drop-in list walks pages: its RPC reaches the page method.
+    listInflightWithExpiredLeasePage: [(s) => s.listInflightWithExpiredLease(), []],
     getManyByThread: [
       (s) => s.getManyByThread(`${THREAD}-run-1`, ["run-1"]).then((m) => Object.keys(m)),
       ["run-1"],

@@ -12,7 +12,10 @@ import { deferred } from "../support/deferred.js";
 import { failureOf } from "../support/failure.js";
 import { FlakyStore, unavailable } from "../support/flaky-store.js";
 
-/** Every method of RunStore, i.e. every RPC of RunStoreService. */
+/**
+ * The store method each part-1 RPC reaches (the drop-in lists walk pages, so
+ * listPending and listInflight reach the stores' page methods).
+ */
 const STORE_METHODS = [
   "put",
   "get",
@@ -22,8 +25,8 @@ const STORE_METHODS = [
   "updateModelName",
   "updateRunCompletion",
   "updateRunProgress",
-  "listPending",
-  "listInflight",
+  "listPendingPage",
+  "listInflightPage",
   "aggregateTokensByThread",
 ] as const satisfies readonly (keyof RunStore)[];
 
@@ -69,8 +72,8 @@ const CALLS: Record<StoreMethod, [(s: RemoteRunStore) => Promise<unknown>, unkno
   updateModelName: [(s) => s.updateModelName(RUN, "m2"), undefined],
   updateRunCompletion: [(s) => s.updateRunCompletion(RUN, { status: "success" }), true],
   updateRunProgress: [(s) => s.updateRunProgress(RUN, { messageCount: 3 }), undefined],
-  listPending: [(s) => s.listPending().then((rs) => rs.map((r) => r.runId)), []],
-  listInflight: [(s) => s.listInflight().then((rs) => rs.map((r) => r.runId)), [RUN]],
+  listPendingPage: [(s) => s.listPending().then((rs) => rs.map((r) => r.runId)), []],
+  listInflightPage: [(s) => s.listInflight().then((rs) => rs.map((r) => r.runId)), [RUN]],
   aggregateTokensByThread: [
     (s) => s.aggregateTokensByThread(THREAD, { includeActive: true }).then((u) => u.totalRuns),
     1,
@@ -226,11 +229,11 @@ describe("the deadline bounds every attempt and sleep together", () => {
 
   it("the store's default timeoutMs", async () => {
     const { backend, store } = await open({ retry: patient, timeoutMs: 300 });
-    backend.fail("listInflight", Number.POSITIVE_INFINITY);
+    backend.fail("listInflightPage", Number.POSITIVE_INFINITY);
     const error = await failureOf(store.listInflight());
     expect([Code.Unavailable, Code.DeadlineExceeded]).toContain(error.code);
-    expect(backend.calls("listInflight")).toBeGreaterThan(1);
-    expect(backend.calls("listInflight")).toBeLessThan(patient.maxAttempts);
+    expect(backend.calls("listInflightPage")).toBeGreaterThan(1);
+    expect(backend.calls("listInflightPage")).toBeLessThan(patient.maxAttempts);
   });
 
   it("a per-call timeoutMs overrides the default", async () => {
