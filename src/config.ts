@@ -17,6 +17,8 @@ export interface Config {
   database: Required<MysqlOptions> | null;
   /** The in-memory store's budget of estimated row bytes (used when `database` is null). */
   memoryMaxBytes: number;
+  /** Runs the in-memory store holds before evicting the oldest finished ones; 0: no such bound. */
+  memoryMaxRuns: number;
   /** Concurrent store calls one caller may have open on MySQL; null: half DB_POOL_SIZE, at least 1. */
   callerShare: number | null;
   /** Attempts to reach the database at start-up before giving up. */
@@ -123,6 +125,13 @@ export const SETTINGS = [
       "past it writes are RESOURCE_EXHAUSTED",
   ],
   [
+    "MEMORY_MAX_RUNS",
+    "100000",
+    "runs the in-memory store may hold, 0 to 100000000 (0: no bound but MEMORY_MAX_BYTES); " +
+      "a new run past it evicts the oldest finished run (by updated_at), and is RESOURCE_EXHAUSTED " +
+      "when every run is pending or running",
+  ],
+  [
     "MAX_REQUEST_BYTES",
     "4194304",
     "largest request accepted, 1024 to 1073741824; larger ones get RESOURCE_EXHAUSTED",
@@ -192,6 +201,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port,
     database,
     memoryMaxBytes: integer(env, "MEMORY_MAX_BYTES", 1024 ** 3, 1024 ** 2, 1024 ** 4),
+    memoryMaxRuns: integer(env, "MEMORY_MAX_RUNS", 100_000, 0, 100_000_000),
     callerShare:
       text(env, "DB_CALLER_SHARE") === undefined
         ? null

@@ -43,7 +43,10 @@ export async function openStore(
 ): Promise<OpenedStore> {
   if (config.database === null) {
     return {
-      store: new MemoryRunStore({ maxBytes: config.memoryMaxBytes }),
+      store: new MemoryRunStore({
+        maxBytes: config.memoryMaxBytes,
+        maxRuns: config.memoryMaxRuns,
+      }),
       description:
         "no database configured; using the in-memory store (data will not survive a restart)",
       close: async () => {},
