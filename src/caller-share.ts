@@ -1,5 +1,6 @@
+import { createHash } from "node:crypto";
+import { createContextKey } from "@connectrpc/connect";
 import { Code, ConnectError, type RunStore } from "@runstore/client";
-import type { Principal } from "./auth/principal.js";
 import { type ReportsPoolStats, reportsPoolStats } from "./pool-stats.js";
 
 // A fair share of the database per caller: each caller may have at most
@@ -14,13 +15,26 @@ interface Caller {
 }
 
 /**
- * The caller a principal stands for: its role and users. Every unscoped
- * token is the same admin principal, so they share one share.
+ * The caller of a call, whose share it takes: set for each call by
+ * src/call-context.ts (tokenCaller or peerCaller); null (no share) for a
+ * service mounted without it.
  */
-export function callerOf(principal: Principal): string {
-  return principal.users === null
-    ? principal.role
-    : `${principal.role}:${[...principal.users].sort().join(",")}`;
+export const callerKey = createContextKey<string | null>(null, {
+  description: "runstore caller share key",
+});
+
+/**
+ * The caller a bearer token stands for: each distinct token (static or JWT)
+ * is a caller of its own, whatever principal it grants. A digest, so the
+ * token itself is never kept or logged.
+ */
+export function tokenCaller(token: string): string {
+  return `token:${createHash("sha256").update(token).digest("base64url")}`;
+}
+
+/** The caller of an unauthenticated call: its remote address (every connection from it). */
+export function peerCaller(address: string | undefined): string {
+  return `peer:${address ?? "unknown"}`;
 }
 
 /** DB_CALLER_SHARE's default for a store with a pool: half of it, at least 1; null without a pool. */

@@ -75,7 +75,7 @@ export const SETTINGS = [
   [
     "DB_CALLER_SHARE",
     "(unset)",
-    "store calls one caller (token or JWT principal) may have open at once on MySQL, 1 to 1000 " +
+    "store calls one caller (each bearer token; without one, each client address) may have open at once on MySQL, 1 to 1000 " +
       "(unset: half DB_POOL_SIZE, at least 1); more wait, within their deadline, without holding a connection",
   ],
   ["DB_CONNECT_TIMEOUT_MS", "10000", "ms to open one MySQL connection, 100 to 600000"],

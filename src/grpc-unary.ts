@@ -52,6 +52,8 @@ export interface GrpcUnaryOptions {
   binaryOptions: Partial<BinaryReadOptions>;
   /** Aborts every call still running (end of the shutdown grace period). */
   shutdownSignal: AbortSignal;
+  /** Each call's first context values, as connect-node's adapter option of that name. */
+  contextValues?: (req: http2.Http2ServerRequest) => ContextValues;
 }
 
 /** Answers a plain unary gRPC call and returns true; false: not one, Connect takes it. */
@@ -258,7 +260,7 @@ class Call {
         return header;
       },
       get contextValues() {
-        values ??= createContextValues();
+        values ??= call.options.contextValues?.(call.req) ?? createContextValues();
         return values;
       },
     } as UnaryRequest;

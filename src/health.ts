@@ -1,4 +1,4 @@
-import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
+import { Code, ConnectError, type ConnectRouter, createContextKey } from "@connectrpc/connect";
 import { RunStoreService } from "@runstore/client";
 import * as pbHealth from "./gen/grpc/health/v1/health_pb.js";
 import type { Logger } from "./logger.js";
@@ -14,6 +14,14 @@ type ServingStatus = pbHealth.HealthCheckResponse_ServingStatus;
  */
 export const MAX_WATCH_STREAMS = 1000;
 
+/**
+ * The connection a call came on (an HTTP/2 session or an HTTP/1.1 socket),
+ * set by src/call-context.ts; null for routes mounted without it.
+ */
+export const connectionKey = createContextKey<object | null>(null, {
+  description: "runstore connection",
+});
+
 /** The names health answers for: "" (the whole server) and RunStoreService. */
 export const HEALTH_SERVICES = ["", RunStoreService.typeName] as const;
 
@@ -28,30 +36,52 @@ export class HealthMonitor {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private watchers = 0;
+  /** Watch streams open on each connection. */
+  private readonly watchersOn = new WeakMap<object, number>();
 
+  /**
+   * `maxWatchers`: Watch streams open at once in the server;
+   * `maxWatchersPerConnection` (MAX_WATCH_STREAMS_PER_CONNECTION): on one
+   * connection, so that no one connection takes every place.
+   */
   constructor(
     private readonly probe: () => Promise<void>,
     private readonly intervalMs: number,
     private readonly logger?: Logger,
     private readonly maxWatchers = MAX_WATCH_STREAMS,
+    private readonly maxWatchersPerConnection = MAX_WATCH_STREAMS,
   ) {}
 
   /**
-   * Counts one more Watch stream, or refuses it (RESOURCE_EXHAUSTED) when
-   * maxWatchers are open; call the returned function when it ends.
+   * Counts one more Watch stream on `connection` (null: not known), or
+   * refuses it (RESOURCE_EXHAUSTED) when maxWatchers are open in the
+   * server or maxWatchersPerConnection on that connection; call the
+   * returned function when it ends.
    */
-  admitWatcher(): () => void {
+  admitWatcher(connection: object | null = null): () => void {
     if (this.watchers >= this.maxWatchers) {
       throw new ConnectError(
         `too many health Watch streams open (${this.maxWatchers}); use Check or try later`,
         Code.ResourceExhausted,
       );
     }
+    const onConnection = connection === null ? 0 : (this.watchersOn.get(connection) ?? 0);
+    if (onConnection >= this.maxWatchersPerConnection) {
+      throw new ConnectError(
+        `too many health Watch streams open on this connection (${this.maxWatchersPerConnection}); use Check or try later`,
+        Code.ResourceExhausted,
+      );
+    }
     this.watchers++;
+    if (connection !== null) this.watchersOn.set(connection, onConnection + 1);
     let released = false;
     return () => {
-      if (!released) this.watchers--;
+      if (released) return;
       released = true;
+      this.watchers--;
+      if (connection !== null) {
+        this.watchersOn.set(connection, (this.watchersOn.get(connection) ?? 1) - 1);
+      }
     };
   }
 
@@ -178,7 +208,7 @@ export function healthRoutes(monitor: HealthMonitor) {
         return { status: monitor.current() };
       },
       async *watch(req, context) {
-        const release = monitor.admitWatcher();
+        const release = monitor.admitWatcher(context.values.get(connectionKey));
         try {
           if (!known.has(req.service)) {
             // The protocol: tell the watcher, then keep the stream open.

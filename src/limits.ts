@@ -19,6 +19,8 @@ export interface ServerLimits {
   sendTimeoutMs: number;
   /** Largest answer, in protobuf bytes; a larger one is RESOURCE_EXHAUSTED, never built. */
   maxResponseBytes: number;
+  /** Health Watch streams open at once on one connection; one more is RESOURCE_EXHAUSTED. */
+  maxWatchStreamsPerConnection: number;
 }
 
 /** The ceiling of maxResponseBytes whatever is configured. */
@@ -33,6 +35,7 @@ export const DEFAULT_LIMITS: ServerLimits = {
   bodyTimeoutMs: 30_000,
   sendTimeoutMs: 30_000,
   maxResponseBytes: 64 * 1024 * 1024,
+  maxWatchStreamsPerConnection: 10,
 };
 
 /**
@@ -94,5 +97,12 @@ export const LIMIT_SETTINGS: readonly (readonly [
     1024,
     MAX_RESPONSE_BYTES_CEILING,
     "largest answer in protobuf bytes, 1024 to 268435456; a larger one is RESOURCE_EXHAUSTED, never built",
+  ],
+  [
+    "MAX_WATCH_STREAMS_PER_CONNECTION",
+    "maxWatchStreamsPerConnection",
+    1,
+    1000,
+    "health Watch streams open at once on one connection (1000 in the whole server), 1 to 1000; one more is RESOURCE_EXHAUSTED",
   ],
 ];

@@ -1,15 +1,16 @@
+import type * as http from "node:http";
 import type * as http2 from "node:http2";
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { keepByteOrderMarks, type RunStore, RunStoreService } from "@runstore/client";
 import { headerCheck } from "./auth/header-check.js";
 import type { JwtSettings } from "./auth/jwt.js";
-import { jwtVerifier } from "./auth/jwt.js";
-import { credentials, type TokenGrant } from "./auth/principal.js";
+import type { Credentials, TokenGrant } from "./auth/principal.js";
+import { callContext } from "./call-context.js";
 import { guardConnections } from "./connection-guard.js";
 import { grpcUnaryHandler } from "./grpc-unary.js";
 import { headerAuth } from "./header-auth.js";
-import { HealthMonitor } from "./health.js";
+import { HealthMonitor, MAX_WATCH_STREAMS } from "./health.js";
 import { createHttp2Server, listen, replaceCertificate, type TlsOptions } from "./http2-server.js";
 import { bearerAuth } from "./interceptors/bearer-auth.js";
 import { internalErrors } from "./interceptors/internal-errors.js";
@@ -97,13 +98,15 @@ export interface RunningServer {
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   keepByteOrderMarks(); // a run id that starts with U+FEFF must reach the store unchanged
   const logger = options.logger ?? silentLogger();
+  const limits = limitsOf(options);
   const health = new HealthMonitor(
     options.healthProbe ?? probeOf(options.store),
     options.healthCheckIntervalMs ?? 5000,
     logger,
+    MAX_WATCH_STREAMS,
+    limits.maxWatchStreamsPerConnection,
   );
   const tls = options.tls ?? null;
-  const limits = limitsOf(options);
   const server = createHttp2Server(tls, logger, limits);
   guardConnections(server, limits, logger, options.logBudget);
   const refusals = logBudget(
@@ -173,23 +176,21 @@ function requestHandler(
     ...limitsOf(options),
     callerShare: options.callerShare ?? null,
   });
-  const interceptors = interceptorsFor(options, shutdown, logger, refusedLog);
-  const authenticate = headerCheck(options.tokens ?? [], options.jwt ?? null);
+  const check = headerCheck(options.tokens ?? [], options.jwt ?? null);
+  const interceptors = interceptorsFor(options, shutdown, logger, refusedLog, check?.credentials);
   const refused =
-    authenticate === null
+    check === null
       ? null
       : headerAuth({
           service: RunStoreService,
-          authenticate,
+          authenticate: check.authenticate,
           // The chain without bearer auth: the call is refused already.
-          interceptors: interceptorsFor(
-            { ...options, tokens: [], jwt: null },
-            shutdown,
-            logger,
-            refusedLog,
-          ),
+          interceptors: interceptorsFor(options, shutdown, logger, refusedLog, undefined),
           onRefused: (procedure, reason, peer) => refusedLog({ procedure, reason, peer }),
         });
+  // Each call's connection, caller and (from the header check) principal.
+  const contextValues = (req: http2.Http2ServerRequest | http.IncomingMessage) =>
+    callContext(req, check?.verified ?? null);
   const readMaxBytes = options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
   // Deep metadata must reach our own check (INVALID_ARGUMENT naming the
   // field) rather than fail decoding at protobuf-es's default of 100
@@ -203,6 +204,7 @@ function requestHandler(
     readMaxBytes,
     binaryOptions,
     shutdownSignal,
+    contextValues,
   });
   const table = routes(service, health);
   const connect = connectNodeAdapter({
@@ -218,6 +220,7 @@ function requestHandler(
     // fields are refused.
     jsonOptions: { ignoreUnknownFields: false, recursionLimit: 1000 },
     interceptors,
+    contextValues,
   });
   return (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
     shutdown.admit(req, res);
@@ -232,13 +235,15 @@ function requestHandler(
 /**
  * The caller's interceptors first (metrics see the codes callers see), then
  * request logging, scrubbing of unexpected errors, refusal while shutting
- * down, and bearer auth for RunStoreService when tokens are set.
+ * down, and bearer auth for RunStoreService with `credentials` (the header
+ * check's) when given.
  */
 function interceptorsFor(
   options: ServerOptions,
   shutdown: GracefulShutdown,
   logger: Logger,
   refusedLog: RefusedLog,
+  credentials: Credentials | undefined,
 ): Interceptor[] {
   const interceptors: Interceptor[] = [
     ...(options.interceptors ?? []),
@@ -249,12 +254,9 @@ function interceptorsFor(
     ),
     shutdown.interceptor,
   ];
-  const tokens = options.tokens ?? [];
-  const jwt = options.jwt ?? null;
-  if (tokens.length > 0 || jwt !== null) {
-    const creds = credentials(tokens, jwt === null ? null : jwtVerifier(jwt));
+  if (credentials !== undefined) {
     interceptors.push(
-      bearerAuth(creds, [RunStoreService.typeName], (procedure, reason) =>
+      bearerAuth(credentials, [RunStoreService.typeName], (procedure, reason) =>
         refusedLog({ procedure, reason }),
       ),
     );

@@ -16,12 +16,12 @@ import { principalKey } from "./auth/principal-key.js";
 import { ScopedRunStore } from "./auth/scoped-run-store.js";
 import { withBoundedDetails } from "./bounded-details.js";
 import { type FollowsCallSignal, followsCallSignal } from "./call-signal.js";
-import { CallerShare, callerOf, defaultShare } from "./caller-share.js";
+import { CallerShare, callerKey, defaultShare } from "./caller-share.js";
 import { DEFAULT_LIMITS } from "./limits.js";
 import { honoursResponseBudget, ResponseBudget } from "./response-budget.js";
-import { honoursOwners } from "./stores/owners.js";
 import * as coordination from "./service-coordination.js";
 import * as history from "./service-history.js";
+import { honoursOwners } from "./stores/owners.js";
 import { optionalTimestamp } from "./wire-values.js";
 
 type Impl = ServiceImpl<typeof RunStoreService>;
@@ -46,7 +46,7 @@ export class RunStoreServiceImpl implements Impl {
   private readonly budget: ResponseBudget;
   private readonly share: CallerShare | null;
 
-  /** `callerShare`: store calls one authenticated caller may have open; default half a pool (caller-share.ts). */
+  /** `callerShare`: store calls one caller may have open; default half a pool (caller-share.ts). */
   constructor(
     private readonly store: RunStore,
     options: { maxResponseBytes?: number; callerShare?: number | null } = {},
@@ -59,9 +59,9 @@ export class RunStoreServiceImpl implements Impl {
 
   /**
    * The store for one call: bound to its signal when the store can follow
-   * it, held to the caller's share of the store when the call is
-   * authenticated, and seen through the caller's users when its token is
-   * bound to some.
+   * it, held to its caller's share of the store (the caller: its token, or
+   * its address without one; src/call-context.ts), and seen through the
+   * caller's users when its token is bound to some.
    */
   private storeFor(context: CallContext | undefined): RunStore {
     const signalled =
@@ -75,10 +75,11 @@ export class RunStoreServiceImpl implements Impl {
     const principal = context?.values?.get(principalKey) ?? null;
     const users = principal?.users ?? null;
     const owned = users === null ? bound : ownedBy(bound, users);
+    const caller = context?.values?.get(callerKey) ?? null;
     const store =
-      this.share === null || principal === null || context === undefined
+      this.share === null || caller === null || context === undefined
         ? owned
-        : this.share.storeFor(owned, callerOf(principal), context.signal);
+        : this.share.storeFor(owned, caller, context.signal);
     return users === null ? store : new ScopedRunStore(store, users);
   }
 

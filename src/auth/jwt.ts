@@ -60,8 +60,19 @@ export function jwtVerifier(settings: JwtSettings): JwtVerifier {
   return { settings, key, algorithms };
 }
 
+let verifications = 0;
+
+/**
+ * JWTs this process has verified so far (a signature check each): a call
+ * with a JWT costs exactly one, at its headers (test/server/jwt-once.test.ts).
+ */
+export function jwtVerifications(): number {
+  return verifications;
+}
+
 /** A JWT's principal: signature, `exp` (required), `nbf`, issuer and audience checked first. */
 export async function verifyJwt(verifier: JwtVerifier, token: string): Promise<AuthResult> {
+  verifications++;
   let payload: JWTPayload;
   try {
     ({ payload } = await jwtVerify(token, verifier.key, {

@@ -11,8 +11,10 @@ export type { AuthFailure } from "../auth/principal.js";
  * reflection stay open: probes carry no credentials), refuses RPCs with side
  * effects to role read (PERMISSION_DENIED), and hands the principal to the
  * service as the `principalKey` context value, where user-bound principals
- * are filtered. `credentials` is a function so that a reload (SIGHUP) takes
- * effect on the next call.
+ * are filtered. A call whose principal is set already (src/call-context.ts:
+ * the pre-body header check resolved it) is not resolved again, so a JWT is
+ * verified once per call. `credentials` is a function so that a reload
+ * (SIGHUP) takes effect on the next call.
  */
 export function bearerAuth(
   credentials: Credentials | (() => Credentials),
@@ -23,7 +25,11 @@ export function bearerAuth(
   const guarded = new Set(protectedServices);
   return (next) => async (req) => {
     if (!guarded.has(req.service.typeName)) return next(req);
-    const result = await resolvePrincipal(current(), req.header.get("authorization"));
+    const known = req.contextValues.get(principalKey);
+    const result =
+      known !== null
+        ? { ok: true as const, principal: known }
+        : await resolvePrincipal(current(), req.header.get("authorization"));
     if (!result.ok) {
       onFailure(`${req.service.typeName}/${req.method.name}`, result.reason);
       throw new ConnectError(result.message, Code.Unauthenticated);

@@ -34,6 +34,9 @@ const LIMITS = {
   bodyTimeoutMs: 800,
   sendTimeoutMs: 800,
   maxResponseBytes: 8 * 1024 * 1024,
+  // The server-wide Watch cap is reached over 10 connections of 100 below;
+  // the per-connection cap has a test of its own (watch-per-connection.test.ts).
+  maxWatchStreamsPerConnection: 100,
 };
 const BIG_RUNS = 120;
 const BIG_RUN_BYTES = 100 * 1024;
