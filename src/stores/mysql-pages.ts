@@ -136,7 +136,7 @@ export function listByThreadStatement(input: ReturnType<typeof checkThreadPage>)
 }
 
 /** A page of listByThread's rows. */
-export function listByThreadPage(
+export async function listByThreadPage(
   db: SqlSession,
   threadId: string,
   options: OwnerOptions | undefined,
@@ -158,7 +158,7 @@ export function pendingPageStatement(before: string, page: PageInput): Sql {
 }
 
 /** A page of listPending's rows; `before` unset is pinned by the first page. */
-export function listPendingPage(
+export async function listPendingPage(
   db: SqlSession,
   options: RecoveryOptions | undefined,
   page: PageRequest | undefined,
@@ -181,7 +181,7 @@ export function inflightPageStatement(before: string, page: PageInput): Sql {
 }
 
 /** A page of listInflight's rows; `before` unset is pinned by the first page. */
-export function listInflightPage(
+export async function listInflightPage(
   db: SqlSession,
   options: RecoveryOptions | undefined,
   page: PageRequest | undefined,
@@ -216,7 +216,7 @@ export function expiredLeasePageStatement(
 }
 
 /** A page of listInflightWithExpiredLease's rows. */
-export function listInflightWithExpiredLeasePage(
+export async function listInflightWithExpiredLeasePage(
   db: SqlSession,
   options: ExpiredLeaseOptions | undefined,
   page: PageRequest | undefined,

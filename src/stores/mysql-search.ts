@@ -107,7 +107,7 @@ export function searchStatement(f: SearchInput, page: Pick<PageInput, "size" | "
 }
 
 /** A page of the runs matching every filter, newest first. */
-export function searchRunsPage(
+export async function searchRunsPage(
   db: SqlSession,
   search: RunSearch | undefined,
   page: PageRequest | undefined,
