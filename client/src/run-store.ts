@@ -387,30 +387,30 @@ export interface RunStore {
   // are keyset pages: a page never repeats or skips a row while rows are added.
 
   /** A page of listByThread's rows, newest first. */
-  listByThreadPage?(
+  listByThreadPage(
     threadId: string,
     options?: OwnerOptions,
     page?: PageRequest,
   ): Promise<Page<RunRecord>>;
   /** A page of listPending's rows, oldest first. */
-  listPendingPage?(options?: RecoveryOptions, page?: PageRequest): Promise<Page<RunRecord>>;
+  listPendingPage(options?: RecoveryOptions, page?: PageRequest): Promise<Page<RunRecord>>;
   /** A page of listInflight's rows, oldest first. */
-  listInflightPage?(options?: RecoveryOptions, page?: PageRequest): Promise<Page<RunRecord>>;
+  listInflightPage(options?: RecoveryOptions, page?: PageRequest): Promise<Page<RunRecord>>;
   /** A page of listInflightWithExpiredLease's rows, oldest first. */
-  listInflightWithExpiredLeasePage?(
+  listInflightWithExpiredLeasePage(
     options?: ExpiredLeaseOptions,
     page?: PageRequest,
   ): Promise<Page<RunRecord>>;
   /** A page of the runs matching every filter, across threads, newest first. */
-  searchRunsPage?(search?: RunSearch, page?: PageRequest): Promise<Page<RunRecord>>;
+  searchRunsPage(search?: RunSearch, page?: PageRequest): Promise<Page<RunRecord>>;
   /** Every matching run, newest first, read a page at a time. */
-  searchRuns?(search?: RunSearch, pageSize?: number | null): AsyncIterable<RunRecord>;
+  searchRuns(search?: RunSearch, pageSize?: number | null): AsyncIterable<RunRecord>;
   /** Counts and token totals, in all and per local day. */
-  getRunStats?(options?: RunStatsOptions): Promise<RunStats>;
+  getRunStats(options?: RunStatsOptions): Promise<RunStats>;
   /** A page of the threads that have visible runs, most recent activity first. */
-  listThreadsPage?(options?: OwnerOptions, page?: PageRequest): Promise<Page<ThreadSummary>>;
+  listThreadsPage(options?: OwnerOptions, page?: PageRequest): Promise<Page<ThreadSummary>>;
   /** Every such thread, read a page at a time. */
-  listThreads?(options?: OwnerOptions, pageSize?: number | null): AsyncIterable<ThreadSummary>;
+  listThreads(options?: OwnerOptions, pageSize?: number | null): AsyncIterable<ThreadSummary>;
   /** Removes the thread's visible rows in bounded batches; answers how many. */
-  deleteThread?(threadId: string, options?: DeleteThreadOptions): Promise<number>;
+  deleteThread(threadId: string, options?: DeleteThreadOptions): Promise<number>;
 }

@@ -3,25 +3,32 @@ import {
   type CancelAction,
   Code,
   ConnectError,
+  type DeleteThreadOptions,
   idempotencyConflict,
   type Lease,
   type LeaseRenewal,
   type ListByThreadOptions,
   type OwnerOptions,
+  type Page,
+  type PageRequest,
   type PutFields,
   type RunCompletion,
   type RunProgress,
   type RunRecord,
+  type RunSearch,
+  type RunStats,
+  type RunStatsOptions,
   type RunStatus,
   type RunStore,
   type StatusFinalization,
   type TakeoverOptions,
   type ThreadOperationFields,
+  type ThreadSummary,
   type ThreadTokenUsage,
   threadConflict,
   type UpdateStatusOptions,
 } from "@runstore/client";
-import { pb } from "@runstore/client/internal";
+import { eachItem, pb } from "@runstore/client/internal";
 import { compareCodePoints } from "../stores/text.js";
 
 type ExpiredLeaseOptions = Parameters<RunStore["listInflightWithExpiredLease"]>[0];
@@ -73,6 +80,22 @@ export class ScopedRunStore implements RunStore {
     const user = this.filter(given);
     if (user === null) throw denied("user_id is required: this token is bound to several users");
     return user;
+  }
+
+  /**
+   * The one user a history read or a thread deletion covers: the named one
+   * (checked) or the token's only user. A token bound to several users
+   * names one: pages of several users' merged rows would need a token per user.
+   */
+  private oneUser(given: string | null | undefined): string {
+    const user = this.filter(given);
+    if (user === null) throw denied("user_id is required: this token is bound to several users");
+    return user;
+  }
+
+  /** A page of every user's rows with the others' left out; its token still walks the whole list. */
+  private minePage(page: Page<RunRecord>): Page<RunRecord> {
+    return { ...page, items: page.items.filter((run) => this.mine(run)) };
   }
 
   private mine(run: RunRecord): boolean {
@@ -256,5 +279,52 @@ export class ScopedRunStore implements RunStore {
     const userId = this.filter(options?.userId);
     if (userId !== null) return this.store.listEditRegenerateRuns(threadId, { userId });
     return (await this.store.listEditRegenerateRuns(threadId)).filter((run) => this.mine(run));
+  }
+
+  // History: a user-bound token reads and deletes its one user's rows only.
+
+  async listByThreadPage(threadId: string, options?: OwnerOptions, page?: PageRequest) {
+    const userId = this.oneUser(options?.userId);
+    return this.store.listByThreadPage(threadId, { userId }, page);
+  }
+
+  async listPendingPage(options?: RecoveryOptions, page?: PageRequest) {
+    return this.minePage(await this.store.listPendingPage(options, page));
+  }
+
+  async listInflightPage(options?: RecoveryOptions, page?: PageRequest) {
+    return this.minePage(await this.store.listInflightPage(options, page));
+  }
+
+  async listInflightWithExpiredLeasePage(options?: ExpiredLeaseOptions, page?: PageRequest) {
+    return this.minePage(await this.store.listInflightWithExpiredLeasePage(options, page));
+  }
+
+  async searchRunsPage(search?: RunSearch, page?: PageRequest): Promise<Page<RunRecord>> {
+    const userId = this.oneUser(search?.userId);
+    return this.store.searchRunsPage({ ...search, userId }, page);
+  }
+
+  searchRuns(search?: RunSearch, pageSize?: number | null): AsyncIterable<RunRecord> {
+    return eachItem((page) => this.searchRunsPage(search, page), pageSize);
+  }
+
+  async getRunStats(options?: RunStatsOptions): Promise<RunStats> {
+    const userId = this.oneUser(options?.userId);
+    return this.store.getRunStats({ ...options, userId });
+  }
+
+  async listThreadsPage(options?: OwnerOptions, page?: PageRequest): Promise<Page<ThreadSummary>> {
+    const userId = this.oneUser(options?.userId);
+    return this.store.listThreadsPage({ userId }, page);
+  }
+
+  listThreads(options?: OwnerOptions, pageSize?: number | null): AsyncIterable<ThreadSummary> {
+    return eachItem((page) => this.listThreadsPage(options, page), pageSize);
+  }
+
+  async deleteThread(threadId: string, options?: DeleteThreadOptions): Promise<number> {
+    const userId = this.oneUser(options?.userId);
+    return this.store.deleteThread(threadId, { ...options, userId });
   }
 }
