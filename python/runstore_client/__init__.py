@@ -21,6 +21,7 @@ from .errors import (
     AbortedError,
     AlreadyExistsError,
     DeadlineExceededError,
+    FailedPreconditionError,
     IdempotencyConflictError,
     InvalidArgumentError,
     OutOfRangeError,
@@ -31,6 +32,7 @@ from .errors import (
     UnauthenticatedError,
     UnavailableError,
 )
+from .history import THREAD_STATUSES, DayStats, Page, RunStats, ThreadSummary, TokenTotals
 from .options import TlsOptions
 from .owner import AUTO
 from .retry import DEFAULT_RETRY_POLICY, RetryPolicy
@@ -42,21 +44,28 @@ __all__ = [
     "MULTITASK_STRATEGIES",
     "OPERATION_KINDS",
     "RUN_STATUSES",
+    "THREAD_STATUSES",
     "AbortedError",
     "AlreadyExistsError",
+    "DayStats",
     "DeadlineExceededError",
+    "FailedPreconditionError",
     "GrpcRunStore",
     "IdempotencyConflictError",
     "InvalidArgumentError",
     "LeaseInput",
     "OutOfRangeError",
+    "Page",
     "ResourceExhaustedError",
     "RetryPolicy",
     "RunIdTakenError",
+    "RunStats",
     "RunStoreError",
     "ThreadConflictError",
+    "ThreadSummary",
     "TimestampInput",
     "TlsOptions",
+    "TokenTotals",
     "UnauthenticatedError",
     "UnavailableError",
 ]

@@ -24,6 +24,7 @@ __all__ = [
     "COORDINATION_METHODS",
     "DEERFLOW_MODULES",
     "DEERFLOW_PART2_METHODS",
+    "HISTORY_METHODS",
     "SEED_METHODS",
     "STORE_METHODS",
     "choose_base",
@@ -72,8 +73,24 @@ COORDINATION_METHODS: frozenset[str] = frozenset(
     }
 )
 
+#: GrpcRunStore's history methods (docs/contract.md, "History").
+HISTORY_METHODS: frozenset[str] = frozenset(
+    {
+        "list_by_thread_page",
+        "list_pending_page",
+        "list_inflight_page",
+        "list_inflight_with_expired_lease_page",
+        "search_runs_page",
+        "search_runs",
+        "get_run_stats",
+        "list_threads_page",
+        "list_threads",
+        "delete_thread",
+    }
+)
+
 #: The methods GrpcRunStore implements.
-STORE_METHODS: frozenset[str] = SEED_METHODS | COORDINATION_METHODS
+STORE_METHODS: frozenset[str] = SEED_METHODS | COORDINATION_METHODS | HISTORY_METHODS
 
 #: The part-2 methods of DeerFlow's later RunStore ABC (DeerFlowRunStore's).
 DEERFLOW_PART2_METHODS: frozenset[str] = (COORDINATION_METHODS - {"create_thread_operation"}) | {

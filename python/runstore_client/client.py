@@ -19,6 +19,8 @@ from .coordination import kind_to_proto, usage_map_to_proto
 from .coordination_methods import CoordinationMethods
 from .convert import run_from_proto, status_to_proto, strategy_to_proto, usage_from_proto
 from .gen.runstore.v1 import run_store_pb2 as pb
+from .history import WALK_PAGE_SIZE, walk_runs
+from .history_methods import HistoryMethods
 from .json_values import json_object, struct_from_dict
 from .owner import AUTO, AutoUser, resolve_user_id
 from .timestamps import timestamp_to_proto
@@ -29,7 +31,7 @@ __all__ = ["GrpcRunStore", "TimestampInput"]
 TimestampInput = str | datetime
 
 
-class GrpcRunStore(CoordinationMethods, choose_base()):  # type: ignore[misc]
+class GrpcRunStore(CoordinationMethods, HistoryMethods, choose_base()):  # type: ignore[misc]
     """A RunStore whose rows live in a RunStore server, reached over gRPC.
 
     It has the methods and keyword arguments of the Python store interface
@@ -119,14 +121,20 @@ class GrpcRunStore(CoordinationMethods, choose_base()):  # type: ignore[misc]
     async def list_by_thread(
         self, thread_id: str, *, user_id: str | None | AutoUser = AUTO, limit: int = 100
     ) -> list[dict[str, Any]]:
-        """The thread's runs visible to ``user_id``, newest first, at most ``limit``."""
-        request = pb.ListByThreadRequest(
+        """The thread's runs visible to ``user_id``, newest first, at most
+        ``limit``; past WALK_PAGE_SIZE rows, read in pages of that many."""
+        filters = pb.ListByThreadRequest(
             thread_id=check_required_text("thread_id", thread_id),
             user_id=check_text("user_id", resolve_user_id(user_id)),
-            limit=check_limit("limit", limit),
         )
-        response: pb.ListByThreadResponse = await self._invoke("ListByThread", request)
-        return [run_from_proto(run) for run in response.runs]
+        unpaged = pb.ListByThreadRequest(limit=check_limit("limit", limit))
+        unpaged.MergeFrom(filters)
+        if unpaged.limit <= WALK_PAGE_SIZE:  # up to a page, part 1's call on any server
+            response: pb.ListByThreadResponse = await self._invoke("ListByThread", unpaged)
+            return [run_from_proto(run) for run in response.runs]
+        return await walk_runs(
+            self._invoke, "ListByThread", filters, unpaged=unpaged, limit=unpaged.limit
+        )
 
     async def update_status(
         self,
@@ -265,16 +273,16 @@ class GrpcRunStore(CoordinationMethods, choose_base()):  # type: ignore[misc]
         await self._invoke("UpdateRunProgress", request)
 
     async def list_pending(self, *, before: TimestampInput | None = None) -> list[dict[str, Any]]:
-        """Pending runs created at or before ``before`` (default now), oldest first, all users."""
+        """Pending runs created at or before ``before`` (default now), oldest
+        first, all users; read in pages of WALK_PAGE_SIZE."""
         request = pb.ListPendingRequest(before=_optional_timestamp(before, "before"))
-        response: pb.ListPendingResponse = await self._invoke("ListPending", request)
-        return [run_from_proto(run) for run in response.runs]
+        return await walk_runs(self._invoke, "ListPending", request)
 
     async def list_inflight(self, *, before: TimestampInput | None = None) -> list[dict[str, Any]]:
-        """Pending and running runs created at or before ``before``, oldest first, all users."""
+        """Pending and running runs created at or before ``before``, oldest
+        first, all users; read in pages of WALK_PAGE_SIZE."""
         request = pb.ListInflightRequest(before=_optional_timestamp(before, "before"))
-        response: pb.ListInflightResponse = await self._invoke("ListInflight", request)
-        return [run_from_proto(run) for run in response.runs]
+        return await walk_runs(self._invoke, "ListInflight", request)
 
     async def aggregate_tokens_by_thread(
         self, thread_id: str, *, include_active: bool = False

@@ -21,6 +21,7 @@ __all__ = [
     "MULTITASK_STRATEGIES",
     "RUN_STATUSES",
     "run_from_proto",
+    "status_from_proto",
     "status_to_proto",
     "strategy_to_proto",
     "usage_from_proto",
@@ -64,6 +65,11 @@ def _enum_value(field: str, value: object, table: Mapping[str, E]) -> E:
 def status_to_proto(field: str, value: object) -> pb.RunStatus:
     """A status name as its RunStatus value; anything else is refused naming ``field``."""
     return _enum_value(field, value, _STATUS_TO_PROTO)
+
+
+def status_from_proto(value: int) -> str | None:
+    """A proto RunStatus as its name; None for UNSPECIFIED or an unknown value."""
+    return _STATUS_FROM_PROTO.get(value)
 
 
 def strategy_to_proto(field: str, value: object) -> pb.MultitaskStrategy:

@@ -27,6 +27,7 @@ from .coordination import (
 )
 from .errors import invalid_argument
 from .gen.runstore.v1 import run_store_pb2 as pb
+from .history import walk_runs
 from .json_values import json_object, struct_from_dict
 from .owner import AUTO, AutoUser, resolve_user_id
 from .timestamps import timestamp_to_proto
@@ -234,15 +235,13 @@ class CoordinationMethods(Connection):
         grace_seconds: int = DEFAULT_GRACE_SECONDS,
     ) -> list[dict[str, Any]]:
         """Active, unqueued rows of every kind created at or before ``before``
-        (default now) whose lease expired past grace or is None, oldest first."""
+        (default now) whose lease expired past grace or is None, oldest first;
+        read in pages of WALK_PAGE_SIZE."""
         request = pb.ListInflightWithExpiredLeaseRequest(
             before=None if before is None else timestamp_to_proto(before, "before"),
             grace_seconds=check_grace_seconds("grace_seconds", grace_seconds),
         )
-        response: pb.ListInflightWithExpiredLeaseResponse = await self._invoke(
-            "ListInflightWithExpiredLease", request
-        )
-        return [run_from_proto(run) for run in response.runs]
+        return await walk_runs(self._invoke, "ListInflightWithExpiredLease", request)
 
     async def claim_next_run(
         self,

@@ -20,6 +20,7 @@ __all__ = [
     "AbortedError",
     "AlreadyExistsError",
     "DeadlineExceededError",
+    "FailedPreconditionError",
     "IdempotencyConflictError",
     "InvalidArgumentError",
     "OutOfRangeError",
@@ -78,6 +79,11 @@ class ResourceExhaustedError(RunStoreError):
 
 class OutOfRangeError(RunStoreError):
     """An answer cannot be represented, e.g. a token sum past 2^53-1."""
+
+
+class FailedPreconditionError(RunStoreError):
+    """The store's state refuses the call as it stands, e.g. delete_thread on a
+    thread with an operation pending or running (unless forced)."""
 
 
 class AbortedError(RunStoreError):
@@ -154,6 +160,7 @@ _BY_CODE: dict[grpc.StatusCode, type[RunStoreError]] = {
     grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhaustedError,
     grpc.StatusCode.OUT_OF_RANGE: OutOfRangeError,
     grpc.StatusCode.ABORTED: AbortedError,
+    grpc.StatusCode.FAILED_PRECONDITION: FailedPreconditionError,
     grpc.StatusCode.ALREADY_EXISTS: AlreadyExistsError,
 }
 

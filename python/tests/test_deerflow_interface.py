@@ -174,8 +174,22 @@ DIFFERENCES: dict[str, dict[str, object]] = {
     "create_thread_operation_atomic": {"follow_up_to_run_id": None},
 }
 
-#: Ours, beyond DeerFlow's interface.
-EXTRA_METHODS = {"claim_next_run", "close"}
+#: Ours, beyond DeerFlow's interface: claim_next_run, close and the history
+#: methods (the thread delete under DeerFlow's name, delete_by_thread).
+EXTRA_METHODS = {
+    "claim_next_run",
+    "close",
+    "list_by_thread_page",
+    "list_pending_page",
+    "list_inflight_page",
+    "list_inflight_with_expired_lease_page",
+    "search_runs_page",
+    "search_runs",
+    "get_run_stats",
+    "list_threads_page",
+    "list_threads",
+    "delete_by_thread",
+}
 
 
 def _signature(method: Any) -> tuple[list[str], dict[str, object], list[Any]]:
@@ -700,7 +714,7 @@ class WithDeerFlowTest(ServerTestCase):
                 out = {}
                 async with DeerFlowRunStore(os.environ["TARGET"], timeout=30) as store:
                     out["isinstance"] = isinstance(store, base.RunStore)
-                    out["subclass"] = DeerFlowRunStore.__mro__[2] is base.RunStore
+                    out["subclass"] = DeerFlowRunStore.__bases__[-1] is base.RunStore
                     await store.create_thread_operation_atomic(
                         p + "r1", thread_id=p + "t1", owner_worker_id="w1",
                         lease_expires_at=None, idempotency_key=p + "k", user_id="u")

@@ -1,6 +1,6 @@
-"""GrpcRunStore has exactly the Python store interface (the seed's, and
-part 2's methods), and subclasses DeerFlow's RunStore ABC when that package
-is importable and its ABC is the seed's."""
+"""GrpcRunStore has exactly the Python store interface (the seed's, part
+2's and the history methods), and subclasses DeerFlow's RunStore ABC when
+that package is importable and its ABC is the seed's."""
 
 from __future__ import annotations
 
@@ -35,6 +35,18 @@ _COUNTERS = (
 #: "<required>" marks a keyword without a default. From docs/contract.md / DeerFlow:
 #: part 1 (the seed's interface, with part 2's new optional inputs) and part 2.
 _LEASE = {"lease": None, "lease_expires_at": None}
+_PAGE = {"page_size": None, "page_token": None}
+_SEARCH: dict[str, object] = {
+    "user_id": AUTO,
+    "thread_id": None,
+    "statuses": None,
+    "assistant_id": None,
+    "model_name": None,
+    "operation_kinds": None,
+    "created_after": None,
+    "created_before": None,
+    "metadata": None,
+}
 INTERFACE: dict[str, tuple[tuple[str, ...], dict[str, object]]] = {
     "put": (
         ("run_id",),
@@ -126,7 +138,24 @@ INTERFACE: dict[str, tuple[tuple[str, ...], dict[str, object]]] = {
     "get_many_by_thread": (("thread_id", "run_ids"), {"user_id": AUTO}),
     "list_successful_regenerate_sources": (("thread_id",), {"user_id": AUTO}),
     "list_edit_regenerate_runs": (("thread_id",), {"user_id": AUTO}),
+    # History (docs/contract.md, "History").
+    "list_by_thread_page": (("thread_id",), {"user_id": AUTO, **_PAGE}),
+    "list_pending_page": ((), {"before": None, **_PAGE}),
+    "list_inflight_page": ((), {"before": None, **_PAGE}),
+    "list_inflight_with_expired_lease_page": ((), {"before": None, "grace_seconds": 10, **_PAGE}),
+    "search_runs_page": ((), {**_SEARCH, **_PAGE}),
+    "search_runs": ((), {**_SEARCH, "page_size": None}),
+    "get_run_stats": (
+        (),
+        {"user_id": AUTO, "created_after": None, "created_before": None, "utc_offset": None},
+    ),
+    "list_threads_page": ((), {"user_id": AUTO, **_PAGE}),
+    "list_threads": ((), {"user_id": AUTO, "page_size": None}),
+    "delete_thread": (("thread_id",), {"user_id": AUTO, "force": False}),
 }
+
+#: The methods that are async generators (the page walks) rather than coroutines.
+ITERATORS = {"search_runs", "list_threads"}
 
 #: A stand-in for DeerFlow's deerflow/runtime/runs/store/base.py: the ABC as
 #: docs/contract.md describes it, or with one more abstract method.
@@ -172,7 +201,10 @@ class InterfaceTest(unittest.TestCase):
         for name, (positional, keywords) in INTERFACE.items():
             with self.subTest(method=name):
                 method = getattr(GrpcRunStore, name)
-                self.assertTrue(inspect.iscoroutinefunction(method), f"{name} must be async")
+                if name in ITERATORS:
+                    self.assertIn("AsyncIterator", str(inspect.signature(method).return_annotation))
+                else:
+                    self.assertTrue(inspect.iscoroutinefunction(method), f"{name} must be async")
                 parameters = list(inspect.signature(method).parameters.values())[1:]
                 self.assertEqual(
                     [p.name for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD],

@@ -21,6 +21,7 @@ from ..errors import (
 from ..options import DEFAULT_KEEPALIVE_SECONDS, DEFAULT_MAX_REQUEST_BYTES, TlsOptions
 from ..owner import AUTO, AutoUser, resolve_user_id
 from ..retry import RetryPolicy
+from .history import DeerFlowHistory
 from .rows import deerflow_row
 from .types import (
     LeaseRenewal,
@@ -395,7 +396,10 @@ class _DeerFlowMethods:
 
 #: Every method DeerFlowRunStore implements.
 DEERFLOW_METHODS: frozenset[str] = frozenset(
-    name for name in vars(_DeerFlowMethods) if not name.startswith("_")
+    name
+    for methods in (_DeerFlowMethods, DeerFlowHistory)
+    for name in vars(methods)
+    if not name.startswith("_")
 )
 
 
@@ -418,7 +422,7 @@ def _choose_base() -> type:
     return object
 
 
-class DeerFlowRunStore(_DeerFlowMethods, _choose_base()):  # type: ignore[misc]
+class DeerFlowRunStore(_DeerFlowMethods, DeerFlowHistory, _choose_base()):  # type: ignore[misc]
     """A drop-in for DeerFlow's RunStore (as of 2026-08-22, f1f4af99b) whose
     rows live in a RunStore server, reached over gRPC.
 
@@ -432,7 +436,9 @@ class DeerFlowRunStore(_DeerFlowMethods, _choose_base()):  # type: ignore[misc]
     run_id taken by a different operation, at admission raises an error
     DeerFlow's unique-violation check recognises (``sqlstate == "23505"``);
     a held idempotency key raises ``RunIdempotencyConflict`` carrying the
-    existing row.
+    existing row. Beyond DeerFlow's interface: claim_next_run and the
+    history methods (deerflow/history.py; a thread's rows go with
+    delete_by_thread, DeerFlow's name).
 
     When ``deerflow`` is importable the class is a subclass of its RunStore
     ABC and answers with DeerFlow's own types; otherwise with equivalents
