@@ -1,5 +1,4 @@
 import type { DescMessage, MessageInitShape } from "@bufbuild/protobuf";
-import { Code, ConnectError } from "@connectrpc/connect";
 import type { Page, PageRequest, RunRecord, RunStore } from "@runstore/client";
 import {
   invalidArgument,
@@ -36,13 +35,6 @@ export async function runPage(page: Page<RunRecord>, budget: ResponseBudget) {
   return { runs, nextPageToken: page.nextPageToken ?? "", hasMore: page.hasMore };
 }
 
-/** The store's method, or UNIMPLEMENTED when this store has none. */
-function required<T>(method: T | undefined, rpc: string): T {
-  if (method === undefined)
-    throw new ConnectError(`${rpc} is not built on this store`, Code.Unimplemented);
-  return method;
-}
-
 /** ListByThread with pages; `limit` belongs to the unpaged form only. */
 export async function listByThreadPage(
   store: RunStore,
@@ -53,8 +45,10 @@ export async function listByThreadPage(
   if (req.limit !== undefined) {
     throw invalidArgument("limit", "cannot be combined with page_size or page_token");
   }
-  const list = required(store.listByThreadPage, "ListByThread pages").bind(store);
-  return runPage(await list(req.threadId, { userId: req.userId ?? null }, page), budget);
+  return runPage(
+    await store.listByThreadPage(req.threadId, { userId: req.userId ?? null }, page),
+    budget,
+  );
 }
 
 /** ListPending with pages. */
@@ -64,8 +58,10 @@ export async function listPendingPage(
   page: PageRequest,
   budget: ResponseBudget,
 ) {
-  const list = required(store.listPendingPage, "ListPending pages").bind(store);
-  return runPage(await list({ before: optionalTimestamp(req.before, "before") }, page), budget);
+  return runPage(
+    await store.listPendingPage({ before: optionalTimestamp(req.before, "before") }, page),
+    budget,
+  );
 }
 
 /** ListInflight with pages. */
@@ -75,8 +71,10 @@ export async function listInflightPage(
   page: PageRequest,
   budget: ResponseBudget,
 ) {
-  const list = required(store.listInflightPage, "ListInflight pages").bind(store);
-  return runPage(await list({ before: optionalTimestamp(req.before, "before") }, page), budget);
+  return runPage(
+    await store.listInflightPage({ before: optionalTimestamp(req.before, "before") }, page),
+    budget,
+  );
 }
 
 /** ListInflightWithExpiredLease with pages. */
@@ -86,15 +84,11 @@ export async function listInflightWithExpiredLeasePage(
   page: PageRequest,
   budget: ResponseBudget,
 ) {
-  const list = required(
-    store.listInflightWithExpiredLeasePage,
-    "ListInflightWithExpiredLease pages",
-  ).bind(store);
   const options = {
     before: optionalTimestamp(req.before, "before"),
     graceSeconds: optionalInteger(req.graceSeconds),
   };
-  return runPage(await list(options, page), budget);
+  return runPage(await store.listInflightWithExpiredLeasePage(options, page), budget);
 }
 
 /** Runs across threads, newest first, a page at a time (paging is always on). */
@@ -103,9 +97,8 @@ export async function searchRuns(
   req: pb.SearchRunsRequest,
   budget: ResponseBudget,
 ): Answer<typeof pb.SearchRunsResponseSchema> {
-  const search = required(store.searchRunsPage, "SearchRuns").bind(store);
   const page = { pageSize: req.pageSize ?? null, pageToken: req.pageToken };
-  return runPage(await search(searchFromProto(req), page), budget);
+  return runPage(await store.searchRunsPage(searchFromProto(req), page), budget);
 }
 
 /** Counts and token totals, in all and per local day. */
@@ -113,9 +106,8 @@ export async function getRunStats(
   store: RunStore,
   req: pb.GetRunStatsRequest,
 ): Answer<typeof pb.GetRunStatsResponseSchema> {
-  const stats = required(store.getRunStats, "GetRunStats").bind(store);
   return statsToProto(
-    await stats({
+    await store.getRunStats({
       userId: req.userId ?? null,
       createdAfter: optionalTimestamp(req.createdAfter, "created_after"),
       createdBefore: optionalTimestamp(req.createdBefore, "created_before"),
@@ -129,8 +121,7 @@ export async function listThreads(
   store: RunStore,
   req: pb.ListThreadsRequest,
 ): Answer<typeof pb.ListThreadsResponseSchema> {
-  const list = required(store.listThreadsPage, "ListThreads").bind(store);
-  const page = await list(
+  const page = await store.listThreadsPage(
     { userId: req.userId ?? null },
     { pageSize: req.pageSize ?? null, pageToken: req.pageToken },
   );
@@ -146,7 +137,9 @@ export async function deleteThread(
   store: RunStore,
   req: pb.DeleteThreadRequest,
 ): Answer<typeof pb.DeleteThreadResponseSchema> {
-  const remove = required(store.deleteThread, "DeleteThread").bind(store);
-  const deleted = await remove(req.threadId, { userId: req.userId ?? null, force: req.force });
+  const deleted = await store.deleteThread(req.threadId, {
+    userId: req.userId ?? null,
+    force: req.force,
+  });
   return { deletedRuns: BigInt(deleted) };
 }
