@@ -1,5 +1,5 @@
 import { Code } from "@connectrpc/connect";
-import type { Page, PageRequest, PutFields, RunRecord, RunStats } from "@runstore/client";
+import type { Page, PageRequest, PutFields, RunStats } from "@runstore/client";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { COORDINATION_STATEMENTS } from "../../src/stores/mysql-coordination.js";
 import { createMysqlPool } from "../../src/stores/mysql-pool.js";
@@ -449,6 +449,488 @@ if (db === null) {
         { pageSize: 1 },
       );
       expect([ids(fits.items), fits.hasMore]).toEqual([["big-5"], true]);
+    });
+  });
+
+  describe("GetRunStats", () => {
+    const totals = (runs: number, input: number, output: number, total: number, cacheRead = 0) => ({
+      runs,
+      inputTokens: input,
+      outputTokens: output,
+      totalTokens: total,
+      cacheReadTokens: cacheRead,
+    });
+
+    /**
+     * u1's runs A–F (one of each status) around two local midnights: A and B
+     * straddle +08:00's (16:00Z), C and D straddle -05:30's (05:30Z). A and
+     * D have usage maps, B, C and E do not (C has no model_name), F has a
+     * map of one model. G is u2's; H is a checkpoint_write of u1.
+     */
+    async function fillStats(): Promise<void> {
+      const day = (d: number, hh: number, mm: number, ss = 0, micros = 0) =>
+        at((d - 1) * 1440 + hh * 60 + mm + ss / 60, micros);
+      await put("A", {
+        userId: "u1",
+        modelName: "m-a",
+        status: "running",
+        createdAt: day(1, 15, 59, 59, 999_999),
+      });
+      await store.updateRunCompletion("A", {
+        status: "success",
+        totalInputTokens: 100,
+        totalOutputTokens: 10,
+        totalTokens: 110,
+        tokenUsageByModel: {
+          "m-a": { inputTokens: 60, outputTokens: 6, totalTokens: 66, cacheReadTokens: 5 },
+          "m-b": { inputTokens: 40, outputTokens: 4, totalTokens: 44 },
+        },
+      });
+      await put("B", { userId: "u1", modelName: "m-a", createdAt: day(1, 16, 0) });
+      await store.updateRunCompletion("B", {
+        status: "error",
+        totalInputTokens: 200,
+        totalOutputTokens: 20,
+        totalTokens: 220,
+      });
+      await put("C", { userId: "u1", createdAt: day(2, 5, 29, 59, 999_999) });
+      await store.updateRunCompletion("C", {
+        status: "timeout",
+        totalInputTokens: 1,
+        totalOutputTokens: 2,
+        totalTokens: 3,
+      });
+      await put("D", {
+        userId: "u1",
+        modelName: "m-b",
+        status: "running",
+        createdAt: day(2, 5, 30),
+      });
+      await store.updateRunProgress("D", {
+        totalInputTokens: 7,
+        totalOutputTokens: 8,
+        totalTokens: 15,
+        tokenUsageByModel: {
+          "m-b": { inputTokens: 7, outputTokens: 8, totalTokens: 15, cacheReadTokens: 2 },
+        },
+      });
+      await put("E", { userId: "u1", modelName: "m-a", createdAt: day(2, 12, 0) });
+      await put("F", { userId: "u1", modelName: "m-c", createdAt: day(3, 0, 0) });
+      await store.updateRunCompletion("F", {
+        status: "interrupted",
+        totalInputTokens: 1,
+        totalOutputTokens: 1,
+        totalTokens: 2,
+        tokenUsageByModel: {
+          "m-c": { inputTokens: 1, outputTokens: 1, totalTokens: 2, cacheReadTokens: 0 },
+        },
+      });
+      await put("G", { userId: "u2", modelName: "m-a", createdAt: day(1, 10, 0) });
+      await store.updateRunCompletion("G", {
+        status: "success",
+        totalInputTokens: 1000,
+        totalTokens: 1000,
+      });
+      await put("H", { userId: "u1", operationKind: "checkpoint_write", createdAt: day(1, 12, 0) });
+    }
+
+    const U1_COUNTS = {
+      totalRuns: 6,
+      byStatus: { pending: 1, running: 1, success: 1, error: 1, timeout: 1, interrupted: 1 },
+      activeRuns: 2,
+      failedRuns: 2,
+      tokens: totals(6, 309, 41, 350, 7),
+      byModel: {
+        "m-a": totals(3, 260, 26, 286, 5),
+        "m-b": totals(2, 47, 12, 59, 2),
+        "m-c": totals(1, 1, 1, 2),
+        unknown: totals(1, 1, 2, 3),
+      },
+    };
+
+    it("counts, tokens, by model with the model_name / unknown fallback, days at +08:00", async () => {
+      await fillStats();
+      const stats: RunStats = await store.getRunStats({ userId: "u1", utcOffset: "+08:00" });
+      expect(stats).toEqual({
+        ...U1_COUNTS,
+        days: [
+          {
+            date: "2026-03-01",
+            tokens: totals(1, 100, 10, 110, 5),
+            byModel: { "m-a": totals(1, 60, 6, 66, 5), "m-b": totals(1, 40, 4, 44) },
+          },
+          {
+            date: "2026-03-02",
+            tokens: totals(4, 208, 30, 238, 2),
+            byModel: {
+              "m-a": totals(2, 200, 20, 220),
+              "m-b": totals(1, 7, 8, 15, 2),
+              unknown: totals(1, 1, 2, 3),
+            },
+          },
+          {
+            date: "2026-03-03",
+            tokens: totals(1, 1, 1, 2),
+            byModel: { "m-c": totals(1, 1, 1, 2) },
+          },
+        ],
+      });
+    });
+
+    it("days at -05:30: the local midnight falls between C and D", async () => {
+      await fillStats();
+      const stats = await store.getRunStats({ userId: "u1", utcOffset: "-05:30" });
+      expect(stats).toEqual({
+        ...U1_COUNTS,
+        days: [
+          {
+            date: "2026-03-01",
+            tokens: totals(3, 301, 32, 333, 5),
+            byModel: {
+              "m-a": totals(2, 260, 26, 286, 5),
+              "m-b": totals(1, 40, 4, 44),
+              unknown: totals(1, 1, 2, 3),
+            },
+          },
+          {
+            date: "2026-03-02",
+            tokens: totals(3, 8, 9, 17, 2),
+            byModel: {
+              "m-a": totals(1, 0, 0, 0),
+              "m-b": totals(1, 7, 8, 15, 2),
+              "m-c": totals(1, 1, 1, 2),
+            },
+          },
+        ],
+      });
+    });
+
+    it("every user, a created range, UTC by default; bad input names the field", async () => {
+      await fillStats();
+      const all = await store.getRunStats();
+      expect([all.totalRuns, all.byModel["m-a"], all.days.map((d) => d.date)]).toEqual([
+        7,
+        totals(4, 1260, 26, 1286, 5),
+        ["2026-03-01", "2026-03-02", "2026-03-03"],
+      ]);
+      // B inclusive, D exclusive.
+      const range = await store.getRunStats({
+        createdAfter: at(16 * 60),
+        createdBefore: at(1440 + 5 * 60 + 30),
+      });
+      expect(range).toEqual({
+        totalRuns: 2,
+        byStatus: { error: 1, timeout: 1 },
+        activeRuns: 0,
+        failedRuns: 2,
+        tokens: totals(2, 201, 22, 223),
+        byModel: { "m-a": totals(1, 200, 20, 220), unknown: totals(1, 1, 2, 3) },
+        days: [
+          {
+            date: "2026-03-01",
+            tokens: totals(1, 200, 20, 220),
+            byModel: { "m-a": totals(1, 200, 20, 220) },
+          },
+          {
+            date: "2026-03-02",
+            tokens: totals(1, 1, 2, 3),
+            byModel: { unknown: totals(1, 1, 2, 3) },
+          },
+        ],
+      });
+      const empty = await store.getRunStats({ userId: "nobody" });
+      expect(empty).toEqual({
+        totalRuns: 0,
+        byStatus: {},
+        activeRuns: 0,
+        failedRuns: 0,
+        tokens: totals(0, 0, 0, 0),
+        byModel: {},
+        days: [],
+      });
+      for (const utcOffset of ["+14:30", "08:00", "+8:00", "+05:60", "Z"]) {
+        await invalid(store.getRunStats({ utcOffset }), "utc_offset");
+      }
+      await invalid(store.getRunStats({ createdBefore: "soon" }), "created_before");
+      await invalid(store.getRunStats({ userId: 7 as never }), "user_id");
+      expect((await store.getRunStats({ utcOffset: "-14:00" })).totalRuns).toBe(7);
+    });
+
+    it(`usage maps read in batches of ${MAP_BATCH}: each counted once across a batch boundary on one created_at`, async () => {
+      const n = MAP_BATCH + 3;
+      const when = at(0).replace("T", " ").replace("Z", "");
+      const map = JSON.stringify({
+        m: { input_tokens: 2, output_tokens: 1, total_tokens: 3, cache_read_tokens: 1 },
+      });
+      const rows = Array.from({ length: n }, (_, i) => [
+        `b-${String(i).padStart(5, "0")}`,
+        "t1",
+        "success",
+        "reject",
+        "{}",
+        "{}",
+        when,
+        when,
+        map,
+      ]);
+      await raw.query(
+        "INSERT INTO runs (run_id, thread_id, status, multitask_strategy, metadata, kwargs, created_at, updated_at, token_usage_by_model) VALUES ?",
+        [rows],
+      );
+      const stats = await store.getRunStats();
+      expect([stats.totalRuns, stats.tokens.cacheReadTokens, stats.byModel]).toEqual([
+        n,
+        n,
+        { m: totals(n, 2 * n, n, 3 * n, n) },
+      ]);
+    });
+  });
+
+  describe("ListThreads", () => {
+    /**
+     * t-idle: its latest run (i2) succeeded, but i1 was updated last;
+     * t-int: latest interrupted; t-err: two runs on one created_at, the
+     * greater run id (e2) timed out; t-busy: u1's run succeeded, u2's
+     * checkpoint_write is pending; t-tie-a / t-tie-b: same activity; t-op:
+     * only a checkpoint_write; t-u2: only u2's run.
+     */
+    async function fillThreads(): Promise<void> {
+      const runs: [string, string, string, PutFields["status"], string, number][] = [
+        ["i1", "t-idle", "u1", "success", at(1), 10],
+        ["i2", "t-idle", "u1", "success", at(2), 9],
+        ["n1", "t-int", "u1", "error", at(1), 8],
+        ["n2", "t-int", "u1", "interrupted", at(3), 8.5],
+        ["e1", "t-err", "u1", "success", at(5), 7],
+        ["e2", "t-err", "u1", "timeout", at(5), 6],
+        ["b1", "t-busy", "u1", "success", at(1), 5],
+        ["ta", "t-tie-a", "u1", "success", at(1), 4],
+        ["tb", "t-tie-b", "u1", "error", at(1), 4],
+        ["u2", "t-u2", "u2", "success", at(1), 11],
+      ];
+      for (const [runId, threadId, userId, status, createdAt, hour] of runs) {
+        await put(runId, { threadId, userId, status, createdAt });
+        await store.updateRunCompletion(runId, {
+          status: status ?? "success",
+          totalTokens: runId.charCodeAt(1),
+        });
+        await touch(runId, at(hour * 60));
+      }
+      await put("b-op", {
+        threadId: "t-busy",
+        userId: "u2",
+        status: "pending",
+        operationKind: "checkpoint_write",
+        createdAt: at(0),
+      });
+      await touch("b-op", at(12 * 60));
+      await put("o-op", {
+        threadId: "t-op",
+        userId: "u1",
+        status: "success",
+        operationKind: "checkpoint_write",
+        createdAt: at(0),
+      });
+      await touch("o-op", at(12 * 60));
+    }
+
+    const summary = (
+      threadId: string,
+      runCount: number,
+      latest: [string, string, number],
+      activityHour: number,
+      totalTokens: number,
+      status: string,
+    ) => ({
+      threadId,
+      runCount,
+      latestRunId: latest[0],
+      latestRunStatus: latest[1],
+      latestRunUpdatedAt: at(latest[2] * 60),
+      lastActivityAt: at(activityHour * 60),
+      totalTokens,
+      status,
+    });
+
+    it("summaries, newest activity first, walked in pages equal to one page", async () => {
+      await fillThreads();
+      const code = (id: string) => id.charCodeAt(1);
+      const expected = [
+        summary("t-idle", 2, ["i2", "success", 9], 10, code("i1") + code("i2"), "idle"),
+        summary(
+          "t-int",
+          2,
+          ["n2", "interrupted", 8.5],
+          8.5,
+          code("n1") + code("n2"),
+          "interrupted",
+        ),
+        summary("t-err", 2, ["e2", "timeout", 6], 7, code("e1") + code("e2"), "error"),
+        summary("t-busy", 1, ["b1", "success", 5], 5, code("b1"), "busy"),
+        summary("t-tie-b", 1, ["tb", "error", 4], 4, code("tb"), "error"),
+        summary("t-tie-a", 1, ["ta", "success", 4], 4, code("ta"), "idle"),
+      ];
+      const pages = await walk((p) => store.listThreadsPage({ userId: "u1" }, p), 4);
+      expect(pages.map((p) => p.length)).toEqual([4, 2]);
+      expect(pages.flat()).toEqual(expected);
+      const one = await store.listThreadsPage({ userId: "u1" }, { pageSize: 1000 });
+      expect([one.items, one.hasMore, one.nextPageToken]).toEqual([expected, false, null]);
+      const iterated = [];
+      for await (const thread of store.listThreads({ userId: "u1" }, 1))
+        iterated.push(thread.threadId);
+      expect(iterated).toEqual(expected.map((t) => t.threadId));
+      // Every user: u2's thread is listed too (b-op and o-op are not runs, so counted nowhere).
+      const everyone = await walk((p) => store.listThreadsPage({}, p), 3);
+      expect(everyone.flat().map((t) => [t.threadId, t.runCount])).toEqual([
+        ["t-u2", 1],
+        ...expected.map((t) => [t.threadId, t.runCount]),
+      ]);
+      await invalid(store.listThreadsPage({ userId: "" }), "user_id");
+      const token = (await store.listThreadsPage({ userId: "u1" }, { pageSize: 1 })).nextPageToken;
+      await invalid(store.listThreadsPage({ userId: "u2" }, { pageToken: token }), "page_token");
+    });
+  });
+
+  describe("DeleteThread", () => {
+    /** A store on its own pool that reports every statement it executes, and its result. */
+    function observedStore(
+      seen: (sql: string, result: { affectedRows?: number }) => Promise<void> | void,
+    ): MysqlRunStore {
+      const pool = createMysqlPool({ url: db?.url as string }, { connectionLimit: 2 }).promise();
+      const observed: SqlPool = {
+        async getConnection() {
+          const connection = await pool.getConnection();
+          return {
+            threadId: connection.threadId,
+            async execute(options, values) {
+              const answer = await connection.execute(options, values);
+              await seen(options.sql, answer[0] as { affectedRows?: number });
+              return answer;
+            },
+            query: (options) => connection.query(options),
+            release: () => connection.release(),
+            destroy: () => connection.destroy(),
+          };
+        },
+        end: () => pool.end(),
+      };
+      return new MysqlRunStore(observed);
+    }
+
+    /** `n` finished runs of `userId` on `threadId`, in one INSERT. */
+    async function bulk(threadId: string, n: number, userId: string | null = null): Promise<void> {
+      const when = at(0).replace("T", " ").replace("Z", "");
+      const rows = Array.from({ length: n }, (_, i) => [
+        `${threadId}-${userId ?? "none"}-${String(i).padStart(5, "0")}`,
+        threadId,
+        userId,
+        "success",
+        "reject",
+        "{}",
+        "{}",
+        when,
+        when,
+      ]);
+      await raw.query(
+        "INSERT INTO runs (run_id, thread_id, user_id, status, multitask_strategy, metadata, kwargs, created_at, updated_at) VALUES ?",
+        [rows],
+      );
+    }
+
+    async function countOf(threadId: string): Promise<number> {
+      const [rows] = await raw.query("SELECT COUNT(*) AS n FROM runs WHERE thread_id = ?", [
+        threadId,
+      ]);
+      return Number((rows as { n: number }[])[0]?.n);
+    }
+
+    it(`1200 rows go in 3 DELETE statements of at most ${DELETE_BATCH} rows; a second call answers 0`, async () => {
+      await bulk("t-big", 1200);
+      await bulk("t-keep", 3);
+      const deletes: number[] = [];
+      const observed = observedStore((sql, result) => {
+        if (sql.startsWith("DELETE")) deletes.push(result.affectedRows as number);
+      });
+      try {
+        expect(await observed.deleteThread("t-big")).toBe(1200);
+        expect(deletes).toEqual([500, 500, 200]);
+        expect(await observed.deleteThread("t-big")).toBe(0);
+        expect(deletes).toEqual([500, 500, 200, 0]);
+        expect(await observed.deleteThread("never-seen")).toBe(0);
+      } finally {
+        await observed.close();
+      }
+      expect([await countOf("t-big"), await countOf("t-keep")]).toEqual([0, 3]);
+    });
+
+    it("an active row of any kind and user refuses without force and changes nothing; force removes everything", async () => {
+      await bulk("t1", 4, "u1");
+      await put("op", {
+        userId: "u2",
+        status: "running",
+        operationKind: "artifact_write",
+        createdAt: at(9),
+      });
+      const before = await tableState();
+      for (const userId of [null, "u1"]) {
+        const error = await failureOf(store.deleteThread("t1", { userId }));
+        expect([error.code, error.rawMessage]).toEqual([
+          Code.FailedPrecondition,
+          "thread_id t1 has an active operation (pending or running); wait for it to end, or delete with force",
+        ]);
+      }
+      expect(await tableState()).toEqual(before);
+      expect(await store.deleteThread("t1", { userId: "u1", force: true })).toBe(4);
+      expect(
+        ids(
+          await store.searchRunsPage({ operationKinds: ["artifact_write"] }).then((p) => p.items),
+        ),
+      ).toEqual(["op"]);
+      expect(await store.deleteThread("t1", { force: true })).toBe(1);
+      expect(await countOf("t1")).toBe(0);
+    });
+
+    it("with a user, only that user's rows go", async () => {
+      await bulk("t1", 3, "u1");
+      await bulk("t1", 2, "u2");
+      await bulk("t1", 1, null);
+      expect(await store.deleteThread("t1", { userId: "u2" })).toBe(2);
+      expect(await store.deleteThread("t1", { userId: "u2" })).toBe(0);
+      expect(await countOf("t1")).toBe(4);
+      expect(await store.deleteThread("t1")).toBe(4);
+    });
+
+    it("an admission racing in after the check survives the batches", async () => {
+      await bulk("t1", 7, "u1");
+      const other = db.openStore();
+      let admitted = false;
+      const observed = observedStore(async (sql) => {
+        if (sql === COORDINATION_STATEMENTS.firstActiveOfThread && !admitted) {
+          admitted = true;
+          await other.createThreadOperation("late", {
+            threadId: "t1",
+            ownerWorkerId: "w1",
+            userId: "u1",
+          });
+        }
+      });
+      try {
+        expect(await observed.deleteThread("t1", { userId: "u1" })).toBe(7);
+      } finally {
+        await observed.close();
+      }
+      expect(admitted).toBe(true);
+      expect(ids(await store.listByThread("t1"))).toEqual(["late"]);
+      expect((await store.get("late"))?.status).toBe("pending");
+    });
+
+    it("bad input names the field and changes nothing", async () => {
+      await bulk("t1", 2, "u1");
+      const before = await tableState();
+      await invalid(store.deleteThread(""), "thread_id");
+      await invalid(store.deleteThread("t1", { userId: "" }), "user_id");
+      await invalid(store.deleteThread("t1", { force: "yes" as never }), "force");
+      await invalid(store.deleteThread("x".repeat(300)), "thread_id");
+      expect(await tableState()).toEqual(before);
     });
   });
 }
