@@ -1,6 +1,7 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { Code, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import {
+  type RemoteProtocol,
   RemoteRunStore,
   type RunRecord,
   type RunSearch,
@@ -20,6 +21,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { type RunningServer, type ServerOptions, startServer } from "../../src/server.js";
 import { MemoryRunStore } from "../../src/stores/memory-run-store.js";
 import { failureOf } from "../support/failure.js";
+import { FlakyStore } from "../support/flaky-store.js";
 
 // RemoteRunStore's history methods and the drop-in lists that walk pages,
 // against a real server on port 0 over the memory store. The server records
@@ -77,6 +79,7 @@ const opened: { store: RemoteRunStore; server: RunningServer }[] = [];
 async function open(
   memory = new MemoryRunStore(),
   options: Partial<ServerOptions> = {},
+  protocol: RemoteProtocol = "grpc",
 ): Promise<Harness> {
   const received: Received[] = [];
   const server = await startServer({
@@ -85,7 +88,12 @@ async function open(
     ...options,
     interceptors: [recorder(received), ...(options.interceptors ?? [])],
   });
-  const store = new RemoteRunStore({ baseUrl: server.url, timeoutMs: 30_000 });
+  const store = new RemoteRunStore({
+    baseUrl: server.url,
+    protocol,
+    timeoutMs: 30_000,
+    retry: { maxAttempts: 4, initialBackoffMs: 1, maxBackoffMs: 1 },
+  });
   opened.push({ store, server });
   return { memory, store, received };
 }
@@ -102,32 +110,42 @@ function instant(i: number): string {
   return new Date(Date.UTC(2026, 0, 1) + i).toISOString();
 }
 
-/** `count` pending runs on `threads` threads, put in-process. */
-async function seedPending(memory: MemoryRunStore, count: number, threads = 1): Promise<void> {
+/** `count` pending runs on thread-0, oldest first, put in-process; their ids. */
+async function seedPending(
+  memory: MemoryRunStore,
+  count: number,
+  metadata?: Record<string, string>,
+): Promise<string[]> {
+  const ids: string[] = [];
   for (let i = 0; i < count; i++) {
-    const runId = `run-${String(i).padStart(5, "0")}`;
-    await memory.put(runId, { threadId: `thread-${i % threads}`, createdAt: instant(i) });
+    ids.push(`run-${String(i).padStart(5, "0")}`);
+    await memory.put(ids[i] as string, { threadId: "thread-0", createdAt: instant(i), metadata });
   }
+  return ids;
 }
 
-/** A store whose page methods are missing, as a RunStore may lack them (they are optional). */
-function withoutPages(memory: MemoryRunStore): MemoryRunStore {
-  for (const name of [
-    "listByThreadPage",
-    "listPendingPage",
-    "listInflightPage",
-    "listInflightWithExpiredLeasePage",
-  ]) {
-    Object.defineProperty(memory, name, { value: undefined });
+/**
+ * A server whose store cannot page (as the server answered before every
+ * store had the page methods): a list request with page fields is UNIMPLEMENTED.
+ */
+const unpageable: Interceptor = (next) => async (req) => {
+  const message = req.message as { pageSize?: number; pageToken?: string };
+  if (!req.stream && PAGED_LISTS.has(req.method.name)) {
+    if (message.pageSize !== undefined || message.pageToken !== "") {
+      throw new ConnectError(
+        `${req.method.name} pages is not built on this store`,
+        Code.Unimplemented,
+      );
+    }
   }
-  return memory;
-}
+  return next(req);
+};
 
 const ids = (runs: RunRecord[]) => runs.map((run) => run.runId);
 
 describe("the drop-in lists on a server that cannot page", () => {
-  it("a store without pages: the first page is UNIMPLEMENTED and one unpaged call answers", async () => {
-    const { memory, store, received } = await open(withoutPages(new MemoryRunStore()));
+  it("a store that cannot page: the first page is UNIMPLEMENTED and one unpaged call answers", async () => {
+    const { memory, store, received } = await open(undefined, { interceptors: [unpageable] });
     await seedPending(memory, 2500);
     const runs = await store.listPending();
     expect(runs).toEqual(await memory.listPending());
@@ -138,8 +156,8 @@ describe("the drop-in lists on a server that cannot page", () => {
     ]);
   });
 
-  it("a store without pages: listByThread past a page asks with part 1's limit", async () => {
-    const { memory, store, received } = await open(withoutPages(new MemoryRunStore()));
+  it("a store that cannot page: listByThread past a page asks with part 1's limit", async () => {
+    const { memory, store, received } = await open(undefined, { interceptors: [unpageable] });
     await seedPending(memory, 1200);
     const runs = await store.listByThread("thread-0", { limit: 1100 });
     expect(ids(runs)).toEqual(ids(await memory.listByThread("thread-0", { limit: 1100 })));
@@ -184,6 +202,183 @@ describe("the drop-in lists on a server that cannot page", () => {
     expect(ids(runs)).toEqual(ids(await memory.listByThread("thread-0", { limit: 500 })));
     expect(received).toEqual([{ method: "ListByThread", pageSize: undefined, pageToken: "" }]);
   });
+});
+
+describe("the drop-in lists walk pages", () => {
+  it("2,500 pending runs: each recovery list reads 5 pages of 500, the rows of the unpaged call", async () => {
+    const { memory, store, received } = await open();
+    const seeded = await seedPending(memory, 2500);
+    expect(await store.listPending()).toEqual(await memory.listPending());
+    expect(await store.listInflight()).toEqual(await memory.listInflight());
+    const expired = await store.listInflightWithExpiredLease();
+    expect(expired).toEqual(await memory.listInflightWithExpiredLease());
+    expect(ids(expired)).toEqual(seeded);
+    for (const method of ["ListPending", "ListInflight", "ListInflightWithExpiredLease"]) {
+      const pages = received.filter((r) => r.method === method);
+      expect(pages.map((r) => r.pageSize)).toEqual([500, 500, 500, 500, 500]);
+      expect(pages[0]?.pageToken).toBe("");
+      expect(new Set(pages.map((r) => r.pageToken)).size).toBe(5);
+    }
+  });
+
+  it("listByThread past a page reads pages up to its limit; up to a page it is one call", async () => {
+    const { memory, store, received } = await open();
+    const newestFirst = (await seedPending(memory, 2500)).reverse();
+    expect(ids(await store.listByThread("thread-0", { limit: 1234 }))).toEqual(
+      newestFirst.slice(0, 1234),
+    );
+    expect(received.map((r) => r.pageSize)).toEqual([500, 500, 234]);
+    received.length = 0;
+    expect(ids(await store.listByThread("thread-0", { limit: 10_000 }))).toEqual(newestFirst);
+    expect(received.map((r) => r.pageSize)).toEqual([500, 500, 500, 500, 500]);
+    received.length = 0;
+    expect(ids(await store.listByThread("thread-0"))).toEqual(newestFirst.slice(0, 100));
+    expect(received.map((r) => r.pageSize)).toEqual([undefined]);
+  });
+
+  it("a page over the server's response budget is asked again at half the size", async () => {
+    const memory = new MemoryRunStore();
+    // ~3.1 KB a run: 500 of them are over 1 MiB, 250 are not.
+    const { store, received } = await open(memory, { limits: { maxResponseBytes: 1024 * 1024 } });
+    const seeded = await seedPending(memory, 600, { blob: "x".repeat(3000) });
+    expect(ids(await store.listPending())).toEqual(seeded);
+    expect(received.map((r) => r.pageSize)).toEqual([500, 250, 250, 250]);
+  });
+});
+
+describe("the history RPCs end to end", () => {
+  /** alice's runs on two threads (one busy) and one of bob's; what the store says of them. */
+  async function seedHistory(memory: MemoryRunStore) {
+    await memory.put("a1", {
+      threadId: "ta",
+      userId: "alice",
+      modelName: "gpt-4o",
+      createdAt: "2026-03-01T15:00:00Z",
+      metadata: { source: "api" },
+    });
+    await memory.put("a2", {
+      threadId: "ta",
+      userId: "alice",
+      modelName: "claude",
+      createdAt: "2026-03-01T17:00:00Z",
+      metadata: { source: "console", n: 1 },
+    });
+    await memory.updateRunCompletion("a1", {
+      status: "success",
+      totalInputTokens: 10,
+      totalOutputTokens: 5,
+      totalTokens: 15,
+    });
+    await memory.updateRunCompletion("a2", {
+      status: "error",
+      totalInputTokens: 20,
+      totalOutputTokens: 10,
+      totalTokens: 30,
+      tokenUsageByModel: {
+        claude: { inputTokens: 20, outputTokens: 10, totalTokens: 30, cacheReadTokens: 4 },
+      },
+    });
+    await memory.put("a3", {
+      threadId: "tb",
+      userId: "alice",
+      status: "running",
+      createdAt: "2026-03-02T03:00:00Z",
+    });
+    await memory.put("b1", { threadId: "ta", userId: "bob", status: "error" });
+  }
+
+  for (const protocol of ["grpc", "connect", "grpc-web"] as RemoteProtocol[]) {
+    it(`${protocol}: searchRuns iterates every page; searchRunsPage filters`, async () => {
+      const { memory, store, received } = await open(undefined, {}, protocol);
+      await seedHistory(memory);
+      const found: string[] = [];
+      for await (const run of store.searchRuns({ userId: "alice" }, 1)) found.push(run.runId);
+      expect(found).toEqual(["a3", "a2", "a1"]);
+      expect(received.filter((r) => r.method === "SearchRuns")).toHaveLength(3);
+      const failed: RunRecord[] = [];
+      for await (const run of store.searchRuns({ userId: "alice", statuses: ["error"] })) {
+        failed.push(run);
+      }
+      expect(failed).toEqual([await memory.get("a2")]);
+      const page = await store.searchRunsPage(
+        { metadata: { source: "console", n: 1.0 } },
+        { pageSize: 5 },
+      );
+      expect([ids(page.items), page.nextPageToken, page.hasMore]).toEqual([["a2"], null, false]);
+      const first = await store.searchRunsPage({ userId: "alice" }, { pageSize: 2 });
+      expect(first).toEqual(await memory.searchRunsPage({ userId: "alice" }, { pageSize: 2 }));
+      const rest = await store.searchRunsPage(
+        { userId: "alice" },
+        { pageSize: 2, pageToken: first.nextPageToken },
+      );
+      expect([ids(rest.items), rest.hasMore]).toEqual([["a1"], false]);
+    });
+  }
+
+  it("getRunStats: the store's statistics, days in the caller's offset", async () => {
+    const { memory, store } = await open();
+    await seedHistory(memory);
+    const options = { userId: "alice", utcOffset: "+08:00" };
+    const stats = await store.getRunStats(options);
+    expect(stats).toEqual(await memory.getRunStats(options));
+    expect([stats.totalRuns, stats.byStatus, stats.activeRuns, stats.failedRuns]).toEqual([
+      3,
+      { running: 1, success: 1, error: 1 },
+      1,
+      1,
+    ]);
+    expect(stats.days.map((day) => [day.date, day.tokens.runs])).toEqual([
+      ["2026-03-01", 1],
+      ["2026-03-02", 2],
+    ]);
+    expect(stats.byModel.claude?.cacheReadTokens).toBe(4);
+  });
+
+  it("listThreads iterates threads, most recent activity first", async () => {
+    const { memory, store } = await open();
+    await seedHistory(memory);
+    const threads: ThreadSummary[] = [];
+    for await (const thread of store.listThreads({ userId: "alice" }, 1)) threads.push(thread);
+    expect(threads.map((t) => [t.threadId, t.runCount, t.status, t.totalTokens])).toEqual([
+      ["tb", 1, "busy", 0],
+      ["ta", 2, "error", 45],
+    ]);
+    expect(await store.listThreadsPage({ userId: "alice" }, { pageSize: 5 })).toEqual(
+      await memory.listThreadsPage({ userId: "alice" }, { pageSize: 5 }),
+    );
+  });
+
+  it("deleteThread: FailedPrecondition on a busy thread, then forced; counts rows", async () => {
+    const { memory, store } = await open();
+    await seedHistory(memory);
+    const refused = await failureOf(store.deleteThread("tb"));
+    expect(refused.code).toBe(Code.FailedPrecondition);
+    expect(refused.rawMessage).toContain("tb");
+    expect(await memory.get("a3")).not.toBeNull();
+    expect(await store.deleteThread("tb", { force: true })).toBe(1);
+    expect(await store.deleteThread("tb")).toBe(0);
+    expect(await store.deleteThread("ta", { userId: "alice" })).toBe(2);
+    expect(ids(await memory.listByThread("ta"))).toEqual(["b1"]);
+  });
+});
+
+describe("the history RPCs are retried on UNAVAILABLE", () => {
+  const METHODS = ["searchRunsPage", "getRunStats", "listThreadsPage", "deleteThread"] as const;
+  const CALLS: Record<(typeof METHODS)[number], (s: RemoteRunStore) => Promise<unknown>> = {
+    searchRunsPage: (s) => s.searchRunsPage({}),
+    getRunStats: (s) => s.getRunStats(),
+    listThreadsPage: (s) => s.listThreadsPage(),
+    deleteThread: (s) => s.deleteThread("thread-1"),
+  };
+  for (const method of METHODS) {
+    it(method, async () => {
+      const backend = new FlakyStore(METHODS);
+      const { store } = await open(backend);
+      backend.fail(method, 2);
+      await CALLS[method](store);
+      expect(backend.calls(method)).toBe(3);
+    });
+  }
 });
 
 describe("arguments the wire cannot carry are refused before any request", () => {
