@@ -52,6 +52,9 @@ export function and(parts: readonly Sql[]): Sql {
   return { sql: parts.map((p) => p.sql).join(" AND "), values: parts.flatMap((p) => p.values) };
 }
 
+/** What a statement needs of a page: its size and the sort key to continue after. */
+export type PageSlice = Pick<PageInput, "size" | "after">;
+
 /** Newest first (ListByThread, SearchRuns) or oldest first (the recovery lists). */
 export type Order = "newest" | "oldest";
 
@@ -125,14 +128,18 @@ export async function readPage(
 }
 
 /** The statement of a ListByThread page: the thread's visible runs, newest first. */
-export function listByThreadStatement(input: ReturnType<typeof checkThreadPage>): Sql {
+export function listByThreadStatement(
+  threadId: string,
+  userId: string | null,
+  page: PageSlice,
+): Sql {
   const where = and([
-    sql("thread_id = ?", input.threadId),
-    ...(input.userId === null ? [] : [sql("user_id = ?", input.userId)]),
+    sql("thread_id = ?", threadId),
+    ...(userId === null ? [] : [sql("user_id = ?", userId)]),
     RUNS_ONLY,
-    ...keysetAfter("newest", input.page.after),
+    ...keysetAfter("newest", page.after),
   ]);
-  return pageStatement([{ index: "runs_thread_created", where }], "newest", input.page.size);
+  return pageStatement([{ index: "runs_thread_created", where }], "newest", page.size);
 }
 
 /** A page of listByThread's rows. */
@@ -143,11 +150,11 @@ export async function listByThreadPage(
   page: PageRequest | undefined,
 ): Promise<Page<RunRecord>> {
   const input = checkThreadPage(threadId, options, page);
-  return readPage(db, listByThreadStatement(input), input.page);
+  return readPage(db, listByThreadStatement(input.threadId, input.userId, input.page), input.page);
 }
 
 /** The statement of a ListPending page: pending runs created by `before`, oldest first. */
-export function pendingPageStatement(before: string, page: PageInput): Sql {
+export function pendingPageStatement(before: string, page: PageSlice): Sql {
   const where = and([
     sql("status = 'pending'"),
     RUNS_ONLY,
@@ -168,7 +175,7 @@ export async function listPendingPage(
 }
 
 /** The statement of a ListInflight page: pending and running rows of every kind, oldest first. */
-export function inflightPageStatement(before: string, page: PageInput): Sql {
+export function inflightPageStatement(before: string, page: PageSlice): Sql {
   const branches = ["pending", "running"].map((status) => ({
     index: "runs_status_created",
     where: and([
@@ -198,7 +205,7 @@ export async function listInflightPage(
 export function expiredLeasePageStatement(
   before: string | null,
   graceSeconds: number,
-  page: PageInput,
+  page: PageSlice,
 ): Sql {
   const created =
     before === null ? sql("created_at <= UTC_TIMESTAMP(6)") : sql("created_at <= ?", toSql(before));

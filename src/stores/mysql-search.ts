@@ -1,7 +1,15 @@
 import type { Page, PageRequest, RunRecord, RunSearch } from "@runstore/client";
-import { checkSearch, type PageInput, type SearchInput } from "./check-history.js";
+import { checkSearch, type SearchInput } from "./check-history.js";
 import type { SqlSession } from "./mysql-coordination.js";
-import { and, keysetAfter, pageStatement, readPage, type Sql, sql } from "./mysql-pages.js";
+import {
+  and,
+  keysetAfter,
+  type PageSlice,
+  pageStatement,
+  readPage,
+  type Sql,
+  sql,
+} from "./mysql-pages.js";
 import { toSql } from "./mysql-rows.js";
 
 // SearchRuns on MySQL (docs/contract.md, "search_runs"): every filter a
@@ -96,7 +104,7 @@ function sharedConditions(f: SearchInput, after: readonly string[] | null): Sql[
 }
 
 /** The statement of one SearchRuns page. */
-export function searchStatement(f: SearchInput, page: Pick<PageInput, "size" | "after">): Sql {
+export function searchStatement(f: SearchInput, page: PageSlice): Sql {
   const shared = sharedConditions(f, page.after);
   const index = indexOf(f);
   const branches = branchesOf(f).map((equalities) => ({

@@ -6,10 +6,10 @@ import type {
   RunStatus,
   ThreadSummary,
 } from "@runstore/client";
-import { checkDeleteThread, checkThreadListing, type PageInput, pageOf } from "./check-history.js";
+import { checkDeleteThread, checkThreadListing, pageOf } from "./check-history.js";
 import { threadActiveError, threadStatus } from "./history-rules.js";
 import { COORDINATION_STATEMENTS, rowsOf, type SqlSession } from "./mysql-coordination.js";
-import { and, type Sql, sql } from "./mysql-pages.js";
+import { and, type PageSlice, type Sql, sql } from "./mysql-pages.js";
 import { ACTIVE, fromSql, text, toSql } from "./mysql-rows.js";
 
 // ListThreads and DeleteThread on MySQL (docs/contract.md, "list_threads",
@@ -46,10 +46,7 @@ function latest(column: string, userId: string | null): Sql {
 }
 
 /** The statement of one ListThreads page: `size + 1` thread summaries. */
-export function threadListingStatement(
-  userId: string | null,
-  page: Pick<PageInput, "size" | "after">,
-): Sql {
+export function threadListingStatement(userId: string | null, page: PageSlice): Sql {
   const groups = and(visible(userId));
   const after =
     page.after === null
@@ -70,7 +67,8 @@ export function threadListingStatement(
       `${updatedAt.sql} AS latest_updated_at, ` +
       `EXISTS (SELECT 1 FROM runs a WHERE a.thread_id = p.thread_id AND a.status IN ${ACTIVE}) AS busy ` +
       "FROM (SELECT thread_id, COUNT(*) AS run_count, MAX(updated_at) AS last_activity_at, " +
-      `SUM(total_tokens) AS total_tokens FROM runs WHERE ${groups.sql} GROUP BY thread_id ${after.sql} ` +
+      `SUM(total_tokens) AS total_tokens FROM runs ${userId === null ? "" : "FORCE INDEX (runs_kind_user_created) "}` +
+      `WHERE ${groups.sql} GROUP BY thread_id ${after.sql} ` +
       "ORDER BY last_activity_at DESC, thread_id DESC LIMIT ?) AS p " +
       "ORDER BY p.last_activity_at DESC, p.thread_id DESC",
     values: [
@@ -122,7 +120,8 @@ export async function listThreadsPage(
 /**
  * One batch of DeleteThread: at most DELETE_BATCH of the thread's rows
  * (only the user's when given; only rows that are not active unless
- * `force`), oldest first through the thread's index.
+ * `force`), through one of the thread's indexes. No ORDER BY: MariaDB
+ * sorts a DELETE's rows (all of the thread's) before it applies the LIMIT.
  */
 export function deleteBatchStatement(threadId: string, userId: string | null, force: boolean): Sql {
   const where = and([
@@ -131,7 +130,7 @@ export function deleteBatchStatement(threadId: string, userId: string | null, fo
     ...(force ? [] : [sql(`status NOT IN ${ACTIVE}`)]),
   ]);
   return {
-    sql: `DELETE FROM runs WHERE ${where.sql} ORDER BY created_at, run_id LIMIT ${DELETE_BATCH}`,
+    sql: `DELETE FROM runs WHERE ${where.sql} LIMIT ${DELETE_BATCH}`,
     values: where.values,
   };
 }

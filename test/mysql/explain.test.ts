@@ -1,7 +1,24 @@
+import type { RunSearch } from "@runstore/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { checkSearch, checkStats } from "../../src/stores/check-history.js";
 import { COORDINATION_STATEMENTS } from "../../src/stores/mysql-coordination.js";
+import {
+  expiredLeasePageStatement,
+  inflightPageStatement,
+  listByThreadStatement,
+  type PageSlice,
+  pendingPageStatement,
+  type Sql,
+} from "../../src/stores/mysql-pages.js";
 import { createMysqlPool } from "../../src/stores/mysql-pool.js";
+import {
+  daySumsStatement,
+  statusCountStatement,
+  usageMapsStatement,
+} from "../../src/stores/mysql-run-stats.js";
 import { STATEMENTS } from "../../src/stores/mysql-run-store.js";
+import { searchStatement } from "../../src/stores/mysql-search.js";
+import { deleteBatchStatement, threadListingStatement } from "../../src/stores/mysql-threads.js";
 import { createTestDatabase } from "../support/mysql.js";
 
 // Every statement MysqlRunStore issues (part 1's and part 2's), EXPLAINed on
@@ -102,7 +119,151 @@ interface PlanRow {
   table: string | null;
   type: string | null;
   key: string | null;
+  Extra: string | null;
 }
+
+/**
+ * A history statement and the plan it must get: the index of every row
+ * that reads the runs table (PRIMARY: the merged page's join back to the
+ * rows of its winners), and the one index whose rows may be sorted (a
+ * GROUP BY's groups); every other read comes in index order.
+ */
+interface HistoryCase {
+  statement: Sql;
+  /** An entry "a|b": either index. */
+  keys: string[];
+  sorts?: string;
+}
+
+const FIRST: PageSlice = { size: 100, after: null };
+/** A page after a run in the middle of the table. */
+const MIDDLE: PageSlice = { size: 100, after: ["2026-01-01T00:33:20.000000Z", "run-2000"] };
+const SINCE = "2025-12-01T00:00:00Z";
+
+function search(filters: RunSearch, page: PageSlice): Sql {
+  return searchStatement(checkSearch(filters).filters, page);
+}
+
+/** The cases of the console's default filters, each on a first page and a later one. */
+function pagedCases(): Record<string, HistoryCase> {
+  const cases: Record<string, HistoryCase> = {};
+  for (const [label, page] of [
+    ["first page", FIRST],
+    ["later page", MIDDLE],
+  ] as const) {
+    const add = (name: string, statement: Sql, keys: string[]) => {
+      cases[`${name}, ${label}`] = { statement, keys };
+    };
+    const merged = (index: string, n: number) => [...Array<string>(n).fill(index), "PRIMARY"];
+    add("SearchRuns user + time", search({ userId: "user-1", createdAfter: SINCE }, page), [
+      "runs_kind_user_created",
+    ]);
+    add(
+      "SearchRuns user + status + time",
+      search({ userId: "user-1", statuses: ["error"], createdAfter: SINCE }, page),
+      ["runs_kind_user_status_created"],
+    );
+    add(
+      "SearchRuns user + 2 statuses + time",
+      search({ userId: "user-1", statuses: ["error", "success"], createdAfter: SINCE }, page),
+      merged("runs_kind_user_status_created", 2),
+    );
+    add("SearchRuns status + time", search({ statuses: ["error"], createdAfter: SINCE }, page), [
+      "runs_kind_status_created",
+    ]);
+    add(
+      "SearchRuns 2 statuses + time",
+      search({ statuses: ["pending", "running"], createdAfter: SINCE }, page),
+      merged("runs_kind_status_created", 2),
+    );
+    add("SearchRuns time only", search({ createdBefore: LATER }, page), ["runs_kind_created"]);
+    add(
+      "SearchRuns 2 kinds",
+      search({ operationKinds: ["run", "checkpoint_write"] }, page),
+      merged("runs_kind_created", 2),
+    );
+    add(
+      "SearchRuns thread + 2 statuses",
+      search({ threadId: "thread-1", statuses: ["error", "success"] }, page),
+      merged("runs_thread_status", 2),
+    );
+    add("ListByThread page", listByThreadStatement("thread-1", null, page), [
+      "runs_thread_created",
+    ]);
+    add("ListByThread page, user", listByThreadStatement("thread-1", "user-1", page), [
+      "runs_thread_created",
+    ]);
+    add("ListPending page", pendingPageStatement("2027-01-01T00:00:00.000000Z", page), [
+      "runs_kind_status_created",
+    ]);
+    add(
+      "ListInflight page",
+      inflightPageStatement("2027-01-01T00:00:00.000000Z", page),
+      merged("runs_status_created", 2),
+    );
+    add(
+      "expired-lease page",
+      expiredLeasePageStatement("2027-01-01T00:00:00.000000Z", 10, page),
+      merged("runs_status_created", 2),
+    );
+    add(
+      "expired-lease page, now",
+      expiredLeasePageStatement(null, 10, page),
+      merged("runs_status_created", 2),
+    );
+  }
+  return cases;
+}
+
+const THREAD_READS = [
+  "runs_thread_created",
+  "runs_thread_created",
+  "runs_thread_created",
+  "runs_thread_status",
+];
+const USER_STATS = checkStats({ userId: "user-1", createdAfter: SINCE, utcOffset: "+08:00" });
+
+const HISTORY: Record<string, HistoryCase> = {
+  ...pagedCases(),
+  "ListThreads for a user": {
+    statement: threadListingStatement("user-1", FIRST),
+    keys: ["runs_kind_user_created", ...THREAD_READS],
+    sorts: "runs_kind_user_created",
+  },
+  "ListThreads for a user, later page": {
+    statement: threadListingStatement("user-1", {
+      size: 100,
+      after: ["2026-01-01T00:00:00.000000Z", "thread-100"],
+    }),
+    keys: ["runs_kind_user_created", ...THREAD_READS],
+    sorts: "runs_kind_user_created",
+  },
+  "GetRunStats for a user: by status": {
+    statement: statusCountStatement(USER_STATS),
+    keys: ["runs_kind_user_status_created"],
+  },
+  "GetRunStats for a user: day sums": {
+    statement: daySumsStatement(USER_STATS),
+    keys: ["runs_kind_user_created"],
+    sorts: "runs_kind_user_created",
+  },
+  "GetRunStats for a user: usage maps": {
+    statement: usageMapsStatement(USER_STATS, MIDDLE.after),
+    keys: ["runs_kind_user_created"],
+  },
+  "GetRunStats for everyone: usage maps": {
+    statement: usageMapsStatement(checkStats({}), MIDDLE.after),
+    keys: ["runs_kind_created"],
+  },
+  "DeleteThread batch": {
+    statement: deleteBatchStatement("thread-1", null, false),
+    keys: ["runs_thread_created|runs_thread_status"],
+  },
+  "DeleteThread batch, user, force": {
+    statement: deleteBatchStatement("thread-1", "user-1", true),
+    keys: ["runs_thread_created|runs_thread_status"],
+  },
+};
 
 if (db === null) {
   describe("EXPLAIN", () => {
@@ -176,6 +337,30 @@ if (db === null) {
           }
           expect(["ALL", "index"], `${name}: ${JSON.stringify(row)}`).not.toContain(row.type);
           expect(row.key, `${name}: ${JSON.stringify(row)}`).not.toBeNull();
+        }
+      });
+    }
+  });
+
+  describe("EXPLAIN of the history statements", () => {
+    // Each row that reads the runs table uses the named index by range or
+    // ref (an eq_ref on PRIMARY for a merged page's rows), never a full
+    // table or index scan, and reads it in index order (no filesort), except
+    // the one GROUP BY of `sorts`, whose groups must be sorted. A merged
+    // page's union of at most branches x (size + 1) keys is sorted once
+    // (the <union…> and <derived…> rows, which read no table).
+    for (const [name, { statement, keys, sorts }] of Object.entries(HISTORY)) {
+      it(`${name}: ${keys.join(", ")}`, async () => {
+        const [plan] = await pool.execute(`EXPLAIN ${statement.sql}`, statement.values);
+        const rows = (plan as PlanRow[]).filter(
+          (row) => row.table !== null && !row.table.startsWith("<"),
+        );
+        const detail = JSON.stringify(plan);
+        const named = rows.map((row) => keys.find((k) => k.split("|").includes(row.key ?? "")));
+        expect(named.sort(), detail).toEqual([...keys].sort());
+        for (const row of rows) {
+          expect(["range", "ref", "eq_ref"], detail).toContain(row.type);
+          if (row.key !== sorts) expect(row.Extra ?? "", detail).not.toMatch(/filesort/);
         }
       });
     }
