@@ -75,7 +75,11 @@ import type {
   UpdateStatusOptions,
 } from "./run-store.js";
 import { keepByteOrderMarks } from "./text-encoding.js";
-import { CertificateSessionManager, refusedCertificateAsUnauthenticated } from "./tls-errors.js";
+import {
+  CertificateAgent,
+  CertificateSessionManager,
+  refusedCertificateAsUnauthenticated,
+} from "./tls-errors.js";
 import { tracedCall } from "./tracing.js";
 import { checkBoolean } from "./validation.js";
 
@@ -178,6 +182,8 @@ export class RemoteRunStore implements RunStore {
    */
   readonly client: Client<typeof RunStoreService>;
   private readonly sessionManager: Http2SessionManager | undefined;
+  /** HTTP/1.1 with a client certificate: the agent that notices the server refusing it. */
+  private readonly agent: CertificateAgent | undefined;
   private readonly headers: Record<string, string>;
   private readonly timeoutMs: number | undefined;
   private readonly retry: RetryPolicy;
@@ -206,13 +212,15 @@ export class RemoteRunStore implements RunStore {
           tls?.cert === undefined
             ? new Http2SessionManager(options.baseUrl, ping, tls)
             : new CertificateSessionManager(options.baseUrl, ping, tls);
+      } else if (tls?.cert !== undefined) {
+        this.agent = new CertificateAgent({ keepAlive: true });
       }
       transport = buildTransport(protocol, {
         baseUrl: options.baseUrl,
         writeMaxBytes: options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES,
         interceptors: options.interceptors ?? [],
         sessionManager: this.sessionManager,
-        tls,
+        tls: this.agent === undefined ? tls : { ...tls, agent: this.agent },
       });
     }
     this.client = createClient(RunStoreService, transport);
@@ -222,7 +230,8 @@ export class RemoteRunStore implements RunStore {
   }
 
   /**
-   * Closes the HTTP/2 connection this store opened and ends every call of
+   * Closes the HTTP/2 connection (or this store's own HTTP/1.1 agent's
+   * connections) this store opened and ends every call of
    * the store, in flight or sleeping before a retry, with CANCELED; later
    * calls fail the same way. Without this guard the session manager would
    * quietly reconnect on the next call and keep the process alive.
@@ -231,6 +240,7 @@ export class RemoteRunStore implements RunStore {
     const reason = new ConnectError("RemoteRunStore is closed", Code.Canceled);
     this.closed.abort(reason);
     this.sessionManager?.abort(reason);
+    this.agent?.destroy();
   }
 
   async put(runId: string, fields: PutFields, call?: RemoteCallOptions): Promise<void> {
@@ -692,7 +702,7 @@ export class RemoteRunStore implements RunStore {
         (traceHeaders) =>
           withRetry(
             (attempt) =>
-              refusedCertificateAsUnauthenticated(this.sessionManager, signal, () =>
+              refusedCertificateAsUnauthenticated(this.sessionManager ?? this.agent, signal, () =>
                 rpc({ headers: { ...this.headers, ...traceHeaders }, ...attempt }),
               ),
             { signal, timeoutMs: call?.timeoutMs ?? this.timeoutMs },

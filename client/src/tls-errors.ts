@@ -1,4 +1,7 @@
 import type * as http2 from "node:http2";
+import * as https from "node:https";
+import type { Duplex } from "node:stream";
+import type { TLSSocket } from "node:tls";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Http2SessionManager, type Http2SessionOptions } from "@connectrpc/connect-node";
 
@@ -11,8 +14,10 @@ import { Http2SessionManager, type Http2SessionOptions } from "@connectrpc/conne
 // - a certificate it does not trust, over TLS 1.3: the client's side of the
 //   handshake is already done when the server checks the certificate, and
 //   a Node server then closes the connection without an alert, so the
-//   client only sees the connection end before the server's first HTTP/2
-//   frame (its SETTINGS), reported as CANCELED.
+//   client only sees the connection end: over HTTP/2 before the server's
+//   first frame (its SETTINGS), reported as CANCELED; over HTTP/1.1 before
+//   any byte of an answer and before the TLS 1.3 session tickets a server
+//   sends once it has accepted the client ("socket hang up", ABORTED).
 // Both become UNAUTHENTICATED with a message saying so; neither is retried.
 
 /** What the server's TLS alerts say about the client certificate, by Node's error code. */
@@ -104,18 +109,66 @@ export class CertificateSessionManager extends Http2SessionManager {
 }
 
 /**
+ * The HTTP/1.1 agent of a RemoteRunStore that presents a client
+ * certificate: it counts the TLS connections that ended right after the
+ * handshake, before any byte of an answer and without a session ticket
+ * (which a TLS 1.3 server sends once it has accepted the client), the only
+ * trace over HTTP/1.1 of a certificate refused in TLS 1.3.
+ */
+export class CertificateAgent extends https.Agent {
+  /** Connections the server closed right after the handshake, as described above. */
+  refusals = 0;
+
+  override createConnection(
+    options: https.RequestOptions,
+    callback?: (err: Error | null, stream: Duplex) => void,
+  ): Duplex | null | undefined {
+    const socket = super.createConnection(options, callback) as TLSSocket | null | undefined;
+    // Listening before the HTTP client does, so counted before the call fails.
+    if (socket) this.watch(socket);
+    return socket;
+  }
+
+  private watch(socket: TLSSocket): void {
+    let handshake = false;
+    let ticket = false;
+    let seen = false;
+    socket.once("secureConnect", () => {
+      handshake = true;
+    });
+    socket.once("session", () => {
+      ticket = true;
+    });
+    const ended = () => {
+      if (seen) return;
+      seen = true;
+      if (handshake && !ticket && socket.bytesRead === 0) this.refusals++;
+    };
+    socket.once("end", ended);
+    socket.once("close", ended);
+  }
+}
+
+/** Counts connections lost the way a refused client certificate loses them. */
+type RefusalCounter = { readonly refusals: number };
+
+/**
  * Runs one attempt of a call; a refused client certificate becomes
  * UNAUTHENTICATED (so it is not retried): a TLS alert on any transport, or
- * a connection the server closed before its first frame while `manager`
- * (presenting a certificate) was connecting. `signal` aborted (the caller
+ * a connection the server closed right after the handshake while
+ * `connections` (an HTTP/2 session manager or an HTTP/1.1 agent presenting
+ * a certificate) was connecting. `signal` aborted (the caller
  * or close()) leaves the error as it is.
  */
 export async function refusedCertificateAsUnauthenticated<T>(
-  manager: Http2SessionManager | undefined,
+  connections: Http2SessionManager | https.Agent | undefined,
   signal: AbortSignal,
   attempt: () => Promise<T>,
 ): Promise<T> {
-  const watched = manager instanceof CertificateSessionManager ? manager : undefined;
+  const watched: RefusalCounter | undefined =
+    connections instanceof CertificateSessionManager || connections instanceof CertificateAgent
+      ? connections
+      : undefined;
   const before = watched?.refusals ?? 0;
   try {
     return await attempt();
