@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
 import { setTimeout as pause } from "node:timers/promises";
 import { parseTimestamp } from "@runstore/client/internal";
 import { Counter, type Registry } from "prom-client";
@@ -9,12 +10,19 @@ import type { RetentionSettings } from "./retention-settings.js";
  * A store that can delete old terminal runs in batches (both backends). A
  * sweep belongs to one replica at a time: claimSweep takes (or renews) a
  * lease on the sweep shared by every replica of one database, so two
- * replicas never delete the same rows at once.
+ * replicas never sweep at once.
  */
 export interface SweepsTerminalRuns {
-  /** true when `holder` holds the sweep lease for `leaseMs` from now. */
+  /**
+   * true when `holder` holds the sweep lease for `leaseMs` from now: taken
+   * when it is free or expired, renewed when `holder` holds it already.
+   */
   claimSweep(holder: string, leaseMs: number): Promise<boolean>;
-  /** Deletes at most `limit` terminal runs whose updated_at is before `cutoff`; answers how many. */
+  /**
+   * Deletes at most `limit` terminal runs (success, error, timeout,
+   * interrupted) whose updated_at is before `cutoff`, never an active one;
+   * answers how many.
+   */
   sweepTerminal(cutoff: string, limit: number): Promise<number>;
 }
 
@@ -25,13 +33,41 @@ export function sweepsTerminalRuns(store: object): store is SweepsTerminalRuns {
   );
 }
 
+/** Why a sweep ended. */
+export type SweepEnd =
+  /** Another replica holds the sweep lease; this one deleted nothing. */
+  | "held elsewhere"
+  /** A batch came back short: nothing older is left. */
+  | "done"
+  /** close() was called: the server is stopping. */
+  | "closed"
+  /** The lease expired during the sweep and another replica took it; it goes on from here. */
+  | "lease lost";
+
 /** What one sweep did. */
 export interface SweepReport {
-  /** false when another replica holds the sweep. */
+  /** false when another replica held the sweep. */
   swept: boolean;
+  ended: SweepEnd;
   deleted: number;
   batches: number;
+  /** Terminal runs updated before this instant were deleted. */
   cutoff: string;
+}
+
+/**
+ * How far the sweep lease outlives one interval. The holder renews the
+ * lease at each tick, before it expires, so the replica that sweeps keeps
+ * sweeping, and before each batch, so a sweep longer than the interval
+ * keeps it too: the margin must cover one batch. A replica that dies
+ * leaves the sweep to another one after at most this much past its
+ * interval.
+ */
+export const SWEEP_LEASE_MARGIN_MS = 30_000;
+
+/** The sweep lease a sweeper with `settings` takes: one interval, one pause and the margin. */
+export function sweepLeaseMs(settings: Pick<RetentionSettings, "intervalMs" | "pauseMs">): number {
+  return settings.intervalMs + settings.pauseMs + SWEEP_LEASE_MARGIN_MS;
 }
 
 /**
@@ -39,14 +75,18 @@ export interface SweepReport {
  * "Retention"): every interval, the replica holding the sweep lease deletes
  * batches of at most `batchSize` runs with a pause between them (so the
  * database serves other calls between two batches), until a batch comes
- * back short. One log line per sweep; runstore_runs_deleted_total counts.
+ * back short. It renews the lease before each batch and stops when another
+ * replica has taken it. One log line per sweep; runstore_runs_deleted_total
+ * counts what it deleted.
  */
 export class RetentionSweeper {
-  private readonly holder = randomUUID();
+  /** Who holds the lease, as the lease table shows it: host, process, this sweeper. */
+  readonly holder = `${hostname().slice(0, 200)}/${process.pid}/${randomUUID()}`;
+  private readonly leaseMs: number;
   private readonly deletedTotal: Counter<"reason"> | null;
+  private readonly closing = new AbortController();
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<SweepReport> | null = null;
-  private closed = false;
 
   constructor(
     private readonly store: SweepsTerminalRuns,
@@ -54,21 +94,26 @@ export class RetentionSweeper {
     private readonly logger: Logger,
     registry?: Registry,
   ) {
+    this.leaseMs = sweepLeaseMs(settings);
     this.deletedTotal =
       registry === undefined
         ? null
         : new Counter({
             name: "runstore_runs_deleted_total",
-            help: "Runs deleted by the server itself (reason: retention).",
+            help: "Runs deleted by the server itself (reason: retention, the RETENTION_DAYS sweeper).",
             labelNames: ["reason"],
             registers: [registry],
           });
+    // Scraped as 0 from the start, so rate() and alerts see the series before the first delete.
+    this.deletedTotal?.inc({ reason: "retention" }, 0);
   }
 
   /** Sweeps now and then every interval, until close(). */
   start(): void {
     const tick = () => {
-      if (this.running === null) void this.sweepOnce().catch(() => {});
+      if (this.running === null && !this.closing.signal.aborted) {
+        void this.sweepOnce().catch(() => {}); // logged by sweep(); the next tick tries again
+      }
     };
     tick();
     this.timer = setInterval(tick, this.settings.intervalMs);
@@ -83,43 +128,66 @@ export class RetentionSweeper {
     return this.running;
   }
 
-  /** Stops the timer and waits for a sweep under way to stop after its batch. */
+  /** Stops the timer and waits for a sweep under way to stop after its batch (its pause is cut short). */
   async close(): Promise<void> {
-    this.closed = true;
+    this.closing.abort();
     if (this.timer !== null) clearInterval(this.timer);
     await this.running?.catch(() => {});
   }
 
   private async sweep(): Promise<SweepReport> {
     const cutoff = parseTimestamp(new Date(Date.now() - this.settings.days * 86_400_000), "cutoff");
-    const report: SweepReport = { swept: false, deleted: 0, batches: 0, cutoff };
+    const report: SweepReport = {
+      swept: false,
+      ended: "held elsewhere",
+      deleted: 0,
+      batches: 0,
+      cutoff,
+    };
     const started = Date.now();
     try {
-      if (!(await this.store.claimSweep(this.holder, this.settings.intervalMs))) return report;
+      if (!(await this.store.claimSweep(this.holder, this.leaseMs))) {
+        this.logger.debug({ ...report }, "retention sweep skipped: another replica holds it");
+        return report;
+      }
       report.swept = true;
-      await this.deleteBatches(report);
+      report.ended = await this.deleteBatches(report);
       this.logger.info({ ...report, ms: Date.now() - started }, "retention sweep");
       return report;
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       this.logger.warn(
-        { ...report, error: reason },
-        "retention sweep stopped; the next one goes on",
+        { ...report, ms: Date.now() - started, error: reason },
+        "retention sweep failed; the next one starts over",
       );
       throw error;
     }
   }
 
-  private async deleteBatches(report: SweepReport): Promise<void> {
+  private async deleteBatches(report: SweepReport): Promise<SweepEnd> {
     const { batchSize, pauseMs } = this.settings;
     for (;;) {
       const deleted = await this.store.sweepTerminal(report.cutoff, batchSize);
       report.batches++;
       report.deleted += deleted;
       this.deletedTotal?.inc({ reason: "retention" }, deleted);
-      if (deleted < batchSize || this.closed) return;
-      // Not synchronisation: the designed gap that lets other calls reach the database.
-      if (pauseMs > 0) await pause(pauseMs);
+      if (deleted < batchSize) return "done";
+      if (this.closing.signal.aborted || !(await this.pause(pauseMs))) return "closed";
+      if (!(await this.store.claimSweep(this.holder, this.leaseMs))) return "lease lost";
+    }
+  }
+
+  /**
+   * Not synchronisation: the designed gap that lets other calls reach the
+   * database between two batches. false when close() cut it short.
+   */
+  private async pause(ms: number): Promise<boolean> {
+    if (ms === 0) return true;
+    try {
+      await pause(ms, undefined, { signal: this.closing.signal });
+      return true;
+    } catch {
+      return false;
     }
   }
 }

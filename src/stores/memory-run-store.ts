@@ -55,6 +55,7 @@ import {
   listInflightWithExpiredLeasePage,
   listPendingPage,
 } from "./memory-pages.js";
+import { claimSweep, sweepTerminal } from "./memory-retention.js";
 import {
   ACTIVE,
   copyRow,
@@ -346,6 +347,16 @@ export class MemoryRunStore implements RunStore, HonoursOwners {
 
   async deleteThread(threadId: string, options?: DeleteThreadOptions): Promise<number> {
     return deleteThread(this.table, threadId, options);
+  }
+
+  // Retention (memory-retention.ts; the sweeper is retention.ts).
+
+  async claimSweep(holder: string, leaseMs: number): Promise<boolean> {
+    return claimSweep(holder, leaseMs);
+  }
+
+  async sweepTerminal(cutoff: string, limit: number): Promise<number> {
+    return sweepTerminal(this.table, cutoff, limit);
   }
 }
 

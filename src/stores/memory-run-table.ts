@@ -104,7 +104,7 @@ export class MemoryRunTable {
   private readonly active = new Set<string>();
   private readonly queued = new Set<string>();
   private readonly byKey = new Map<string, string>();
-  /** Terminal rows in eviction order; kept only when maxRuns bounds the table. */
+  /** Terminal rows by updated_at: the order MEMORY_MAX_RUNS evicts and RETENTION_DAYS sweeps in. */
   private readonly evictable = new EvictionOrder();
 
   constructor(
@@ -134,17 +134,23 @@ export class MemoryRunTable {
     if (victim !== undefined) this.remove(victim);
   }
 
+  /** The terminal row with the oldest updated_at (ties by run_id): the next to evict or sweep. */
+  oldestTerminal(): StoredRun | undefined {
+    const entry = this.evictable.oldest((candidate) => this.describes(candidate));
+    return entry === undefined ? undefined : this.rows.get(entry[1]);
+  }
+
   /** The oldest terminal row, or RESOURCE_EXHAUSTED naming MEMORY_MAX_RUNS when there is none. */
   private evictionVictim(): StoredRun {
-    const entry = this.evictable.oldest((candidate) => this.describes(candidate));
-    if (entry === undefined) {
+    const victim = this.oldestTerminal();
+    if (victim === undefined) {
       throw new ConnectError(
         `memory store holds MEMORY_MAX_RUNS (${this.maxRuns}) runs and every one is active ` +
           "(pending or running), so none can be evicted; end or delete runs, raise MEMORY_MAX_RUNS or use MySQL",
         Code.ResourceExhausted,
       );
     }
-    return this.rows.get(entry[1]) as StoredRun;
+    return victim;
   }
 
   /** Whether an eviction entry still describes its row: stored, terminal, not written since. */
@@ -265,7 +271,7 @@ export class MemoryRunTable {
     if (ACTIVE.has(row.status)) this.active.add(row.runId);
     if (row.queued) this.queued.add(row.runId);
     if (row.idempotencyKey !== null) this.byKey.set(row.idempotencyKey, row.runId);
-    if (this.maxRuns > 0 && !ACTIVE.has(row.status)) this.queueEviction(row);
+    if (!ACTIVE.has(row.status)) this.queueEviction(row);
   }
 
   /**
