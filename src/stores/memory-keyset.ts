@@ -7,19 +7,24 @@ import { compareCodePoints } from "./text.js";
 // the first page.size + 1 are kept while the candidates stream by, so a page
 // of 100 out of 100,000 rows costs one pass and no sort of them all.
 
-/** A sort-key order: negative when `a` comes first. */
+/**
+ * A sort-key order over keys [instant, id] (every list's: created_at or
+ * last_activity_at, then run_id or thread_id): negative when `a` comes first.
+ */
 export type KeyOrder = (a: readonly string[], b: readonly string[]) => number;
 
-/** Ascending on every part, the first part first, each by Unicode code point. */
+/**
+ * Ascending: the instant, then the id by Unicode code point. Instants are
+ * fixed-width ASCII, so the built-in comparison orders them exactly, and
+ * only equal instants pay for the code-point comparison of the ids.
+ */
 export function ascending(a: readonly string[], b: readonly string[]): number {
-  for (let i = 0; i < a.length; i++) {
-    const order = compareCodePoints(a[i] ?? "", b[i] ?? "");
-    if (order !== 0) return order;
-  }
-  return 0;
+  const [x, y] = [a[0] ?? "", b[0] ?? ""];
+  if (x !== y) return x < y ? -1 : 1;
+  return compareCodePoints(a[1] ?? "", b[1] ?? "");
 }
 
-/** Descending on every part: newest first. */
+/** Descending on both parts: newest first. */
 export function descending(a: readonly string[], b: readonly string[]): number {
   return ascending(b, a);
 }
@@ -39,10 +44,19 @@ export function keysetPage<T>(
   return pageOf(first.rows(), page, keyOf);
 }
 
-/** The first `limit` rows offered, by key in `order`, kept sorted as they come. */
+/** A row kept with its sort key. */
+interface Kept<T> {
+  key: readonly string[];
+  row: T;
+}
+
+/**
+ * The first `limit` rows offered, by key in `order`: a heap whose top is the
+ * last row kept, so a row that does not make the cut costs one comparison and
+ * one that does O(log limit), whatever order the rows come in.
+ */
 class FirstRows<T> {
-  private readonly keys: (readonly string[])[] = [];
-  private readonly kept: T[] = [];
+  private readonly heap: Kept<T>[] = [];
 
   constructor(
     private readonly limit: number,
@@ -50,30 +64,47 @@ class FirstRows<T> {
   ) {}
 
   offer(key: readonly string[], row: T): void {
-    const full = this.keys.length === this.limit;
-    if (full && this.order(key, this.keys[this.limit - 1] as string[]) >= 0) return;
-    const at = this.position(key);
-    this.keys.splice(at, 0, key);
-    this.kept.splice(at, 0, row);
-    if (full) {
-      this.keys.pop();
-      this.kept.pop();
+    const heap = this.heap;
+    if (heap.length < this.limit) {
+      heap.push({ key, row });
+      this.siftUp(heap.length - 1);
+    } else if (heap[0] !== undefined && this.order(key, heap[0].key) < 0) {
+      heap[0] = { key, row };
+      this.siftDown(0);
     }
   }
 
+  /** The rows kept, in `order`. */
   rows(): T[] {
-    return this.kept;
+    return this.heap.sort((a, b) => this.order(a.key, b.key)).map((kept) => kept.row);
   }
 
-  /** Where `key` goes: after every kept key that does not come after it. */
-  private position(key: readonly string[]): number {
-    let low = 0;
-    let high = this.keys.length;
-    while (low < high) {
-      const mid = (low + high) >> 1;
-      if (this.order(this.keys[mid] as string[], key) <= 0) low = mid + 1;
-      else high = mid;
+  /** Whether entry `i` belongs above entry `j`: it comes later in `order`. */
+  private above(i: number, j: number): boolean {
+    const [a, b] = [this.heap[i], this.heap[j]];
+    return a !== undefined && b !== undefined && this.order(a.key, b.key) > 0;
+  }
+
+  private swap(i: number, j: number): void {
+    const heap = this.heap;
+    [heap[i], heap[j]] = [heap[j] as Kept<T>, heap[i] as Kept<T>];
+  }
+
+  private siftUp(start: number): void {
+    for (let i = start; i > 0 && this.above(i, (i - 1) >> 1); i = (i - 1) >> 1) {
+      this.swap(i, (i - 1) >> 1);
     }
-    return low;
+  }
+
+  private siftDown(start: number): void {
+    for (let i = start; ; ) {
+      const left = 2 * i + 1;
+      let top = i;
+      if (this.above(left, top)) top = left;
+      if (this.above(left + 1, top)) top = left + 1;
+      if (top === i) return;
+      this.swap(i, top);
+      i = top;
+    }
   }
 }
