@@ -174,16 +174,17 @@ export async function listPendingPage(
   return readPage(db, pendingPageStatement(input.before, input.page), input.page);
 }
 
+/** The active rows (of every kind) under `conditions`, oldest first: one range of runs_status_created per status. */
+function activeBranches(conditions: readonly Sql[], page: PageSlice): Branch[] {
+  return ["pending", "running"].map((status) => ({
+    index: "runs_status_created",
+    where: and([sql("status = ?", status), ...conditions, ...keysetAfter("oldest", page.after)]),
+  }));
+}
+
 /** The statement of a ListInflight page: pending and running rows of every kind, oldest first. */
 export function inflightPageStatement(before: string, page: PageSlice): Sql {
-  const branches = ["pending", "running"].map((status) => ({
-    index: "runs_status_created",
-    where: and([
-      sql("status = ?", status),
-      sql("created_at <= ?", toSql(before)),
-      ...keysetAfter("oldest", page.after),
-    ]),
-  }));
+  const branches = activeBranches([sql("created_at <= ?", toSql(before))], page);
   return pageStatement(branches, "oldest", page.size);
 }
 
@@ -209,16 +210,8 @@ export function expiredLeasePageStatement(
 ): Sql {
   const created =
     before === null ? sql("created_at <= UTC_TIMESTAMP(6)") : sql("created_at <= ?", toSql(before));
-  const branches = ["pending", "running"].map((status) => ({
-    index: "runs_status_created",
-    where: and([
-      sql("status = ?", status),
-      sql("queued = 0"),
-      created,
-      sql(EXPIRED_PAST_GRACE, graceValue(graceSeconds)),
-      ...keysetAfter("oldest", page.after),
-    ]),
-  }));
+  const expired = sql(EXPIRED_PAST_GRACE, graceValue(graceSeconds));
+  const branches = activeBranches([sql("queued = 0"), created, expired], page);
   return pageStatement(branches, "oldest", page.size);
 }
 

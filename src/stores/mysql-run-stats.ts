@@ -17,10 +17,14 @@ import { compareCodePoints } from "./text.js";
 // counts by status, and per local day (DATE(created_at + offset), created_at
 // being UTC) the runs and their token sums, with the by-model share of runs
 // whose usage map is empty grouped by model_name. The usage maps themselves
-// are JSON objects keyed by model name, which neither database can turn
-// into rows portably (JSON_TABLE gives values, not keys), so the runs that
-// have one are read here: only their day and map, in keyset batches of
-// MAP_BATCH rows, so memory stays bounded whatever the range.
+// are JSON objects keyed by model name, which neither database turns into
+// (key, value) rows directly (JSON_TABLE gives values, not keys; pairing
+// them with JSON_KEYS by ordinal relies on both listing keys in one order),
+// so the runs that have one are read here: only their day and map, in
+// keyset batches of MAP_BATCH rows, so memory stays bounded whatever the
+// range. Measured at 100k rows (70k maps, MariaDB 10.11, a loaded 2-core
+// machine): these batches 2.6-4.0 s against 4.7-5.9 s for JSON_TABLE doing
+// the same sums in SQL.
 
 /** Usage-map rows read per statement. */
 export const MAP_BATCH = 5000;

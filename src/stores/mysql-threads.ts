@@ -20,8 +20,12 @@ import { ACTIVE, fromSql, text, toSql } from "./mysql-rows.js";
 // the sort key is a MAX over each thread's runs, which no index holds, so
 // every page groups all of the caller's visible runs (an index range on the
 // user's runs; the whole kind when no user is given) and sorts the groups.
-// Only the page's threads then look up their latest run and whether any row
-// of the thread is active (one index probe each).
+// Only the page's threads then look up their latest visible run (three
+// probes of runs_thread_created: id, status, updated_at) and whether any row
+// of the thread is active (runs_thread_status). Measured at 100k rows (95k
+// runs, 10k threads, MariaDB 10.11 on a loaded 2-core machine): a user's
+// page (100 runs) 2.4 ms; a page over every user ~2.3 s, which grows with
+// the table.
 
 /** The most rows one DELETE of DeleteThread removes (each its own short transaction). */
 export const DELETE_BATCH = 500;
