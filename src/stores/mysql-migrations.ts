@@ -120,11 +120,38 @@ const history: Migration = {
   },
 };
 
+/**
+ * Retention (RETENTION_DAYS, mysql-retention.ts): runs_status_updated lets
+ * a sweep batch read the oldest terminal runs of each status in index
+ * order, stopping after the batch's rows, without touching active ones;
+ * it is rewritten by every write that moves updated_at, the cost of
+ * sweeping by updated_at. runstore_leases holds the sweep's lease (one row
+ * per lease name): every replica of the database races for it with one
+ * upsert on the database clock, so one sweeps at a time; a row lock, not
+ * GET_LOCK, so it holds across a Galera cluster too. Additive.
+ */
+const retention: Migration = {
+  async up(db) {
+    // The table first, IF NOT EXISTS: DDL commits itself, so a run cut off
+    // between the two statements is finished by the next one.
+    await sql`
+      CREATE TABLE IF NOT EXISTS runstore_leases (
+        name VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+        holder VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+        expires_at DATETIME(6) NOT NULL,
+        PRIMARY KEY (name)
+      ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin
+    `.execute(db);
+    await sql`ALTER TABLE runs ADD KEY runs_status_updated (status, updated_at)`.execute(db);
+  },
+};
+
 /** Every migration, by name; names sort in the order they apply. Never edit an applied one. */
 export const MIGRATIONS: Record<string, Migration> = {
   "0001_create_runs": createRuns,
   "0002_coordination": coordination,
   "0003_history": history,
+  "0004_retention": retention,
 };
 
 /** The table that records applied migrations. */

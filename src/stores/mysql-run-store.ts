@@ -74,6 +74,7 @@ import {
   listPendingPage,
 } from "./mysql-pages.js";
 import { createMysqlPool, type MysqlOptions } from "./mysql-pool.js";
+import { claimSweep, sweepTerminal } from "./mysql-retention.js";
 import {
   COLUMNS,
   COUNTER_COLUMNS,
@@ -623,6 +624,16 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolSt
 
   deleteThread(threadId: string, options?: DeleteThreadOptions): Promise<number> {
     return deleteThread(this.session, threadId, options);
+  }
+
+  // Retention (mysql-retention.ts; the sweeper is retention.ts).
+
+  claimSweep(holder: string, leaseMs: number): Promise<boolean> {
+    return claimSweep(this.session, holder, leaseMs);
+  }
+
+  sweepTerminal(cutoff: string, limit: number): Promise<number> {
+    return sweepTerminal(this.session, cutoff, limit);
   }
 
   /**

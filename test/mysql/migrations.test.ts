@@ -137,6 +137,8 @@ if (db === null) {
         "runs_queued_created.created_at",
         "runs_status_created.status",
         "runs_status_created.created_at",
+        "runs_status_updated.status",
+        "runs_status_updated.updated_at",
         "runs_thread_created.thread_id",
         "runs_thread_created.created_at",
         "runs_thread_status.thread_id",
