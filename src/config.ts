@@ -3,8 +3,8 @@ import { isIP } from "node:net";
 import { createSecureContext } from "node:tls";
 import type { JwtSettings } from "./auth/jwt.js";
 import { JWT_SETTINGS, jwtSettings } from "./auth/jwt-settings.js";
-import type { TokenGrant } from "./auth/principal.js";
-import { parseTokenLine } from "./auth/token-grants.js";
+import { ADMIN, type TokenGrant } from "./auth/principal.js";
+import { checkDistinct, parseTokenLine } from "./auth/token-grants.js";
 import { DEFAULT_LIMITS, LIMIT_SETTINGS, type ServerLimits } from "./limits.js";
 import { LOG_LEVELS } from "./logger.js";
 import type { MysqlOptions } from "./stores/mysql-pool.js";
@@ -272,27 +272,43 @@ export function readReloadable(
 function readTokens(env: NodeJS.ProcessEnv): Config["tokens"] {
   const scoped: TokenGrant[] = [];
   const tokens = (text(env, "AUTH_TOKENS") ?? "").split(",").map((t) => t.trim());
+  checkTokenLengths(tokens, "AUTH_TOKENS");
   const file = text(env, "AUTH_TOKENS_FILE");
   if (file !== undefined) {
-    for (const line of readFile("AUTH_TOKENS_FILE", file).toString("utf8").split(/\r?\n/)) {
+    const lines = readFile("AUTH_TOKENS_FILE", file).toString("utf8").split(/\r?\n/);
+    for (const [index, line] of lines.entries()) {
       const entry = line.trim();
-      if (entry.startsWith("#")) continue;
-      if (/\s/.test(entry)) scoped.push(scopedToken(entry, "AUTH_TOKENS_FILE"));
-      else tokens.push(entry);
+      const where = `AUTH_TOKENS_FILE line ${index + 1}`;
+      if (entry.startsWith("#") || entry === "") continue;
+      if (/\s/.test(entry)) scoped.push(scopedToken(entry, where));
+      else tokens.push(checkTokenLengths([entry], where)[0] ?? entry);
     }
   }
   const kept = tokens.filter((t) => t !== "");
-  for (const token of kept) {
-    if (token.length < 16 || /\s/.test(token)) {
-      throw new ConfigError(
-        "AUTH_TOKENS / AUTH_TOKENS_FILE: every token must be at least 16 characters without spaces",
-      );
-    }
-  }
   if (file !== undefined && kept.length === 0 && scoped.length === 0) {
     throw new ConfigError(`AUTH_TOKENS_FILE=${file} holds no token`);
   }
+  distinctScopes([...kept.map((token) => ({ token, principal: ADMIN })), ...scoped]);
   return [...kept, ...scoped];
+}
+
+/** Refuses a token shorter than 16 characters or holding a space; answers the tokens. */
+function checkTokenLengths(tokens: string[], where: string): string[] {
+  for (const token of tokens) {
+    if (token !== "" && (token.length < 16 || /\s/.test(token))) {
+      throw new ConfigError(`${where}: every token must be at least 16 characters without spaces`);
+    }
+  }
+  return tokens;
+}
+
+/** The same token with two scopes (two lines, or AUTH_TOKENS and a scoped line) is refused. */
+function distinctScopes(grants: readonly TokenGrant[]): void {
+  try {
+    checkDistinct(grants, "AUTH_TOKENS / AUTH_TOKENS_FILE");
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
 }
 
 /** A scoped AUTH_TOKENS_FILE line (`<token> role=… users=…`, docs/security.md). */

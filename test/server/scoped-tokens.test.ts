@@ -44,7 +44,7 @@ describe("AUTH_TOKENS_FILE scoped lines", () => {
     ]);
   });
 
-  it("a bad line stops start-up naming the rule it breaks, never the token", () => {
+  it("a bad line stops start-up naming its line number and the rule it breaks, never the token", () => {
     const token = "secret-token-0123456789";
     const refusals: [string, string][] = [
       [
@@ -69,16 +69,30 @@ describe("AUTH_TOKENS_FILE scoped lines", () => {
     for (const [line, rule] of refusals) {
       const error = (() => {
         try {
-          tokensFrom(`ok-token-0123456789ab\n${line}\n`);
+          tokensFrom(`# line 1\nok-token-0123456789ab\n${line}\n`);
         } catch (thrown) {
           return thrown as Error;
         }
         throw new Error(`accepted: ${line}`);
       })();
       expect(error).toBeInstanceOf(ConfigError);
-      expect(error.message).toBe(`AUTH_TOKENS_FILE: ${rule}`);
+      expect(error.message).toBe(`AUTH_TOKENS_FILE line 3: ${rule}`);
       expect(error.message).not.toContain("secret-token");
       expect(error.message).not.toContain("short-token");
     }
+  });
+
+  it("the same token with two scopes is refused, whichever lines give them; the same scope twice is kept", () => {
+    const refused = (text: string, authTokens?: string) => () => tokensFrom(text, authTokens);
+    const twice = "AUTH_TOKENS / AUTH_TOKENS_FILE: a token is listed twice with different scopes";
+    const token = "twice-token-0123456789";
+    expect(refused(`${token} role=read users=a\n${token} role=write users=a\n`)).toThrow(twice);
+    expect(refused(`${token}\n${token} role=read users=a\n`)).toThrow(twice);
+    expect(refused(`${token} role=read users=a\n`, token)).toThrow(twice);
+    expect(refused(`${token} role=read users=a\n`, token)).toThrow(ConfigError);
+    expect(tokensFrom(`${token} role=read users=a,b\n${token} role=read users=b,a\n`)).toHaveLength(
+      2,
+    );
+    expect(tokensFrom(`${token}\n${token} role=admin\n`)).toHaveLength(2);
   });
 });
