@@ -4,7 +4,7 @@ import { createConnection } from "mysql2/promise";
 import { expect } from "vitest";
 import { migrate } from "../../src/stores/mysql-migrations.js";
 import { createMysqlPool } from "../../src/stores/mysql-pool.js";
-import { MysqlRunStore } from "../../src/stores/mysql-run-store.js";
+import { MysqlRunStore, type SqlPool } from "../../src/stores/mysql-run-store.js";
 
 /** The server the MySQL tests use; override with TEST_MYSQL_URL (no database part). */
 export const MYSQL_SERVER_URL = process.env.TEST_MYSQL_URL ?? "mysql://root@127.0.0.1:3306";
@@ -124,4 +124,33 @@ export async function runningStatements(
   } finally {
     await connection.end();
   }
+}
+
+/**
+ * A store on a pool of its own that reports every prepared statement it
+ * executes and its result, for counting statements (close it yourself).
+ */
+export function observedStore(
+  url: string,
+  seen: (sql: string, result: { affectedRows?: number }) => Promise<void> | void,
+): MysqlRunStore {
+  const pool = createMysqlPool({ url }, { connectionLimit: 2 }).promise();
+  const observed: SqlPool = {
+    async getConnection() {
+      const connection = await pool.getConnection();
+      return {
+        threadId: connection.threadId,
+        async execute(options, values) {
+          const answer = await connection.execute(options, values);
+          await seen(options.sql, answer[0] as { affectedRows?: number });
+          return answer;
+        },
+        query: (options) => connection.query(options),
+        release: () => connection.release(),
+        destroy: () => connection.destroy(),
+      };
+    },
+    end: () => pool.end(),
+  };
+  return new MysqlRunStore(observed);
 }
