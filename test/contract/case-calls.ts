@@ -3,14 +3,18 @@ import type {
   CancelAction,
   Lease,
   LeaseRenewal,
+  Page,
+  PageRequest,
   PutFields,
   RunCompletion,
   RunRecord,
+  RunStats,
   RunStatus,
   RunStore,
   StatusFinalization,
   TakeoverOptions,
   ThreadOperationFields,
+  TokenTotals,
 } from "@runstore/client";
 import { assert } from "vitest";
 
@@ -48,6 +52,16 @@ export const CASE_METHODS = [
   "get_many_by_thread",
   "list_successful_regenerate_sources",
   "list_edit_regenerate_runs",
+  "list_by_thread_page",
+  "list_pending_page",
+  "list_inflight_page",
+  "list_inflight_with_expired_lease_page",
+  "search_runs_page",
+  "search_runs",
+  "get_run_stats",
+  "list_threads_page",
+  "list_threads",
+  "delete_thread",
 ] as const;
 
 /** A contract method name. */
@@ -178,6 +192,67 @@ function usageToWire(usage: unknown): unknown {
 
 const record: Call["toWire"] = (result, wire) => wire.record(result as RunRecord | null);
 const records: Call["toWire"] = (result, wire) => wire.records(result as RunRecord[]);
+
+/**
+ * A case's page arguments (page_size, page_token) as a PageRequest, apart
+ * from the filters; undefined when the step gives neither.
+ */
+function splitPage(args: Args): [filters: Args, page: PageRequest | undefined] {
+  const { page_size, page_token, ...filters } = args;
+  if (!("page_size" in args) && !("page_token" in args)) return [filters, undefined];
+  const page: Record<string, unknown> = {};
+  if ("page_size" in args) page.pageSize = page_size;
+  if ("page_token" in args) page.pageToken = page_token;
+  return [filters, page as PageRequest];
+}
+
+/** A page in wire form: {items, next_page_token, has_more}, each item converted. */
+function page(item: Call["toWire"]): Call["toWire"] {
+  return (result, wire) => {
+    const { items, nextPageToken, hasMore } = result as Page<unknown>;
+    return {
+      items: items.map((each) => item(each, wire)),
+      next_page_token: nextPageToken,
+      has_more: hasMore,
+    };
+  };
+}
+
+/** Every item of an iterator over pages (searchRuns, listThreads), in order. */
+async function collect(items: AsyncIterable<unknown>): Promise<unknown[]> {
+  const all: unknown[] = [];
+  for await (const item of items) all.push(item);
+  return all;
+}
+
+const thread: Call["toWire"] = (result) => renameKeys(result as object, camelToSnake);
+
+function totalsByModel(byModel: Record<string, TokenTotals>): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(byModel).map(([model, totals]) => [model, renameKeys(totals, camelToSnake)]),
+  );
+}
+
+/**
+ * Run statistics in wire form: snake_case keys (model names kept), and
+ * by_status as the response's list of {status, runs}, in the answer's order.
+ */
+function statsToWire(result: unknown): unknown {
+  const stats = result as RunStats;
+  return {
+    total_runs: stats.totalRuns,
+    by_status: Object.entries(stats.byStatus).map(([status, runs]) => ({ status, runs })),
+    active_runs: stats.activeRuns,
+    failed_runs: stats.failedRuns,
+    tokens: renameKeys(stats.tokens, camelToSnake),
+    by_model: totalsByModel(stats.byModel),
+    days: stats.days.map((day) => ({
+      date: day.date,
+      tokens: renameKeys(day.tokens, camelToSnake),
+      by_model: totalsByModel(day.byModel),
+    })),
+  };
+}
 
 /*
  * The wire arguments of a case as the TypeScript interface takes them. The
@@ -311,5 +386,66 @@ export const CALLS: Record<CaseMethod, Call> = {
     invoke: (s, { thread_id, ...rest }) =>
       s.listEditRegenerateRuns(thread_id as string, camel(rest)),
     toWire: records,
+  },
+  // Part 3: history, accounting and retention.
+  list_by_thread_page: {
+    invoke: (s, { thread_id, ...rest }) => {
+      const [filters, given] = splitPage(rest);
+      return s.listByThreadPage(thread_id as string, camel(filters), given);
+    },
+    toWire: page(record),
+  },
+  list_pending_page: {
+    invoke: (s, args) => {
+      const [filters, given] = splitPage(args);
+      return s.listPendingPage(camel(filters), given);
+    },
+    toWire: page(record),
+  },
+  list_inflight_page: {
+    invoke: (s, args) => {
+      const [filters, given] = splitPage(args);
+      return s.listInflightPage(camel(filters), given);
+    },
+    toWire: page(record),
+  },
+  list_inflight_with_expired_lease_page: {
+    invoke: (s, args) => {
+      const [filters, given] = splitPage(args);
+      return s.listInflightWithExpiredLeasePage(camel(filters), given);
+    },
+    toWire: page(record),
+  },
+  search_runs_page: {
+    invoke: (s, args) => {
+      const [filters, given] = splitPage(args);
+      return s.searchRunsPage(camel(filters), given);
+    },
+    toWire: page(record),
+  },
+  search_runs: {
+    invoke: (s, { page_size, ...rest }) =>
+      collect(s.searchRuns(camel(rest), page_size as number | undefined)),
+    toWire: records,
+  },
+  get_run_stats: {
+    invoke: (s, args) => s.getRunStats(camel(args)),
+    toWire: statsToWire,
+  },
+  list_threads_page: {
+    invoke: (s, args) => {
+      const [filters, given] = splitPage(args);
+      return s.listThreadsPage(camel(filters), given);
+    },
+    toWire: page(thread),
+  },
+  list_threads: {
+    invoke: (s, { page_size, ...rest }) =>
+      collect(s.listThreads(camel(rest), page_size as number | undefined)),
+    toWire: (result, wire) => (result as unknown[]).map((each) => thread(each, wire)),
+  },
+  delete_thread: {
+    invoke: (s, { thread_id, ...rest }) => s.deleteThread(thread_id as string, camel(rest)),
+    toWire: AS_IS,
   },
 };

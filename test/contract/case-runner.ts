@@ -83,10 +83,11 @@ export function loadCaseFiles(): CaseFile[] {
 
 /**
  * Part 1's files compare records on part 1's keys; part 2's (coordination
- * between workers) and the scoped-token files compare whole records.
+ * between workers), part 3's (history) and the scoped-token files compare
+ * whole records.
  */
 function isPart1File(file: string): boolean {
-  return !file.startsWith("coordination-") && !file.startsWith("scoped-");
+  return !["coordination-", "history-", "scoped-"].some((prefix) => file.startsWith(prefix));
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -272,7 +273,7 @@ function tally(memory: CaseMemory, name: string, outcome: unknown) {
 async function runCall(step: Step, context: StepContext, where: string) {
   const method = Object.keys(step).find((key) => ACTIONS.includes(key)) as CaseMethod;
   const call = CALLS[method];
-  const args = resolve(step[method]) as Record<string, unknown>;
+  const args = resolve(step[method], context.memory) as Record<string, unknown>;
   const store = context.stores(step.as as string | undefined);
   const outcome = await call.invoke(store, args).then(
     (result) => ({ result, error: undefined, thrown: undefined }),

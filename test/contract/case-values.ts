@@ -51,19 +51,24 @@ const GENERATORS: Record<string, (argument: unknown) => unknown> = {
 };
 
 /**
- * The value a case means: generators replaced by what they generate. Objects
- * are rebuilt with Object.fromEntries, so a "__proto__" key stays an own key.
+ * The value a case means: generators replaced by what they generate, and
+ * given `memory` (a call's arguments), {"$saved": "name.path"} by that saved
+ * value (the previous page's next_page_token). Objects are rebuilt with
+ * Object.fromEntries, so a "__proto__" key stays an own key.
  */
-export function resolve(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(resolve);
+export function resolve(value: unknown, memory?: CaseMemory): unknown {
+  if (Array.isArray(value)) return value.map((item) => resolve(item, memory));
   if (typeof value !== "object" || value === null) return value;
   if (isSpecial(value)) {
     const [[key, argument]] = Object.entries(value) as [[string, unknown]];
+    if (key === "$saved" && memory !== undefined) return lookup(memory, argument as string);
     const generate = GENERATORS[key];
     if (generate === undefined) throw new Error(`${key} is a matcher, not a value`);
     return generate(argument);
   }
-  return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, resolve(item)]));
+  return Object.fromEntries(
+    Object.entries(value).map(([key, item]) => [key, resolve(item, memory)]),
+  );
 }
 
 /** Every string in `value` with "{i}" replaced by `index` (a "range" step's copies). */
@@ -162,6 +167,10 @@ const MATCHERS: Record<string, Matcher> = {
     const runIds = actual.map((row) => (isRecord(row) ? row.run_id : row));
     return mismatches(runIds, ids, memory, `${path}[*].run_id`);
   },
+  $nonEmpty: (actual, _, __, path) =>
+    typeof actual === "string" && actual.length > 0
+      ? []
+      : [`${path}: expected a non-empty string, got ${show(actual)}`],
   $length: (actual, length, _, path) =>
     Array.isArray(actual) && actual.length === length
       ? []

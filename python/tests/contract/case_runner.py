@@ -60,6 +60,16 @@ CASE_METHODS: tuple[str, ...] = (
     "get_many_by_thread",
     "list_successful_regenerate_sources",
     "list_edit_regenerate_runs",
+    "list_by_thread_page",
+    "list_pending_page",
+    "list_inflight_page",
+    "list_inflight_with_expired_lease_page",
+    "search_runs_page",
+    "search_runs",
+    "get_run_stats",
+    "list_threads_page",
+    "list_threads",
+    "delete_thread",
 )
 
 #: The record keys of part 1 (docs/contract.md before coordination). Part 1's
@@ -157,8 +167,9 @@ def load_cases() -> list[ContractCase]:
 
 def _is_part_1_file(file: str) -> bool:
     """Part 1's files compare records on part 1's keys; part 2's (coordination
-    between workers) and the scoped-token files compare whole records."""
-    return not file.startswith(("coordination-", "scoped-"))
+    between workers), part 3's (history) and the scoped-token files compare
+    whole records."""
+    return not file.startswith(("coordination-", "history-", "scoped-"))
 
 
 def _check_case_file(document: Any, file: str) -> None:
@@ -309,6 +320,10 @@ def _records(records: Any, keys: tuple[str, ...] | None) -> Any:
     return [_record(record, keys) for record in records]
 
 
+def _page(result: Any, keys: tuple[str, ...] | None) -> Any:
+    return {**result, "items": _records(result["items"], keys)}
+
+
 #: How each method's result holds records, for part 1's key filter.
 _RECORD_SHAPES: dict[str, Callable[[Any, tuple[str, ...] | None], Any]] = {
     "get": _record,
@@ -325,12 +340,38 @@ _RECORD_SHAPES: dict[str, Callable[[Any, tuple[str, ...] | None], Any]] = {
     "get_many_by_thread": lambda result, keys: {
         run_id: _record(record, keys) for run_id, record in result.items()
     },
+    "list_by_thread_page": _page,
+    "list_pending_page": _page,
+    "list_inflight_page": _page,
+    "list_inflight_with_expired_lease_page": _page,
+    "search_runs_page": _page,
+    "search_runs": _records,
 }
 
 
+#: The methods that answer an async iterator over pages: a step reads every item.
+_ITERATORS = frozenset({"search_runs", "list_threads"})
+
+
+def _stats(result: Any) -> Any:
+    """Run statistics in wire form: by_status as the response's list of
+    {status, runs}, in the answer's order."""
+    by_status = [{"status": status, "runs": runs} for status, runs in result["by_status"].items()]
+    return {**result, "by_status": by_status}
+
+
 def _to_wire(method: str, result: Any, keys: tuple[str, ...] | None) -> Any:
+    if method == "get_run_stats":
+        return _stats(result)
     shape = _RECORD_SHAPES.get(method)
     return result if shape is None else shape(result, keys)
+
+
+async def _invoke(method: str, call: Callable[..., Any], args: dict[str, Any]) -> Any:
+    """Calls a store method with a step's arguments; an iterator's every item, in order."""
+    if method in _ITERATORS:
+        return [item async for item in call(**args)]
+    return await call(**args)
 
 
 def _conflict_details(error: RunStoreError, context: _Context, at: str) -> Any:
@@ -364,13 +405,14 @@ def _expect_error(error: RunStoreError, step: Step, context: _Context, at: str) 
 async def _run_call(step: Step, context: _Context, where: str) -> None:
     method = next(key for key in step if key in CASE_METHODS)
     store = context.stores(step.get("as"))
-    call: Callable[..., Awaitable[Any]] | None = getattr(store, method, None)
+    call: Callable[..., Any] | None = getattr(store, method, None)
     if call is None:
         raise AssertionError(f"{where}: GrpcRunStore has no method {method}")
     at = f"{where} ({method})"
     memory = context.memory
     try:
-        result = _to_wire(method, await call(**resolve(step[method])), context.record_keys)
+        args = resolve(step[method], memory)
+        result = _to_wire(method, await _invoke(method, call, args), context.record_keys)
     except RunStoreError as error:
         if "tally" in step:
             memory.saved.setdefault(step["tally"], []).append({"error": error.code.name})

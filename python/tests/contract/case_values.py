@@ -51,18 +51,22 @@ _GENERATORS: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def resolve(value: Any) -> Any:
-    """The value a case means: generators replaced by what they generate."""
+def resolve(value: Any, memory: CaseMemory | None = None) -> Any:
+    """The value a case means: generators replaced by what they generate, and
+    given ``memory`` (a call's arguments), {"$saved": "name.path"} by that
+    saved value (the previous page's next_page_token)."""
     if isinstance(value, list):
-        return [resolve(item) for item in value]
+        return [resolve(item, memory) for item in value]
     if not isinstance(value, dict):
         return value
     if _is_special(value):
-        [(key, argument)] = value.items()
-        if key not in _GENERATORS:
+        key, argument = next(iter(value.items()))
+        if key == "$saved" and memory is not None:
+            return lookup(memory, argument)
+        if key not in _GENERATORS or len(value) != 1:
             raise ValueError(f"{key} is a matcher, not a value")
         return _GENERATORS[key](argument)
-    return {key: resolve(item) for key, item in value.items()}
+    return {key: resolve(item, memory) for key, item in value.items()}
 
 
 def substitute_index(value: Any, index: str) -> Any:
@@ -162,6 +166,12 @@ def _run_ids(actual: Any, ids: list[str], memory: CaseMemory, path: str) -> list
     return mismatches(run_ids, ids, memory, f"{path}[*].run_id")
 
 
+def _non_empty(actual: Any, _: Any, __: CaseMemory, path: str) -> list[str]:
+    if isinstance(actual, str) and actual:
+        return []
+    return [f"{path}: expected a non-empty string, got {_show(actual)}"]
+
+
 def _length(actual: Any, length: int, _: CaseMemory, path: str) -> list[str]:
     if isinstance(actual, list) and len(actual) == length:
         return []
@@ -209,6 +219,7 @@ _MATCHERS: dict[str, Callable[[Any, Any, CaseMemory, str], list[str]]] = {
     "$saved": _saved,
     "$fields": _fields,
     "$runIds": _run_ids,
+    "$nonEmpty": _non_empty,
     "$length": _length,
     "$anyOrder": _any_order,
     "$oneOf": _one_of,
