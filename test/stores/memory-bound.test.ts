@@ -1,13 +1,8 @@
-import {
-  Code,
-  ConnectError,
-  OPERATION_KINDS,
-  type PutFields,
-  type RunRecord,
-} from "@runstore/client";
+import { Code, OPERATION_KINDS, type PutFields, type RunRecord } from "@runstore/client";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { ConfigError, readConfig } from "../../src/config.js";
 import { MemoryRunStore } from "../../src/stores/memory-run-store.js";
+import { failureOf } from "../support/failure.js";
 
 // MEMORY_MAX_RUNS (issue 15 item 7, docs/operations.md "Limits"). Decisions:
 // - Rows of every operation kind count, and any row that is not pending or
@@ -49,15 +44,6 @@ async function stored(store: MemoryRunStore): Promise<string[]> {
 async function contents(store: MemoryRunStore): Promise<RunRecord[]> {
   const page = await store.searchRunsPage({ operationKinds: OPERATION_KINDS }, { pageSize: 1000 });
   return page.items;
-}
-
-async function refusal(call: Promise<unknown>): Promise<ConnectError> {
-  const error = await call.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(ConnectError);
-  return error as ConnectError;
 }
 
 function fields(status: PutFields["status"], extra: Partial<PutFields> = {}): PutFields {
@@ -121,27 +107,26 @@ describe("MemoryRunStore run bound (MEMORY_MAX_RUNS)", () => {
     await store.put("p3", fields("pending", { threadId: "z", operationKind: "artifact_write" }));
     const before = await contents(store);
 
-    const put = await refusal(store.put("new", fields("success")));
-    expect(put.code).toBe(Code.ResourceExhausted);
-    expect(put.rawMessage).toMatch(FULL);
-    // An interrupt admission that could take p1 over is refused before it does.
-    const admit = await refusal(
-      store.createThreadOperation("new", {
-        threadId: "x",
-        ownerWorkerId: "w",
-        multitaskStrategy: "interrupt",
-      }),
-    );
-    expect(admit.code).toBe(Code.ResourceExhausted);
-    expect(admit.rawMessage).toMatch(FULL);
-    const enqueue = await refusal(
-      store.createThreadOperation("new", {
-        threadId: "q",
-        ownerWorkerId: "w",
-        multitaskStrategy: "enqueue",
-      }),
-    );
-    expect(enqueue.code).toBe(Code.ResourceExhausted);
+    // The interrupt admission could take p1 over: it is refused before it does.
+    for (const call of [
+      () => store.put("new", fields("success")),
+      () =>
+        store.createThreadOperation("new", {
+          threadId: "x",
+          ownerWorkerId: "w",
+          multitaskStrategy: "interrupt",
+        }),
+      () =>
+        store.createThreadOperation("new", {
+          threadId: "x",
+          ownerWorkerId: "w",
+          multitaskStrategy: "enqueue",
+        }),
+    ]) {
+      const refused = await failureOf(call());
+      expect(refused.code).toBe(Code.ResourceExhausted);
+      expect(refused.rawMessage).toMatch(FULL);
+    }
     expect(await contents(store)).toEqual(before);
 
     // Writes to stored rows go on; once one ends, a new row evicts it.

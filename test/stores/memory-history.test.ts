@@ -1,6 +1,6 @@
 import {
   Code,
-  ConnectError,
+  nowTimestamp,
   OPERATION_KINDS,
   type Page,
   type PageRequest,
@@ -11,6 +11,8 @@ import {
 } from "@runstore/client";
 import { describe, expect, it } from "vitest";
 import { MemoryRunStore } from "../../src/stores/memory-run-store.js";
+import { failureOf } from "../support/failure.js";
+import { until } from "../support/until.js";
 
 // MemoryRunStore's history (issue 15; the rules in docs/contract.md,
 // "History"). Decisions where the rules leave room, which the shared
@@ -51,18 +53,19 @@ function random(seed: number): () => number {
   };
 }
 
-async function refusal(call: Promise<unknown>): Promise<ConnectError> {
-  const error = await call.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(ConnectError);
-  return error as ConnectError;
+/** Refused as INVALID_ARGUMENT with a message starting with `field`. */
+/**
+ * Waits until the store's clock (nowTimestamp) has passed every instant it
+ * gave so far: two calls in one microsecond get equal instants, and the order
+ * a test asserts must not rest on a tie.
+ */
+async function clockMoves(): Promise<void> {
+  const now = nowTimestamp();
+  await until(() => nowTimestamp() > now, "the store's clock to move on");
 }
 
-/** Refused as INVALID_ARGUMENT with a message starting with `field`. */
 async function invalid(call: Promise<unknown>, field: string): Promise<void> {
-  const error = await refusal(call);
+  const error = await failureOf(call);
   expect(error.code).toBe(Code.InvalidArgument);
   expect(error.rawMessage.startsWith(`${field} `)).toBe(true);
 }
@@ -243,12 +246,13 @@ describe("MemoryRunStore keyset pages", () => {
     expect(inflight.ids).toEqual((await store.listInflight()).map((run) => run.runId));
     expect(inflight.ids).toHaveLength(60);
 
-    // Runs added now (created after the first page's pinned now) never show up.
+    // Runs added later (created after the first page's pinned now) never show up.
     let late = 0;
     const lateWalk = await walk(
       (page) => store.listPendingPage({}, page),
       6,
       async () => {
+        await clockMoves();
         await store.put(`late${late++}`, { threadId: "late" });
       },
     );
@@ -685,11 +689,15 @@ describe("MemoryRunStore.listThreadsPage", () => {
       status: "success",
       createdAt: at(3),
     });
+    await clockMoves();
     await store.put("x", { threadId: "t2", userId: "u1", status: "success", createdAt: at(0) });
+    await clockMoves();
     await store.put("y", { threadId: "t3", userId: "u2", status: "success", createdAt: at(0) });
+    await clockMoves();
     // "old" is written last: it is the thread's last activity, not its latest run.
     await store.updateRunCompletion("new", { status: "success", totalTokens: 40 });
     await store.updateRunCompletion("hidden", { status: "success", totalTokens: 1000 });
+    await clockMoves();
     await store.updateRunCompletion("old", { status: "error", totalTokens: 2 });
     const get = async (runId: string) => (await store.get(runId)) as RunRecord;
 
@@ -732,6 +740,7 @@ describe("MemoryRunStore.listThreadsPage", () => {
     const first = await store.listThreadsPage({}, { pageSize: 4 });
     expect(first.items.map((thread) => thread.threadId)).toEqual(["t8", "t7", "t6", "t5"]);
     // t8 (read) and t2 (not yet read) both become the most recent activity.
+    await clockMoves();
     await store.updateStatus("r8", "error");
     await store.updateStatus("r2", "error");
     const second = await store.listThreadsPage({}, { pageSize: 4, pageToken: first.nextPageToken });
@@ -791,7 +800,7 @@ describe("MemoryRunStore.deleteThread", () => {
       operationKind: "artifact_write",
     });
     for (const options of [{}, { userId: "u1" }, { force: false }]) {
-      const error = await refusal(store.deleteThread("t", options));
+      const error = await failureOf(store.deleteThread("t", options));
       expect(error.code).toBe(Code.FailedPrecondition);
       expect(error.rawMessage).toBe(
         "thread_id t has an active operation (pending or running); wait for it to end, or delete with force",
