@@ -4,10 +4,10 @@ import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { COORDINATION_STATEMENTS } from "../../src/stores/mysql-coordination.js";
 import { createMysqlPool } from "../../src/stores/mysql-pool.js";
 import { MAP_BATCH } from "../../src/stores/mysql-run-stats.js";
-import { MysqlRunStore, type SqlPool } from "../../src/stores/mysql-run-store.js";
+import { MysqlRunStore } from "../../src/stores/mysql-run-store.js";
 import { DELETE_BATCH } from "../../src/stores/mysql-threads.js";
 import { failureOf } from "../support/failure.js";
-import { createTestDatabase } from "../support/mysql.js";
+import { createTestDatabase, observedStore } from "../support/mysql.js";
 
 // The history reads and DeleteThread on MySQL (docs/contract.md, "History"),
 // rule by rule, on a real database: keyset walks that never repeat or skip a
@@ -791,31 +791,6 @@ if (db === null) {
   });
 
   describe("DeleteThread", () => {
-    /** A store on its own pool that reports every statement it executes, and its result. */
-    function observedStore(
-      seen: (sql: string, result: { affectedRows?: number }) => Promise<void> | void,
-    ): MysqlRunStore {
-      const pool = createMysqlPool({ url: db?.url as string }, { connectionLimit: 2 }).promise();
-      const observed: SqlPool = {
-        async getConnection() {
-          const connection = await pool.getConnection();
-          return {
-            threadId: connection.threadId,
-            async execute(options, values) {
-              const answer = await connection.execute(options, values);
-              await seen(options.sql, answer[0] as { affectedRows?: number });
-              return answer;
-            },
-            query: (options) => connection.query(options),
-            release: () => connection.release(),
-            destroy: () => connection.destroy(),
-          };
-        },
-        end: () => pool.end(),
-      };
-      return new MysqlRunStore(observed);
-    }
-
     /** `n` finished runs of `userId` on `threadId`, in one INSERT. */
     async function bulk(threadId: string, n: number, userId: string | null = null): Promise<void> {
       const when = at(0).replace("T", " ").replace("Z", "");
@@ -847,7 +822,7 @@ if (db === null) {
       await bulk("t-big", 1200);
       await bulk("t-keep", 3);
       const deletes: number[] = [];
-      const observed = observedStore((sql, result) => {
+      const observed = observedStore(db.url, (sql, result) => {
         if (sql.startsWith("DELETE")) deletes.push(result.affectedRows as number);
       });
       try {
@@ -903,7 +878,7 @@ if (db === null) {
       await bulk("t1", 7, "u1");
       const other = db.openStore();
       let admitted = false;
-      const observed = observedStore(async (sql) => {
+      const observed = observedStore(db.url, async (sql) => {
         if (sql === COORDINATION_STATEMENTS.firstActiveOfThread && !admitted) {
           admitted = true;
           await other.createThreadOperation("late", {
