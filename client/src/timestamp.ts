@@ -112,15 +112,26 @@ export function timestampFromProto(value: Timestamp, field: string): string {
 }
 
 let lastNowMicros = 0;
+/** Wall-clock microseconds minus the high-resolution clock's, re-taken when the two drift apart. */
+let anchorMicros = Date.now() * 1000 - Math.floor(performance.now() * 1000);
+
+/** The most the high-resolution reading may drift from the wall clock before it is re-anchored. */
+const MAX_DRIFT_MICROS = 2000;
 
 /**
- * Now, in the fixed-width UTC form. The wall clock gives milliseconds; the
- * high-resolution clock's fraction fills in the microseconds (the monotonic
- * clock alone drifts from wall time over a long uptime). Never goes back
- * within one process, so instants taken in order compare in order.
+ * Now, in the fixed-width UTC form: the high-resolution clock (microseconds
+ * that advance steadily) anchored to the wall clock, re-anchored whenever the
+ * two differ by more than 2 ms (the monotonic clock alone drifts from wall
+ * time over a long uptime, and the wall clock may be stepped). Never goes
+ * back within one process, so instants taken in order compare in order.
  */
 export function nowTimestamp(): string {
-  const sample = Date.now() * 1000 + Math.floor((performance.now() % 1) * 1000);
+  const wall = Date.now() * 1000;
+  let sample = anchorMicros + Math.floor(performance.now() * 1000);
+  if (Math.abs(sample - wall) > MAX_DRIFT_MICROS) {
+    anchorMicros = wall - Math.floor(performance.now() * 1000);
+    sample = wall;
+  }
   lastNowMicros = Math.max(lastNowMicros, sample);
   const ms = Math.floor(lastNowMicros / 1_000_000) * 1000;
   return format(ms, lastNowMicros - ms * 1000);
