@@ -25,6 +25,7 @@ import {
   validateTrailer,
 } from "@connectrpc/connect/protocol-grpc";
 import type { Http2SessionManager } from "@connectrpc/connect-node";
+import { connectionLost } from "./connection-errors.js";
 import { certificateAlert } from "./tls-errors.js";
 
 // RemoteRunStore's gRPC unary calls: Connect's runUnaryCall (interceptors,
@@ -127,6 +128,8 @@ async function exchange(
     headers[key] = value;
   });
   const stream = await open(sessionManager, path, headers, signal);
+  // Kept: a stream closed with its connection no longer names its session.
+  const session = stream.session;
   return new Promise<RawAnswer>((resolve, reject) => {
     let status = 0;
     let header: Headers | undefined;
@@ -165,8 +168,10 @@ async function exchange(
     });
     stream.on("close", () => {
       signal.removeEventListener("abort", onAbort);
-      if (header === undefined) reject(fromResetCode(stream.rstCode));
-      else resolve({ status, header, trailer, chunks, rstCode: stream.rstCode });
+      if (header !== undefined)
+        resolve({ status, header, trailer, chunks, rstCode: stream.rstCode });
+      else if (session?.destroyed) reject(connectionLost(fromResetCode(stream.rstCode)));
+      else reject(fromResetCode(stream.rstCode));
     });
     stream.end(body);
   });
@@ -260,9 +265,11 @@ function toHeaders(node: http2.IncomingHttpHeaders): Headers {
 }
 
 /**
- * As connect-node maps Node errors: a refused or lost connection is
- * UNAVAILABLE; and a TLS alert refusing the client certificate is
- * UNAUTHENTICATED (connect-node: INTERNAL).
+ * As connect-node maps Node errors: a refused connection is UNAVAILABLE;
+ * but a connection reset under a call is UNAVAILABLE too, as gRPC reports
+ * a connection that broke after the request went out (connect-node:
+ * ABORTED, a server's view of a client that hung up); and a TLS alert
+ * refusing the client certificate is UNAUTHENTICATED (connect-node: INTERNAL).
  */
 function fromNodeError(error: unknown): ConnectError {
   const refused = certificateAlert(error);
@@ -274,14 +281,14 @@ function fromNodeError(error: unknown): ConnectError {
     if (typeof code === "string") codes.push(code);
   }
   let code = Code.Internal;
+  if (codes.includes("ECONNRESET")) {
+    return connectionLost(error);
+  }
   if (
     codes.some((c) =>
-      [
-        "ERR_STREAM_WRITE_AFTER_END",
-        "ERR_STREAM_DESTROYED",
-        "ERR_HTTP2_INVALID_STREAM",
-        "ECONNRESET",
-      ].includes(c),
+      ["ERR_STREAM_WRITE_AFTER_END", "ERR_STREAM_DESTROYED", "ERR_HTTP2_INVALID_STREAM"].includes(
+        c,
+      ),
     )
   ) {
     code = Code.Aborted;

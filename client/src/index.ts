@@ -11,6 +11,7 @@
 
 export { Code, ConnectError } from "@connectrpc/connect";
 export { idempotencyConflict, type ThreadConflictInfo, threadConflict } from "./conflicts.js";
+export type { FailoverOptions } from "./endpoints.js";
 export { isTransientError } from "./errors.js";
 export { RunStoreService } from "./gen/runstore/v1/run_store_pb.js";
 export {

@@ -1,6 +1,4 @@
 import { setMaxListeners } from "node:events";
-import type * as http2 from "node:http2";
-import type * as https from "node:https";
 import {
   type Client,
   Code,
@@ -10,17 +8,10 @@ import {
   type Interceptor,
   type Transport,
 } from "@connectrpc/connect";
-import {
-  createConnectTransport,
-  createGrpcTransport,
-  createGrpcWebTransport,
-  Http2SessionManager,
-  type Http2SessionOptions,
-} from "@connectrpc/connect-node";
 import { idempotencyConflictError } from "./conflicts.js";
 import { actionFromProto, checkOperationKind, kindToProto } from "./coordination.js";
+import { checkBaseUrls, type FailoverOptions } from "./endpoints.js";
 import { RunStoreService } from "./gen/runstore/v1/run_store_pb.js";
-import { createGrpcUnaryTransport } from "./grpc-unary-transport.js";
 import type {
   DeleteThreadOptions,
   Page,
@@ -32,6 +23,7 @@ import type {
 } from "./history.js";
 import { toJsonObject } from "./json-object.js";
 import { runFromProto, statusToProto, strategyToProto, usageFromProto } from "./proto-convert.js";
+import { openConnections, type RemoteConnections } from "./remote-connections.js";
 import {
   actionRequest,
   admissionFromProto,
@@ -75,21 +67,31 @@ import type {
   UpdateStatusOptions,
 } from "./run-store.js";
 import { keepByteOrderMarks } from "./text-encoding.js";
-import {
-  CertificateAgent,
-  CertificateSessionManager,
-  refusedCertificateAsUnauthenticated,
-} from "./tls-errors.js";
+import { refusedCertificateAsUnauthenticated } from "./tls-errors.js";
 import { tracedCall } from "./tracing.js";
 import { checkBoolean } from "./validation.js";
+
+export { DEFAULT_KEEPALIVE_INTERVAL_MS, DEFAULT_MAX_REQUEST_BYTES } from "./remote-connections.js";
 
 /** The wire protocols a RemoteRunStore can speak; all three reach the same server. */
 export type RemoteProtocol = "grpc" | "grpc-web" | "connect";
 
 /** How to reach a RunStore server. */
 export interface RemoteRunStoreOptions {
-  /** e.g. `http://127.0.0.1:50051`. Required unless `transport` is given. */
-  baseUrl?: string;
+  /**
+   * e.g. `http://127.0.0.1:50051`. Required unless `transport` is given. A
+   * list of URLs (same scheme) reaches several replicas of one store: each
+   * call goes to the next healthy one (round robin), and an attempt failing
+   * with UNAVAILABLE, a lost connection or its deadline leaves that replica
+   * out for a while (option `failover`), so a retry goes to another one.
+   * Retries keep their rules (`retry`); a call whose connection could not
+   * be opened moves to the next replica at once, whatever the RPC, since
+   * nothing was sent. docs/topologies.md says when to list replicas here
+   * and when to put a load balancer in front of them.
+   */
+  baseUrl?: string | readonly string[];
+  /** How long a replica that failed is left out; only used with several base URLs. */
+  failover?: FailoverOptions;
   /** Any Connect transport (e.g. `createRouterTransport` in tests); overrides baseUrl. */
   transport?: Transport;
   /** Default "grpc". */
@@ -151,9 +153,6 @@ export interface RemoteTlsOptions {
   rejectUnauthorized?: boolean;
 }
 
-/** The keepalive PING interval when `keepAliveIntervalMs` is not given. */
-export const DEFAULT_KEEPALIVE_INTERVAL_MS = 30_000;
-
 /** Per-call options, given as the last argument of any RemoteRunStore method. */
 export interface RemoteCallOptions {
   /** Cancels the call, a pending retry included; it then rejects with code Canceled. */
@@ -181,9 +180,8 @@ export class RemoteRunStore implements RunStore {
    * answers keep a leading U+FEFF (see `keepByteOrderMarks`).
    */
   readonly client: Client<typeof RunStoreService>;
-  private readonly sessionManager: Http2SessionManager | undefined;
-  /** HTTP/1.1 with a client certificate: the agent that notices the server refusing it. */
-  private readonly agent: CertificateAgent | undefined;
+  /** What this store opened from its base URL(s); none with `transport`. */
+  private readonly connections: RemoteConnections | undefined;
   private readonly headers: Record<string, string>;
   private readonly timeoutMs: number | undefined;
   private readonly retry: RetryPolicy;
@@ -201,27 +199,8 @@ export class RemoteRunStore implements RunStore {
       if (options.baseUrl === undefined) {
         throw new TypeError("RemoteRunStore needs a baseUrl or a transport");
       }
-      const protocol = options.protocol ?? "grpc";
-      const tls = tlsOptions(options.baseUrl, options.tls);
-      // gRPC needs HTTP/2; the other two may also run over HTTP/1.1.
-      const http1 = options.httpVersion === "1.1" && protocol !== "grpc";
-      if (!http1) {
-        const ping = pingOptions(options.keepAliveIntervalMs);
-        // With a client certificate, the manager also notices the server refusing it.
-        this.sessionManager =
-          tls?.cert === undefined
-            ? new Http2SessionManager(options.baseUrl, ping, tls)
-            : new CertificateSessionManager(options.baseUrl, ping, tls);
-      } else if (tls?.cert !== undefined) {
-        this.agent = new CertificateAgent({ keepAlive: true });
-      }
-      transport = buildTransport(protocol, {
-        baseUrl: options.baseUrl,
-        writeMaxBytes: options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES,
-        interceptors: options.interceptors ?? [],
-        sessionManager: this.sessionManager,
-        tls: this.agent === undefined ? tls : { ...tls, agent: this.agent },
-      });
+      this.connections = openConnections(options, checkBaseUrls(options.baseUrl));
+      transport = this.connections.transport;
     }
     this.client = createClient(RunStoreService, transport);
     this.history = new RemoteHistory(this.client, (name, rpc, call) =>
@@ -230,7 +209,7 @@ export class RemoteRunStore implements RunStore {
   }
 
   /**
-   * Closes the HTTP/2 connection (or this store's own HTTP/1.1 agent's
+   * Closes the HTTP/2 connections (or this store's own HTTP/1.1 agent's
    * connections) this store opened and ends every call of
    * the store, in flight or sleeping before a retry, with CANCELED; later
    * calls fail the same way. Without this guard the session manager would
@@ -239,8 +218,7 @@ export class RemoteRunStore implements RunStore {
   close(): void {
     const reason = new ConnectError("RemoteRunStore is closed", Code.Canceled);
     this.closed.abort(reason);
-    this.sessionManager?.abort(reason);
-    this.agent?.destroy();
+    this.connections?.close(reason);
   }
 
   async put(runId: string, fields: PutFields, call?: RemoteCallOptions): Promise<void> {
@@ -702,7 +680,7 @@ export class RemoteRunStore implements RunStore {
         (traceHeaders) =>
           withRetry(
             (attempt) =>
-              refusedCertificateAsUnauthenticated(this.sessionManager ?? this.agent, signal, () =>
+              refusedCertificateAsUnauthenticated(this.connections?.watch, signal, () =>
                 rpc({ headers: { ...this.headers, ...traceHeaders }, ...attempt }),
               ),
             { signal, timeoutMs: call?.timeoutMs ?? this.timeoutMs },
@@ -714,76 +692,6 @@ export class RemoteRunStore implements RunStore {
       unlink();
     }
   }
-}
-
-function buildTransport(
-  protocol: RemoteProtocol,
-  options: {
-    baseUrl: string;
-    writeMaxBytes: number;
-    interceptors: Interceptor[];
-    sessionManager?: Http2SessionManager;
-    tls?: https.RequestOptions & http2.SecureClientSessionOptions;
-  },
-): Transport {
-  const { sessionManager, tls, ...common } = options;
-  switch (protocol) {
-    case "grpc": {
-      const connect = createGrpcTransport({ ...common, sessionManager });
-      // Unary calls (every RunStore method) take the lean path.
-      return sessionManager === undefined
-        ? connect
-        : createGrpcUnaryTransport({ ...common, sessionManager, streaming: connect });
-    }
-    case "grpc-web":
-      return sessionManager === undefined
-        ? createGrpcWebTransport({ ...common, httpVersion: "1.1", nodeOptions: tls })
-        : createGrpcWebTransport({ ...common, httpVersion: "2", sessionManager });
-    case "connect":
-      return sessionManager === undefined
-        ? createConnectTransport({ ...common, httpVersion: "1.1", nodeOptions: tls })
-        : createConnectTransport({ ...common, httpVersion: "2", sessionManager });
-    default:
-      throw new TypeError(`unknown protocol ${String(protocol)}: use grpc, grpc-web or connect`);
-  }
-}
-
-/** The server's default request limit, which the client keeps to unless told otherwise. */
-export const DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024;
-
-/**
- * The TLS options as Node's https.request() (HTTP/1.1) and http2.connect()
- * (HTTP/2, via the session manager) both take them. TLS settings for a
- * plaintext URL are refused: silently sending credentials in the clear
- * because of a typo in the scheme is worse than failing at start-up.
- */
-function tlsOptions(
-  baseUrl: string,
-  tls: RemoteTlsOptions | undefined,
-): (https.RequestOptions & http2.SecureClientSessionOptions) | undefined {
-  if (tls === undefined) return undefined;
-  if (new URL(baseUrl).protocol !== "https:") {
-    throw new TypeError(`tls options need an https:// baseUrl, got ${baseUrl}`);
-  }
-  if ((tls.cert === undefined) !== (tls.key === undefined)) {
-    throw new TypeError("tls.cert and tls.key go together (mTLS needs both)");
-  }
-  const out: https.RequestOptions & http2.SecureClientSessionOptions = {};
-  if (tls.ca !== undefined) out.ca = tls.ca;
-  if (tls.cert !== undefined) out.cert = tls.cert;
-  if (tls.key !== undefined) out.key = tls.key;
-  if (tls.servername !== undefined) out.servername = tls.servername;
-  if (tls.rejectUnauthorized !== undefined) out.rejectUnauthorized = tls.rejectUnauthorized;
-  return out;
-}
-
-/** Keepalive as the session manager takes it; idle timeout and PING timeout keep Connect's defaults. */
-function pingOptions(intervalMs: number | undefined): Http2SessionOptions {
-  const interval = intervalMs ?? DEFAULT_KEEPALIVE_INTERVAL_MS;
-  if (!Number.isFinite(interval) || interval < 0) {
-    throw new TypeError(`keepAliveIntervalMs must be a finite number >= 0, got ${interval}`);
-  }
-  return interval === 0 ? {} : { pingIntervalMs: interval };
 }
 
 /**

@@ -149,26 +149,28 @@ export class CertificateAgent extends https.Agent {
   }
 }
 
-/** Counts connections lost the way a refused client certificate loses them. */
-type RefusalCounter = { readonly refusals: number };
+/**
+ * Counts connections lost the way a refused client certificate loses them:
+ * a CertificateSessionManager, a CertificateAgent, or the sum of several
+ * (a RemoteRunStore with several endpoints).
+ */
+export type RefusalCounter = { readonly refusals: number };
 
 /**
  * Runs one attempt of a call; a refused client certificate becomes
  * UNAUTHENTICATED (so it is not retried): a TLS alert on any transport, or
  * a connection the server closed right after the handshake while
  * `connections` (an HTTP/2 session manager or an HTTP/1.1 agent presenting
- * a certificate) was connecting. `signal` aborted (the caller
- * or close()) leaves the error as it is.
+ * a certificate, or a RefusalCounter over several) was connecting. `signal`
+ * aborted (the caller or close()) leaves the error as it is.
  */
 export async function refusedCertificateAsUnauthenticated<T>(
-  connections: Http2SessionManager | https.Agent | undefined,
+  connections: Http2SessionManager | https.Agent | RefusalCounter | undefined,
   signal: AbortSignal,
   attempt: () => Promise<T>,
 ): Promise<T> {
   const watched: RefusalCounter | undefined =
-    connections instanceof CertificateSessionManager || connections instanceof CertificateAgent
-      ? connections
-      : undefined;
+    connections !== undefined && "refusals" in connections ? connections : undefined;
   const before = watched?.refusals ?? 0;
   try {
     return await attempt();

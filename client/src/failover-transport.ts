@@ -1,0 +1,81 @@
+import { Code, ConnectError, type Transport } from "@connectrpc/connect";
+import { brokenConnection, connectionLost, neverConnected } from "./connection-errors.js";
+import { EndpointRotation, type FailoverPolicy } from "./endpoints.js";
+
+// RemoteRunStore with several base URLs: one transport per endpoint and this
+// one in front of them. Each attempt goes to the next healthy endpoint
+// (round robin); an attempt that fails with UNAVAILABLE, a lost connection
+// or its deadline leaves its endpoint out for a while, so the retry that
+// withRetry makes (idempotent calls only) goes elsewhere. An attempt whose
+// connection could not even be opened sent nothing, so it moves on at once,
+// within the same attempt, for every RPC (the single-attempt ones too).
+
+/** One replica: its base URL and the transport that reaches it. */
+export interface Endpoint {
+  url: string;
+  transport: Transport;
+}
+
+/** A Transport spreading calls over `endpoints` and failing over between them. */
+export function createFailoverTransport(
+  endpoints: readonly Endpoint[],
+  policy: FailoverPolicy,
+): Transport {
+  const rotation = new EndpointRotation(endpoints, policy);
+  return {
+    async unary(method, signal, timeoutMs, header, input, contextValues) {
+      const deadline = timeoutMs === undefined || timeoutMs <= 0 ? undefined : now() + timeoutMs;
+      let lastError: unknown;
+      for (const i of rotation.order()) {
+        let remaining = timeoutMs;
+        if (lastError !== undefined && deadline !== undefined) {
+          remaining = Math.floor(deadline - now());
+          if (remaining <= 0) break;
+        }
+        const endpoint = endpoints[i] as Endpoint;
+        const startedAt = rotation.time();
+        try {
+          const response = await endpoint.transport.unary(
+            method,
+            signal,
+            remaining,
+            header,
+            input,
+            contextValues,
+          );
+          rotation.succeeded(i, startedAt);
+          return response;
+        } catch (error) {
+          if (signal?.aborted) throw error;
+          const failure = endpointFailure(error);
+          if (failure === undefined) throw error;
+          rotation.failed(i);
+          if (!neverConnected(error)) throw failure;
+          lastError = failure;
+        }
+      }
+      throw lastError;
+    },
+    stream(method, signal, timeoutMs, header, input, contextValues) {
+      const first = endpoints[rotation.order()[0] as number] as Endpoint;
+      return first.transport.stream(method, signal, timeoutMs, header, input, contextValues);
+    },
+  };
+}
+
+function now(): number {
+  return performance.now();
+}
+
+/**
+ * The error as the caller gets it when the endpoint, not the request, is at
+ * fault, else undefined: UNAVAILABLE (the server or its database cannot
+ * serve, or no connection), a connection lost under the call (made
+ * UNAVAILABLE, as gRPC reports it), or DEADLINE_EXCEEDED (a replica may be
+ * hung; left out, but the call's time is spent, so not moved).
+ */
+function endpointFailure(error: unknown): ConnectError | undefined {
+  const e = ConnectError.from(error);
+  if (e.code === Code.Unavailable || e.code === Code.DeadlineExceeded) return e;
+  return brokenConnection(error) ? connectionLost(error) : undefined;
+}
