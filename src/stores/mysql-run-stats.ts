@@ -110,7 +110,7 @@ export async function getRunStats(
       tokens: all.tokens,
       byModel: all.byModel,
       days: [...sums.days.entries()]
-        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .sort(([a], [b]) => byDate(a, b))
         .map(([date, day]) => ({ date, ...day.result() })),
     };
   });
@@ -190,6 +190,18 @@ function addUsageMap(row: UsageMapRow, sums: StatsSums): void {
   }
 }
 
+/**
+ * The local day DATE() cannot hold (NULL: past 9999-12-31). Only this one can
+ * be: the latest created_at, 9999-12-31T23:59:59.999999Z, plus at most 14:00.
+ * Named as the memory store names it (run-stats-tally.ts).
+ */
+const DAY_PAST_DATE_RANGE = "10000-01-01";
+
+/** Dates in calendar order: a five-digit year after every four-digit one. */
+function byDate(a: string, b: string): number {
+  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+}
+
 /** The sums over every counted run, and per local day. */
 class StatsSums {
   readonly all = new TokenSums();
@@ -197,11 +209,11 @@ class StatsSums {
 
   /** The tallies a run of `day` adds to: all, and its day's. */
   of(day: string | null): TokenSums[] {
-    if (day === null) return [this.all];
-    let tally = this.days.get(day);
+    const date = day ?? DAY_PAST_DATE_RANGE;
+    let tally = this.days.get(date);
     if (tally === undefined) {
       tally = new TokenSums();
-      this.days.set(day, tally);
+      this.days.set(date, tally);
     }
     return [this.all, tally];
   }
