@@ -7,6 +7,11 @@ import { ADMIN, type TokenGrant } from "./auth/principal.js";
 import { checkDistinct, parseTokenLine } from "./auth/token-grants.js";
 import { DEFAULT_LIMITS, LIMIT_SETTINGS, type ServerLimits } from "./limits.js";
 import { LOG_LEVELS } from "./logger.js";
+import {
+  RETENTION_SETTINGS,
+  type RetentionSettings,
+  retentionSettings,
+} from "./retention-settings.js";
 import type { MysqlOptions } from "./stores/mysql-pool.js";
 
 /** The server's settings, read from the environment. */
@@ -19,6 +24,8 @@ export interface Config {
   memoryMaxBytes: number;
   /** Runs the in-memory store holds before evicting the oldest finished ones; 0: no such bound. */
   memoryMaxRuns: number;
+  /** How old terminal runs are swept (RETENTION_*, retention.ts); null: never. */
+  retention: RetentionSettings | null;
   /** Concurrent store calls one caller may have open on MySQL; null: half DB_POOL_SIZE, at least 1. */
   callerShare: number | null;
   /** Attempts to reach the database at start-up before giving up. */
@@ -131,6 +138,7 @@ export const SETTINGS = [
       "a new run past it evicts the oldest finished run (by updated_at), and is RESOURCE_EXHAUSTED " +
       "when every run is pending or running",
   ],
+  ...RETENTION_SETTINGS,
   [
     "MAX_REQUEST_BYTES",
     "4194304",
@@ -202,6 +210,10 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     database,
     memoryMaxBytes: integer(env, "MEMORY_MAX_BYTES", 1024 ** 3, 1024 ** 2, 1024 ** 4),
     memoryMaxRuns: integer(env, "MEMORY_MAX_RUNS", 100_000, 0, 100_000_000),
+    retention: retentionSettings(
+      (name) => text(env, name),
+      (name, fallback, min, max) => integer(env, name, fallback, min, max),
+    ),
     callerShare:
       text(env, "DB_CALLER_SHARE") === undefined
         ? null

@@ -1,3 +1,5 @@
+import { MAX_SWEEP_BATCH } from "./stores/check-retention.js";
+
 /** The RETENTION_* rows of config.ts's SETTINGS (the `--help` and docs table). */
 export const RETENTION_SETTINGS = [
   [
@@ -25,16 +27,18 @@ export interface RetentionSettings {
 /**
  * The retention settings from `integer` (a checked integer setting or its
  * default); null when RETENTION_DAYS is unset: nothing is ever deleted.
+ * The other settings are checked even then, so a wrong one is refused at
+ * start-up rather than when retention is turned on.
  */
 export function retentionSettings(
   get: (name: string) => string | undefined,
   integer: (name: string, fallback: number, min: number, max: number) => number,
 ): RetentionSettings | null {
-  if (get("RETENTION_DAYS") === undefined) return null;
-  return {
-    days: integer("RETENTION_DAYS", 0, 1, 36500),
+  const others = {
     intervalMs: integer("RETENTION_INTERVAL_S", 600, 1, 86400) * 1000,
-    batchSize: integer("RETENTION_BATCH_SIZE", 500, 1, 10000),
+    batchSize: integer("RETENTION_BATCH_SIZE", 500, 1, MAX_SWEEP_BATCH),
     pauseMs: integer("RETENTION_PAUSE_MS", 100, 0, 60000),
   };
+  if (get("RETENTION_DAYS") === undefined) return null;
+  return { days: integer("RETENTION_DAYS", 0, 1, 36500), ...others };
 }

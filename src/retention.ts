@@ -191,3 +191,27 @@ export class RetentionSweeper {
     }
   }
 }
+
+/**
+ * Starts sweeping `store` and logs what it will do; null (with a warning)
+ * for a store that cannot be swept (both backends can).
+ */
+export function startRetention(
+  store: object,
+  settings: RetentionSettings,
+  logger: Logger,
+  registry?: Registry,
+): RetentionSweeper | null {
+  if (!sweepsTerminalRuns(store)) {
+    logger.warn("RETENTION_DAYS is set but this store cannot delete old runs: nothing is swept");
+    return null;
+  }
+  const sweeper = new RetentionSweeper(store, settings, logger, registry);
+  const { days, intervalMs, batchSize, pauseMs } = settings;
+  logger.info(
+    { days, intervalS: intervalMs / 1000, batchSize, pauseMs, holder: sweeper.holder },
+    `retention: terminal runs not updated for ${days} day(s) are deleted, checked every ${intervalMs / 1000} s`,
+  );
+  sweeper.start();
+  return sweeper;
+}

@@ -3,12 +3,13 @@ import { tracingInterceptor } from "./interceptors/tracing.js";
 import type { Logger } from "./logger.js";
 import { createMetrics } from "./metrics.js";
 import { type OpenedStore, openStore, StartupError } from "./open-store.js";
+import { startRetention } from "./retention.js";
 import { startServer } from "./server.js";
 import { startTracing } from "./tracing.js";
 
 /** What main.ts stops on a signal. */
 export interface Started {
-  /** The server first (in-flight calls finish), then the store and the metrics port. */
+  /** The retention sweeper, the server (in-flight calls finish), then the store and the metrics port. */
   close(): Promise<void>;
   /**
    * New calls use these tokens and new TLS connections this certificate;
@@ -83,8 +84,13 @@ async function serve(config: Config, logger: Logger, opened: OpenedStore): Promi
     },
     `listening on ${server.url} (gRPC, gRPC-Web, Connect)`,
   );
+  const sweeper =
+    config.retention === null
+      ? null
+      : startRetention(opened.store, config.retention, logger, metrics?.registry);
   return {
     async close() {
+      await sweeper?.close(); // first: no batch starts on a store being closed
       await server.close();
       await Promise.all([opened.close(), metricsServer?.close()]);
       await tracing?.shutdown(); // exports the spans still batched

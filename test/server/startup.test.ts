@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { RemoteRunStore } from "@runstore/client";
 import { afterAll, describe, expect, it } from "vitest";
 import { SETTINGS } from "../../src/config.js";
+import { MIGRATIONS } from "../../src/stores/mysql-migrations.js";
 import { logLines, runUntilExit, spawnServer } from "../support/child-server.js";
 import { createTestDatabase } from "../support/mysql.js";
 
@@ -219,7 +220,7 @@ describe("start-up on MySQL", () => {
     const env = { DATABASE_URL: db.url };
     const first = await spawnServer(env);
     expect(logLines(first.stderr()).map((l) => l.msg)).toContain(
-      `using MySQL at ${db.url}; applied migrations 0001_create_runs, 0002_coordination`,
+      `using MySQL at ${db.url}; applied migrations ${Object.keys(MIGRATIONS).join(", ")}`,
     );
     let store = new RemoteRunStore({ baseUrl: first.url });
     await store.put("r1", { threadId: "t1", userId: "alice", metadata: { k: "🦌" } });
