@@ -1,18 +1,20 @@
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { createInterface } from "node:readline";
 import { parseArgs, promisify } from "node:util";
 import { createConnection } from "mysql2/promise";
 import type { ClientTransport, LoadResult, LoadSpec } from "./load.js";
+import { memoryBoundStep } from "./memory-bound.js";
+import { NODE, type Served, serve as serveWith, statusMb } from "./serve.js";
 
 // `npm run bench`: every workload × concurrency against each path, load
 // from separate processes, medians of several rounds, each figure next to
 // its baseline from the same run. `npm run bench -- --smoke` is the few-second
 // version CI runs so the bench cannot rot; no timing is ever pass/fail.
+// Then the memory store's RSS under MEMORY_MAX_RUNS (bench/memory-bound.ts).
 
 const run = promisify(execFile);
-const NODE = [process.execPath, "--conditions=source", "--import", "tsx"];
 const { values: flags } = parseArgs({
   options: {
     smoke: { type: "boolean", default: false },
@@ -24,6 +26,8 @@ const { values: flags } = parseArgs({
     loaders: { type: "string" },
     "node-flags": { type: "string" },
     "client-transport": { type: "string" },
+    /** Leave out the memory store's MEMORY_MAX_RUNS step (bench/memory-bound.ts). */
+    "skip-memory-bound": { type: "boolean", default: false },
   },
 });
 /** Extra Node/V8 flags for every process the bench starts (servers, load), to measure GC settings. */
@@ -60,36 +64,9 @@ const LOADERS = Number(flags.loaders ?? 2);
 const MYSQL_SERVER = process.env.BENCH_MYSQL_URL ?? "mysql://root@127.0.0.1:3306";
 const CLOCK_TICK_US = 1_000_000 / Number((await run("getconf", ["CLK_TCK"])).stdout.trim() || 100);
 
-/** A server process under test, with its own CPU accounting read from /proc. */
-interface Served {
-  name: string;
-  url: string;
-  child: ChildProcess;
-}
-
-/** Our server runs from the build, as `npm start` runs it; the bench's own scripts run from source. */
-async function serve(name: string, args: string[], env: Record<string, string>): Promise<Served> {
-  const command = args[0]?.startsWith("dist/") ? [process.execPath] : NODE;
-  const child = spawn(command[0] as string, [...NODE_FLAGS, ...command.slice(1), ...args], {
-    env: { PATH: process.env.PATH ?? "", PORT: "0", LOG_LEVEL: "info", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  const url = await new Promise<string>((resolve, reject) => {
-    const look = (chunk: Buffer) => {
-      output += chunk.toString();
-      const ours = /listening on (http:\/\/[^\s"]+)/.exec(output);
-      const reference = /^listening (\d+)$/m.exec(output);
-      if (ours?.[1]) resolve(ours[1]);
-      else if (reference?.[1]) resolve(`http://127.0.0.1:${reference[1]}`);
-    };
-    child.stdout?.on("data", look);
-    child.stderr?.on("data", look);
-    child.once("exit", (code) => reject(new Error(`${name} exited ${code}: ${output}`)));
-    setTimeout(() => reject(new Error(`${name} did not start in 20 s: ${output}`)), 20_000).unref();
-  });
-  return { name, url, child };
-}
+/** A server under test, started with the bench's `--node-flags`. */
+const serve = (name: string, args: string[], env: Record<string, string>) =>
+  serveWith(name, args, env, NODE_FLAGS);
 
 /** User + system CPU of a process so far, in microseconds. */
 function cpuMicros(pid: number): number {
@@ -138,8 +115,7 @@ function cpuWindow(pid: number | null | undefined) {
 }
 
 function peakRssMb(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, "utf8").match(/VmHWM:\s+(\d+) kB/);
-  return Number(line?.[1] ?? 0) / 1024;
+  return statusMb(pid, "VmHWM");
 }
 
 /**
@@ -463,3 +439,5 @@ function report(rows: Row[], rss: Record<string, number>): void {
 }
 
 await main();
+// After the workloads' servers have stopped, so the memory servers have the machine.
+if (!flags["skip-memory-bound"]) await memoryBoundStep(smoke);
