@@ -42,10 +42,9 @@ async function stored(store: MemoryRunStore): Promise<string[]> {
   return ids.sort();
 }
 
-/** `count` terminal runs named `${prefix}${i}` written one ms apart, starting now. */
+/** `count` terminal runs named `${prefix}${i}`, written now. */
 async function putTerminal(store: MemoryRunStore, prefix: string, count: number): Promise<void> {
   for (let i = 0; i < count; i++) {
-    advance(1);
     await store.put(`${prefix}${i}`, fields("success", { threadId: `t${i % 7}` }));
   }
 }
@@ -98,9 +97,9 @@ describe("MemoryRunStore retention (RETENTION_DAYS)", () => {
     await store.put("c", fields("success"));
     await store.put("b", fields("success"));
     expect((await store.get("b"))?.updatedAt).toBe((await store.get("c"))?.updatedAt);
-    advance(1);
+    advance(1000); // past the 2 ms nowTimestamp re-anchors its high-resolution clock at
     await store.put("a", fields("success"));
-    advance(1);
+    advance(1000);
     const cutoff = new Date(now).toISOString();
     expect(await store.sweepTerminal(cutoff, 1)).toBe(1);
     expect(await stored(store)).toEqual(["a", "c"]);
@@ -132,6 +131,18 @@ describe("MemoryRunStore retention (RETENTION_DAYS)", () => {
     expect(await sweeper.sweepOnce()).toMatchObject({ deleted: 0, batches: 1, ended: "done" });
     expect(await deletedTotal(registry)).toBe(1200);
     expect(sweepLines(lines)).toHaveLength(2);
+  });
+
+  it("sweeps a store without a run bound (MEMORY_MAX_RUNS=0) the same way", async () => {
+    advance(10 * DAY);
+    const store = new MemoryRunStore({ maxRuns: 0 });
+    await putTerminal(store, "old-", 3);
+    await store.put("old-active", fields("pending"));
+    advance(10 * DAY);
+    await putTerminal(store, "new-", 1);
+    const sweeper = new RetentionSweeper(store, settings(), capturingLogger().logger);
+    expect(await sweeper.sweepOnce()).toMatchObject({ deleted: 3, batches: 1 });
+    expect(await stored(store)).toEqual(["new-0", "old-active"]);
   });
 
   it("a full last batch takes one more, empty, batch to end the sweep", async () => {
