@@ -30,6 +30,32 @@ export function neverConnected(error: unknown): boolean {
   );
 }
 
+/**
+ * True when the server reset the call's stream with REFUSED_STREAM (it does
+ * so after GOAWAY, while shutting down): by RFC 9113 §8.7 the stream was
+ * closed before any processing, so it is as safe to repeat as a call that
+ * never connected. Node reports it as ERR_HTTP2_STREAM_ERROR.
+ */
+export function refusedStream(error: unknown): boolean {
+  return chain(error).some(
+    (e) =>
+      e.code === "ERR_HTTP2_STREAM_ERROR" &&
+      e instanceof Error &&
+      e.message.includes("NGHTTP2_REFUSED_STREAM"),
+  );
+}
+
+/** The UNAVAILABLE of a stream the server refused before processing it (`cause`: Node's error). */
+export function streamRefused(cause: unknown): ConnectError {
+  return new ConnectError(
+    "the server refused the call before processing it (REFUSED_STREAM: it is shutting down)",
+    Code.Unavailable,
+    undefined,
+    undefined,
+    cause,
+  );
+}
+
 /** The Node error codes of a connection that broke under a call. */
 const BROKEN = new Set([
   "ECONNRESET",

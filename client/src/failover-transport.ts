@@ -1,5 +1,11 @@
 import { Code, ConnectError, type Transport } from "@connectrpc/connect";
-import { brokenConnection, connectionLost, neverConnected } from "./connection-errors.js";
+import {
+  brokenConnection,
+  connectionLost,
+  neverConnected,
+  refusedStream,
+  streamRefused,
+} from "./connection-errors.js";
 import { EndpointRotation, type FailoverPolicy } from "./endpoints.js";
 
 // RemoteRunStore with several base URLs: one transport per endpoint and this
@@ -7,8 +13,10 @@ import { EndpointRotation, type FailoverPolicy } from "./endpoints.js";
 // (round robin); an attempt that fails with UNAVAILABLE, a lost connection
 // or its deadline leaves its endpoint out for a while, so the retry that
 // withRetry makes (idempotent calls only) goes elsewhere. An attempt whose
-// connection could not even be opened sent nothing, so it moves on at once,
-// within the same attempt, for every RPC (the single-attempt ones too).
+// connection could not even be opened sent nothing, and one whose stream the
+// server refused (REFUSED_STREAM, while it shuts down) was not processed, so
+// either moves on at once, within the same attempt, for every RPC (the
+// single-attempt ones too).
 
 /** One replica: its base URL and the transport that reaches it. */
 export interface Endpoint {
@@ -50,7 +58,7 @@ export function createFailoverTransport(
           const failure = endpointFailure(error);
           if (failure === undefined) throw error;
           rotation.failed(i);
-          if (!neverConnected(error)) throw failure;
+          if (!neverConnected(error) && !refusedStream(error)) throw failure;
           lastError = failure;
         }
       }
@@ -70,12 +78,14 @@ function now(): number {
 /**
  * The error as the caller gets it when the endpoint, not the request, is at
  * fault, else undefined: UNAVAILABLE (the server or its database cannot
- * serve, or no connection), a connection lost under the call (made
- * UNAVAILABLE, as gRPC reports it), or DEADLINE_EXCEEDED (a replica may be
- * hung; left out, but the call's time is spent, so not moved).
+ * serve, or no connection), a stream refused or a connection lost under
+ * the call (both made UNAVAILABLE, as gRPC reports them), or
+ * DEADLINE_EXCEEDED (a replica may be hung; left out, but the call's time
+ * is spent, so not moved).
  */
 function endpointFailure(error: unknown): ConnectError | undefined {
   const e = ConnectError.from(error);
   if (e.code === Code.Unavailable || e.code === Code.DeadlineExceeded) return e;
+  if (refusedStream(error)) return streamRefused(error);
   return brokenConnection(error) ? connectionLost(error) : undefined;
 }

@@ -25,7 +25,7 @@ import {
   validateTrailer,
 } from "@connectrpc/connect/protocol-grpc";
 import type { Http2SessionManager } from "@connectrpc/connect-node";
-import { connectionLost } from "./connection-errors.js";
+import { connectionLost, streamRefused } from "./connection-errors.js";
 import { certificateAlert } from "./tls-errors.js";
 
 // RemoteRunStore's gRPC unary calls: Connect's runUnaryCall (interceptors,
@@ -164,7 +164,9 @@ async function exchange(
       // written: its answer, not this, is what counts (as connect-node).
       const code = (error as { code?: unknown }).code;
       if (stream.writableEnded && code === "ERR_STREAM_WRITE_AFTER_END") return;
-      fail(fromNodeError(error));
+      // Refused before processing (after GOAWAY): UNAVAILABLE, as a reset code it is.
+      if (stream.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM) fail(streamRefused(error));
+      else fail(fromNodeError(error));
     });
     stream.on("close", () => {
       signal.removeEventListener("abort", onAbort);
