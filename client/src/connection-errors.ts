@@ -80,7 +80,12 @@ export function brokenConnection(error: unknown): boolean {
  * the server closed the connection): `cause` is what Node said.
  */
 export function connectionLost(cause: unknown): ConnectError {
-  const said = cause instanceof Error ? cause.message : String(cause);
+  const said =
+    cause instanceof ConnectError
+      ? cause.rawMessage
+      : cause instanceof Error
+        ? cause.message
+        : String(cause);
   return new ConnectError(
     `connection lost before the answer (${said})`,
     Code.Unavailable,

@@ -81,11 +81,14 @@ function now(): number {
  * serve, or no connection), a stream refused or a connection lost under
  * the call (both made UNAVAILABLE, as gRPC reports them), or
  * DEADLINE_EXCEEDED (a replica may be hung; left out, but the call's time
- * is spent, so not moved).
+ * is spent, so not moved). Called only when the call's signal is not
+ * aborted, so a CANCELED is a connection the server closed under the call
+ * (connect-node reports it so, with no cause), not the caller's doing.
  */
 function endpointFailure(error: unknown): ConnectError | undefined {
   const e = ConnectError.from(error);
   if (e.code === Code.Unavailable || e.code === Code.DeadlineExceeded) return e;
   if (refusedStream(error)) return streamRefused(error);
-  return brokenConnection(error) ? connectionLost(error) : undefined;
+  if (e.code === Code.Canceled || brokenConnection(error)) return connectionLost(error);
+  return undefined;
 }

@@ -15,7 +15,8 @@ import { Http2SessionManager, type Http2SessionOptions } from "@connectrpc/conne
 //   handshake is already done when the server checks the certificate, and
 //   a Node server then closes the connection without an alert, so the
 //   client only sees the connection end: over HTTP/2 before the server's
-//   first frame (its SETTINGS), reported as CANCELED; over HTTP/1.1 before
+//   first frame (its SETTINGS), reported as CANCELED (by our gRPC transport
+//   as UNAVAILABLE, connection lost); over HTTP/1.1 before
 //   any byte of an answer and before the TLS 1.3 session tickets a server
 //   sends once it has accepted the client ("socket hang up", ABORTED).
 // Both become UNAUTHENTICATED with a message saying so; neither is retried.

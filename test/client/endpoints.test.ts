@@ -230,19 +230,36 @@ describe("a connection lost under a call", () => {
     await proxy.start();
     return () => proxy.close();
   });
-  const throughProxy = () =>
+  const throughProxy = (protocol: RemoteProtocol = "grpc") =>
     client({
       baseUrl: [`http://127.0.0.1:${proxy.port}`, replicas[1]?.url ?? "", replicas[2]?.url ?? ""],
+      protocol,
     });
 
-  it("an idempotent call is retried on the next replica (UNAVAILABLE, connection lost)", async () => {
-    await client().put("lost-1", { threadId: "t-lost" });
+  for (const protocol of ["grpc", "connect", "grpc-web"] as RemoteProtocol[]) {
+    it(`${protocol}: an idempotent call is retried on the next replica`, async () => {
+      await client().put("lost-1", { threadId: "t-lost" });
+      const gate = replicas[0]?.hold("Get");
+      const call = throughProxy(protocol).get("lost-1");
+      await gate?.entered.promise;
+      proxy.cut();
+      expect(await call).toMatchObject({ runId: "lost-1", threadId: "t-lost" });
+      expect(counts("Get")).toEqual([1, 1, 0]);
+      gate?.release.resolve();
+    });
+  }
+
+  it("with one URL, the call fails with UNAVAILABLE, connection lost (was CANCELED)", async () => {
     const gate = replicas[0]?.hold("Get");
-    const call = throughProxy().get("lost-1");
+    const store = client({ baseUrl: `http://127.0.0.1:${proxy.port}`, retry: false });
+    const call = failureOf(store.get("lost-3"));
     await gate?.entered.promise;
     proxy.cut();
-    expect(await call).toMatchObject({ runId: "lost-1", threadId: "t-lost" });
-    expect(counts("Get")).toEqual([1, 1, 0]);
+    const error = await call;
+    expect([error.code, error.rawMessage]).toEqual([
+      Code.Unavailable,
+      "connection lost before the answer (http/2 stream closed with error code CANCEL (0x8))",
+    ]);
     gate?.release.resolve();
   });
 
