@@ -1,5 +1,6 @@
+import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
-import { duplicateKeyOf } from "./mysql-errors.js";
+import { duplicateKeyOf, mapMysqlError } from "./mysql-errors.js";
 
 const duplicate = (sqlMessage: string) => ({ errno: 1062, sqlState: "23000", sqlMessage });
 
@@ -22,5 +23,23 @@ describe("duplicateKeyOf", () => {
     expect(duplicateKeyOf(duplicate("Duplicate entry 'x' for key 'constructor'"))).toBeNull();
     expect(duplicateKeyOf(new Error("Duplicate entry 'x' for key 'PRIMARY'"))).toBeNull();
     expect(duplicateKeyOf(null)).toBeNull();
+  });
+});
+
+describe("mapMysqlError on a Galera node", () => {
+  it("answers UNAVAILABLE for a node outside the Primary component and for a persisting certification conflict", () => {
+    // As MariaDB 10.11 reports them (seen on scripts/galera-cluster.mjs's nodes).
+    const nonPrimary = {
+      errno: 1047,
+      sqlState: "08S01",
+      sqlMessage: "WSREP has not yet prepared node for application use",
+    };
+    const causalWaitFailed = { errno: 1205, sqlState: "HY000" };
+    const certification = { errno: 1213, sqlState: "40001" };
+    for (const error of [nonPrimary, causalWaitFailed, certification]) {
+      const mapped = mapMysqlError(error);
+      expect(mapped).toBeInstanceOf(ConnectError);
+      expect((mapped as ConnectError).code).toBe(Code.Unavailable);
+    }
   });
 });

@@ -6,9 +6,10 @@ import { idempotencyConflictError, threadConflictError } from "@runstore/client/
 // this now, try again": the caller sees UNAVAILABLE, which clients retry.
 const UNAVAILABLE_ERRNOS = new Set([
   1040, // ER_CON_COUNT_ERROR: too many connections
+  1047, // ER_UNKNOWN_COM_ERROR: on a Galera node outside the Primary component, "WSREP has not yet prepared node for application use"
   1053, // ER_SERVER_SHUTDOWN
-  1205, // ER_LOCK_WAIT_TIMEOUT
-  1213, // ER_LOCK_DEADLOCK (every statement of ours is safe to retry)
+  1205, // ER_LOCK_WAIT_TIMEOUT (also a Galera causality wait that failed: wsrep_sync_wait on a node outside the Primary component)
+  1213, // ER_LOCK_DEADLOCK, also Galera's certification conflict (every statement of ours is safe to retry)
   1317, // ER_QUERY_INTERRUPTED
   1927, // MariaDB ER_CONNECTION_KILLED
   2002, // CR_CONNECTION_ERROR

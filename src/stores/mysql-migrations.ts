@@ -6,12 +6,16 @@ import {
   MysqlDialect,
   sql,
 } from "kysely";
+import { CREATE_LEASES, withMigrationLease } from "./mysql-migration-lease.js";
 import { createMysqlPool, type MysqlOptions } from "./mysql-pool.js";
 
-// Kysely's Migrator runs these: it records applied migrations in a table, and
-// on MySQL / MariaDB holds a GET_LOCK for the whole run, so replicas starting
-// at once apply each migration exactly once and the others wait. Only the
-// migrator is used; the store itself speaks mysql2 directly.
+// Kysely's Migrator runs these: it records applied migrations in a table.
+// Its own lock (GET_LOCK) is local to one node of a Galera cluster, so the
+// whole run holds the migration lease (mysql-migration-lease.ts): replicas
+// starting at once, on one server or on several nodes of a cluster, apply
+// each migration exactly once and the others wait. DDL reaches every node
+// of a cluster through Galera's total order isolation. Only the migrator is
+// used; the store itself speaks mysql2 directly.
 
 /**
  * Ids, thread ids, user ids and model names are VARBINARY: compared byte for
@@ -133,15 +137,9 @@ const history: Migration = {
 const retention: Migration = {
   async up(db) {
     // The table first, IF NOT EXISTS: DDL commits itself, so a run cut off
-    // between the two statements is finished by the next one.
-    await sql`
-      CREATE TABLE IF NOT EXISTS runstore_leases (
-        name VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
-        holder VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
-        expires_at DATETIME(6) NOT NULL,
-        PRIMARY KEY (name)
-      ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin
-    `.execute(db);
+    // between the two statements is finished by the next one. (migrate()
+    // creates it too, before this runs: the migration lease lives in it.)
+    await sql.raw(CREATE_LEASES).execute(db);
     await sql`ALTER TABLE runs ADD KEY runs_status_updated (status, updated_at)`.execute(db);
   },
 };
@@ -165,6 +163,16 @@ export const MIGRATION_TABLE = "runstore_migration";
  */
 export async function migrate(options: MysqlOptions): Promise<string[]> {
   await createDatabaseIfMissing(options);
+  const leasePool = createMysqlPool(options, { connectionLimit: 1 }).promise();
+  try {
+    return await withMigrationLease(leasePool, () => migrateToLatest(options));
+  } finally {
+    await leasePool.end();
+  }
+}
+
+/** Kysely's migrateToLatest over a connection of its own; the names it applied. */
+async function migrateToLatest(options: MysqlOptions): Promise<string[]> {
   const db = new Kysely<unknown>({
     dialect: new MysqlDialect({ pool: createMysqlPool(options, { connectionLimit: 1 }) }),
   });
