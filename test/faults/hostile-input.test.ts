@@ -21,8 +21,14 @@ import { COUNTER_FIELDS, pb } from "@runstore/client/internal";
 import fc from "fast-check";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type RunningServer, startServer } from "../../src/server.js";
+import { MemoryRunStore } from "../../src/stores/memory-run-store.js";
 import { createTestDatabase } from "../support/mysql.js";
-import { memoryBackend, mysqlBackend, type SnapshotBackend } from "../support/snapshot.js";
+import {
+  memoryBackend,
+  mysqlBackend,
+  type RowFacts,
+  type SnapshotBackend,
+} from "../support/snapshot.js";
 
 // docs/contract.md "Errors" under hostile input: every RPC gets arbitrary wire values
 // through the raw generated client (any enum number, any int64, any
@@ -144,6 +150,189 @@ function counterOf(req: object, name: string): bigint | undefined {
   return (req as Record<string, bigint | undefined>)[name];
 }
 
+// The history RPCs (docs/contract.md, "History"): keyset pages and their
+// tokens, SearchRuns' filters, GetRunStats' utc_offset.
+
+const DEFAULT_PAGE_SIZE = 100;
+const PAGE_SIZE_MAX = 1000;
+const MAX_METADATA_FILTERS = 16;
+const MAX_METADATA_KEY = 255;
+const MAX_OFFSET_MINUTES = 14 * 60;
+
+/** The RPCs that answer keyset pages. */
+type PagedRpc =
+  | "listByThread"
+  | "listPending"
+  | "listInflight"
+  | "listInflightWithExpiredLease"
+  | "searchRuns"
+  | "listThreads";
+type PagedCall = Extract<Call, { rpc: PagedRpc }>;
+type PageFields = { pageSize?: number; pageToken?: string };
+
+/** Part 1's lists page when page_size is set or page_token is not empty; the history ones always. */
+function pages(call: PagedCall): boolean {
+  if (call.rpc === "searchRuns" || call.rpc === "listThreads") return true;
+  return call.req.pageSize !== undefined || wire(call.req.pageToken ?? "") !== "";
+}
+
+const badPageSize = (n: number | undefined): boolean =>
+  n !== undefined && (n < 1 || n > PAGE_SIZE_MAX);
+
+/** page_size and page_token, when the call pages. */
+function pageFields(call: PagedCall): [string, boolean][] {
+  if (!pages(call)) return [];
+  return [
+    ["page_size", badPageSize(call.req.pageSize)],
+    ["page_token", badToken(call)],
+  ];
+}
+
+/** A page token's body (src/stores/page-token.ts): list, filter fingerprint, sort key, pinned instant. */
+interface TokenBody {
+  v: 1;
+  l: string;
+  f: string;
+  k: string[];
+  p: string | null;
+}
+
+/** The body of a token, or null when the text has not a token's shape. */
+function readToken(token: string): TokenBody | null {
+  try {
+    const body: unknown = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
+    if (typeof body !== "object" || body === null) return null;
+    const { v, l, f, k, p } = body as Record<string, unknown>;
+    const key = Array.isArray(k) && k.every((part) => typeof part === "string");
+    const pinned = p === null || typeof p === "string";
+    const named = typeof l === "string" && typeof f === "string";
+    return v === 1 && named && key && pinned ? (body as TokenBody) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Whether page_token is bad for `call`: not a token, a token of another list
+ * or of other filters, or one whose sort key or pinned instant is not one
+ * (a run / thread id of 1 to 64 characters, an instant within years 1000..9999).
+ */
+function badToken(call: PagedCall): boolean {
+  const token = wire(call.req.pageToken ?? "");
+  if (token === "") return false;
+  const body = readToken(token);
+  const origin = POOL.find((entry) => entry.list === body?.l && entry.fingerprint === body?.f);
+  if (body === null || origin === undefined || origin.call.rpc !== call.rpc) return true;
+  if (filtersOf(origin.call) !== filtersOf(call)) return true;
+  const [at, id] = body.k;
+  const goodKey = body.k.length === 2 && goodInstant(at) && goodTokenId(id);
+  return !goodKey || (body.p !== null && !goodInstant(body.p));
+}
+
+/** A token's id travels as JSON, not protobuf: a lone surrogate arrives as one. */
+const goodTokenId = (id: string | undefined): boolean =>
+  id?.isWellFormed() === true && !badLength(id, 1, 64);
+
+function goodInstant(text: string | undefined): boolean {
+  const verdict = INSTANT_TEXTS.get(text ?? "");
+  if (verdict === undefined) throw new Error(`no verdict for the instant ${text}`);
+  return verdict;
+}
+
+/** A Timestamp as the server keeps it: microseconds. */
+const micros = (t: TimestampInit | undefined): bigint =>
+  (t?.seconds ?? 0n) * 1_000_000n + BigInt(Math.floor((t?.nanos ?? 0) / 1000));
+const optionalMicros = (t: TimestampInit | undefined): string | null =>
+  t === undefined ? null : String(micros(t));
+const optionalWire = (s: string | undefined): string | null => (s === undefined ? null : wire(s));
+/** Enum values as a set: sorted, each once; `empty` when there are none. */
+const enumSet = (values: number[] | undefined, empty: number[] = []): number[] => {
+  const set = [...new Set(values ?? [])].sort((a, b) => a - b);
+  return set.length === 0 ? empty : set;
+};
+
+/** A call's filters in one form: equal exactly when the requests ask for the same rows. */
+function filtersOf(call: PagedCall): string {
+  switch (call.rpc) {
+    case "listByThread":
+      return JSON.stringify([wire(call.req.threadId ?? ""), optionalWire(call.req.userId)]);
+    case "listPending":
+    case "listInflight":
+      return JSON.stringify([optionalMicros(call.req.before)]);
+    case "listInflightWithExpiredLease":
+      return JSON.stringify([
+        optionalMicros(call.req.before),
+        call.req.graceSeconds?.toString() ?? null,
+      ]);
+    case "searchRuns": {
+      const r = call.req;
+      return JSON.stringify([
+        optionalWire(r.userId),
+        optionalWire(r.threadId),
+        enumSet(r.statuses),
+        optionalWire(r.assistantId),
+        r.modelName === undefined ? null : storedModelName(r.modelName),
+        enumSet(r.operationKinds, [pb.OperationKind.RUN]),
+        optionalMicros(r.createdAfter),
+        optionalMicros(r.createdBefore),
+        metadataEntries(r.metadata).map(([key, value]) => [key, filterValue(value)]),
+      ]);
+    }
+    case "listThreads":
+      return JSON.stringify([optionalWire(call.req.userId)]);
+  }
+}
+
+/** A metadata filter as the server reads it: keys after the wire (the last of equal ones wins), sorted. */
+function metadataEntries(metadata: JsonObject | undefined): [string, JsonValue][] {
+  const byKey = new Map<string, JsonValue>();
+  for (const [key, value] of Object.entries(metadata ?? {})) {
+    byKey.delete(wire(key));
+    byKey.set(wire(key), value as JsonValue);
+  }
+  return [...byKey].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** A filter value as a stored JSON value must equal it (-0 is 0). */
+function filterValue(value: JsonValue): JsonValue {
+  if (typeof value === "number") return value + 0;
+  return typeof value === "string" ? wire(value) : value;
+}
+
+/** metadata: at most 16 keys of 1 to 255 characters, each value a string, finite number or bool. */
+function metadataFilterFields(metadata: JsonObject | undefined): [string, boolean][] {
+  if (metadata === undefined) return [];
+  const entries = metadataEntries(metadata);
+  const scalar = (v: JsonValue) =>
+    typeof v === "string" ||
+    typeof v === "boolean" ||
+    (typeof v === "number" && Number.isFinite(v));
+  return [
+    ["metadata", entries.length > MAX_METADATA_FILTERS],
+    ...entries.flatMap(([key, value]): [string, boolean][] => [
+      ["metadata", badLength(key, 1, MAX_METADATA_KEY)],
+      [`metadata.${key}`, !scalar(value)],
+    ]),
+  ];
+}
+
+/** Each element of a repeated enum, named with its index: 1..max (UNSPECIFIED refused). */
+const enumListFields = (
+  field: string,
+  values: number[] | undefined,
+  max: number,
+): [string, boolean][] => (values ?? []).map((v, i) => [`${field}[${i}]`, v < 1 || v > max]);
+
+/** utc_offset: empty, or "+HH:MM" / "-HH:MM" within ±14:00. */
+function badUtcOffset(value: string | undefined): boolean {
+  const text = wire(value ?? "");
+  if (text === "") return false;
+  const match = /^[+-]([0-9]{2}):([0-9]{2})$/.exec(text);
+  if (match === null) return true;
+  const [hours, minutes] = [Number(match[1]), Number(match[2])];
+  return minutes > 59 || hours * 60 + minutes > MAX_OFFSET_MINUTES;
+}
+
 /** The snake_case fields of `call` that break a rule; empty when the call must be accepted. */
 function invalidFields(call: Call): string[] {
   const bad: [string, boolean][] = [];
@@ -179,7 +368,9 @@ function invalidFields(call: Call): string[] {
       bad.push(
         ["thread_id", badId(call.req.threadId)],
         ["user_id", badOptionalId(call.req.userId)],
-        ["limit", limit !== undefined && (limit < 0 || limit > 10_000)],
+        // limit belongs to the unpaged form: with paging, any limit is refused.
+        ["limit", limit !== undefined && (pages(call) || limit < 0 || limit > 10_000)],
+        ...pageFields(call),
       );
       break;
     }
@@ -199,7 +390,7 @@ function invalidFields(call: Call): string[] {
       break;
     case "listPending":
     case "listInflight":
-      bad.push(["before", badTimestamp(call.req.before)]);
+      bad.push(["before", badTimestamp(call.req.before)], ...pageFields(call));
       break;
     case "aggregateTokensByThread":
       bad.push(["thread_id", badId(call.req.threadId)]);
@@ -259,6 +450,7 @@ function invalidFields(call: Call): string[] {
       bad.push(
         ["before", badTimestamp(call.req.before)],
         ["grace_seconds", badCounter(call.req.graceSeconds)],
+        ...pageFields(call),
       );
       break;
     case "claimNextRun":
@@ -279,10 +471,37 @@ function invalidFields(call: Call): string[] {
     }
     case "listSuccessfulRegenerateSources":
     case "listEditRegenerateRuns":
+    case "deleteThread":
       bad.push(
         ["thread_id", badId(call.req.threadId)],
         ["user_id", badOptionalId(call.req.userId)],
       );
+      break;
+    case "searchRuns": {
+      const r = call.req;
+      bad.push(
+        ["user_id", badOptionalId(r.userId)],
+        ["thread_id", badOptionalId(r.threadId)],
+        ...enumListFields("statuses", r.statuses, 6),
+        ["assistant_id", badOptionalLength(r.assistantId, 0, 128)],
+        ...enumListFields("operation_kinds", r.operationKinds, 4),
+        ["created_after", badTimestamp(r.createdAfter)],
+        ["created_before", badTimestamp(r.createdBefore)],
+        ...metadataFilterFields(r.metadata),
+        ...pageFields(call),
+      );
+      break;
+    }
+    case "getRunStats":
+      bad.push(
+        ["user_id", badOptionalId(call.req.userId)],
+        ["created_after", badTimestamp(call.req.createdAfter)],
+        ["created_before", badTimestamp(call.req.createdBefore)],
+        ["utc_offset", badUtcOffset(call.req.utcOffset)],
+      );
+      break;
+    case "listThreads":
+      bad.push(["user_id", badOptionalId(call.req.userId)], ...pageFields(call));
       break;
   }
   return bad.filter(([, isBad]) => isBad).map(([field]) => field);
@@ -334,6 +553,14 @@ function invoke(raw: RawClient, call: Call): Promise<unknown> {
       return raw.listSuccessfulRegenerateSources(call.req);
     case "listEditRegenerateRuns":
       return raw.listEditRegenerateRuns(call.req);
+    case "searchRuns":
+      return raw.searchRuns(call.req);
+    case "getRunStats":
+      return raw.getRunStats(call.req);
+    case "listThreads":
+      return raw.listThreads(call.req);
+    case "deleteThread":
+      return raw.deleteThread(call.req);
   }
 }
 
@@ -347,6 +574,9 @@ const READS: ReadonlySet<Rpc> = new Set([
   "getManyByThread",
   "listSuccessfulRegenerateSources",
   "listEditRegenerateRuns",
+  "searchRuns",
+  "getRunStats",
+  "listThreads",
 ]);
 
 /** Refusals a valid call may meet (part 2's conflicts): they too change nothing. */
@@ -369,7 +599,8 @@ function expectMatchingAnswer(call: Call, answer: unknown): void {
     }
     case "listByThread": {
       const rows = (answer as pb.ListByThreadResponse).runs;
-      expect(rows.length).toBeLessThanOrEqual(call.req.limit ?? 100);
+      if (pages(call)) expectPage(call.req, answer as pb.ListByThreadResponse, rows.length);
+      else expect(rows.length).toBeLessThanOrEqual(call.req.limit ?? 100);
       for (const run of rows) {
         expect(run.threadId).toBe(wire(call.req.threadId ?? ""));
         if (call.req.userId !== undefined) expect(run.userId).toBe(wire(call.req.userId));
@@ -380,12 +611,23 @@ function expectMatchingAnswer(call: Call, answer: unknown): void {
     case "listInflight":
     case "listInflightWithExpiredLease": {
       const wanted = call.rpc === "listPending" ? [1] : [1, 2];
-      for (const run of (answer as pb.ListPendingResponse).runs) {
+      const page = answer as pb.ListPendingResponse;
+      if (pages(call)) expectPage(call.req, page, page.runs.length);
+      for (const run of page.runs) {
         expect(wanted).toContain(run.status);
         if (call.req.before !== undefined) expect(before(run, call.req.before)).toBe(true);
       }
       return;
     }
+    case "searchRuns":
+      expectSearchAnswer(call.req, answer as pb.SearchRunsResponse);
+      return;
+    case "getRunStats":
+      expectStats(answer as pb.GetRunStatsResponse);
+      return;
+    case "listThreads":
+      expectThreadsPage(call.req, answer as pb.ListThreadsResponse);
+      return;
     case "getManyByThread": {
       const ids = (call.req.runIds ?? []).map(wire);
       for (const [id, run] of Object.entries((answer as pb.GetManyByThreadResponse).runs)) {
@@ -405,6 +647,156 @@ function expectMatchingAnswer(call: Call, answer: unknown): void {
     default:
       return;
   }
+}
+
+/** A page: at most page_size items, and a next token exactly when more remain. */
+function expectPage(
+  req: PageFields,
+  answer: { nextPageToken: string; hasMore: boolean },
+  items: number,
+): void {
+  expect(items).toBeLessThanOrEqual(req.pageSize ?? DEFAULT_PAGE_SIZE);
+  expect(answer.nextPageToken !== "", "next_page_token is set exactly when has_more").toBe(
+    answer.hasMore,
+  );
+}
+
+/** Orders strings by code point, as MySQL's utf8mb4_bin and the memory store do. */
+function compareCodePoints(a: string, b: string): number {
+  const [x, y] = [[...a], [...b]];
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    const d = (x[i]?.codePointAt(0) ?? 0) - (y[i]?.codePointAt(0) ?? 0);
+    if (d !== 0) return d;
+  }
+  return x.length - y.length;
+}
+
+/** Newest first: (created_at, run_id) descending. */
+function newerFirst(a: pb.Run, b: pb.Run): boolean {
+  const [x, y] = [micros(a.createdAt), micros(b.createdAt)];
+  return x > y || (x === y && compareCodePoints(a.runId, b.runId) > 0);
+}
+
+/** A search page: newest first, every run passing every filter given. */
+function expectSearchAnswer(req: Req<"searchRuns">, answer: pb.SearchRunsResponse): void {
+  expectPage(req, answer, answer.runs.length);
+  const kinds = enumSet(req.operationKinds, [pb.OperationKind.RUN]);
+  const metadata = metadataEntries(req.metadata);
+  for (const [i, run] of answer.runs.entries()) {
+    const previous = answer.runs[i - 1];
+    if (previous !== undefined) expect(newerFirst(previous, run), "newest first").toBe(true);
+    if (req.userId !== undefined) expect(run.userId).toBe(wire(req.userId));
+    if (req.threadId !== undefined) expect(run.threadId).toBe(wire(req.threadId));
+    if ((req.statuses ?? []).length > 0) expect(req.statuses).toContain(run.status);
+    expect(kinds).toContain(run.operationKind);
+    if (req.assistantId !== undefined) expect(run.assistantId).toBe(wire(req.assistantId));
+    if (req.modelName !== undefined) expect(run.modelName).toBe(storedModelName(req.modelName));
+    const created = micros(run.createdAt);
+    if (req.createdAfter !== undefined) expect(created >= micros(req.createdAfter)).toBe(true);
+    if (req.createdBefore !== undefined) expect(created < micros(req.createdBefore)).toBe(true);
+    for (const [key, value] of metadata) {
+      const stored = run.metadata ?? {};
+      expect(Object.hasOwn(stored, key) ? stored[key] : undefined, key).toBe(filterValue(value));
+    }
+  }
+}
+
+/** Statistics that add up: by status, active, failed, tokens and days agree. */
+function expectStats(stats: pb.GetRunStatsResponse): void {
+  const runsIn = (status: pb.RunStatus) =>
+    stats.byStatus.find((count) => count.status === status)?.runs ?? 0n;
+  const statuses = stats.byStatus.map((count) => count.status);
+  expect(statuses).toEqual(enumSet(statuses));
+  for (const count of stats.byStatus) expect(count.runs).toBeGreaterThan(0n);
+  expect(stats.byStatus.reduce((sum, count) => sum + count.runs, 0n)).toBe(stats.totalRuns);
+  expect(stats.activeRuns).toBe(runsIn(pb.RunStatus.PENDING) + runsIn(pb.RunStatus.RUNNING));
+  expect(stats.failedRuns).toBe(runsIn(pb.RunStatus.ERROR) + runsIn(pb.RunStatus.TIMEOUT));
+  expect(stats.tokens?.runs ?? 0n).toBe(stats.totalRuns);
+  const dates = stats.days.map((day) => day.date);
+  for (const date of dates) expect(date).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+  expect(dates).toEqual([...new Set(dates)].sort());
+  expect(stats.days.reduce((sum, day) => sum + (day.tokens?.runs ?? 0n), 0n)).toBe(stats.totalRuns);
+}
+
+/** A thread page: most recent activity first, each thread with a run and a known status. */
+function expectThreadsPage(req: Req<"listThreads">, answer: pb.ListThreadsResponse): void {
+  expectPage(req, answer, answer.threads.length);
+  for (const [i, thread] of answer.threads.entries()) {
+    const previous = answer.threads[i - 1];
+    if (previous !== undefined) {
+      expect(micros(previous.lastActivityAt) >= micros(thread.lastActivityAt)).toBe(true);
+    }
+    expect(thread.runCount).toBeGreaterThanOrEqual(1n);
+    expect([1, 2, 3, 4]).toContain(thread.status);
+    expect([1, 2, 3, 4, 5, 6]).toContain(thread.latestRunStatus);
+  }
+}
+
+/** The reads whose sums may pass 2^53-1: OUT_OF_RANGE then, never a wrong number. */
+const SUMS: ReadonlySet<Rpc> = new Set(["getRunStats", "listThreads"]);
+
+/** Whether a token sum over every stored row passes 2^53-1 (necessary for OUT_OF_RANGE). */
+const sumsPastMax = (rows: RowFacts[]): boolean =>
+  (["inputTokens", "outputTokens", "totalTokens"] as const).some(
+    (counter) => rows.reduce((sum, row) => sum + row[counter], 0n) > MAX_COUNTER,
+  );
+
+/** What a valid call must do: answer as asked, or meet a refusal its state explains. */
+async function expectAccepted(
+  backend: SnapshotBackend,
+  call: Call,
+  snapshot: unknown[],
+  answer: unknown,
+  error: ConnectError | undefined,
+): Promise<void> {
+  if (call.rpc === "deleteThread") {
+    await expectThreadDeleted(backend, call.req, snapshot, answer, error);
+    return;
+  }
+  const explained =
+    error !== undefined &&
+    ((CONFLICTS.has(error.code) && call.rpc === "createThreadOperation") ||
+      (error.code === Code.OutOfRange && SUMS.has(call.rpc)));
+  if (explained) {
+    if (error.code === Code.OutOfRange) expect(sumsPastMax(backend.facts(snapshot))).toBe(true);
+    expect(await backend.snapshot()).toEqual(snapshot);
+    return;
+  }
+  expect(error?.message, `a valid ${call.rpc} must be answered`).toBeUndefined();
+  expectMatchingAnswer(call, answer);
+  if (READS.has(call.rpc)) expect(await backend.snapshot()).toEqual(snapshot);
+}
+
+/**
+ * DeleteThread: FAILED_PRECONDITION naming thread_id, changing nothing, when
+ * not forced and any row of the thread is active; otherwise exactly the
+ * thread's rows (only user_id's when given) are gone, and counted.
+ */
+async function expectThreadDeleted(
+  backend: SnapshotBackend,
+  req: Req<"deleteThread">,
+  snapshot: unknown[],
+  answer: unknown,
+  error: ConnectError | undefined,
+): Promise<void> {
+  const threadId = wire(req.threadId ?? "");
+  const userId = optionalWire(req.userId);
+  const rows = backend.facts(snapshot);
+  const after = await backend.snapshot();
+  if (!req.force && rows.some((row) => row.threadId === threadId && row.active)) {
+    expect(error?.code, error?.message).toBe(Code.FailedPrecondition);
+    expect(error?.rawMessage.startsWith(`thread_id ${threadId} has an active operation`)).toBe(
+      true,
+    );
+    expect(after).toEqual(snapshot);
+    return;
+  }
+  expect(error?.message, "a valid deleteThread must be answered").toBeUndefined();
+  const gone = rows.map(
+    (row) => row.threadId === threadId && (userId ?? row.userId) === row.userId,
+  );
+  expect(after).toEqual(snapshot.filter((_, i) => !gone[i]));
+  expect((answer as pb.DeleteThreadResponse).deletedRuns).toBe(BigInt(gone.filter(Boolean).length));
 }
 
 async function failureOrNothing(call: Promise<unknown>): Promise<ConnectError | undefined> {
@@ -474,6 +866,116 @@ async function seed(store: RunStore): Promise<void> {
     else if (next !== undefined) await store.updateRunProgress(runId, next);
   }
 }
+
+// ------------------------------------------------------------ the page tokens
+
+/** A page token a server answered, and the request (page fields left out) it belongs to. */
+interface PoolEntry {
+  call: PagedCall;
+  token: string;
+  list: string;
+  fingerprint: string;
+}
+
+/** Instants a forged token may carry, and whether each is one (ISO 8601, years 1000 to 9999). */
+const INSTANT_TEXTS = new Map<string, boolean>([
+  ["2026-01-01T00:00:02.000000Z", true],
+  ["1000-01-01T00:00:00.000000Z", true],
+  ["9999-12-31T23:59:59.999999Z", true],
+  ["2026-06-30T12:34:56.789Z", true],
+  ["2026-01-01T00:00:00+14:00", true],
+  ["", false],
+  ["now", false],
+  ["2026-02-30T00:00:00Z", false],
+  ["2026-01-01T24:00:00Z", false],
+  ["0999-12-31T23:59:59Z", false],
+  ["10000-01-01T00:00:00Z", false],
+  ["9999-12-31T23:59:59-01:00", false],
+  ["1000-01-01T00:00:00+00:01", false],
+  ["2026-01-01T00:00:00.000000Z' OR '1'='1", false],
+  ["'; DROP TABLE runs; --", false],
+  ["\u0000", false],
+]);
+
+/** 2100-01-01T00:00:00Z. */
+const FAR_FUTURE: TimestampInit = { seconds: 4_102_444_800n };
+
+/** The requests whose second-page tokens the arbitraries reuse and forge. */
+const POOL_CALLS: PagedCall[] = [
+  { rpc: "listByThread", req: { threadId: "seed-thread-1" } },
+  { rpc: "listByThread", req: { threadId: "seed-thread-1", userId: "alice" } },
+  { rpc: "listPending", req: {} },
+  { rpc: "listPending", req: { before: FAR_FUTURE } },
+  { rpc: "listInflight", req: {} },
+  { rpc: "listInflight", req: { before: FAR_FUTURE } },
+  { rpc: "listInflightWithExpiredLease", req: {} },
+  { rpc: "listInflightWithExpiredLease", req: { before: FAR_FUTURE, graceSeconds: 0n } },
+  { rpc: "searchRuns", req: {} },
+  { rpc: "searchRuns", req: { threadId: "seed-thread-1", statuses: [2, 1, 2, 6] } },
+  { rpc: "searchRuns", req: { userId: "alice", metadata: { n: 1 } } },
+  { rpc: "searchRuns", req: { modelName: " gpt-x\n", operationKinds: [pb.OperationKind.RUN] } },
+  { rpc: "listThreads", req: {} },
+  { rpc: "listThreads", req: { userId: "alice" } },
+];
+
+/** Rows beside the seed that give every pool request a second page. */
+const POOL_ROWS: { runId: string; fields: PutFields }[] = [
+  {
+    runId: "pool-pending",
+    fields: { threadId: "seed-thread-2", userId: "alice", metadata: { n: 1 } },
+  },
+  ...["pool-orphan-1", "pool-orphan-2"].map((runId) => ({
+    runId,
+    fields: {
+      threadId: "pool-thread",
+      status: "running" as const,
+      leaseExpiresAt: "2020-01-01T00:00:00Z",
+    },
+  })),
+];
+
+/**
+ * Second-page tokens of POOL_CALLS, answered by a server of their own: a
+ * token holds only a list, a filter fingerprint and a position, so it is as
+ * good on the suites' backends as on the one that made it.
+ */
+async function tokenPool(): Promise<PoolEntry[]> {
+  const store = new MemoryRunStore();
+  await seed(store);
+  for (const { runId, fields } of POOL_ROWS) await store.put(runId, fields);
+  const server = await startServer({ store, port: 0 });
+  const sessions = new Http2SessionManager(server.url);
+  const client = createClient(
+    RunStoreService,
+    createGrpcTransport({ baseUrl: server.url, sessionManager: sessions }),
+  );
+  try {
+    const entries: PoolEntry[] = [];
+    for (const call of POOL_CALLS) {
+      const first = (await invoke(
+        client,
+        withPage(call, { pageSize: 1 }),
+      )) as pb.ListPendingResponse;
+      const body = readToken(first.nextPageToken);
+      if (body === null) throw new Error(`${call.rpc} #${entries.length}: no second page`);
+      for (const instant of [body.k[0], body.p]) if (instant) INSTANT_TEXTS.set(instant, true);
+      entries.push({ call, token: first.nextPageToken, list: body.l, fingerprint: body.f });
+    }
+    return entries;
+  } finally {
+    sessions.abort();
+    await server.close();
+  }
+}
+
+/** `call` with page fields (and a limit, which only ListByThread has). */
+function withPage(call: PagedCall, page: PageFields & { limit?: number }): Call {
+  const { limit, ...fields } = page;
+  const extra = call.rpc === "listByThread" && limit !== undefined ? { limit } : {};
+  return { rpc: call.rpc, req: { ...call.req, ...fields, ...extra } } as Call;
+}
+
+const POOL = await tokenPool();
 
 // ---------------------------------------------------------- the arbitraries
 
@@ -764,6 +1266,52 @@ const runIdsArb = fc.oneof(
 );
 const enumArb = <T>() => int32.map((n) => n as T);
 
+/** page_size: mostly within 1..1000, and its bounds and beyond. */
+const pageSizeArb = fc.oneof(
+  { weight: 3, arbitrary: fc.integer({ min: 1, max: PAGE_SIZE_MAX }) },
+  fc.constantFrom(0, 1, PAGE_SIZE_MAX, PAGE_SIZE_MAX + 1, -1),
+  int32,
+);
+
+const instantTextArb = fc.constantFrom(...INSTANT_TEXTS.keys());
+/** Ids a forged sort key may hold (sent as JSON: lone surrogates stay lone). */
+const keyIdArb = fc.oneof(anyId, fc.constantFrom(...SEED_IDS, ...SEED_THREADS, ...SQL_INJECTIONS));
+const base64url = (body: unknown): string =>
+  Buffer.from(JSON.stringify(body)).toString("base64url");
+
+/** Tokens with a pool token's list and fingerprint but a sort key and pinned instant of our own. */
+const forgedTokenArb = (origins: PoolEntry[]) =>
+  fc
+    .record({
+      origin: fc.constantFrom(...origins),
+      v: fc.constantFrom(1, 1, 1, 2),
+      k: fc.oneof(
+        { weight: 4, arbitrary: fc.tuple(instantTextArb, keyIdArb) },
+        fc.array(instantTextArb, { maxLength: 3 }),
+        fc.constant([1, 2]),
+      ),
+      p: fc.oneof(fc.constant(null), instantTextArb, fc.constant(7)),
+    })
+    .map(({ origin, v, k, p }) => base64url({ v, l: origin.list, f: origin.fingerprint, k, p }));
+
+const poolTokenArb = fc.constantFrom(...POOL.map((entry) => entry.token));
+
+/** page_token: real tokens of any list and filters, forged, cut short, or not tokens at all. */
+const tokenArb: fc.Arbitrary<string> = fc.oneof(
+  { weight: 2, arbitrary: poolTokenArb },
+  { weight: 2, arbitrary: forgedTokenArb(POOL) },
+  anyText(40),
+  fc.tuple(poolTokenArb, fc.integer({ min: 1, max: 6 })).map(([t, n]) => t.slice(0, -n)),
+  fc.json().map((text) => Buffer.from(text).toString("base64url")),
+  fc.constantFrom(" ", "null", "e30", "AAAA", "%", "=="),
+);
+
+/** The page fields of a part-1 list: mostly absent (the unpaged form). */
+const pageArb: fc.Arbitrary<PageFields> = fc.oneof(
+  { weight: 3, arbitrary: fc.constant({}) },
+  fc.record({ pageSize: pageSizeArb, pageToken: tokenArb }, { requiredKeys: [] }),
+);
+
 /** Part 2's RPCs (docs/contract.md, "Coordination"). */
 const coordinationCallArb: fc.Arbitrary<Call> = fc.oneof(
   fc
@@ -815,8 +1363,10 @@ const coordinationCallArb: fc.Arbitrary<Call> = fc.oneof(
     )
     .map((req): Call => ({ rpc: "claimForTakeover", req })),
   fc
-    .record({ before: timestampArb, graceSeconds: int64 }, { requiredKeys: [] })
-    .map((req): Call => ({ rpc: "listInflightWithExpiredLease", req })),
+    .tuple(fc.record({ before: timestampArb, graceSeconds: int64 }, { requiredKeys: [] }), pageArb)
+    .map(
+      ([req, page]): Call => ({ rpc: "listInflightWithExpiredLease", req: { ...req, ...page } }),
+    ),
   fc
     .record(
       { ownerWorkerId: workerIdArb, lease: leaseArb, threadId: threadIdArb },
@@ -832,6 +1382,144 @@ const coordinationCallArb: fc.Arbitrary<Call> = fc.oneof(
   fc
     .record({ threadId: threadIdArb, userId: userIdArb }, { requiredKeys: [] })
     .map((req): Call => ({ rpc: "listEditRegenerateRuns", req })),
+);
+
+/** A value a metadata filter may compare with, or one it may not (NaN, ±Infinity). */
+const filterScalarArb: fc.Arbitrary<JsonValue> = fc.oneof(
+  anyText(20),
+  jsonNumber,
+  fc.boolean(),
+  fc.constantFrom(1, "two", -0),
+);
+const metadataFilterArb: fc.Arbitrary<JsonObject> = fc.oneof(
+  { weight: 4, arbitrary: fc.dictionary(jsonKey, filterScalarArb, { maxKeys: 4 }) },
+  fc.dictionary(jsonKey, json, { maxKeys: 4 }),
+  fc
+    .constantFrom(MAX_METADATA_FILTERS, MAX_METADATA_FILTERS + 1, 40)
+    .map((n) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, i]))),
+  fc
+    .constantFrom(0, 1, MAX_METADATA_KEY, MAX_METADATA_KEY + 1)
+    .chain(exactly)
+    .map((key): JsonObject => ({ [key]: 1 })),
+  fc.constantFrom<JsonObject>(
+    { n: 1 },
+    { n: 1.0, "": "x" },
+    { n: "1" },
+    { nested: { list: [1, "two", null] } },
+    { none: null },
+    { list: [] },
+  ),
+);
+
+/** utc_offset: the bounds, near misses and any text. */
+const utcOffsetArb = fc.oneof(
+  fc.constantFrom(
+    "",
+    "+00:00",
+    "-00:00",
+    "+14:00",
+    "-14:00",
+    "+14:01",
+    "-14:01",
+    "+13:59",
+    "+05:30",
+    "-05:30",
+    "+08:00",
+    "+12:60",
+    "+99:99",
+    "+1:00",
+    "+01:0",
+    "01:00",
+    "+0100",
+    "+01:00:00",
+    " +01:00",
+    "+01:00 ",
+    "Z",
+    "UTC",
+    "\u221205:00",
+    "+\u0661\u0660:00",
+  ),
+  fc
+    .tuple(
+      fc.constantFrom("+", "-"),
+      fc.oneof(fc.nat(15), fc.nat(99)),
+      fc.oneof(fc.nat(59), fc.constantFrom(0, 59, 60, 99)),
+    )
+    .map(([sign, h, m]) => `${sign}${String(h).padStart(2, "0")}:${String(m).padStart(2, "0")}`),
+  anyText(8),
+);
+
+/** Values of `arb`, three in four of them valid: a call of several fields is then often valid. */
+const mostlyValid = <T>(arb: fc.Arbitrary<T>, bad: (value: T) => boolean) =>
+  fc.oneof({ weight: 3, arbitrary: arb.filter((value) => !bad(value)) }, arb);
+
+/** Repeated enum values: valid ones, UNSPECIFIED, unknown numbers; the list mostly valid. */
+const enumListArb = (max: number) =>
+  mostlyValid(
+    fc.array(fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 1, max }) }, int32), {
+      maxLength: 4,
+    }),
+    (values) => values.some((v) => v < 1 || v > max),
+  );
+
+/** A request with a pool entry's filters: its own token, one forged from it, or any other. */
+const pooledCallArb: fc.Arbitrary<Call> = fc.constantFrom(...POOL).chain((origin) =>
+  fc
+    .record({
+      pageSize: fc.option(pageSizeArb, { nil: undefined }),
+      pageToken: fc.oneof(
+        { weight: 3, arbitrary: fc.constant(origin.token) },
+        forgedTokenArb([origin]),
+        tokenArb,
+      ),
+      limit: fc.oneof({ weight: 3, arbitrary: fc.constant(undefined) }, limitArb),
+    })
+    .map((page) => withPage(origin.call, page)),
+);
+
+/** Issue 15's RPCs (docs/contract.md, "History"). */
+const historyCallArb: fc.Arbitrary<Call> = fc.oneof(
+  {
+    weight: 3,
+    arbitrary: fc
+      .record(
+        {
+          userId: mostlyValid(userIdArb, badId),
+          threadId: mostlyValid(threadIdArb, badId),
+          statuses: enumListArb(6),
+          assistantId: fc.oneof(anyText(20), exactly(128), exactly(129), fc.constant("lead")),
+          modelName: fc.oneof(modelNameArb, fc.constantFrom("gpt-x", " gpt-x\t")),
+          operationKinds: enumListArb(4),
+          createdAfter: mostlyValid(timestampArb, badTimestamp),
+          createdBefore: mostlyValid(timestampArb, badTimestamp),
+          metadata: mostlyValid(metadataFilterArb, (m) =>
+            metadataFilterFields(m).some(([, bad]) => bad),
+          ),
+          pageSize: mostlyValid(pageSizeArb, badPageSize),
+          pageToken: fc.oneof({ weight: 2, arbitrary: fc.constant("") }, tokenArb),
+        },
+        { requiredKeys: [] },
+      )
+      .map((req): Call => ({ rpc: "searchRuns", req })),
+  },
+  fc
+    .record(
+      {
+        userId: mostlyValid(userIdArb, badId),
+        createdAfter: mostlyValid(timestampArb, badTimestamp),
+        createdBefore: mostlyValid(timestampArb, badTimestamp),
+        utcOffset: utcOffsetArb,
+      },
+      { requiredKeys: [] },
+    )
+    .map((req): Call => ({ rpc: "getRunStats", req })),
+  fc
+    .record({ userId: userIdArb, pageSize: pageSizeArb, pageToken: tokenArb }, { requiredKeys: [] })
+    .map((req): Call => ({ rpc: "listThreads", req })),
+  fc
+    .record({ threadId: threadIdArb, userId: userIdArb, force: fc.boolean() }, { requiredKeys: [] })
+    .map((req): Call => ({ rpc: "deleteThread", req })),
+  { weight: 4, arbitrary: pooledCallArb },
 );
 
 /** Any request to any RPC, optional fields present or absent. */
@@ -858,8 +1546,14 @@ const callArb: fc.Arbitrary<Call> = fc.oneof(
     .record({ runId: runIdArb, userId: userIdArb }, { requiredKeys: [] })
     .map((req): Call => ({ rpc: "get", req })),
   fc
-    .record({ threadId: threadIdArb, userId: userIdArb, limit: limitArb }, { requiredKeys: [] })
-    .map((req): Call => ({ rpc: "listByThread", req })),
+    .tuple(
+      fc.record(
+        { threadId: threadIdArb, userId: userIdArb, limit: limitArb },
+        { requiredKeys: [] },
+      ),
+      pageArb,
+    )
+    .map(([req, page]): Call => ({ rpc: "listByThread", req: { ...req, ...page } })),
   fc
     .record({ runId: runIdArb, status: statusArb, error: anyText(200) }, { requiredKeys: [] })
     .map((req): Call => ({ rpc: "updateStatus", req })),
@@ -894,16 +1588,17 @@ const callArb: fc.Arbitrary<Call> = fc.oneof(
     )
     .map(([req, counters]): Call => ({ rpc: "updateRunProgress", req: { ...req, ...counters } })),
   fc
-    .record({ before: timestampArb }, { requiredKeys: [] })
-    .map((req): Call => ({ rpc: "listPending", req })),
+    .tuple(fc.record({ before: timestampArb }, { requiredKeys: [] }), pageArb)
+    .map(([req, page]): Call => ({ rpc: "listPending", req: { ...req, ...page } })),
   fc
-    .record({ before: timestampArb }, { requiredKeys: [] })
-    .map((req): Call => ({ rpc: "listInflight", req })),
+    .tuple(fc.record({ before: timestampArb }, { requiredKeys: [] }), pageArb)
+    .map(([req, page]): Call => ({ rpc: "listInflight", req: { ...req, ...page } })),
   fc
     .record({ threadId: threadIdArb, includeActive: fc.boolean() }, { requiredKeys: [] })
     .map((req): Call => ({ rpc: "aggregateTokensByThread", req })),
-  // About as many part-2 calls as part-1 ones.
+  // About as many part-2 calls as part-1 ones; history has a sweep of its own.
   { weight: 11, arbitrary: coordinationCallArb },
+  { weight: 5, arbitrary: historyCallArb },
 );
 
 /** A string of up to 1 MiB of UTF-8, built by repetition so generating it stays cheap. */
@@ -932,6 +1627,148 @@ const messageArb = fc.oneof(
 );
 
 const optional = <T>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: undefined });
+
+// ------------------------------------------------------------ the bounds
+
+/** The token of the `n`th pool request to `rpc`. */
+function poolToken(rpc: PagedRpc, n = 0): string {
+  const token = POOL.filter((entry) => entry.call.rpc === rpc)[n]?.token;
+  if (token === undefined) throw new Error(`no pool token #${n} of ${rpc}`);
+  return token;
+}
+
+const keys = (n: number): JsonObject =>
+  Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, i]));
+
+/**
+ * Each history field at its bounds and just past them, and tokens of equal
+ * and of other filters: [call, the one field it breaks or null]. A sweep
+ * meets any one of these rarely; the table meets each every run.
+ */
+const HISTORY_BOUNDS: [Call, string | null][] = [
+  [{ rpc: "searchRuns", req: { pageSize: 1 } }, null],
+  [{ rpc: "searchRuns", req: { pageSize: PAGE_SIZE_MAX } }, null],
+  [{ rpc: "searchRuns", req: { pageSize: 0 } }, "page_size"],
+  [{ rpc: "searchRuns", req: { pageSize: PAGE_SIZE_MAX + 1 } }, "page_size"],
+  [{ rpc: "listThreads", req: { pageSize: -1 } }, "page_size"],
+  [{ rpc: "listPending", req: { pageSize: 0 } }, "page_size"],
+  [{ rpc: "listByThread", req: { threadId: "seed-thread-1", pageSize: 1000 } }, null],
+  [{ rpc: "listByThread", req: { threadId: "seed-thread-1", limit: 10_000 } }, null],
+  [{ rpc: "listByThread", req: { threadId: "seed-thread-1", limit: 10, pageSize: 5 } }, "limit"],
+  [
+    {
+      rpc: "listByThread",
+      req: { threadId: "seed-thread-1", limit: 0, pageToken: poolToken("listByThread") },
+    },
+    "limit",
+  ],
+  [{ rpc: "listPending", req: { pageToken: poolToken("listPending") } }, null],
+  [{ rpc: "listPending", req: { pageToken: poolToken("listInflight") } }, "page_token"],
+  [
+    { rpc: "listPending", req: { before: FAR_FUTURE, pageToken: poolToken("listPending") } },
+    "page_token",
+  ],
+  [
+    {
+      rpc: "listInflightWithExpiredLease",
+      req: { graceSeconds: 0n, pageToken: poolToken("listInflightWithExpiredLease") },
+    },
+    "page_token",
+  ],
+  [{ rpc: "listThreads", req: { pageToken: "e30" } }, "page_token"],
+  [{ rpc: "listThreads", req: { userId: "alice", pageToken: poolToken("listThreads", 1) } }, null],
+  [
+    { rpc: "listThreads", req: { userId: "bob", pageToken: poolToken("listThreads", 1) } },
+    "page_token",
+  ],
+  // Equal filters in another spelling: kinds [run] is no kinds, model names are normalised.
+  [
+    { rpc: "searchRuns", req: { operationKinds: [1, 1], pageToken: poolToken("searchRuns") } },
+    null,
+  ],
+  [{ rpc: "searchRuns", req: { modelName: "gpt-x", pageToken: poolToken("searchRuns", 3) } }, null],
+  [
+    {
+      rpc: "searchRuns",
+      req: {
+        threadId: "seed-thread-1",
+        statuses: [6, 1, 2],
+        pageToken: poolToken("searchRuns", 1),
+      },
+    },
+    null,
+  ],
+  [
+    { rpc: "searchRuns", req: { threadId: "seed-thread-1", pageToken: poolToken("searchRuns") } },
+    "page_token",
+  ],
+  [
+    {
+      rpc: "searchRuns",
+      req: { userId: "alice", metadata: { n: 1.0 }, pageToken: poolToken("searchRuns", 2) },
+    },
+    null,
+  ],
+  [
+    {
+      rpc: "searchRuns",
+      req: { userId: "alice", metadata: { n: "1" }, pageToken: poolToken("searchRuns", 2) },
+    },
+    "page_token",
+  ],
+  [{ rpc: "searchRuns", req: { metadata: keys(MAX_METADATA_FILTERS) } }, null],
+  [{ rpc: "searchRuns", req: { metadata: keys(MAX_METADATA_FILTERS + 1) } }, "metadata"],
+  [{ rpc: "searchRuns", req: { metadata: { ["k".repeat(MAX_METADATA_KEY)]: 1 } } }, null],
+  [{ rpc: "searchRuns", req: { metadata: { ["k".repeat(MAX_METADATA_KEY + 1)]: 1 } } }, "metadata"],
+  [{ rpc: "searchRuns", req: { metadata: { "": 1 } } }, "metadata"],
+  [{ rpc: "searchRuns", req: { metadata: { n: -0, big: Number.MAX_VALUE, t: true } } }, null],
+  [{ rpc: "searchRuns", req: { metadata: { n: Number.NaN } } }, "metadata.n"],
+  [{ rpc: "searchRuns", req: { metadata: { n: Number.NEGATIVE_INFINITY } } }, "metadata.n"],
+  [{ rpc: "searchRuns", req: { metadata: { "a b": null } } }, "metadata.a b"],
+  [{ rpc: "searchRuns", req: { metadata: { n: { a: 1 } } } }, "metadata.n"],
+  [{ rpc: "searchRuns", req: { metadata: { n: [1] } } }, "metadata.n"],
+  [{ rpc: "searchRuns", req: { statuses: [6, 1] } }, null],
+  [{ rpc: "searchRuns", req: { statuses: [0] } }, "statuses[0]"],
+  [{ rpc: "searchRuns", req: { statuses: [1, 7 as pb.RunStatus] } }, "statuses[1]"],
+  [{ rpc: "searchRuns", req: { operationKinds: [4, 3, 2, 1] } }, null],
+  [{ rpc: "searchRuns", req: { operationKinds: [0] } }, "operation_kinds[0]"],
+  [
+    { rpc: "searchRuns", req: { operationKinds: [1, 5 as pb.OperationKind] } },
+    "operation_kinds[1]",
+  ],
+  [{ rpc: "searchRuns", req: { assistantId: "a".repeat(128) } }, null],
+  [{ rpc: "searchRuns", req: { assistantId: "a".repeat(129) } }, "assistant_id"],
+  [{ rpc: "searchRuns", req: { userId: "u".repeat(64), threadId: "t" } }, null],
+  [{ rpc: "searchRuns", req: { userId: "u".repeat(65) } }, "user_id"],
+  [{ rpc: "searchRuns", req: { threadId: "" } }, "thread_id"],
+  [{ rpc: "searchRuns", req: { createdAfter: { seconds: MIN_SECONDS } } }, null],
+  [{ rpc: "searchRuns", req: { createdAfter: { seconds: MIN_SECONDS - 1n } } }, "created_after"],
+  [
+    { rpc: "searchRuns", req: { createdBefore: { seconds: 0n, nanos: 1_000_000_000 } } },
+    "created_before",
+  ],
+  [{ rpc: "getRunStats", req: { utcOffset: "+14:00" } }, null],
+  [{ rpc: "getRunStats", req: { utcOffset: "-14:00", userId: "alice" } }, null],
+  [{ rpc: "getRunStats", req: { utcOffset: "+13:59" } }, null],
+  [{ rpc: "getRunStats", req: { utcOffset: "-00:00" } }, null],
+  [{ rpc: "getRunStats", req: { utcOffset: "+14:01" } }, "utc_offset"],
+  [{ rpc: "getRunStats", req: { utcOffset: "-14:01" } }, "utc_offset"],
+  [{ rpc: "getRunStats", req: { utcOffset: "+00:60" } }, "utc_offset"],
+  [{ rpc: "getRunStats", req: { utcOffset: "+5:30" } }, "utc_offset"],
+  [{ rpc: "getRunStats", req: { utcOffset: "05:30" } }, "utc_offset"],
+  [{ rpc: "getRunStats", req: { utcOffset: "+05:30 " } }, "utc_offset"],
+  [{ rpc: "getRunStats", req: { utcOffset: "\u221205:30" } }, "utc_offset"],
+  [{ rpc: "getRunStats", req: { createdBefore: { seconds: MAX_SECONDS + 1n } } }, "created_before"],
+  [{ rpc: "getRunStats", req: { userId: "" } }, "user_id"],
+  [{ rpc: "listThreads", req: { userId: "u".repeat(65) } }, "user_id"],
+  [{ rpc: "deleteThread", req: { threadId: "" } }, "thread_id"],
+  [{ rpc: "deleteThread", req: { threadId: "t".repeat(65), force: true } }, "thread_id"],
+  [{ rpc: "deleteThread", req: { threadId: "seed-thread-1", userId: "u".repeat(65) } }, "user_id"],
+  [{ rpc: "deleteThread", req: { threadId: "seed-thread-1" } }, null],
+  [{ rpc: "deleteThread", req: { threadId: "seed-thread-2", userId: "alice" } }, null],
+  [{ rpc: "deleteThread", req: { threadId: "seed-thread-1", userId: "bob", force: true } }, null],
+  [{ rpc: "deleteThread", req: { threadId: "no-such-thread" } }, null],
+];
 
 // ---------------------------------------------------------------- the suite
 
@@ -982,37 +1819,41 @@ function hostileSuite(label: string, open: () => Promise<SnapshotBackend>): void
       await seed(backend.store);
     });
 
-    it("every RPC answers, or refuses with INVALID_ARGUMENT naming a bad field and changes nothing", async () => {
-      await fc.assert(
-        fc.asyncProperty(callArb, async (call) => {
-          const snapshot = await backend.snapshot();
-          let answer: unknown;
-          const error = await failureOrNothing(
-            invoke(raw, call).then((a) => {
-              answer = a;
-            }),
-          );
-          const bad = invalidFields(call);
-          if (bad.length === 0 && error !== undefined && CONFLICTS.has(error.code)) {
-            expect(call.rpc, error.message).toBe("createThreadOperation");
-            expect(await backend.snapshot()).toEqual(snapshot);
-            return;
-          }
-          if (bad.length === 0) {
-            expect(error?.message, `a valid ${call.rpc} must be answered`).toBeUndefined();
-            expectMatchingAnswer(call, answer);
-            if (READS.has(call.rpc)) expect(await backend.snapshot()).toEqual(snapshot);
-            return;
-          }
-          expect(error?.code, `${call.rpc}: ${error?.message}`).toBe(Code.InvalidArgument);
-          expect(
-            bad.some((field) => error?.rawMessage.startsWith(`${field} `)),
-            `"${error?.rawMessage}" should name one of ${bad.join(", ")}`,
-          ).toBe(true);
-          expect(await backend.snapshot()).toEqual(snapshot);
+    /** One call: answered as its fields allow, or refused naming a bad field and changing nothing. */
+    async function expectAnsweredOrRefused(call: Call): Promise<void> {
+      const snapshot = await backend.snapshot();
+      let answer: unknown;
+      const error = await failureOrNothing(
+        invoke(raw, call).then((a) => {
+          answer = a;
         }),
-        runs(300),
       );
+      const bad = invalidFields(call);
+      if (bad.length === 0) {
+        await expectAccepted(backend, call, snapshot, answer, error);
+        return;
+      }
+      expect(error?.code, `${call.rpc}: ${error?.message}`).toBe(Code.InvalidArgument);
+      expect(
+        bad.some((field) => error?.rawMessage.startsWith(`${field} `)),
+        `"${error?.rawMessage}" should name one of ${bad.join(", ")}`,
+      ).toBe(true);
+      expect(await backend.snapshot()).toEqual(snapshot);
+    }
+
+    it("every RPC answers, or refuses with INVALID_ARGUMENT naming a bad field and changes nothing", async () => {
+      await fc.assert(fc.asyncProperty(callArb, expectAnsweredOrRefused), runs(300));
+    }, 120_000);
+
+    it("each history field at its bounds: the last good value is answered, the next refused naming it", async () => {
+      for (const [call, field] of HISTORY_BOUNDS) {
+        expect(invalidFields(call), `${call.rpc} ${field}`).toEqual(field === null ? [] : [field]);
+        await expectAnsweredOrRefused(call);
+      }
+    });
+
+    it("the history RPCs and pages likewise: tokens real, forged or foreign, filters at their bounds", async () => {
+      await fc.assert(fc.asyncProperty(historyCallArb, expectAnsweredOrRefused), runs(250));
     }, 120_000);
 
     it("an accepted Put round-trips through Get: ids verbatim, JSON normalised, model name stripped and cut", async () => {

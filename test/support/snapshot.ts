@@ -1,4 +1,10 @@
-import type { Admission, PutFields, RunStore, ThreadOperationFields } from "@runstore/client";
+import type {
+  Admission,
+  PutFields,
+  RunRecord,
+  RunStore,
+  ThreadOperationFields,
+} from "@runstore/client";
 import { createConnection } from "mysql2/promise";
 import { MemoryRunStore } from "../../src/stores/memory-run-store.js";
 import type { TestDatabase } from "./mysql.js";
@@ -11,13 +17,28 @@ export interface SnapshotBackend {
   label: string;
   store: RunStore;
   /** Every stored row, in a form that differs whenever any stored value (updated_at included) does. */
-  snapshot(): Promise<unknown>;
+  snapshot(): Promise<unknown[]>;
+  /** What a test needs to know of each row of a snapshot, in the snapshot's order. */
+  facts(snapshot: unknown[]): RowFacts[];
   /** Removes every run. */
   clear(): Promise<void>;
   /** The storage itself still answers (MySQL: the runs table exists and can be counted). */
   intact(): Promise<boolean>;
   close(): Promise<void>;
 }
+
+/** One stored row as the history reads and DeleteThread see it. */
+export interface RowFacts {
+  threadId: string;
+  userId: string | null;
+  /** pending or running (any kind). */
+  active: boolean;
+  inputTokens: bigint;
+  outputTokens: bigint;
+  totalTokens: bigint;
+}
+
+const ACTIVE = new Set(["pending", "running"]);
 
 /** A MemoryRunStore that remembers every run id put() or createThreadOperation() was asked for: only they create rows. */
 class TrackedMemoryStore extends MemoryRunStore {
@@ -41,7 +62,7 @@ class TrackedMemoryStore extends MemoryRunStore {
 export function memoryBackend(): SnapshotBackend {
   const store = new TrackedMemoryStore();
   const everyRow = async () => {
-    const rows = [];
+    const rows: RunRecord[] = [];
     for (const id of [...store.ids].sort()) {
       const row = await store.get(id).catch(() => null);
       if (row !== null) rows.push(row);
@@ -52,6 +73,15 @@ export function memoryBackend(): SnapshotBackend {
     label: "MemoryRunStore",
     store,
     snapshot: everyRow,
+    facts: (snapshot) =>
+      (snapshot as RunRecord[]).map((row) => ({
+        threadId: row.threadId,
+        userId: row.userId,
+        active: ACTIVE.has(row.status),
+        inputTokens: BigInt(row.totalInputTokens),
+        outputTokens: BigInt(row.totalOutputTokens),
+        totalTokens: BigInt(row.totalTokens),
+      })),
     async clear() {
       for (const id of store.ids) await store.delete(id).catch(() => undefined);
       store.ids.clear();
@@ -74,6 +104,20 @@ const SNAPSHOT_SQL =
   "follow_up_to_run_id, SHA2(token_usage_by_model, 256) AS token_usage_by_model, queued, " +
   "holds_slot FROM runs ORDER BY run_id";
 
+/** The columns of a snapshot row that RowFacts reads (BIGINT counters arrive as strings). */
+interface SnapshotRow {
+  thread_id: Buffer | string;
+  user_id: Buffer | string | null;
+  status: string;
+  total_input_tokens: string | number;
+  total_output_tokens: string | number;
+  total_tokens: string | number;
+}
+
+/** An id column (binary: it arrives as bytes) as text. */
+const text = (value: Buffer | string): string =>
+  typeof value === "string" ? value : value.toString("utf8");
+
 /** The MySQL backend on a test database; its snapshot reads the runs table directly. */
 export async function mysqlBackend(db: TestDatabase): Promise<SnapshotBackend> {
   const store = db.openStore();
@@ -88,8 +132,17 @@ export async function mysqlBackend(db: TestDatabase): Promise<SnapshotBackend> {
     store,
     async snapshot() {
       const [rows] = await sql.query(SNAPSHOT_SQL);
-      return rows;
+      return rows as SnapshotRow[];
     },
+    facts: (snapshot) =>
+      (snapshot as SnapshotRow[]).map((row) => ({
+        threadId: text(row.thread_id),
+        userId: row.user_id === null ? null : text(row.user_id),
+        active: ACTIVE.has(row.status),
+        inputTokens: BigInt(row.total_input_tokens),
+        outputTokens: BigInt(row.total_output_tokens),
+        totalTokens: BigInt(row.total_tokens),
+      })),
     clear: () => db.truncate(),
     async intact() {
       const [tables] = await sql.query("SHOW TABLES");
