@@ -115,20 +115,23 @@ let lastNowMicros = 0;
 /** Wall-clock microseconds minus the high-resolution clock's, re-taken when the two drift apart. */
 let anchorMicros = Date.now() * 1000 - Math.floor(performance.now() * 1000);
 
-/** The most the high-resolution reading may drift from the wall clock before it is re-anchored. */
-const MAX_DRIFT_MICROS = 2000;
+/** One millisecond: the wall clock's resolution, which a reading must stay within. */
+const WALL_MS_MICROS = 1000;
 
 /**
  * Now, in the fixed-width UTC form: the high-resolution clock (microseconds
  * that advance steadily) anchored to the wall clock, re-anchored whenever the
- * two differ by more than 2 ms (the monotonic clock alone drifts from wall
- * time over a long uptime, and the wall clock may be stepped). Never goes
- * back within one process, so instants taken in order compare in order.
+ * reading leaves the wall clock's current millisecond (the monotonic clock
+ * drifts from wall time over a long uptime, and the wall clock may be
+ * stepped). So an instant taken after Date.now() reached a millisecond is in
+ * that millisecond or later, and one taken before it moved on is earlier,
+ * which the contract cases' marks rely on. Never goes back within one
+ * process, so instants taken in order compare in order.
  */
 export function nowTimestamp(): string {
   const wall = Date.now() * 1000;
   let sample = anchorMicros + Math.floor(performance.now() * 1000);
-  if (Math.abs(sample - wall) > MAX_DRIFT_MICROS) {
+  if (sample < wall || sample >= wall + WALL_MS_MICROS) {
     anchorMicros = wall - Math.floor(performance.now() * 1000);
     sample = wall;
   }
