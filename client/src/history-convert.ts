@@ -66,13 +66,10 @@ export function searchFromProto(req: {
   return {
     userId: req.userId ?? null,
     threadId: req.threadId ?? null,
-    statuses: req.statuses.map((value, i) => statusFromProto(`statuses[${i}]`, value)),
+    statuses: elementsFromProto("statuses", req.statuses, statusFromProto),
     assistantId: req.assistantId ?? null,
     modelName: req.modelName ?? null,
-    operationKinds: req.operationKinds.map((value, i) => {
-      if (value === 0) throw invalidArgument(`operation_kinds[${i}]`, "must not be UNSPECIFIED");
-      return kindFromProto(`operation_kinds[${i}]`, value);
-    }),
+    operationKinds: elementsFromProto("operation_kinds", req.operationKinds, kindFromProto),
     createdAfter:
       req.createdAfter === undefined ? null : timestampFromProto(req.createdAfter, "created_after"),
     createdBefore:
@@ -81,6 +78,18 @@ export function searchFromProto(req: {
         : timestampFromProto(req.createdBefore, "created_before"),
     metadata: (req.metadata ?? null) as MetadataFilter | null,
   };
+}
+
+/** A repeated enum's values, each named by its index; UNSPECIFIED is no value in a list. */
+function elementsFromProto<T>(
+  field: string,
+  values: number[],
+  convert: (field: string, value: number) => T,
+): T[] {
+  return values.map((value, i) => {
+    if (value === 0) throw invalidArgument(`${field}[${i}]`, "must not be UNSPECIFIED");
+    return convert(`${field}[${i}]`, value);
+  });
 }
 
 function optionalInstant(value: RunSearch["createdAfter"], field: string) {
