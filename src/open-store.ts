@@ -19,6 +19,10 @@ export interface OpenedStore {
   close(): Promise<void>;
 }
 
+/** What the start-up line says of a Galera node (mysql-pool.ts's causality checks). */
+const GALERA_NOTE =
+  "a Galera cluster node (wsrep_on): causality checks on every connection (wsrep_sync_wait = 3)";
+
 /** The database could not be used at start-up; main.ts prints the message and exits. */
 export class StartupError extends Error {
   override name = "StartupError";
@@ -65,7 +69,10 @@ export async function openStore(
       });
       return {
         store,
-        description: `using MySQL at ${where}${applied.length > 0 ? `; applied migrations ${applied.join(", ")}` : ""}`,
+        description:
+          `using MySQL at ${where}` +
+          (settings.galera === true ? `; ${GALERA_NOTE}` : "") +
+          (applied.length > 0 ? `; applied migrations ${applied.join(", ")}` : ""),
         close: () => store.close(),
       };
     } catch (error) {

@@ -11,20 +11,29 @@ export interface ServerSettings {
   syncBinlog: number;
   /** The largest packet (so the largest statement) the server accepts, in bytes. */
   maxAllowedPacket: number;
+  /** A node of a Galera cluster (wsrep_on): the pool's causality checks apply (mysql-pool.ts). */
+  galera?: boolean;
 }
 
-/** Reads ServerSettings from the database; one SELECT of global variables, which MySQL 8 and MariaDB share. */
+/**
+ * Reads ServerSettings from the database: one SELECT of global variables,
+ * which MySQL 8 and MariaDB share, and wsrep_on, which only a server with
+ * Galera has (SHOW answers no row elsewhere).
+ */
 export async function readServerSettings(pool: Pick<Pool, "query">): Promise<ServerSettings> {
   const [rows] = await pool.query(
     "SELECT @@GLOBAL.innodb_flush_log_at_trx_commit AS flush, @@GLOBAL.log_bin AS log_bin, " +
       "@@GLOBAL.sync_binlog AS sync_binlog, @@GLOBAL.max_allowed_packet AS max_allowed_packet",
   );
   const row = (rows as Record<string, unknown>[])[0] ?? {};
+  const [wsrep] = await pool.query("SHOW GLOBAL VARIABLES LIKE 'wsrep_on'");
+  const wsrepOn = (wsrep as { Value?: unknown }[])[0]?.Value;
   return {
     innodbFlushLogAtTrxCommit: Number(row.flush),
     logBin: Number(row.log_bin) === 1 || row.log_bin === "ON",
     syncBinlog: Number(row.sync_binlog),
     maxAllowedPacket: Number(row.max_allowed_packet),
+    galera: wsrepOn === "ON",
   };
 }
 
