@@ -23,9 +23,9 @@ from .options import (
     check_channel_limits,
     check_timeout,
     open_channel,
-    split_target,
 )
 from .retry import RetryPolicy, call_with_retry, policy_for, retry_policy
+from .targets import channel_target
 from .tls_refusal import CertificateRefusals
 from .tracing import client_span
 
@@ -42,7 +42,7 @@ class Connection:
 
     def __init__(
         self,
-        target: str,
+        target: str | Sequence[str],
         *,
         token: str | None = None,
         tls: TlsOptions | None = None,
@@ -54,7 +54,10 @@ class Connection:
     ) -> None:
         """Configures the store; the connection opens on the first call.
 
-        - ``target``: "host:port", any gRPC target, or "http(s)://host:port".
+        - ``target``: "host:port", any gRPC target, or "http(s)://host:port";
+          or several replicas: a list of "host:port" (IP addresses), or a
+          multi-address target ("ipv4:10.0.0.1:50051,10.0.0.2:50051"), over
+          which calls go round robin (targets.py; docs/topologies.md).
         - ``token``: sent as ``authorization: Bearer <token>`` on every call.
         - ``tls``: TLS / mutual TLS settings; None means plaintext (unless
           the target is https://).
@@ -71,15 +74,16 @@ class Connection:
         - ``keepalive_seconds``: HTTP/2 PING interval; 0 turns PINGs off.
         - ``channel_options``: extra gRPC channel arguments, passed as given.
         """
-        self._target, self._tls = split_target(target, tls)
-        self._refusals = CertificateRefusals(self._target, self._tls)
+        channel = channel_target(target, tls, channel_options)
+        self._target, self._tls = channel.target, channel.tls
+        self._refusals = CertificateRefusals(channel.first_address, self._tls)
         self._metadata = bearer_metadata(token)
         self._timeout = check_timeout(timeout)
         self._retry = retry_policy(retry)
         check_channel_limits(max_request_bytes, keepalive_seconds)
         self._max_request_bytes = max_request_bytes
         self._keepalive_seconds = keepalive_seconds
-        self._channel_options = tuple(channel_options)
+        self._channel_options = channel.options + tuple(channel_options)
         self._channel: grpc.aio.Channel | None = None
         # The generated stub is untyped; _invoke reaches its methods by name.
         self._stub: Any = None

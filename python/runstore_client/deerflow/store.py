@@ -450,7 +450,7 @@ class DeerFlowRunStore(_DeerFlowMethods, DeerFlowHistory, _choose_base()):  # ty
 
     def __init__(
         self,
-        target: str,
+        target: str | Sequence[str],
         *,
         token: str | None = None,
         tls: TlsOptions | None = None,
