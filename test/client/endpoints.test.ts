@@ -1,5 +1,9 @@
+import type { Interceptor } from "@connectrpc/connect";
 import { Code, type RemoteProtocol, RemoteRunStore } from "@runstore/client";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { type RunningServer, startServer } from "../../src/server.js";
+import { MemoryRunStore } from "../../src/stores/memory-run-store.js";
+import { makeTestCerts, type TestCerts } from "../support/certs.js";
 import { spawnServer } from "../support/child-server.js";
 import { failureOf } from "../support/failure.js";
 import { createTestDatabase, type TestDatabase } from "../support/mysql.js";
@@ -275,6 +279,69 @@ describe("a connection lost under a call", () => {
     expect(counts("StartRun")).toEqual([1, 0, 0]);
     gate?.release.resolve();
   });
+});
+
+describe("mutual TLS over several endpoints", () => {
+  let certs: TestCerts;
+  const servers: RunningServer[] = [];
+  beforeAll(async () => {
+    certs = makeTestCerts();
+    for (let i = 0; i < 2; i++) {
+      const tls = { cert: certs.serverCert, key: certs.serverKey, clientCa: certs.ca };
+      servers.push(await startServer({ store: new MemoryRunStore(), tls }));
+    }
+  });
+  afterAll(async () => {
+    for (const server of servers) await server.close(0);
+    certs.remove();
+  });
+
+  /** A store of both servers presenting `certificate`, counting its attempts. */
+  function tlsClient(
+    protocol: RemoteProtocol,
+    httpVersion: "2" | "1.1",
+    certificate: { cert: Buffer; key: Buffer } | undefined,
+  ) {
+    const seen = { attempts: 0 };
+    const counting: Interceptor = (next) => (req) => {
+      seen.attempts++;
+      return next(req);
+    };
+    const store = client({
+      baseUrl: servers.map((s) => s.url),
+      protocol,
+      httpVersion,
+      tls: { ca: certs.ca, ...certificate },
+      interceptors: [counting],
+    });
+    return { store, seen };
+  }
+
+  const UNTRUSTED =
+    "the server requires a client certificate (mutual TLS) and refused this one: the server closed the connection right after the TLS handshake without a word, as it does with a certificate it does not trust (another CA, expired, revoked)";
+
+  for (const [protocol, httpVersion] of [
+    ["grpc", "2"],
+    ["connect", "2"],
+    ["connect", "1.1"],
+  ] as const) {
+    it(`${protocol} over HTTP/${httpVersion}: a trusted certificate reaches both, an untrusted one is UNAUTHENTICATED after one attempt`, async () => {
+      const trusted = tlsClient(protocol, httpVersion, {
+        cert: certs.clientCert,
+        key: certs.clientKey,
+      });
+      await trusted.store.put("m1", { threadId: "t" });
+      expect(await trusted.store.get("m1")).toBeNull(); // the other server's memory
+      expect((await trusted.store.get("m1"))?.runId).toBe("m1");
+      const stranger = tlsClient(protocol, httpVersion, {
+        cert: certs.strangerCert,
+        key: certs.strangerKey,
+      });
+      const error = await failureOf(stranger.store.get("m1"));
+      expect([error.code, error.rawMessage]).toEqual([Code.Unauthenticated, UNTRUSTED]);
+      expect(stranger.seen.attempts).toBe(1);
+    });
+  }
 });
 
 describe("bad options", () => {
