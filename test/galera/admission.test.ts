@@ -134,7 +134,7 @@ describe("admission across the three nodes of a Galera cluster", () => {
   });
 
   it(`${CALLS} progress writes to one run at once from every node all succeed, each applied whole, and every node reads the same row`, async () => {
-    const [first] = stores as [RunStore];
+    const first = stores[0] as RunStore;
     await first.put("busy", { threadId: "tb", status: "running" });
     const outcomes = await spread((store, i) =>
       store.updateRunProgress("busy", { llmCallCount: i + 1, messageCount: i + 1 }),
