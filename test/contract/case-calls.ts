@@ -218,6 +218,23 @@ function page(item: Call["toWire"]): Call["toWire"] {
   };
 }
 
+/**
+ * A page method whose filters are one options object: the step's page
+ * arguments apart, the rest in the interface's spelling; items in wire form.
+ */
+function paged(
+  list: (s: RunStore, options: Record<string, never>, given?: PageRequest) => Promise<unknown>,
+  item: Call["toWire"] = record,
+): Call {
+  return {
+    invoke: (s, args) => {
+      const [filters, given] = splitPage(args);
+      return list(s, camel(filters), given);
+    },
+    toWire: page(item),
+  };
+}
+
 /** Every item of an iterator over pages (searchRuns, listThreads), in order. */
 async function collect(items: AsyncIterable<unknown>): Promise<unknown[]> {
   const all: unknown[] = [];
@@ -395,34 +412,12 @@ export const CALLS: Record<CaseMethod, Call> = {
     },
     toWire: page(record),
   },
-  list_pending_page: {
-    invoke: (s, args) => {
-      const [filters, given] = splitPage(args);
-      return s.listPendingPage(camel(filters), given);
-    },
-    toWire: page(record),
-  },
-  list_inflight_page: {
-    invoke: (s, args) => {
-      const [filters, given] = splitPage(args);
-      return s.listInflightPage(camel(filters), given);
-    },
-    toWire: page(record),
-  },
-  list_inflight_with_expired_lease_page: {
-    invoke: (s, args) => {
-      const [filters, given] = splitPage(args);
-      return s.listInflightWithExpiredLeasePage(camel(filters), given);
-    },
-    toWire: page(record),
-  },
-  search_runs_page: {
-    invoke: (s, args) => {
-      const [filters, given] = splitPage(args);
-      return s.searchRunsPage(camel(filters), given);
-    },
-    toWire: page(record),
-  },
+  list_pending_page: paged((s, options, given) => s.listPendingPage(options, given)),
+  list_inflight_page: paged((s, options, given) => s.listInflightPage(options, given)),
+  list_inflight_with_expired_lease_page: paged((s, options, given) =>
+    s.listInflightWithExpiredLeasePage(options, given),
+  ),
+  search_runs_page: paged((s, options, given) => s.searchRunsPage(options, given)),
   search_runs: {
     invoke: (s, { page_size, ...rest }) =>
       collect(s.searchRuns(camel(rest), page_size as number | undefined)),
@@ -432,13 +427,7 @@ export const CALLS: Record<CaseMethod, Call> = {
     invoke: (s, args) => s.getRunStats(camel(args)),
     toWire: statsToWire,
   },
-  list_threads_page: {
-    invoke: (s, args) => {
-      const [filters, given] = splitPage(args);
-      return s.listThreadsPage(camel(filters), given);
-    },
-    toWire: page(thread),
-  },
+  list_threads_page: paged((s, options, given) => s.listThreadsPage(options, given), thread),
   list_threads: {
     invoke: (s, { page_size, ...rest }) =>
       collect(s.listThreads(camel(rest), page_size as number | undefined)),
