@@ -12,7 +12,6 @@ from tests.support.requirements import require_grpc
 require_grpc()
 
 import asyncio  # noqa: E402
-import json  # noqa: E402
 import time  # noqa: E402
 import unittest  # noqa: E402
 from collections.abc import Callable  # noqa: E402
@@ -125,22 +124,10 @@ class ReplicasTest(unittest.IsolatedAsyncioTestCase):
 
     @staticmethod
     def calls(server: ServerProcess, method: str, code: str | None = None) -> int:
-        """Calls of ``method`` the server has logged so far (with ``code``, if given)."""
-        count = 0
-        for line in server.output().splitlines():
-            if not line.startswith("{"):
-                continue
-            entry = json.loads(line)
-            if (
-                entry.get("msg") == "call"
-                and entry.get("procedure") == f"runstore.v1.RunStoreService/{method}"
-                and (code is None or entry.get("code") == code)
-            ):
-                count += 1
-        return count
+        return server.logged_calls(method, code)
 
     def counts(self, method: str, code: str | None = None) -> list[int]:
-        return [self.calls(server, method, code) for server in self.servers]
+        return [server.logged_calls(method, code) for server in self.servers]
 
     async def wait_for(self, what: str, check: Callable[[], bool], timeout: float = 30.0) -> None:
         """Polls ``check`` (the log lines are read by a thread of their own)."""
@@ -153,10 +140,13 @@ class ReplicasTest(unittest.IsolatedAsyncioTestCase):
     async def connect_all(
         self, store: GrpcRunStore, run_id: str, servers: list[ServerProcess]
     ) -> None:
-        """Calls until every one of ``servers`` has answered a Get: each
-        address connected, so round robin has them all in its rotation."""
+        """Calls until every one of ``servers`` has answered a Get of this
+        store's: each address connected, so round robin has them all in its
+        rotation (earlier tests' Gets are settled first, not counted)."""
+        await self.settle()
+        before = [self.calls(server, "Get") for server in servers]
         for _ in range(500):
-            if all(self.calls(server, "Get") > 0 for server in servers):
+            if all(self.calls(s, "Get") > b for s, b in zip(servers, before)):
                 await self.settle()
                 return
             await store.get(run_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import re
 import signal
@@ -77,6 +78,21 @@ class ServerProcess:
     def output(self) -> str:
         """Everything the server printed so far."""
         return "".join(self._lines)
+
+    def logged_calls(self, method: str, code: str | None = None) -> int:
+        """The calls of RPC ``method`` (its proto name) the server logged so
+        far, with ``code`` ("Unavailable", "ok") if given: one "call" line
+        each at LOG_LEVEL=debug, read by a thread, so a call just answered
+        may not be counted yet."""
+        procedure = f"runstore.v1.RunStoreService/{method}"
+        count = 0
+        for line in self.output().splitlines():
+            if not line.startswith("{"):
+                continue
+            entry = json.loads(line)
+            if entry.get("msg") == "call" and entry.get("procedure") == procedure:
+                count += code is None or entry.get("code") == code
+        return count
 
     def stop(self, timeout: float = 20.0) -> int:
         """SIGTERM (a graceful shutdown), then waits for the exit code."""
