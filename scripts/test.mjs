@@ -5,8 +5,10 @@
 //   tests: N passed, N failed, N skipped (details)
 // Plain Node with no dependencies: it runs before node_modules exists.
 // Extra arguments go to vitest (`npm test -- test/server`). A part of the run
-// is skipped only when named in RUNSTORE_SKIP (python, mysql); TEST_MYSQL_URL
-// points the tests at an existing server instead of a private one.
+// is skipped only when named in RUNSTORE_SKIP (python, mysql, galera);
+// TEST_MYSQL_URL points the tests at an existing server instead of a private
+// one. The galera part is `npm run test:galera`: test/galera on a local
+// 3-node Galera cluster of its own (scripts/galera-cluster.mjs).
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { constants, tmpdir } from "node:os";
@@ -20,9 +22,9 @@ import {
   neededPackages,
 } from "./test-runner/debian-packages.mjs";
 import { privateMariadb } from "./test-runner/private-mariadb.mjs";
-import { current, python, typecheck, vitest } from "./test-runner/suites.mjs";
+import { current, galera, python, typecheck, vitest } from "./test-runner/suites.mjs";
 
-const PARTS = ["python", "mysql"];
+const PARTS = ["python", "mysql", "galera"];
 
 process.chdir(fileURLToPath(new URL("..", import.meta.url)));
 
@@ -93,7 +95,7 @@ for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
   });
 }
 
-const results = { typecheck: null, vitest: null, python: null, mysql: null };
+const results = { typecheck: null, vitest: null, galera: null, python: null, mysql: null };
 let status = 0;
 try {
   let mysqlUrl = externalMysql;
@@ -118,8 +120,11 @@ try {
           mysqlLog: env.RUNSTORE_TEST_MYSQL_LOG,
         }),
     ],
-    ...(parts.has("python") ? [["python", () => python(env)]] : []),
   ];
+  if (parts.has("galera")) {
+    steps.push(["galera", () => galera({ env, jsonFile: join(work, "galera.json") })]);
+  }
+  if (parts.has("python")) steps.push(["python", () => python(env)]);
   for (const [name, step] of steps) {
     if (interrupted !== null) break;
     console.log(`\n== npm test: ${name}`);

@@ -23,6 +23,8 @@ export function closingLine(
   results: {
     typecheck: { ok: boolean; problem: string | null } | null;
     vitest: SuiteResult | null;
+    /** The test/galera files on a local Galera cluster (vitest.galera.config.ts). */
+    galera: SuiteResult | null;
     python: SuiteResult | null;
     mysql: string | null;
   },

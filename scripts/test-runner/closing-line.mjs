@@ -27,8 +27,9 @@ function withoutPassword(url) {
 }
 
 /**
- * `results`: typecheck, vitest and python as the suites resolved (null: did
- * not run), mysql: where the MySQL tests ran (null: opted out). Returns the
+ * `results`: typecheck, vitest, galera (the Galera cluster's vitest run) and
+ * python as the suites resolved (null: did not run), mysql: where the MySQL
+ * tests ran (null: opted out). Returns the
  * line and whether the run passed. A suite that failed without a failed test
  * (did not start, wrote no counts, an error outside tests) counts as one failure.
  */
@@ -38,6 +39,7 @@ export function closingLine(results, { skip }) {
   const problems = [];
   const suites = [
     ["TypeScript", results.vitest, true],
+    ["Galera", results.galera, !skip.includes("galera")],
     ["Python", results.python, !skip.includes("python")],
   ];
   for (const [label, result, expected] of suites) {

@@ -1,10 +1,11 @@
 // The Debian packages the suites need: checked with dpkg-query, installed
 // through apt when this process may (root, or sudo without a password).
 import { execFileSync, spawnSync } from "node:child_process";
+import { GALERA_PACKAGES } from "../galera-cluster.mjs";
 
 /**
  * The packages a run needs. `parts` are the parts that run ("python",
- * "mysql"); `privateMysql` is false when TEST_MYSQL_URL names a server.
+ * "mysql", "galera"); `privateMysql` is false when TEST_MYSQL_URL names a server.
  * protobuf-compiler and friends are not here: only .ci/run's generated-code
  * check needs them.
  */
@@ -27,6 +28,13 @@ export function neededPackages({ parts, privateMysql }) {
     // full mariadb-server would also install and start a system service.
     packages.push("mariadb-client-core");
     if (privateMysql) packages.push("mariadb-server-core"); // mariadb-install-db, mariadbd
+  }
+  if (parts.has("galera")) {
+    // The local Galera cluster (scripts/galera-cluster.mjs): galera-4's
+    // provider, and mariadb-server's wsrep_sst_rsync for state transfer
+    // (the full package: it also installs a system service, and the
+    // `mysql` account the nodes run as when the run is root's).
+    packages.push(...GALERA_PACKAGES.filter((name) => !packages.includes(name)));
   }
   return packages;
 }

@@ -72,6 +72,14 @@ export async function vitest(extraArgs, { env, jsonFile, mysqlLog }) {
   return { ok, counts, problem: ok ? null : `vitest failed (exit ${status})` };
 }
 
+/**
+ * test/galera (`npm run test:galera`): vitest with vitest.galera.config.ts,
+ * whose global setup starts a local 3-node Galera cluster; counted like vitest.
+ */
+export function galera({ env, jsonFile }) {
+  return vitest(["--config", "vitest.galera.config.ts"], { env, jsonFile, mysqlLog: "" });
+}
+
 const PYTHON_LINE = /^python: (\d+) passed, (\d+) failed, (\d+) skipped, (\d+) ran on MySQL$/m;
 
 /** python/run_tests.py, counted from its closing "python: …" line. */

@@ -4,20 +4,26 @@ import { closingLine } from "../../scripts/test-runner/closing-line.mjs";
 const typecheck = { ok: true, problem: null };
 const ts = { passed: 460, failed: 0, skipped: 0, onMysql: 291, mysqlFiles: 13 };
 const py = { passed: 150, failed: 0, skipped: 0, onMysql: 64 };
+const galera = {
+  ok: true,
+  counts: { passed: 7, failed: 0, skipped: 0, onMysql: 0 },
+  problem: null,
+};
 
 describe("npm test's closing line", () => {
-  it("counts both suites and says what ran on MySQL", () => {
+  it("counts every suite and says what ran on MySQL", () => {
     const { line, ok } = closingLine(
       {
         typecheck,
         vitest: { ok: true, counts: ts, problem: null },
+        galera,
         python: { ok: true, counts: py, problem: null },
         mysql: "private MariaDB",
       },
       { skip: [] },
     );
     expect(line).toBe(
-      "tests: 610 passed, 0 failed, 0 skipped (TypeScript 460; Python 150; typecheck passed; " +
+      "tests: 617 passed, 0 failed, 0 skipped (TypeScript 460; Galera 7; Python 150; typecheck passed; " +
         "ran on MySQL (private MariaDB): 13 TypeScript files (291 tests), 64 Python tests; opted out: none)",
     );
     expect(ok).toBe(true);
@@ -25,11 +31,17 @@ describe("npm test's closing line", () => {
 
   it("names what was opted out, and a suite opted out is not a failure", () => {
     const { line, ok } = closingLine(
-      { typecheck, vitest: { ok: true, counts: ts, problem: null }, python: null, mysql: null },
-      { skip: ["python", "mysql"] },
+      {
+        typecheck,
+        vitest: { ok: true, counts: ts, problem: null },
+        galera: null,
+        python: null,
+        mysql: null,
+      },
+      { skip: ["python", "mysql", "galera"] },
     );
     expect(line).toBe(
-      "tests: 460 passed, 0 failed, 0 skipped (TypeScript 460; typecheck passed; opted out: python, mysql)",
+      "tests: 460 passed, 0 failed, 0 skipped (TypeScript 460; typecheck passed; opted out: python, mysql, galera)",
     );
     expect(ok).toBe(true);
   });
@@ -39,15 +51,17 @@ describe("npm test's closing line", () => {
       {
         typecheck: { ok: false, problem: "typecheck failed (exit 2)" },
         vitest: { ok: false, counts: ts, problem: "vitest failed (exit 1)" },
+        galera: { ok: false, problem: "vitest wrote no report (exit 1)" },
         python: null,
         mysql: "private MariaDB",
       },
       { skip: [] },
     );
     expect(line).toBe(
-      "tests: 460 passed, 3 failed, 0 skipped (TypeScript 460; " +
+      "tests: 460 passed, 4 failed, 0 skipped (TypeScript 460; " +
         "ran on MySQL (private MariaDB): 13 TypeScript files (291 tests); opted out: none; " +
-        "failed: vitest failed (exit 1); Python did not run; typecheck failed (exit 2))",
+        "failed: vitest failed (exit 1); vitest wrote no report (exit 1); Python did not run; " +
+        "typecheck failed (exit 2))",
     );
     expect(ok).toBe(false);
   });
@@ -58,13 +72,14 @@ describe("npm test's closing line", () => {
       {
         typecheck,
         vitest: { ok: true, counts: ts, problem: null },
+        galera,
         python: { ok: false, counts, problem: "the Python suite failed (exit 1)" },
         mysql: "mysql://root@db:3306",
       },
       { skip: [] },
     );
     expect(line).toBe(
-      "tests: 607 passed, 2 failed, 1 skipped (TypeScript 460; Python 147 passed, 2 failed, 1 skipped; " +
+      "tests: 614 passed, 2 failed, 1 skipped (TypeScript 460; Galera 7; Python 147 passed, 2 failed, 1 skipped; " +
         "typecheck passed; ran on MySQL (mysql://root@db:3306): 13 TypeScript files (291 tests), " +
         "64 Python tests; opted out: none; failed: the Python suite failed (exit 1))",
     );
@@ -74,12 +89,18 @@ describe("npm test's closing line", () => {
   it("prints TEST_MYSQL_URL without its password", () => {
     const line = (mysql: string) =>
       closingLine(
-        { typecheck, vitest: { ok: true, counts: ts, problem: null }, python: null, mysql },
-        { skip: ["python"] },
+        {
+          typecheck,
+          vitest: { ok: true, counts: ts, problem: null },
+          galera: null,
+          python: null,
+          mysql,
+        },
+        { skip: ["python", "galera"] },
       ).line;
     const expected = (shown: string) =>
       "tests: 460 passed, 0 failed, 0 skipped (TypeScript 460; typecheck passed; " +
-      `ran on MySQL (${shown}): 13 TypeScript files (291 tests); opted out: python)`;
+      `ran on MySQL (${shown}): 13 TypeScript files (291 tests); opted out: python, galera)`;
     expect(line("mysql://ci:s3cr%40t@db:3306/runstore?ssl=true")).toBe(
       expected("mysql://ci:***@db:3306/runstore?ssl=true"),
     );
