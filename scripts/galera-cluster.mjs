@@ -26,6 +26,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { mysqlArgs } from "./test-runner/private-mariadb.mjs";
 
 const run = promisify(execFile);
 
@@ -121,21 +122,9 @@ function checkInstalled() {
 async function wsrepStatus(port) {
   const names = WSREP_STATUS.map((name) => `'${name}'`).join(", ");
   try {
-    const { stdout } = await run(
-      "mysql",
-      [
-        "--no-defaults",
-        "--protocol=TCP",
-        "--host=127.0.0.1",
-        `--port=${port}`,
-        "--user=root",
-        "--connect-timeout=2",
-        "--batch",
-        "--skip-column-names",
-        `--execute=SHOW GLOBAL STATUS WHERE Variable_name IN (${names})`,
-      ],
-      { timeout: 5000 },
-    );
+    const sql = `SHOW GLOBAL STATUS WHERE Variable_name IN (${names})`;
+    const args = [...mysqlArgs(port, sql), "--batch", "--skip-column-names"];
+    const { stdout } = await run("mysql", args, { timeout: 5000 });
     return Object.fromEntries(
       stdout
         .trim()

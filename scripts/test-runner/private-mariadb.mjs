@@ -39,22 +39,26 @@ function tail(path, lines = 15) {
   return readFileSync(path, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
 }
 
+/**
+ * The mysql client's arguments for `sql` as root on 127.0.0.1:`port` over
+ * TCP, reading no option file, giving up on connecting after 2 s.
+ */
+export function mysqlArgs(port, sql) {
+  return [
+    "--no-defaults",
+    "--protocol=TCP",
+    "--host=127.0.0.1",
+    `--port=${port}`,
+    "--user=root",
+    "--connect-timeout=2",
+    `--execute=${sql}`,
+  ];
+}
+
 /** True once the server answers a query over TCP. */
 async function answers(port) {
   try {
-    await run(
-      "mysql",
-      [
-        "--no-defaults",
-        "--protocol=TCP",
-        "--host=127.0.0.1",
-        `--port=${port}`,
-        "--user=root",
-        "--connect-timeout=2",
-        "--execute=SELECT 1",
-      ],
-      { timeout: 5000 },
-    );
+    await run("mysql", mysqlArgs(port, "SELECT 1"), { timeout: 5000 });
     return true;
   } catch {
     return false;

@@ -1,5 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { RunStore } from "@runstore/client";
+import type { Admission, RunStore } from "@runstore/client";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { MysqlRunStore } from "../../src/stores/mysql-run-store.js";
 import {
@@ -54,6 +54,22 @@ function failures(outcomes: PromiseSettledResult<unknown>[]): ConnectError[] {
     .map((o) => ConnectError.from(o.reason));
 }
 
+/**
+ * Checks that exactly one admission of `outcomes` succeeded; its run id,
+ * and the [code, message] of every refusal.
+ */
+function oneAdmitted(outcomes: PromiseSettledResult<Admission>[]): {
+  winner: string;
+  refused: [Code, string][];
+} {
+  const admitted = outcomes.filter(
+    (o): o is PromiseFulfilledResult<Admission> => o.status === "fulfilled",
+  );
+  expect(admitted).toHaveLength(1);
+  const refused = failures(outcomes).map((e): [Code, string] => [e.code, e.rawMessage]);
+  return { winner: admitted[0]?.value.run.runId ?? "", refused };
+}
+
 /** How many rows of `column = value` each node sees. */
 async function rowsOnEachNode(column: string, value: string): Promise<number[]> {
   return Promise.all(
@@ -84,12 +100,8 @@ describe("admission across the three nodes of a Galera cluster", () => {
         }),
       );
       const ms = performance.now() - started;
-      const admitted = outcomes.filter((o) => o.status === "fulfilled");
-      expect(admitted).toHaveLength(1);
-      const winner = (admitted[0] as PromiseFulfilledResult<{ run: { runId: string } }>).value.run
-        .runId;
-      const refused = failures(outcomes);
-      expect(refused.map((e) => [e.code, e.rawMessage])).toEqual(
+      const { winner, refused } = oneAdmitted(outcomes);
+      expect(refused).toEqual(
         Array(CALLS - 1).fill([
           Code.Aborted,
           `thread_id ${thread} is busy: run ${winner} is active`,
@@ -116,12 +128,8 @@ describe("admission across the three nodes of a Galera cluster", () => {
         }),
       );
       const ms = performance.now() - started;
-      const admitted = outcomes.filter((o) => o.status === "fulfilled");
-      expect(admitted).toHaveLength(1);
-      const winner = (admitted[0] as PromiseFulfilledResult<{ run: { runId: string } }>).value.run
-        .runId;
-      const refused = failures(outcomes);
-      expect(refused.map((e) => [e.code, e.rawMessage])).toEqual(
+      const { winner, refused } = oneAdmitted(outcomes);
+      expect(refused).toEqual(
         Array(CALLS - 1).fill([Code.AlreadyExists, `idempotency_key is held by run ${winner}`]),
       );
       expect(await rowsOnEachNode("idempotency_key", key)).toEqual([1, 1, 1]);
