@@ -9,6 +9,7 @@ import {
 } from "@runstore/client";
 import { pb } from "@runstore/client/internal";
 import { MemoryRunStore } from "../src/stores/memory-run-store.js";
+import { createMysqlPool } from "../src/stores/mysql-pool.js";
 import { MysqlRunStore } from "../src/stores/mysql-run-store.js";
 
 // One load-generator process: runs one workload at one concurrency against
@@ -21,13 +22,22 @@ export interface LoadSpec {
   client: "remote" | "grpc-js" | "memory" | "mysql";
   /** RemoteRunStore's gRPC transport: "sdk" (what it builds itself, the default) or one to compare. */
   clientTransport?: ClientTransport;
-  /** Server address for remote / grpc-js; database URL for mysql. */
+  /**
+   * Server address for remote / grpc-js (remote: several comma-separated,
+   * one a replica, all handed to RemoteRunStore); database URL for mysql.
+   */
   target: string;
   workload: "get" | "put" | "lifecycle" | "aggregate";
   concurrency: number;
   durationMs: number;
   /** In-process MysqlRunStore only: its pool, the size the server is given. */
   mysqlPoolSize?: number;
+  /**
+   * In-process MysqlRunStore only: false turns a Galera node's causality
+   * checks off (wsrep_sync_wait = 0 after the store's own session setup), so
+   * bench/galera.ts can show what they cost. The store never runs so.
+   */
+  causalReads?: boolean;
   /** Distinguishes ids between rounds sharing one server. */
   tag: string;
 }
@@ -117,7 +127,11 @@ async function openOps(spec: LoadSpec): Promise<{ ops: Ops; close(): Promise<voi
     case "remote": {
       const kind = spec.clientTransport ?? "sdk";
       if (kind === "sdk") {
-        const store = new RemoteRunStore({ baseUrl: spec.target, retry: false });
+        const urls = spec.target.split(",");
+        const store = new RemoteRunStore({
+          baseUrl: urls.length === 1 ? spec.target : urls,
+          retry: false,
+        });
         return { ops: store, close: async () => store.close() };
       }
       // "connect": connect-node's gRPC transport for every call, on a session
@@ -142,13 +156,26 @@ async function openOps(spec: LoadSpec): Promise<{ ops: Ops; close(): Promise<voi
     case "memory":
       return { ops: new MemoryRunStore(), close: async () => {} };
     case "mysql": {
-      const store = MysqlRunStore.open({
-        url: spec.target,
-        poolSize: spec.mysqlPoolSize ?? 64,
-      });
+      const options = { url: spec.target, poolSize: spec.mysqlPoolSize ?? 64 };
+      const store =
+        spec.causalReads === false ? uncheckedStore(options) : MysqlRunStore.open(options);
       return { ops: store, close: () => store.close() };
     }
   }
+}
+
+/** MysqlRunStore.open's store with wsrep_sync_wait = 0 set after its session setup. */
+function uncheckedStore(options: { url: string; poolSize: number }): MysqlRunStore {
+  const pool = createMysqlPool(options);
+  pool.on("connection", (connection) => {
+    // Unknown on MySQL: the error leaves the connection as it was.
+    connection.query("SET SESSION wsrep_sync_wait = 0", () => {});
+  });
+  return new MysqlRunStore(
+    pool.promise(),
+    {},
+    createMysqlPool(options, { connectionLimit: 1 }).promise(),
+  );
 }
 
 const METADATA = { source: "bench", labels: { team: "agents", tier: "prod" }, attempt: 1 };

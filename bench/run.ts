@@ -1,12 +1,12 @@
-import { execFile, spawn } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
-import { createInterface } from "node:readline";
-import { parseArgs, promisify } from "node:util";
+import { parseArgs } from "node:util";
 import { createConnection } from "mysql2/promise";
-import type { ClientTransport, LoadResult, LoadSpec } from "./load.js";
+import type { ClientTransport, LoadSpec } from "./load.js";
+import { cpuWindow, median, runLoadProcesses } from "./load-processes.js";
 import { memoryBoundStep } from "./memory-bound.js";
-import { NODE, type Served, serve as serveWith, statusMb } from "./serve.js";
+import { type Served, serve as serveWith, statusMb } from "./serve.js";
+import { serverPid } from "./server-pid.js";
 
 // `npm run bench`: every workload × concurrency against each path, load
 // from separate processes, medians of several rounds, each figure next to
@@ -14,7 +14,6 @@ import { NODE, type Served, serve as serveWith, statusMb } from "./serve.js";
 // version CI runs so the bench cannot rot; no timing is ever pass/fail.
 // Then the memory store's RSS under MEMORY_MAX_RUNS (bench/memory-bound.ts).
 
-const run = promisify(execFile);
 const { values: flags } = parseArgs({
   options: {
     smoke: { type: "boolean", default: false },
@@ -62,132 +61,14 @@ const MYSQL_POOL_SIZE = 64;
 /** Load processes per measurement (one at concurrency 1): the server, not one client process, must be the limit. */
 const LOADERS = Number(flags.loaders ?? 2);
 const MYSQL_SERVER = process.env.BENCH_MYSQL_URL ?? "mysql://root@127.0.0.1:3306";
-const CLOCK_TICK_US = 1_000_000 / Number((await run("getconf", ["CLK_TCK"])).stdout.trim() || 100);
 
 /** A server under test, started with the bench's `--node-flags`. */
 const serve = (name: string, args: string[], env: Record<string, string>) =>
   serveWith(name, args, env, NODE_FLAGS);
 
-/** User + system CPU of a process so far, in microseconds. */
-function cpuMicros(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
-  return (Number(fields[11]) + Number(fields[12])) * CLOCK_TICK_US;
-}
-
-/** The machine's idle and busy CPU time so far (all cores, clock ticks), from /proc/stat. */
-function machineTicks(): { idle: number; total: number } {
-  const fields = (readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "")
-    .trim()
-    .split(/\s+/)
-    .slice(1)
-    .map(Number);
-  const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
-  return { idle, total: fields.reduce((a, b) => a + b, 0) };
-}
-
-/** The local MariaDB / MySQL server's pid, for its CPU per operation; null when it runs elsewhere. */
-function databasePid(): number | null {
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const name = readFileSync(`/proc/${entry}/comm`, "utf8").trim();
-      if (name === "mariadbd" || name === "mysqld") return Number(entry);
-    } catch {
-      // The process ended while we looked.
-    }
-  }
-  return null;
-}
-
-/** CPU a process spends between `start()` and `end()`, in microseconds; 0 without a process. */
-function cpuWindow(pid: number | null | undefined) {
-  let before = 0;
-  let used = 0;
-  return {
-    start: () => {
-      before = pid == null ? 0 : cpuMicros(pid);
-    },
-    end: () => {
-      used = pid == null ? 0 : cpuMicros(pid) - before;
-    },
-    micros: () => used,
-  };
-}
-
 function peakRssMb(pid: number): number {
   return statusMb(pid, "VmHWM");
 }
-
-/**
- * Runs the spec split over several load processes: all seed, then all start
- * together; `window` brackets the measured part (for the server's CPU).
- */
-async function load(
-  spec: LoadSpec,
-  loaders: number,
-  window: { start(): void; end(): void },
-): Promise<{
-  ops: number;
-  rpcs: number;
-  errors: number;
-  seconds: number;
-  p50Ms: number;
-  p99Ms: number;
-  loadCpuUs: number;
-  machineIdle: number;
-}> {
-  const count = Math.max(1, Math.min(loaders, spec.concurrency));
-  const children = Array.from({ length: count }, (_, k) => {
-    const share = Math.floor(spec.concurrency / count) + (k < spec.concurrency % count ? 1 : 0);
-    const child = spawn(
-      NODE[0] as string,
-      [
-        ...NODE_FLAGS,
-        ...NODE.slice(1),
-        "bench/load.ts",
-        JSON.stringify({ ...spec, concurrency: share, tag: `${spec.tag}-${k}` }),
-      ],
-      { stdio: ["pipe", "pipe", "inherit"] },
-    );
-    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-    const ready = new Promise<void>((resolve, reject) => {
-      lines.once("line", (line) => (line === "ready" ? resolve() : reject(new Error(line))));
-      child.once("exit", (code) => reject(new Error(`load process exited ${code}`)));
-    });
-    const result = new Promise<LoadResult>((resolve, reject) => {
-      lines.on("line", (line) => {
-        if (line.startsWith("{")) resolve(JSON.parse(line) as LoadResult);
-      });
-      child.once("exit", (code) => reject(new Error(`load process exited ${code}`)));
-    });
-    return { child, ready, result };
-  });
-  await Promise.all(children.map((c) => c.ready));
-  const machineBefore = machineTicks();
-  window.start();
-  for (const c of children) c.child.stdin?.end("go\n");
-  const results = await Promise.all(children.map((c) => c.result));
-  window.end();
-  const machineAfter = machineTicks();
-  const latencies = results.flatMap((r) => r.latenciesUs).sort((a, b) => a - b);
-  return {
-    ops: results.reduce((n, r) => n + r.ops, 0),
-    rpcs: results.reduce((n, r) => n + r.rpcs, 0),
-    errors: results.reduce((n, r) => n + r.errors, 0),
-    seconds: Math.max(...results.map((r) => r.seconds)),
-    p50Ms: quantile(latencies, 0.5) / 1000,
-    p99Ms: quantile(latencies, 0.99) / 1000,
-    loadCpuUs: results.reduce((n, r) => n + r.cpuUs, 0),
-    machineIdle:
-      (machineAfter.idle - machineBefore.idle) / (machineAfter.total - machineBefore.total || 1),
-  };
-}
-
-/** The `at` quantile (0..1) of sorted values. */
-const quantile = (sorted: readonly number[], at: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor(at * sorted.length))] ?? 0;
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 
 /** One path through which a workload is driven. */
 interface Path {
@@ -223,7 +104,7 @@ async function main(): Promise<void> {
   await admin.query(`CREATE DATABASE \`${database}\``);
   const mysqlUrl = `${MYSQL_SERVER}/${database}`;
   const dbPid = ["127.0.0.1", "localhost", "[::1]"].includes(new URL(MYSQL_SERVER).hostname)
-    ? databasePid()
+    ? await serverPid(MYSQL_SERVER)
     : null;
   const servers: Served[] = [];
   try {
@@ -292,9 +173,9 @@ async function main(): Promise<void> {
     const measure = async (path: Path, workload: LoadSpec["workload"], concurrency: number) => {
       const db = path.backend === "mysql" ? dbPid : null;
       const pid = path.server?.().child.pid;
-      const serverCpu = cpuWindow(pid);
-      const dbCpuWindow = cpuWindow(db);
-      const result = await load(
+      const serverCpu = cpuWindow(pid === undefined ? [] : [pid]);
+      const dbCpuWindow = cpuWindow(db === null ? [] : [db]);
+      const result = await runLoadProcesses(
         {
           client: path.client,
           ...(path.clientTransport === undefined ? {} : { clientTransport: path.clientTransport }),
@@ -317,6 +198,7 @@ async function main(): Promise<void> {
             dbCpuWindow.end();
           },
         },
+        NODE_FLAGS,
       );
       const cpu = pid === undefined ? null : serverCpu.micros() / result.rpcs;
       const dbCpu = db === null ? null : dbCpuWindow.micros() / Math.max(1, result.ops);
