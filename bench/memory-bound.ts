@@ -11,7 +11,8 @@ import { type Served, serve, statusMb } from "./serve.js";
 // full (the oldest finished runs are evicted); with MEMORY_MAX_RUNS=0 it
 // grows with every run, up to a cap so the bench cannot exhaust the machine.
 // Part of `npm run bench`; alone (after `npm run build`):
-// `node --conditions=source --import tsx bench/memory-bound.ts [--smoke]`.
+// `node --conditions=source --import tsx bench/memory-bound.ts [--smoke]
+// [--max-runs N] [--runs N] [--sample-every N]`.
 
 /** One measured server: its bound and how many lifecycles to write. */
 export interface BoundSpec {
@@ -91,6 +92,9 @@ async function writeAndSample(server: Served, spec: BoundSpec) {
       if (done % spec.sampleEvery === 0) {
         const rssMb = statusMb(pid, "VmRSS");
         samples.push({ runs: done, rssMb });
+        console.error(
+          `memory bound MEMORY_MAX_RUNS=${spec.maxRuns}: ${done} runs, RSS ${Math.round(rssMb)} MB`,
+        );
         if (rssMb > spec.rssCapMb) stopped ??= `RSS ${Math.round(rssMb)} MB past the cap`;
       }
     }
@@ -127,18 +131,30 @@ export async function measureBound(spec: BoundSpec): Promise<BoundResult> {
   }
 }
 
-/** The bounded server, then the unbounded one (capped), at full size or in a few seconds. */
-export function boundSpecs(smoke: boolean): BoundSpec[] {
-  const shared = { concurrency: 32, rssCapMb: 2048 };
-  if (smoke) {
-    return [
-      { ...shared, maxRuns: 200, runs: 1000, sampleEvery: 200 },
-      { ...shared, maxRuns: 0, runs: 1000, sampleEvery: 200 },
-    ];
-  }
+/** The sizes to measure: the bound, the lifecycles written and how often RSS is sampled. */
+export interface BoundSizes {
+  maxRuns: number;
+  runs: number;
+  sampleEvery: number;
+}
+
+/** Full size, or a few seconds' worth for `--smoke`. */
+export const BOUND_SIZES: Record<"full" | "smoke", BoundSizes> = {
+  full: { maxRuns: 20_000, runs: 200_000, sampleEvery: 20_000 },
+  smoke: { maxRuns: 200, runs: 1000, sampleEvery: 200 },
+};
+
+/** The bounded server, then the unbounded one (the same writes, RSS-capped). */
+export function boundSpecs(sizes: BoundSizes): BoundSpec[] {
+  const shared = {
+    concurrency: 32,
+    rssCapMb: 2048,
+    runs: sizes.runs,
+    sampleEvery: sizes.sampleEvery,
+  };
   return [
-    { ...shared, maxRuns: 20_000, runs: 200_000, sampleEvery: 20_000 },
-    { ...shared, maxRuns: 0, runs: 200_000, sampleEvery: 20_000 },
+    { ...shared, maxRuns: sizes.maxRuns },
+    { ...shared, maxRuns: 0 },
   ];
 }
 
@@ -171,10 +187,10 @@ export function boundReport(results: readonly BoundResult[]): string[] {
 }
 
 /** Every spec in turn (one server at a time, so each has the machine to itself). */
-export async function memoryBound(smoke: boolean): Promise<BoundResult[]> {
+export async function memoryBound(sizes: BoundSizes): Promise<BoundResult[]> {
   if (!existsSync("dist/main.js")) throw new Error("memory bound: run `npm run build` first");
   const results: BoundResult[] = [];
-  for (const spec of boundSpecs(smoke)) {
+  for (const spec of boundSpecs(sizes)) {
     results.push(await measureBound(spec));
     console.error(`memory bound MEMORY_MAX_RUNS=${spec.maxRuns}: done`);
   }
@@ -182,8 +198,8 @@ export async function memoryBound(smoke: boolean): Promise<BoundResult[]> {
 }
 
 /** The bench step: measures, prints the table, keeps the figures in bench/results. */
-export async function memoryBoundStep(smoke: boolean): Promise<void> {
-  const results = await memoryBound(smoke);
+export async function memoryBoundStep(smoke: boolean, sizes?: BoundSizes): Promise<void> {
+  const results = await memoryBound(sizes ?? BOUND_SIZES[smoke ? "smoke" : "full"]);
   console.log(["", "Memory store under MEMORY_MAX_RUNS:", "", ...boundReport(results)].join("\n"));
   mkdirSync("bench/results", { recursive: true });
   writeFileSync(
@@ -197,6 +213,19 @@ export async function memoryBoundStep(smoke: boolean): Promise<void> {
 }
 
 if (process.argv[1]?.endsWith("memory-bound.ts")) {
-  const { values } = parseArgs({ options: { smoke: { type: "boolean", default: false } } });
-  await memoryBoundStep(values.smoke ?? false);
+  const { values } = parseArgs({
+    options: {
+      smoke: { type: "boolean", default: false },
+      "max-runs": { type: "string" },
+      runs: { type: "string" },
+      "sample-every": { type: "string" },
+    },
+  });
+  const smoke = values.smoke ?? false;
+  const base = BOUND_SIZES[smoke ? "smoke" : "full"];
+  await memoryBoundStep(smoke, {
+    maxRuns: Number(values["max-runs"] ?? base.maxRuns),
+    runs: Number(values.runs ?? base.runs),
+    sampleEvery: Number(values["sample-every"] ?? base.sampleEvery),
+  });
 }
