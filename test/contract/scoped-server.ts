@@ -8,20 +8,26 @@ import type { ScopedHandle } from "./run-store-contract.js";
  * A real server on port 0 in front of `backend` that requires the tokens of
  * `tokenLines` (AUTH_TOKENS_FILE lines, read as the server reads that file),
  * and a RemoteRunStore over `protocol` for each token a case calls with.
- * close() closes the clients and the server.
+ * Given several backends, a server (replica) in front of each, and clients
+ * with every replica's URL. close() closes the clients and the servers.
  */
 export async function openScopedRemote(
-  backend: RunStore,
+  backend: RunStore | readonly RunStore[],
   protocol: RemoteProtocol,
   tokenLines: readonly string[],
 ): Promise<ScopedHandle> {
   const tokens = parseTokenFile(tokenLines.join("\n"), "contract tokens");
-  const server = await startServer({ store: backend, port: 0, tokens });
+  const backends = Array.isArray(backend) ? backend : [backend as RunStore];
+  const servers = await Promise.all(
+    backends.map((store) => startServer({ store, port: 0, tokens })),
+  );
+  const urls = servers.map((server) => server.url);
+  const baseUrl = urls.length === 1 ? (urls[0] as string) : urls;
   const clients = new Map<string, RemoteRunStore>();
   const withToken = (token: string): RemoteRunStore => {
     let client = clients.get(token);
     if (client === undefined) {
-      client = new RemoteRunStore({ baseUrl: server.url, protocol, token });
+      client = new RemoteRunStore({ baseUrl, protocol, token });
       clients.set(token, client);
     }
     return client;
@@ -31,7 +37,7 @@ export async function openScopedRemote(
     withToken,
     async close() {
       for (const client of clients.values()) client.close();
-      await server.close();
+      await Promise.all(servers.map((server) => server.close()));
     },
   };
 }

@@ -1,15 +1,10 @@
 import type { Interceptor } from "@connectrpc/connect";
 import { type RemoteProtocol, RemoteRunStore } from "@runstore/client";
 import { afterAll, describe, expect, it } from "vitest";
-import { parseTokenFile } from "../../src/auth/token-grants.js";
-import { type RunningServer, startServer } from "../../src/server.js";
+import { startServer } from "../../src/server.js";
 import type { MysqlRunStore } from "../../src/stores/mysql-run-store.js";
-import { ADMIN_TOKEN } from "../contract/case-tokens.js";
-import {
-  runStoreContract,
-  type ScopedHandle,
-  type StoreHandle,
-} from "../contract/run-store-contract.js";
+import { runStoreContract, type StoreHandle } from "../contract/run-store-contract.js";
+import { openScopedRemote } from "../contract/scoped-server.js";
 import { createClusterDatabase } from "./cluster-db.js";
 
 // The contract suite (every case of test/contract/cases, the remote runner's
@@ -22,14 +17,9 @@ import { createClusterDatabase } from "./cluster-db.js";
 // other protocols reach the same service (test/contract/remote-mysql.test.ts
 // runs Connect on one MariaDB), and each pass takes about 100 s here.
 
+const PROTOCOL: RemoteProtocol = "grpc";
 const db = await createClusterDatabase("contract");
 const backends: MysqlRunStore[] = db.openStores();
-const opened: RunningServer[] = [];
-
-afterAll(async () => {
-  await Promise.all(opened.map((server) => server.close()));
-  await db.drop();
-});
 
 /** A counter per node of the calls that reached its replica. */
 function countCalls(counts: number[], node: number): Interceptor {
@@ -39,56 +29,20 @@ function countCalls(counts: number[], node: number): Interceptor {
   };
 }
 
-/** One replica per node, on port 0, counting calls into `counts`; closed after the file. */
-async function startReplicas(
-  counts: number[],
-  tokens?: ReturnType<typeof parseTokenFile>,
-): Promise<RunningServer[]> {
-  const servers = await Promise.all(
-    backends.map((store, node) =>
-      startServer({ store, port: 0, interceptors: [countCalls(counts, node)], tokens }),
-    ),
-  );
-  opened.push(...servers);
-  return servers;
-}
-
-/** Three replicas whose cases need tokens: a client per token, each with the three URLs. */
-async function openScoped(
-  protocol: RemoteProtocol,
-  counts: number[],
-  tokenLines: readonly string[],
-): Promise<ScopedHandle> {
-  await db.truncate();
-  const tokens = parseTokenFile(tokenLines.join("\n"), "contract tokens");
-  const servers = await startReplicas(counts, tokens);
-  const baseUrl = servers.map((server) => server.url);
-  const clients = new Map<string, RemoteRunStore>();
-  const withToken = (token: string): RemoteRunStore => {
-    let client = clients.get(token);
-    if (client === undefined) {
-      client = new RemoteRunStore({ baseUrl, protocol, token });
-      clients.set(token, client);
-    }
-    return client;
-  };
-  return {
-    store: withToken(ADMIN_TOKEN),
-    withToken,
-    async close() {
-      for (const client of clients.values()) client.close();
-      await Promise.all(servers.map((server) => server.close()));
-    },
-  };
-}
-
-const PROTOCOL: RemoteProtocol = "grpc";
-/** Calls that reached each node's replica: the shared client's, and the scoped cases'. */
+/** Calls that reached each node's replica from the shared client. */
 const counts = [0, 0, 0];
-const scopedCounts = [0, 0, 0];
-const replicas = await startReplicas(counts);
+const replicas = await Promise.all(
+  backends.map((store, node) =>
+    startServer({ store, port: 0, interceptors: [countCalls(counts, node)] }),
+  ),
+);
 const client = new RemoteRunStore({ baseUrl: replicas.map((r) => r.url), protocol: PROTOCOL });
-afterAll(() => client.close());
+
+afterAll(async () => {
+  client.close();
+  await Promise.all(replicas.map((server) => server.close()));
+  await db.drop();
+});
 
 runStoreContract(
   `RemoteRunStore (${PROTOCOL}, three URLs) → three replicas → MysqlRunStore on three Galera nodes`,
@@ -96,7 +50,10 @@ runStoreContract(
     await db.truncate();
     return { store: client, close: async () => {} };
   },
-  (tokenLines) => openScoped(PROTOCOL, scopedCounts, tokenLines),
+  async (tokenLines) => {
+    await db.truncate();
+    return openScopedRemote(backends, PROTOCOL, tokenLines);
+  },
 );
 
 describe("the calls went round robin", () => {
@@ -104,7 +61,7 @@ describe("the calls went round robin", () => {
     const calls = counts.reduce((sum, n) => sum + n, 0);
     console.log(
       `REPORT galera contract (${PROTOCOL}): ${calls} calls through three replicas, ` +
-        `per node [${counts.join(", ")}]; the scoped cases' replicas [${scopedCounts.join(", ")}]`,
+        `per node [${counts.join(", ")}]`,
     );
     expect(calls).toBeGreaterThan(0);
     expect(Math.max(...counts) - Math.min(...counts)).toBeLessThanOrEqual(1);
