@@ -189,16 +189,23 @@ def _test_method(case: ContractCase) -> Callable[[Any], Awaitable[None]]:
     adapted = dataclasses.replace(case, steps=[_for_deerflow(step) for step in case.steps])
 
     async def test(self: Any) -> None:
-        await run_case(self.store, adapted)
+        # Every step calls the one DeerFlowCalls (run_case takes a CaseStores for this).
+        await run_case(lambda _name: self.store, adapted)
 
     test.__doc__ = f"DeerFlowRunStore, {case.spec}: {case.name}"
     return test
 
 
 def deerflow_case_rules() -> type:
-    """A mixin with one test method per shared case, run through DeerFlowCalls."""
+    """A mixin with one test method per shared case of parts 1 and 2, run through
+    DeerFlowCalls. Part 3's history-*.json cases call methods DeerFlow's store
+    interface has no counterpart for in this adapter (DeerFlowRunStore's
+    history methods are tested in test_history_client.py), and remote-only
+    cases need a server with tokens (test_contract_*.py run both)."""
     methods: dict[str, Any] = {}
     for case in load_cases():
+        if case.remote_only or case.file.startswith("history-"):
+            continue
         slug = re.sub(r"[^0-9a-z]+", "_", case.name.lower()).strip("_")
         methods[f"test_{case.file.replace('-', '_')}__{slug}"] = _test_method(case)
     return type("DeerFlowCaseRules", (), methods)
