@@ -142,26 +142,32 @@ export class RemoteHistory {
     );
   }
 
-  async listPendingPage(
+  listPendingPage(
     options: RecoveryOptions | undefined,
     page: PageRequest | undefined,
     call: RemoteCallOptions | undefined,
   ): Promise<Page<RunRecord>> {
-    const request = { before: optionalTimestamp(options?.before, "before"), ...pageFields(page) };
-    return runPage(
-      await this.invoke("listPending", (o) => this.client.listPending(request, o), call),
-    );
+    return this.recoveryPage("listPending", options, page, call);
   }
 
-  async listInflightPage(
+  listInflightPage(
+    options: RecoveryOptions | undefined,
+    page: PageRequest | undefined,
+    call: RemoteCallOptions | undefined,
+  ): Promise<Page<RunRecord>> {
+    return this.recoveryPage("listInflight", options, page, call);
+  }
+
+  /** A page of ListPending or ListInflight: the two take the same request. */
+  private async recoveryPage(
+    method: "listPending" | "listInflight",
     options: RecoveryOptions | undefined,
     page: PageRequest | undefined,
     call: RemoteCallOptions | undefined,
   ): Promise<Page<RunRecord>> {
     const request = { before: optionalTimestamp(options?.before, "before"), ...pageFields(page) };
-    return runPage(
-      await this.invoke("listInflight", (o) => this.client.listInflight(request, o), call),
-    );
+    const list = (o: ConnectCallOptions): Promise<RunsAnswer> => this.client[method](request, o);
+    return runPage(await this.invoke(method, list, call));
   }
 
   async listInflightWithExpiredLeasePage(

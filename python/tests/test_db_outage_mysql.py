@@ -11,14 +11,15 @@ require_grpc()
 
 import asyncio  # noqa: E402
 import json  # noqa: E402
-import time  # noqa: E402
 import unittest  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from typing import ClassVar  # noqa: E402
 
 from runstore_client import GrpcRunStore, RetryPolicy, UnavailableError  # noqa: E402
 from tests.support.mysql import ScratchDatabase, create_test_database, mysql_address  # noqa: E402
 from tests.support.server import ServerProcess  # noqa: E402
 from tests.support.tcp_proxy import TcpProxy  # noqa: E402
+from tests.support.until import until  # noqa: E402
 
 
 class DatabaseOutageTest(unittest.IsolatedAsyncioTestCase):
@@ -61,12 +62,9 @@ class DatabaseOutageTest(unittest.IsolatedAsyncioTestCase):
         """How many Get calls the server has answered UNAVAILABLE so far."""
         return self.unavailable_calls("Get")
 
-    async def wait_for(self, condition: str, check: object, timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not check():  # type: ignore[operator]
-            if time.monotonic() > deadline:
-                self.fail(f"timed out waiting for {condition}\n{self.server.output()[-3000:]}")
-            await asyncio.sleep(0.02)
+    async def wait_for(self, condition: str, check: Callable[[], bool], timeout: float = 15.0) -> None:
+        if not await until(check, timeout):
+            self.fail(f"timed out waiting for {condition}\n{self.server.output()[-3000:]}")
 
     async def test_database_outage_is_retried_until_it_ends(self) -> None:
         target = self.server.target

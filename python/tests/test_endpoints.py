@@ -12,7 +12,6 @@ from tests.support.requirements import require_grpc
 require_grpc()
 
 import asyncio  # noqa: E402
-import time  # noqa: E402
 import unittest  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor  # noqa: E402
@@ -24,6 +23,7 @@ from runstore_client.targets import ROUND_ROBIN, channel_target  # noqa: E402
 from tests.support.mysql import ScratchDatabase, create_test_database, mysql_address  # noqa: E402
 from tests.support.server import ServerProcess  # noqa: E402
 from tests.support.tcp_proxy import TcpProxy  # noqa: E402
+from tests.support.until import until  # noqa: E402
 
 
 class TargetListTest(unittest.TestCase):
@@ -131,11 +131,8 @@ class ReplicasTest(unittest.IsolatedAsyncioTestCase):
 
     async def wait_for(self, what: str, check: Callable[[], bool], timeout: float = 30.0) -> None:
         """Polls ``check`` (the log lines are read by a thread of their own)."""
-        deadline = time.monotonic() + timeout
-        while not check():
-            if time.monotonic() > deadline:
-                self.fail(f"timed out waiting for {what}")
-            await asyncio.sleep(0.02)
+        if not await until(check, timeout):
+            self.fail(f"timed out waiting for {what}")
 
     async def connect_all(
         self, store: GrpcRunStore, run_id: str, servers: list[ServerProcess]
@@ -150,7 +147,7 @@ class ReplicasTest(unittest.IsolatedAsyncioTestCase):
                 await self.settle()
                 return
             await store.get(run_id)
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # paces the probing Gets; the loop ends on the counts
         self.fail("not every replica answered a Get")
 
     async def settle(self) -> None:

@@ -30,6 +30,7 @@ from runstore_client import connection  # noqa: E402
 from runstore_client.tls_refusal import CERTIFICATE_REQUIRED, SILENT_REFUSAL  # noqa: E402
 from tests.support.certs import SERVER_NAME, CertFiles, make_certs  # noqa: E402
 from tests.support.server import ServerProcess  # noqa: E402
+from tests.support.until import until  # noqa: E402
 
 TOKEN = "python-client-token-0123456789"
 PYTHON_DIR = Path(__file__).resolve().parents[1]
@@ -204,9 +205,6 @@ class MutualTlsTest(_TlsServerCase):
 
     async def wait_for_refusals(self, count: int) -> list[dict[str, Any]]:
         """The refusal lines once there are ``count`` (the server logs as it closes; bounded)."""
-        for _ in range(1000):
-            lines = self.refusal_lines()
-            if len(lines) >= count:
-                return lines
-            await asyncio.sleep(0.01)
+        if await until(lambda: len(self.refusal_lines()) >= count, 20.0):
+            return self.refusal_lines()
         self.fail(f"the server logged {len(self.refusal_lines())} refusal lines, expected {count}")

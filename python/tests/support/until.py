@@ -1,0 +1,21 @@
+"""Waiting on a condition in a test: poll it, never sleep a guessed time."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Callable
+
+#: Seconds between two looks at the condition (what it reads is cheap: a
+#: counter or the server's log lines, read by a thread of their own).
+POLL_INTERVAL = 0.02
+
+
+async def until(check: Callable[[], bool], timeout: float) -> bool:
+    """True as soon as ``check()`` holds; False once ``timeout`` seconds pass without it."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(POLL_INTERVAL)
+    return True
