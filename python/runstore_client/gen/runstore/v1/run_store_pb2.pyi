@@ -22,6 +22,10 @@ OPERATION_KIND_CHECKPOINT_WRITE: OperationKind
 OPERATION_KIND_DELETE: OperationKind
 OPERATION_KIND_RUN: OperationKind
 OPERATION_KIND_UNSPECIFIED: OperationKind
+RUN_CHANGE_KIND_CREATED: RunChangeKind
+RUN_CHANGE_KIND_DELETED: RunChangeKind
+RUN_CHANGE_KIND_UNSPECIFIED: RunChangeKind
+RUN_CHANGE_KIND_UPDATED: RunChangeKind
 RUN_STATUS_ERROR: RunStatus
 RUN_STATUS_INTERRUPTED: RunStatus
 RUN_STATUS_PENDING: RunStatus
@@ -621,6 +625,20 @@ class Run(_message.Message):
     user_id: str
     def __init__(self, run_id: _Optional[str] = ..., thread_id: _Optional[str] = ..., assistant_id: _Optional[str] = ..., user_id: _Optional[str] = ..., model_name: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., multitask_strategy: _Optional[_Union[MultitaskStrategy, str]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., kwargs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., error: _Optional[str] = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., total_input_tokens: _Optional[int] = ..., total_output_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ..., llm_call_count: _Optional[int] = ..., lead_agent_tokens: _Optional[int] = ..., subagent_tokens: _Optional[int] = ..., middleware_tokens: _Optional[int] = ..., message_count: _Optional[int] = ..., last_ai_message: _Optional[str] = ..., first_human_message: _Optional[str] = ..., operation_kind: _Optional[_Union[OperationKind, str]] = ..., stop_reason: _Optional[str] = ..., owner_worker_id: _Optional[str] = ..., lease_expires_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., cancel_action: _Optional[_Union[CancelAction, str]] = ..., cancel_requested_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., follow_up_to_run_id: _Optional[str] = ..., token_usage_by_model: _Optional[_Mapping[str, ModelUsage]] = ..., queued: bool = ...) -> None: ...
 
+class RunChange(_message.Message):
+    __slots__ = ["changed_at", "kind", "left_filter", "run", "sequence"]
+    CHANGED_AT_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    LEFT_FILTER_FIELD_NUMBER: _ClassVar[int]
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    changed_at: _timestamp_pb2.Timestamp
+    kind: RunChangeKind
+    left_filter: bool
+    run: Run
+    sequence: int
+    def __init__(self, kind: _Optional[_Union[RunChangeKind, str]] = ..., run: _Optional[_Union[Run, _Mapping]] = ..., sequence: _Optional[int] = ..., changed_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., left_filter: bool = ...) -> None: ...
+
 class SearchRunsRequest(_message.Message):
     __slots__ = ["assistant_id", "created_after", "created_before", "metadata", "model_name", "operation_kinds", "page_size", "page_token", "statuses", "thread_id", "user_id"]
     ASSISTANT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -830,6 +848,30 @@ class UpdateStatusResponse(_message.Message):
     updated: _wrappers_pb2.BoolValue
     def __init__(self, updated: _Optional[_Union[_wrappers_pb2.BoolValue, _Mapping]] = ...) -> None: ...
 
+class WatchRunsRequest(_message.Message):
+    __slots__ = ["active_only", "cursor", "operation_kinds", "statuses", "thread_id", "user_id"]
+    ACTIVE_ONLY_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    OPERATION_KINDS_FIELD_NUMBER: _ClassVar[int]
+    STATUSES_FIELD_NUMBER: _ClassVar[int]
+    THREAD_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    active_only: bool
+    cursor: str
+    operation_kinds: _containers.RepeatedScalarFieldContainer[OperationKind]
+    statuses: _containers.RepeatedScalarFieldContainer[RunStatus]
+    thread_id: str
+    user_id: str
+    def __init__(self, user_id: _Optional[str] = ..., thread_id: _Optional[str] = ..., statuses: _Optional[_Iterable[_Union[RunStatus, str]]] = ..., active_only: bool = ..., operation_kinds: _Optional[_Iterable[_Union[OperationKind, str]]] = ..., cursor: _Optional[str] = ...) -> None: ...
+
+class WatchRunsResponse(_message.Message):
+    __slots__ = ["change", "cursor"]
+    CHANGE_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    change: RunChange
+    cursor: str
+    def __init__(self, change: _Optional[_Union[RunChange, _Mapping]] = ..., cursor: _Optional[str] = ...) -> None: ...
+
 class RunStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []
 
@@ -843,4 +885,7 @@ class CancelAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []
 
 class ThreadStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class RunChangeKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []

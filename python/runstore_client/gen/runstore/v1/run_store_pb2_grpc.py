@@ -148,6 +148,11 @@ class RunStoreServiceStub(object):
                 request_serializer=runstore_dot_v1_dot_run__store__pb2.DeleteThreadRequest.SerializeToString,
                 response_deserializer=runstore_dot_v1_dot_run__store__pb2.DeleteThreadResponse.FromString,
                 )
+        self.WatchRuns = channel.unary_stream(
+                '/runstore.v1.RunStoreService/WatchRuns',
+                request_serializer=runstore_dot_v1_dot_run__store__pb2.WatchRunsRequest.SerializeToString,
+                response_deserializer=runstore_dot_v1_dot_run__store__pb2.WatchRunsResponse.FromString,
+                )
 
 
 class RunStoreServiceServicer(object):
@@ -378,6 +383,18 @@ class RunStoreServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchRuns(self, request, context):
+        """WatchRuns streams the changes of the runs matching the filter, in the
+        store's change order, each with the row after the change and a cursor to
+        resume after it. The first message is a heartbeat carrying the cursor the
+        stream starts after; heartbeats follow while nothing matches. A stream
+        that falls too far behind ends with ABORTED (resume from the last cursor
+        received); a cursor older than the kept change log is OUT_OF_RANGE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RunStoreServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -510,6 +527,11 @@ def add_RunStoreServiceServicer_to_server(servicer, server):
                     servicer.DeleteThread,
                     request_deserializer=runstore_dot_v1_dot_run__store__pb2.DeleteThreadRequest.FromString,
                     response_serializer=runstore_dot_v1_dot_run__store__pb2.DeleteThreadResponse.SerializeToString,
+            ),
+            'WatchRuns': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchRuns,
+                    request_deserializer=runstore_dot_v1_dot_run__store__pb2.WatchRunsRequest.FromString,
+                    response_serializer=runstore_dot_v1_dot_run__store__pb2.WatchRunsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -964,5 +986,22 @@ class RunStoreService(object):
         return grpc.experimental.unary_unary(request, target, '/runstore.v1.RunStoreService/DeleteThread',
             runstore_dot_v1_dot_run__store__pb2.DeleteThreadRequest.SerializeToString,
             runstore_dot_v1_dot_run__store__pb2.DeleteThreadResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def WatchRuns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(request, target, '/runstore.v1.RunStoreService/WatchRuns',
+            runstore_dot_v1_dot_run__store__pb2.WatchRunsRequest.SerializeToString,
+            runstore_dot_v1_dot_run__store__pb2.WatchRunsResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
