@@ -144,12 +144,153 @@ const retention: Migration = {
   },
 };
 
+/**
+ * The change log behind WatchRuns (docs/mysql.md "Change log";
+ * mysql-change-feed.ts numbers and reads it). runstore_changes holds one row
+ * per committed change of a run: the change columns, then a copy of every
+ * column of `runs` with the same name and type (so mysql-rows.ts reads it as
+ * it reads a run), the row after the change or, for a delete, as it was.
+ * Three triggers write it in the writer's own transaction: no extra round
+ * trip, every write path covered (a rolled-back write leaves none), and
+ * Galera replicates the change rows as rows (the appliers fire no
+ * triggers). change_id is the insert order on one node; change_seq, the
+ * position watchers see, is given later by the sequencer in commit order
+ * (NULL until then): changes_unnumbered serves its `change_seq IS NULL ORDER
+ * BY change_id` scan (a UNIQUE index cannot: MariaDB sorts then), the
+ * unique changes_seq the reads by position and catches a number given
+ * twice. runstore_change_counter's one row holds the last number given and
+ * the log's identity, a random id drawn once per database.
+ *
+ * Schema evolution: a migration that adds a column to `runs` must add it
+ * here too (same name and type) and re-create the three triggers with it,
+ * in the same migration. Each statement may run twice (DDL commits itself,
+ * so a run cut off midway is finished by the next one).
+ */
+const changes: Migration = {
+  async up(db) {
+    await sql`
+      CREATE TABLE IF NOT EXISTS runstore_changes (
+        change_id BIGINT NOT NULL AUTO_INCREMENT,
+        change_seq BIGINT NULL,
+        change_kind VARCHAR(7) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+        changed_at DATETIME(6) NOT NULL,
+        previous_status VARCHAR(16) CHARACTER SET ascii COLLATE ascii_bin NULL,
+        run_id VARBINARY(256) NOT NULL,
+        thread_id VARBINARY(256) NOT NULL,
+        assistant_id VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,
+        user_id VARBINARY(256) NULL,
+        model_name VARBINARY(512) NULL,
+        status VARCHAR(16) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+        multitask_strategy VARCHAR(16) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+        metadata JSON NOT NULL,
+        kwargs JSON NOT NULL,
+        error LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,
+        created_at DATETIME(6) NOT NULL,
+        updated_at DATETIME(6) NOT NULL,
+        total_input_tokens BIGINT NOT NULL,
+        total_output_tokens BIGINT NOT NULL,
+        total_tokens BIGINT NOT NULL,
+        llm_call_count BIGINT NOT NULL,
+        lead_agent_tokens BIGINT NOT NULL,
+        subagent_tokens BIGINT NOT NULL,
+        middleware_tokens BIGINT NOT NULL,
+        message_count BIGINT NOT NULL,
+        last_ai_message TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,
+        first_human_message TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,
+        operation_kind VARCHAR(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+        stop_reason VARCHAR(50) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,
+        owner_worker_id VARBINARY(512) NULL,
+        lease_expires_at DATETIME(6) NULL,
+        cancel_action VARCHAR(16) CHARACTER SET ascii COLLATE ascii_bin NULL,
+        cancel_requested_at DATETIME(6) NULL,
+        idempotency_key VARBINARY(1020) NULL,
+        follow_up_to_run_id VARBINARY(256) NULL,
+        token_usage_by_model JSON NOT NULL,
+        queued BOOLEAN NOT NULL,
+        holds_slot BOOLEAN NOT NULL,
+        active_thread_id VARBINARY(256) NULL,
+        PRIMARY KEY (change_id),
+        UNIQUE KEY changes_seq (change_seq),
+        KEY changes_unnumbered (change_seq, change_id)
+      ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin
+    `.execute(db);
+    await sql`
+      CREATE TABLE IF NOT EXISTS runstore_change_counter (
+        id TINYINT NOT NULL,
+        last_seq BIGINT NOT NULL,
+        feed_id VARCHAR(36) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+        PRIMARY KEY (id)
+      ) ENGINE = InnoDB
+    `.execute(db);
+    await sql`INSERT IGNORE INTO runstore_change_counter (id, last_seq, feed_id) VALUES (1, 0, UUID())`.execute(
+      db,
+    );
+    for (const [event, kind, row, previous] of CHANGE_TRIGGERS) {
+      const name = `runs_change_${event.toLowerCase()}`;
+      await sql.raw(`DROP TRIGGER IF EXISTS ${name}`).execute(db);
+      await sql
+        .raw(
+          `CREATE TRIGGER ${name} AFTER ${event} ON runs FOR EACH ROW ` +
+            `INSERT INTO runstore_changes (change_kind, changed_at, previous_status, ${RUN_COLUMNS_0005.join(", ")}) ` +
+            `VALUES ('${kind}', UTC_TIMESTAMP(6), ${previous}, ${RUN_COLUMNS_0005.map((c) => `${row}.${c}`).join(", ")})`,
+        )
+        .execute(db);
+    }
+  },
+};
+
+/** Every column of `runs` as of 0005, in table order (frozen: a later column needs a migration of its own). */
+const RUN_COLUMNS_0005 = [
+  "run_id",
+  "thread_id",
+  "assistant_id",
+  "user_id",
+  "model_name",
+  "status",
+  "multitask_strategy",
+  "metadata",
+  "kwargs",
+  "error",
+  "created_at",
+  "updated_at",
+  "total_input_tokens",
+  "total_output_tokens",
+  "total_tokens",
+  "llm_call_count",
+  "lead_agent_tokens",
+  "subagent_tokens",
+  "middleware_tokens",
+  "message_count",
+  "last_ai_message",
+  "first_human_message",
+  "operation_kind",
+  "stop_reason",
+  "owner_worker_id",
+  "lease_expires_at",
+  "cancel_action",
+  "cancel_requested_at",
+  "idempotency_key",
+  "follow_up_to_run_id",
+  "token_usage_by_model",
+  "queued",
+  "holds_slot",
+  "active_thread_id",
+] as const;
+
+/** 0005's triggers: the event, the change kind, the row copied (NEW or OLD), the previous status. */
+const CHANGE_TRIGGERS = [
+  ["INSERT", "created", "NEW", "NULL"],
+  ["UPDATE", "updated", "NEW", "OLD.status"],
+  ["DELETE", "deleted", "OLD", "OLD.status"],
+] as const;
+
 /** Every migration, by name; names sort in the order they apply. Never edit an applied one. */
 export const MIGRATIONS: Record<string, Migration> = {
   "0001_create_runs": createRuns,
   "0002_coordination": coordination,
   "0003_history": history,
   "0004_retention": retention,
+  "0005_changes": changes,
 };
 
 /** The table that records applied migrations. */

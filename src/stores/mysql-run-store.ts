@@ -47,6 +47,7 @@ import {
   checkUpdateStatus,
 } from "./check-input.js";
 import { claimNextRun, createThreadOperation } from "./mysql-admission.js";
+import { MysqlChangeFeed } from "./mysql-change-feed.js";
 import {
   claimForTakeover,
   finalizeIfNotCancelled,
@@ -624,6 +625,13 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolSt
 
   deleteThread(threadId: string, options?: DeleteThreadOptions): Promise<number> {
     return deleteThread(this.session, threadId, options);
+  }
+
+  // The change log behind WatchRuns (mysql-change-feed.ts).
+
+  /** This database's change log; `pollMs` (WATCH_POLL_MS) paces waitForChange's sequencer runs. */
+  changeFeed(options: { pollMs?: number } = {}): MysqlChangeFeed {
+    return new MysqlChangeFeed(this.session, options.pollMs);
   }
 
   // Retention (mysql-retention.ts; the sweeper is retention.ts).
