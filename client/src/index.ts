@@ -78,3 +78,10 @@ export {
 } from "./run-store.js";
 export { keepByteOrderMarks } from "./text-encoding.js";
 export { nowTimestamp } from "./timestamp.js";
+export {
+  RUN_CHANGE_KINDS,
+  type RunChangeEvent,
+  type RunChangeKind,
+  type RunWatchEvent,
+  type WatchRunsFilter,
+} from "./watch.js";

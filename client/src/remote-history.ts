@@ -371,7 +371,8 @@ function searchRequest(search: RunSearch | undefined) {
   });
 }
 
-function listField<T>(field: string, value: readonly T[] | null | undefined): readonly T[] {
+/** A list filter as sent: null/undefined is empty; anything but an array is refused naming `field`. */
+export function listField<T>(field: string, value: readonly T[] | null | undefined): readonly T[] {
   if (value === undefined || value === null) return [];
   if (!Array.isArray(value)) throw invalidArgument(field, "must be a list");
   return value;

@@ -44,7 +44,14 @@ import {
   optionalTimestamp,
   text,
 } from "./remote-request.js";
-import { policyFor, type RetryOptions, type RetryPolicy, retryPolicy, withRetry } from "./retry.js";
+import { watchRuns } from "./remote-watch.js";
+import {
+  isIdempotent,
+  type RetryOptions,
+  type RetryPolicy,
+  retryPolicy,
+  withRetry,
+} from "./retry.js";
 import type {
   Admission,
   CancelAction,
@@ -70,6 +77,7 @@ import { keepByteOrderMarks } from "./text-encoding.js";
 import { refusedCertificateAsUnauthenticated } from "./tls-errors.js";
 import { tracedCall } from "./tracing.js";
 import { checkBoolean } from "./validation.js";
+import type { RunWatchEvent, WatchRunsFilter } from "./watch.js";
 
 export { DEFAULT_KEEPALIVE_INTERVAL_MS, DEFAULT_MAX_REQUEST_BYTES } from "./remote-connections.js";
 
@@ -107,10 +115,12 @@ export interface RemoteRunStoreOptions {
   /**
    * Retries of UNAVAILABLE within each call's deadline (see `withRetry`);
    * applies to every method of the store, whatever the transport, but not to
-   * the raw `client`, and never to startRun, claimNextRun,
-   * finalizeIfNotCancelled and claimForTakeover, which are made once (their
-   * answer to a repeat is not their first answer: see SINGLE_ATTEMPT_RPCS).
-   * `false` makes exactly one attempt. Default: 4 attempts, backoff bound
+   * the raw `client`. startRun, claimNextRun, finalizeIfNotCancelled and
+   * claimForTakeover are repeated only after the server's overload refusal
+   * (UNAVAILABLE with a RetryInfo detail: refused before running); after any
+   * other UNAVAILABLE they are made once (their answer to a repeat is not
+   * their first answer: see SINGLE_ATTEMPT_RPCS). A refusal's retry_delay
+   * is slept at the least. `false` makes exactly one attempt. Default: 4 attempts, backoff bound
    * 50 ms doubling up to 2000 ms, full jitter.
    */
   retry?: RetryOptions | false;
@@ -169,7 +179,8 @@ export interface RemoteCallOptions {
  * TypeScript service can swap an in-process store for the shared server
  * without changing a line. Errors are ConnectErrors with the server's code;
  * UNAVAILABLE is retried first (option `retry`), within the call's deadline,
- * except by the four calls whose answer is not idempotent (SINGLE_ATTEMPT_RPCS).
+ * except by the four calls whose answer is not idempotent (SINGLE_ATTEMPT_RPCS),
+ * which are retried only after an overload refusal (see `withRetry`).
  */
 export class RemoteRunStore implements RunStore {
   /**
@@ -639,6 +650,34 @@ export class RemoteRunStore implements RunStore {
   }
 
   /**
+   * The changes of the runs matching `filter` as they commit (docs/contract.md,
+   * "Live changes"): first a heartbeat with the cursor the watch starts
+   * after, then each change, and heartbeats while nothing matches. After
+   * UNAVAILABLE, ABORTED (the stream fell behind) or a lost connection it
+   * resumes by itself from the last cursor it yielded, within the store's
+   * retry policy (attempts counted since the last message received; with
+   * several base URLs the next attempt goes to the next replica), so no
+   * change is lost or repeated. OUT_OF_RANGE (a cursor the log no longer
+   * holds, or of another log), INVALID_ARGUMENT, PERMISSION_DENIED and
+   * anything else are thrown. Leaving the loop (`break`, `return()`)
+   * cancels the call. No deadline unless `call.timeoutMs` is given (the
+   * store's default timeout does not apply); it bounds the whole watch.
+   */
+  watchRuns(
+    filter?: WatchRunsFilter,
+    call?: RemoteCallOptions,
+  ): AsyncGenerator<RunWatchEvent, void, undefined> {
+    const context = {
+      client: this.client,
+      headers: this.headers,
+      retry: this.retry,
+      closed: this.closed.signal,
+      refusals: this.connections?.watch,
+    };
+    return watchRuns(context, filter, call);
+  }
+
+  /**
    * A write that takes an idempotency key. When it fails with a conflict
    * whose row the server sent as a reference (a row too large for a gRPC
    * trailer), the row is read with Get, so idempotencyConflict(error) gives
@@ -661,8 +700,8 @@ export class RemoteRunStore implements RunStore {
 
   /**
    * Runs the RPC `name` with the store's token, retrying UNAVAILABLE within
-   * the call's deadline (the per-call timeoutMs, else the store's default),
-   * unless `name` is one of SINGLE_ATTEMPT_RPCS. Requests are built before
+   * the call's deadline (the per-call timeoutMs, else the store's default);
+   * one of SINGLE_ATTEMPT_RPCS only after an overload refusal. Requests are built before
    * this, so a bad argument fails once, locally.
    */
   private async invoke<T>(
@@ -684,7 +723,8 @@ export class RemoteRunStore implements RunStore {
                 rpc({ headers: { ...this.headers, ...traceHeaders }, ...attempt }),
               ),
             { signal, timeoutMs: call?.timeoutMs ?? this.timeoutMs },
-            policyFor(name, this.retry),
+            this.retry,
+            isIdempotent(name),
           ),
         (error) => Code[ConnectError.from(error).code] ?? "unknown",
       );

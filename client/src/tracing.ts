@@ -58,22 +58,37 @@ function otelApi(): OtelApi | null {
   return api;
 }
 
+/** A client span opened by hand, for a call that is not one promise (a stream read over time). */
+export interface CallSpan {
+  /** The headers that carry the span (`traceparent`); empty without a tracer. */
+  readonly headers: Record<string, string>;
+  /** Marks the span failed with the code `code`. */
+  fail(code: string): void;
+  /** Ends the span; later calls do nothing. */
+  end(): void;
+}
+
+/** The no-op span of a process without @opentelemetry/api. */
+const NO_SPAN: CallSpan = { headers: {}, fail() {}, end() {} };
+
 /**
- * Runs one RunStore call inside a client span `runstore.v1.RunStoreService/<Method>`
- * (a child of the caller's active span) and hands `attempt` the headers
- * that carry it: `traceparent` from the propagator the application
- * registered. Without @opentelemetry/api, a registered tracer provider or
- * propagator, the span is the API's no-op and the headers are empty.
- * `errorCode` names the code of a failure, for the span's status.
+ * Opens a client span `runstore.v1.RunStoreService/<Method>` (a child of the
+ * caller's active span) and the headers that carry it: `traceparent` from
+ * the propagator the application registered. Without @opentelemetry/api, a
+ * registered tracer provider or propagator, the span is a no-op and the
+ * headers are empty.
  */
-export async function tracedCall<T>(
+export function startCallSpan(service: string, method: string): CallSpan {
+  return openSpan(service, method)?.span ?? NO_SPAN;
+}
+
+/** The span and its context, or undefined without @opentelemetry/api. */
+function openSpan(
   service: string,
   method: string,
-  attempt: (traceHeaders: Record<string, string>) => Promise<T>,
-  errorCode: (error: unknown) => string,
-): Promise<T> {
+): { otel: OtelApi; span: CallSpan; context: ContextLike } | undefined {
   const otel = otelApi();
-  if (otel === null) return attempt({});
+  if (otel === null) return undefined;
   const parent = otel.context.active();
   const span = otel.trace.getTracer("@runstore/client").startSpan(
     `${service}/${method}`,
@@ -83,17 +98,44 @@ export async function tracedCall<T>(
     },
     parent,
   );
-  const active = otel.trace.setSpan(parent, span);
+  const context = otel.trace.setSpan(parent, span);
   const headers: Record<string, string> = {};
-  otel.propagation.inject(active, headers, {
+  otel.propagation.inject(context, headers, {
     set: (carrier, key, value) => {
       carrier[key] = value;
     },
   });
+  let ended = false;
+  const handle: CallSpan = {
+    headers,
+    fail: (code) => span.setStatus({ code: SPAN_STATUS_ERROR, message: code }),
+    end() {
+      if (ended) return;
+      ended = true;
+      span.end();
+    },
+  };
+  return { otel, span: handle, context };
+}
+
+/**
+ * Runs one RunStore call inside a client span (startCallSpan's) and hands
+ * `attempt` the headers that carry it; `attempt` runs in the span's context.
+ * `errorCode` names the code of a failure, for the span's status.
+ */
+export async function tracedCall<T>(
+  service: string,
+  method: string,
+  attempt: (traceHeaders: Record<string, string>) => Promise<T>,
+  errorCode: (error: unknown) => string,
+): Promise<T> {
+  const opened = openSpan(service, method);
+  if (opened === undefined) return attempt({});
+  const { otel, span, context } = opened;
   try {
-    return await otel.context.with(active, () => attempt(headers));
+    return await otel.context.with(context, () => attempt(span.headers));
   } catch (error) {
-    span.setStatus({ code: SPAN_STATUS_ERROR, message: errorCode(error) });
+    span.fail(errorCode(error));
     throw error;
   } finally {
     span.end();
