@@ -14,11 +14,19 @@ export const RETENTION_SETTINGS = [
   ],
   ["RETENTION_BATCH_SIZE", "500", "runs deleted by one statement of a sweep, 1 to 10000"],
   ["RETENTION_PAUSE_MS", "100", "ms between two batches of a sweep, 0 to 60000"],
+  [
+    "CHANGE_LOG_HOURS",
+    "24",
+    "MySQL: the same sweeper deletes changes of the WatchRuns change log recorded more than this many hours ago, 0 to 8760; 0 keeps every change",
+  ],
 ] as const;
 
-/** How old terminal runs are swept (retention.ts). */
+/** How old terminal runs and old changes are swept (retention.ts). */
 export interface RetentionSettings {
-  days: number;
+  /** Terminal runs not updated for this many days are deleted; null: none (RETENTION_DAYS unset). */
+  days: number | null;
+  /** Changes of the change log older than this many hours are deleted (MySQL); 0: none. */
+  changeLogHours: number;
   intervalMs: number;
   batchSize: number;
   pauseMs: number;
@@ -26,9 +34,9 @@ export interface RetentionSettings {
 
 /**
  * The retention settings from `integer` (a checked integer setting or its
- * default); null when RETENTION_DAYS is unset: nothing is ever deleted.
- * The other settings are checked even then, so a wrong one is refused at
- * start-up rather than when retention is turned on.
+ * default); null when RETENTION_DAYS is unset and CHANGE_LOG_HOURS is 0:
+ * nothing is ever deleted. The other settings are checked even then, so a
+ * wrong one is refused at start-up rather than when retention is turned on.
  */
 export function retentionSettings(
   get: (name: string) => string | undefined,
@@ -39,6 +47,8 @@ export function retentionSettings(
     batchSize: integer("RETENTION_BATCH_SIZE", 500, 1, MAX_SWEEP_BATCH),
     pauseMs: integer("RETENTION_PAUSE_MS", 100, 0, 60000),
   };
-  if (get("RETENTION_DAYS") === undefined) return null;
-  return { days: integer("RETENTION_DAYS", 0, 1, 36500), ...others };
+  const changeLogHours = integer("CHANGE_LOG_HOURS", 24, 0, 8760);
+  const days = get("RETENTION_DAYS") === undefined ? null : integer("RETENTION_DAYS", 0, 1, 36500);
+  if (days === null && changeLogHours === 0) return null;
+  return { days, changeLogHours, ...others };
 }

@@ -26,11 +26,23 @@ export interface SweepsTerminalRuns {
   sweepTerminal(cutoff: string, limit: number): Promise<number>;
 }
 
+/** true when `store` can be swept (both backends). */
 export function sweepsTerminalRuns(store: object): store is SweepsTerminalRuns {
   const candidate = store as Partial<SweepsTerminalRuns>;
   return (
     typeof candidate.claimSweep === "function" && typeof candidate.sweepTerminal === "function"
   );
+}
+
+/** A store whose change log the sweeper prunes (MySQL; the memory log bounds itself by count). */
+export interface PrunesChanges {
+  /** Deletes at most `limit` changes recorded before `cutoff`, oldest first; answers how many. */
+  pruneChanges(cutoff: string, limit: number): Promise<number>;
+}
+
+/** true when `store` keeps a change log the sweeper prunes. */
+export function prunesChanges(store: object): store is PrunesChanges {
+  return typeof (store as Partial<PrunesChanges>).pruneChanges === "function";
 }
 
 /** Why a sweep ended. */
@@ -44,15 +56,21 @@ export type SweepEnd =
   /** The lease expired during the sweep and another replica took it; it goes on from here. */
   | "lease lost";
 
+/** What deleting one kind of rows did during a sweep. */
+export interface SweepTally {
+  deleted: number;
+  batches: number;
+}
+
 /** What one sweep did. */
-export interface SweepReport {
+export interface SweepReport extends SweepTally {
   /** false when another replica held the sweep. */
   swept: boolean;
   ended: SweepEnd;
-  deleted: number;
-  batches: number;
-  /** Terminal runs updated before this instant were deleted. */
-  cutoff: string;
+  /** Terminal runs updated before this instant were deleted; null: runs are not swept (RETENTION_DAYS unset). */
+  cutoff: string | null;
+  /** The change log's share (CHANGE_LOG_HOURS), on a store that keeps one: changes recorded before `cutoff`. */
+  changes?: SweepTally & { cutoff: string };
 }
 
 /**
@@ -72,7 +90,8 @@ export function sweepLeaseMs(settings: Pick<RetentionSettings, "intervalMs" | "p
 
 /**
  * Deletes terminal runs older than RETENTION_DAYS (docs/operations.md,
- * "Retention"): every interval, the replica holding the sweep lease deletes
+ * "Retention"), then changes older than CHANGE_LOG_HOURS from a store's
+ * change log (docs/mysql.md "Change log"), under one lease: every interval, the replica holding the sweep lease deletes
  * batches of at most `batchSize` runs with a pause between them (so the
  * database serves other calls between two batches), until a batch comes
  * back short. It renews the lease before each batch and stops when another
@@ -88,8 +107,9 @@ export class RetentionSweeper {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<SweepReport> | null = null;
 
+  /** `store` prunes its change log when it can and `settings.changeLogHours` > 0. */
   constructor(
-    private readonly store: SweepsTerminalRuns,
+    private readonly store: SweepsTerminalRuns & Partial<PrunesChanges>,
     private readonly settings: RetentionSettings,
     private readonly logger: Logger,
     registry?: Registry,
@@ -136,14 +156,17 @@ export class RetentionSweeper {
   }
 
   private async sweep(): Promise<SweepReport> {
-    const cutoff = parseTimestamp(new Date(Date.now() - this.settings.days * 86_400_000), "cutoff");
+    const { days, changeLogHours } = this.settings;
     const report: SweepReport = {
       swept: false,
       ended: "held elsewhere",
       deleted: 0,
       batches: 0,
-      cutoff,
+      cutoff: days === null ? null : ago(days * 86_400_000),
     };
+    if (changeLogHours > 0 && prunesChanges(this.store)) {
+      report.changes = { deleted: 0, batches: 0, cutoff: ago(changeLogHours * 3_600_000) };
+    }
     const started = Date.now();
     try {
       if (!(await this.store.claimSweep(this.holder, this.leaseMs))) {
@@ -151,7 +174,7 @@ export class RetentionSweeper {
         return report;
       }
       report.swept = true;
-      report.ended = await this.deleteBatches(report);
+      report.ended = await this.deleteAll(report);
       this.logger.info({ ...report, ms: Date.now() - started }, "retention sweep");
       return report;
     } catch (error) {
@@ -164,13 +187,32 @@ export class RetentionSweeper {
     }
   }
 
-  private async deleteBatches(report: SweepReport): Promise<SweepEnd> {
+  /** The old terminal runs, then the old changes, each as the report asks. */
+  private async deleteAll(report: SweepReport): Promise<SweepEnd> {
+    const { cutoff, changes } = report;
+    if (cutoff !== null) {
+      const ended = await this.deleteBatches(report, async (limit) => {
+        const deleted = await this.store.sweepTerminal(cutoff, limit);
+        this.deletedTotal?.inc({ reason: "retention" }, deleted);
+        return deleted;
+      });
+      if (ended !== "done") return ended;
+    }
+    const prune = this.store.pruneChanges?.bind(this.store);
+    if (changes === undefined || prune === undefined) return "done";
+    return this.deleteBatches(changes, (limit) => prune(changes.cutoff, limit));
+  }
+
+  /** Batches of `remove` until one comes back short, each counted in `tally`. */
+  private async deleteBatches(
+    tally: SweepTally,
+    remove: (limit: number) => Promise<number>,
+  ): Promise<SweepEnd> {
     const { batchSize, pauseMs } = this.settings;
     for (;;) {
-      const deleted = await this.store.sweepTerminal(report.cutoff, batchSize);
-      report.batches++;
-      report.deleted += deleted;
-      this.deletedTotal?.inc({ reason: "retention" }, deleted);
+      const deleted = await remove(batchSize);
+      tally.batches++;
+      tally.deleted += deleted;
       if (deleted < batchSize) return "done";
       if (this.closing.signal.aborted || !(await this.pause(pauseMs))) return "closed";
       if (!(await this.store.claimSweep(this.holder, this.leaseMs))) return "lease lost";
@@ -192,9 +234,16 @@ export class RetentionSweeper {
   }
 }
 
+/** The fixed-width UTC instant `ms` before now. */
+function ago(ms: number): string {
+  return parseTimestamp(new Date(Date.now() - ms), "cutoff");
+}
+
 /**
- * Starts sweeping `store` and logs what it will do; null (with a warning)
- * for a store that cannot be swept (both backends can).
+ * Starts sweeping `store` and logs what it will do; null when there is
+ * nothing to sweep on it: RETENTION_DAYS unset and no change log to prune
+ * (the memory store's bounds itself), or (with a warning) a store that
+ * cannot be swept (both backends can).
  */
 export function startRetention(
   store: object,
@@ -203,14 +252,29 @@ export function startRetention(
   registry?: Registry,
 ): RetentionSweeper | null {
   if (!sweepsTerminalRuns(store)) {
-    logger.warn("RETENTION_DAYS is set but this store cannot delete old runs: nothing is swept");
+    if (settings.days !== null) {
+      logger.warn("RETENTION_DAYS is set but this store cannot delete old runs: nothing is swept");
+    }
     return null;
   }
-  const sweeper = new RetentionSweeper(store, settings, logger, registry);
+  const changeLogHours = prunesChanges(store) ? settings.changeLogHours : 0;
+  if (settings.days === null && changeLogHours === 0) return null;
+  const sweeper = new RetentionSweeper(store, { ...settings, changeLogHours }, logger, registry);
   const { days, intervalMs, batchSize, pauseMs } = settings;
+  const what = [
+    days === null ? "" : `terminal runs not updated for ${days} day(s)`,
+    changeLogHours === 0 ? "" : `changes recorded more than ${changeLogHours} hour(s) ago`,
+  ].filter(Boolean);
   logger.info(
-    { days, intervalS: intervalMs / 1000, batchSize, pauseMs, holder: sweeper.holder },
-    `retention: terminal runs not updated for ${days} day(s) are deleted, checked every ${intervalMs / 1000} s`,
+    {
+      days,
+      changeLogHours,
+      intervalS: intervalMs / 1000,
+      batchSize,
+      pauseMs,
+      holder: sweeper.holder,
+    },
+    `retention: ${what.join(" and ")} are deleted, checked every ${intervalMs / 1000} s`,
   );
   sweeper.start();
   return sweeper;

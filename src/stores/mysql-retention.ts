@@ -17,6 +17,15 @@ import { text, toSql } from "./mysql-rows.js";
 // key with the condition checked again, as its own autocommit statement:
 // a run written since the read (made active again, or updated after the
 // cutoff) stays, and only the deleted rows are locked, briefly.
+//
+// CHANGE_LOG_HOURS prunes the change log (mysql-change-feed.ts) the same
+// way: ids read without locks, then deleted by primary key. Numbered
+// changes go oldest number first and only as a prefix (the first one not
+// old enough stops the batch, even when later ones are older: a long
+// transaction commits after changes recorded later), so the log kept is
+// always one run of numbers and read() can tell a pruned position from a
+// hole. Unnumbered ones (no sequencer ran since: no server had watchers)
+// go oldest id first, the same way, and never once numbered meanwhile.
 
 /** The name of the retention sweep's row in runstore_leases. */
 export const SWEEP_LEASE = "retention";
@@ -43,6 +52,25 @@ export const RETENTION_STATEMENTS = {
     "SELECT run_id FROM runs FORCE INDEX (runs_status_updated) " +
     `WHERE status IN ${TERMINAL} AND updated_at < ? ORDER BY status, updated_at LIMIT ?`,
 } as const;
+
+/** The statements of change log pruning (bind the cutoff, then the batch size). */
+export const PRUNE_STATEMENTS = {
+  oldestNumbered:
+    "SELECT change_id, changed_at < ? AS old FROM runstore_changes FORCE INDEX (changes_seq) " +
+    "WHERE change_seq IS NOT NULL ORDER BY change_seq LIMIT ?",
+  oldestUnnumbered:
+    "SELECT change_id, changed_at < ? AS old FROM runstore_changes FORCE INDEX (changes_unnumbered) " +
+    "WHERE change_seq IS NULL ORDER BY change_id LIMIT ?",
+} as const;
+
+/** The DELETE of `size` change ids, numbered ones or unnumbered ones (the condition checked again). */
+export function deleteChangesStatement(size: number, numbered: boolean): string {
+  const ids = Array(size).fill("?").join(", ");
+  return (
+    `DELETE FROM runstore_changes WHERE change_id IN (${ids}) ` +
+    `AND change_seq IS ${numbered ? "NOT " : ""}NULL`
+  );
+}
 
 /** The DELETE of one batch of `size` ids, the condition checked again. */
 export function deleteTerminalStatement(size: number): string {
@@ -104,6 +132,41 @@ export async function sweepTerminal(
   // Padded with repeats of the last id, so a few prepared statements serve every batch.
   const padded = [...ids, ...Array<string>(size - ids.length).fill(ids[ids.length - 1] as string)];
   const removed = (await db.run(deleteTerminalStatement(size), [...padded, before])) as {
+    affectedRows: number;
+  };
+  return removed.affectedRows;
+}
+
+/**
+ * Deletes at most `limit` changes recorded before `cutoff`: the oldest
+ * numbered ones (a prefix of the numbers), then old unnumbered ones;
+ * answers how many.
+ */
+export async function pruneChanges(db: SqlSession, cutoff: string, limit: number): Promise<number> {
+  const input = checkSweepTerminal(cutoff, limit);
+  const before = toSql(input.cutoff);
+  const numbered = await pruneOldest(db, true, before, input.limit);
+  if (numbered === input.limit) return numbered;
+  return numbered + (await pruneOldest(db, false, before, input.limit - numbered));
+}
+
+/** One pruning statement pair: the old prefix of the oldest `limit` (un)numbered changes, deleted. */
+async function pruneOldest(
+  db: SqlSession,
+  numbered: boolean,
+  before: string,
+  limit: number,
+): Promise<number> {
+  const sql = numbered ? PRUNE_STATEMENTS.oldestNumbered : PRUNE_STATEMENTS.oldestUnnumbered;
+  const rows = rowsOf<{ change_id: number | string; old: number | string }>(
+    await db.run(sql, [before, String(limit)]),
+  );
+  const young = rows.findIndex((row) => Number(row.old) !== 1);
+  const ids = rows.slice(0, young === -1 ? rows.length : young).map((row) => String(row.change_id));
+  if (ids.length === 0) return 0;
+  const size = idListSize(ids.length, limit);
+  const padded = [...ids, ...Array<string>(size - ids.length).fill(ids[ids.length - 1] as string)];
+  const removed = (await db.run(deleteChangesStatement(size, numbered), padded)) as {
     affectedRows: number;
   };
   return removed.affectedRows;

@@ -65,7 +65,13 @@ import {
   startRun,
   updateLease,
 } from "./mysql-coordination.js";
-import { duplicateKeyOf, isPacketTooLarge, mapMysqlError } from "./mysql-errors.js";
+import {
+  duplicateKeyOf,
+  isPacketTooLarge,
+  isPoolQueueFull,
+  mapMysqlError,
+  poolQueueFull,
+} from "./mysql-errors.js";
 import { ownedSession, ownedWrite } from "./mysql-owners.js";
 import { checkPacketLimit } from "./mysql-packet-limit.js";
 import {
@@ -75,7 +81,7 @@ import {
   listPendingPage,
 } from "./mysql-pages.js";
 import { createMysqlPool, type MysqlOptions } from "./mysql-pool.js";
-import { claimSweep, sweepTerminal } from "./mysql-retention.js";
+import { claimSweep, pruneChanges, sweepTerminal } from "./mysql-retention.js";
 import {
   COLUMNS,
   COUNTER_COLUMNS,
@@ -118,7 +124,9 @@ export interface SqlPool {
   getConnection(): Promise<SqlConnection>;
   end(): Promise<void>;
   /** The callback pool under a mysql2 promise pool (read by poolStats()). */
-  readonly pool?: { readonly config: { readonly connectionLimit?: number } };
+  readonly pool?: {
+    readonly config: { readonly connectionLimit?: number; readonly queueLimit?: number };
+  };
 }
 
 const ER_LOCK_DEADLOCK = 1213;
@@ -644,6 +652,11 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolSt
     return sweepTerminal(this.session, cutoff, limit);
   }
 
+  /** Deletes at most `limit` changes of the change log recorded before `cutoff` (CHANGE_LOG_HOURS). */
+  pruneChanges(cutoff: string, limit: number): Promise<number> {
+    return pruneChanges(this.session, cutoff, limit);
+  }
+
   /**
    * How busy the main pool is, for the metrics gauges. mysql2 has no public
    * API for pool usage (its typings expose only `pool.config`), so the
@@ -895,6 +908,7 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolSt
       return await connectionWithin(this.pool, this.queryTimeoutMs, signal);
     } catch (error) {
       if (signal?.aborted) throw cutOff(signal);
+      if (isPoolQueueFull(error)) throw poolQueueFull(this.pool.pool?.config.queueLimit ?? 0);
       if (!(error instanceof TimeoutError)) throw error;
       throw new ConnectError("database unavailable (no free connection)", Code.Unavailable);
     }

@@ -14,14 +14,29 @@ function refusal(env: NodeJS.ProcessEnv): string {
 }
 
 describe("RETENTION_* settings", () => {
-  it("off unless RETENTION_DAYS is set", () => {
-    expect(readConfig({}).retention).toBeNull();
-    expect(readConfig({ RETENTION_DAYS: " " }).retention).toBeNull();
+  it("off when RETENTION_DAYS is unset and CHANGE_LOG_HOURS is 0", () => {
+    expect(readConfig({ CHANGE_LOG_HOURS: "0" }).retention).toBeNull();
+    expect(readConfig({ RETENTION_DAYS: " ", CHANGE_LOG_HOURS: "0" }).retention).toBeNull();
+  });
+
+  it("on by default for the change log alone (CHANGE_LOG_HOURS 24), runs kept", () => {
+    expect(readConfig({}).retention).toEqual({
+      days: null,
+      changeLogHours: 24,
+      intervalMs: 600_000,
+      batchSize: 500,
+      pauseMs: 100,
+    });
+    expect(readConfig({ CHANGE_LOG_HOURS: "1" }).retention).toMatchObject({
+      days: null,
+      changeLogHours: 1,
+    });
   });
 
   it("RETENTION_DAYS turns the sweeper on with the defaults, each overridable", () => {
     expect(readConfig({ RETENTION_DAYS: "30" }).retention).toEqual({
       days: 30,
+      changeLogHours: 24,
       intervalMs: 600_000,
       batchSize: 500,
       pauseMs: 100,
@@ -33,7 +48,7 @@ describe("RETENTION_* settings", () => {
         RETENTION_BATCH_SIZE: "10000",
         RETENTION_PAUSE_MS: "0",
       }).retention,
-    ).toEqual({ days: 1, intervalMs: 60_000, batchSize: 10_000, pauseMs: 0 });
+    ).toEqual({ days: 1, changeLogHours: 24, intervalMs: 60_000, batchSize: 10_000, pauseMs: 0 });
   });
 
   it("refuses a value out of range naming the setting, even while retention is off", () => {
@@ -51,6 +66,9 @@ describe("RETENTION_* settings", () => {
     );
     expect(refusal({ RETENTION_PAUSE_MS: "-1" })).toBe(
       'RETENTION_PAUSE_MS must be an integer from 0 to 60000, got "-1"',
+    );
+    expect(refusal({ CHANGE_LOG_HOURS: "8761" })).toBe(
+      'CHANGE_LOG_HOURS must be an integer from 0 to 8760, got "8761"',
     );
   });
 });

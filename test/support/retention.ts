@@ -31,7 +31,14 @@ export async function deletedTotal(registry: Registry): Promise<number | null> {
   return match === null ? null : Number(match[1]);
 }
 
-/** Retention settings for a test: one day, a long interval (sweeps are driven by sweepOnce), no pause. */
+/** Retention settings for a test: one day, no change log pruning, a long interval (sweeps are driven by sweepOnce), no pause. */
 export function settings(overrides: Partial<RetentionSettings> = {}): RetentionSettings {
-  return { days: 1, intervalMs: 3_600_000, batchSize: 500, pauseMs: 0, ...overrides };
+  return {
+    days: 1,
+    changeLogHours: 0,
+    intervalMs: 3_600_000,
+    batchSize: 500,
+    pauseMs: 0,
+    ...overrides,
+  };
 }
