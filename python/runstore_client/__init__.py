@@ -36,6 +36,7 @@ from .history import THREAD_STATUSES, DayStats, Page, RunStats, ThreadSummary, T
 from .options import TlsOptions
 from .owner import AUTO
 from .retry import DEFAULT_RETRY_POLICY, RetryPolicy
+from .watch import RUN_CHANGE_KINDS, Heartbeat, RunChangeEvent, WatchEvent
 
 __all__ = [
     "AUTO",
@@ -43,6 +44,7 @@ __all__ = [
     "DEFAULT_RETRY_POLICY",
     "MULTITASK_STRATEGIES",
     "OPERATION_KINDS",
+    "RUN_CHANGE_KINDS",
     "RUN_STATUSES",
     "THREAD_STATUSES",
     "AbortedError",
@@ -51,6 +53,7 @@ __all__ = [
     "DeadlineExceededError",
     "FailedPreconditionError",
     "GrpcRunStore",
+    "Heartbeat",
     "IdempotencyConflictError",
     "InvalidArgumentError",
     "LeaseInput",
@@ -58,6 +61,7 @@ __all__ = [
     "Page",
     "ResourceExhaustedError",
     "RetryPolicy",
+    "RunChangeEvent",
     "RunIdTakenError",
     "RunStats",
     "RunStoreError",
@@ -68,6 +72,7 @@ __all__ = [
     "TokenTotals",
     "UnauthenticatedError",
     "UnavailableError",
+    "WatchEvent",
 ]
 
 __version__ = "0.1.0"

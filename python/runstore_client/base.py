@@ -27,6 +27,7 @@ __all__ = [
     "HISTORY_METHODS",
     "SEED_METHODS",
     "STORE_METHODS",
+    "WATCH_METHODS",
     "choose_base",
     "deerflow_run_store",
 ]
@@ -89,8 +90,13 @@ HISTORY_METHODS: frozenset[str] = frozenset(
     }
 )
 
+#: GrpcRunStore's live changes (docs/contract.md, "Live changes").
+WATCH_METHODS: frozenset[str] = frozenset({"watch_runs"})
+
 #: The methods GrpcRunStore implements.
-STORE_METHODS: frozenset[str] = SEED_METHODS | COORDINATION_METHODS | HISTORY_METHODS
+STORE_METHODS: frozenset[str] = (
+    SEED_METHODS | COORDINATION_METHODS | HISTORY_METHODS | WATCH_METHODS
+)
 
 #: The part-2 methods of DeerFlow's later RunStore ABC (DeerFlowRunStore's).
 DEERFLOW_PART2_METHODS: frozenset[str] = (COORDINATION_METHODS - {"create_thread_operation"}) | {

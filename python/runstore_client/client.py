@@ -24,6 +24,7 @@ from .history_methods import HistoryMethods
 from .json_values import json_object, struct_from_dict
 from .owner import AUTO, AutoUser, resolve_user_id
 from .timestamps import timestamp_to_proto
+from .watch import WatchMethods
 
 __all__ = ["GrpcRunStore", "TimestampInput"]
 
@@ -31,7 +32,9 @@ __all__ = ["GrpcRunStore", "TimestampInput"]
 TimestampInput = str | datetime
 
 
-class GrpcRunStore(CoordinationMethods, HistoryMethods, choose_base()):  # type: ignore[misc]
+class GrpcRunStore(  # type: ignore[misc]
+    CoordinationMethods, HistoryMethods, WatchMethods, choose_base()
+):
     """A RunStore whose rows live in a RunStore server, reached over gRPC.
 
     It has the methods and keyword arguments of the Python store interface
@@ -53,7 +56,8 @@ class GrpcRunStore(CoordinationMethods, HistoryMethods, choose_base()):  # type:
     IdempotencyConflictError with their details. UNAVAILABLE is retried (see
     ``retry``) within the call's timeout, nothing else is, and not by the four
     calls whose answer is not idempotent (start_run, claim_next_run,
-    finalize_if_not_cancelled, claim_for_takeover: one attempt each). Use it
+    finalize_if_not_cancelled, claim_for_takeover: one attempt each).
+    ``watch_runs`` follows the server's changes (watch.py). Use it
     as ``async with GrpcRunStore(...) as store`` or call ``await store.close()``.
     """
 

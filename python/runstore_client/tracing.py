@@ -31,7 +31,7 @@ try:
 except ImportError:  # the extra is not installed: no spans, no trace metadata
     otel_trace = otel_propagate = None
 
-__all__ = ["SERVICE", "TRACER_NAME", "client_span", "enabled"]
+__all__ = ["SERVICE", "TRACER_NAME", "client_span", "enabled", "stream_span"]
 
 #: The proto service whose methods name the spans.
 SERVICE = "runstore.v1.RunStoreService"
@@ -68,6 +68,34 @@ def client_span(method: str) -> Iterator[tuple[tuple[str, str], ...]]:
         except BaseException as error:
             span.set_status(otel_trace.Status(otel_trace.StatusCode.ERROR, _code_name(error)))
             raise
+
+
+@contextmanager
+def stream_span(method: str) -> Iterator[tuple[tuple[str, str], ...]]:
+    """client_span for a call read over time (a stream an async generator
+    yields from): the span covers the block and travels in the metadata it
+    yields, but is never made current, so the consumer's code between two
+    messages is not inside it. Closing the generator (GeneratorExit) is no
+    failure."""
+    if otel_trace is None:
+        yield ()
+        return
+    span = otel_trace.get_tracer(TRACER_NAME).start_span(
+        f"{SERVICE}/{method}",
+        kind=otel_trace.SpanKind.CLIENT,
+        attributes={"rpc.service": SERVICE, "rpc.method": method},
+    )
+    carrier: dict[str, str] = {}
+    otel_propagate.inject(carrier, context=otel_trace.set_span_in_context(span))
+    try:
+        yield tuple((key.lower(), value) for key, value in carrier.items())
+    except GeneratorExit:
+        raise
+    except BaseException as error:
+        span.set_status(otel_trace.Status(otel_trace.StatusCode.ERROR, _code_name(error)))
+        raise
+    finally:
+        span.end()
 
 
 def _code_name(error: BaseException) -> str:

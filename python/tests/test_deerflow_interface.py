@@ -189,6 +189,7 @@ EXTRA_METHODS = {
     "list_threads_page",
     "list_threads",
     "delete_by_thread",
+    "watch_runs",
 }
 
 

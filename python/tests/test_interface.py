@@ -152,10 +152,22 @@ INTERFACE: dict[str, tuple[tuple[str, ...], dict[str, object]]] = {
     "list_threads_page": ((), {"user_id": AUTO, **_PAGE}),
     "list_threads": ((), {"user_id": AUTO, "page_size": None}),
     "delete_thread": (("thread_id",), {"user_id": AUTO, "force": False}),
+    # Live changes (docs/contract.md, "Live changes").
+    "watch_runs": (
+        (),
+        {
+            "user_id": AUTO,
+            "thread_id": None,
+            "statuses": (),
+            "active_only": False,
+            "operation_kinds": (),
+            "cursor": None,
+        },
+    ),
 }
 
-#: The methods that are async generators (the page walks) rather than coroutines.
-ITERATORS = {"search_runs", "list_threads"}
+#: The methods that are async generators (the page walks, the watch) rather than coroutines.
+ITERATORS = {"search_runs", "list_threads", "watch_runs"}
 
 #: A stand-in for DeerFlow's deerflow/runtime/runs/store/base.py: the ABC as
 #: docs/contract.md describes it, or with one more abstract method.

@@ -23,6 +23,7 @@ from ..owner import AUTO, AutoUser, resolve_user_id
 from ..retry import RetryPolicy
 from .history import DeerFlowHistory
 from .rows import deerflow_row
+from .watch import DeerFlowWatch
 from .types import (
     LeaseRenewal,
     idempotency_conflict,
@@ -422,7 +423,9 @@ def _choose_base() -> type:
     return object
 
 
-class DeerFlowRunStore(_DeerFlowMethods, DeerFlowHistory, _choose_base()):  # type: ignore[misc]
+class DeerFlowRunStore(  # type: ignore[misc]
+    _DeerFlowMethods, DeerFlowHistory, DeerFlowWatch, _choose_base()
+):
     """A drop-in for DeerFlow's RunStore (as of 2026-08-22, f1f4af99b) whose
     rows live in a RunStore server, reached over gRPC.
 
@@ -438,7 +441,7 @@ class DeerFlowRunStore(_DeerFlowMethods, DeerFlowHistory, _choose_base()):  # ty
     a held idempotency key raises ``RunIdempotencyConflict`` carrying the
     existing row. Beyond DeerFlow's interface: claim_next_run and the
     history methods (deerflow/history.py; a thread's rows go with
-    delete_by_thread, DeerFlow's name).
+    delete_by_thread, DeerFlow's name) and watch_runs (deerflow/watch.py).
 
     When ``deerflow`` is importable the class is a subclass of its RunStore
     ABC and answers with DeerFlow's own types; otherwise with equivalents
