@@ -41,6 +41,22 @@ function machineTicks(): { idle: number; total: number } {
   return { idle, total: fields.reduce((a, b) => a + b, 0) };
 }
 
+/** The share (0..1) of the machine's CPU left idle between `start()` and `end()`. */
+export function idleWindow() {
+  let before = machineTicks();
+  let share = 0;
+  return {
+    start: () => {
+      before = machineTicks();
+    },
+    end: () => {
+      const after = machineTicks();
+      share = (after.idle - before.idle) / (after.total - before.total || 1);
+    },
+    share: () => share,
+  };
+}
+
 /** CPU the processes `pids` spend between `start()` and `end()`, in microseconds (0 for none). */
 export function cpuWindow(pids: readonly number[]) {
   const total = () => pids.reduce((sum, pid) => sum + cpuMicros(pid), 0);
@@ -94,12 +110,13 @@ export async function runLoadProcesses(
     return { child, ready, result };
   });
   await Promise.all(children.map((c) => c.ready));
-  const machineBefore = machineTicks();
+  const machine = idleWindow();
+  machine.start();
   window.start();
   for (const c of children) c.child.stdin?.end("go\n");
   const results = await Promise.all(children.map((c) => c.result));
   window.end();
-  const machineAfter = machineTicks();
+  machine.end();
   const latencies = results.flatMap((r) => r.latenciesUs).sort((a, b) => a - b);
   return {
     ops: results.reduce((n, r) => n + r.ops, 0),
@@ -109,8 +126,7 @@ export async function runLoadProcesses(
     p50Ms: quantile(latencies, 0.5) / 1000,
     p99Ms: quantile(latencies, 0.99) / 1000,
     loadCpuUs: results.reduce((n, r) => n + r.cpuUs, 0),
-    machineIdle:
-      (machineAfter.idle - machineBefore.idle) / (machineAfter.total - machineBefore.total || 1),
+    machineIdle: machine.share(),
   };
 }
 

@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { parseArgs } from "node:util";
 import { createConnection } from "mysql2/promise";
+import { CAPACITY_SIZES, capacityBenchStep } from "./capacity.js";
 import type { ClientTransport, LoadSpec } from "./load.js";
 import { cpuWindow, median, runLoadProcesses } from "./load-processes.js";
 import { memoryBoundStep } from "./memory-bound.js";
@@ -12,7 +13,8 @@ import { serverPid } from "./server-pid.js";
 // from separate processes, medians of several rounds, each figure next to
 // its baseline from the same run. `npm run bench -- --smoke` is the few-second
 // version CI runs so the bench cannot rot; no timing is ever pass/fail.
-// Then the memory store's RSS under MEMORY_MAX_RUNS (bench/memory-bound.ts).
+// Then the memory store's RSS under MEMORY_MAX_RUNS (bench/memory-bound.ts)
+// and the capacity in active runs (bench/capacity.ts).
 
 const { values: flags } = parseArgs({
   options: {
@@ -27,6 +29,8 @@ const { values: flags } = parseArgs({
     "client-transport": { type: "string" },
     /** Leave out the memory store's MEMORY_MAX_RUNS step (bench/memory-bound.ts). */
     "skip-memory-bound": { type: "boolean", default: false },
+    /** Leave out the capacity step (bench/capacity.ts). */
+    "skip-capacity": { type: "boolean", default: false },
   },
 });
 /** Extra Node/V8 flags for every process the bench starts (servers, load), to measure GC settings. */
@@ -323,3 +327,8 @@ function report(rows: Row[], rss: Record<string, number>): void {
 await main();
 // After the workloads' servers have stopped, so the memory servers have the machine.
 if (!flags["skip-memory-bound"]) await memoryBoundStep(smoke);
+// Last, each of its steps on a fresh server, on the backends this run measured.
+if (!flags["skip-capacity"]) {
+  const sizes = CAPACITY_SIZES[smoke ? "smoke" : "full"];
+  await capacityBenchStep(smoke, { ...sizes, backends: BACKENDS as typeof sizes.backends });
+}

@@ -1,0 +1,176 @@
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { cpus, totalmem } from "node:os";
+import { parseArgs } from "node:util";
+import { createConnection } from "mysql2/promise";
+import { ACHIEVED_SHARE, P99_LIMIT_MS, type StepFigures } from "./capacity-figures.js";
+import { CALLER_LABELS, type CapacityResult, stepTable, summaryTable } from "./capacity-report.js";
+import { type Backend, type CallerKind, capacityStep, type StepSetup } from "./capacity-step.js";
+import { serverPid } from "./server-pid.js";
+
+// The capacity bench (issue 18 item 1): how many active agent runs one
+// server sustains. Each run sends one progress snapshot a second at a random
+// phase, and 5 % of the runs a second complete and are replaced (put, start,
+// progress…), on a schedule fixed in advance (bench/capacity-schedule.ts);
+// each call's latency counts from its scheduled time. Steps double from 50
+// active runs until p99 ≥ 50 ms or less than 95 % of the offered rate is
+// achieved; the last passing step is the capacity, and the step at twice it
+// is the overload step (offered, admitted and refused rates, admitted p99,
+// whether it finished within duration + grace). From one caller process per
+// measurement (Python GrpcRunStore and TypeScript RemoteRunStore) on the same
+// machine as the server, on the memory and the MariaDB backend. Part of
+// `npm run bench`; alone (after `npm run build`): `npm run bench:capacity
+// [-- --smoke] [--caller python,typescript] [--backend memory,mysql]
+// [--duration-ms N] [--warmup-ms N] [--grace-ms N] [--start-runs N]
+// [--max-runs N] [--timeout-ms N]`.
+
+/** How a run of the bench is sized. */
+export interface CapacityOptions {
+  callers: CallerKind[];
+  backends: Backend[];
+  warmupMs: number;
+  durationMs: number;
+  graceMs: number;
+  timeoutMs: number;
+  startRuns: number;
+  /** The doubling stops after this many runs even if every step passed. */
+  maxRuns: number;
+}
+
+/** Full size, or a few seconds' worth for `--smoke` (one step and its overload step). */
+export const CAPACITY_SIZES: Record<"full" | "smoke", CapacityOptions> = {
+  full: {
+    callers: ["python", "typescript"],
+    backends: ["memory", "mysql"],
+    warmupMs: 5000,
+    durationMs: 15_000,
+    graceMs: 5000,
+    timeoutMs: 30_000,
+    startRuns: 50,
+    maxRuns: 12_800,
+  },
+  smoke: {
+    callers: ["python", "typescript"],
+    backends: ["memory", "mysql"],
+    warmupMs: 300,
+    durationMs: 1000,
+    graceMs: 1000,
+    timeoutMs: 30_000,
+    startRuns: 50,
+    maxRuns: 50,
+  },
+};
+
+const MYSQL_SERVER = process.env.BENCH_MYSQL_URL ?? "mysql://root@127.0.0.1:3306";
+
+/** Doubling steps from `startRuns` until one fails (or `maxRuns`), then the overload step. */
+async function measure(setup: StepSetup, options: CapacityOptions): Promise<CapacityResult> {
+  const name = `${setup.caller} ${setup.backend}`;
+  const step = async (runs: number) => {
+    const figures = await capacityStep(
+      setup,
+      runs,
+      `${setup.caller[0]}${setup.backend[0]}${runs}-${Date.now().toString(36)}`,
+    );
+    console.error(
+      `capacity ${name} ${runs} runs: p99 ${figures.p99Ms.toFixed(1)} ms, ${figures.achievedPerSec.toFixed(0)} of ${figures.offeredPerSec.toFixed(0)} calls/s${figures.passed ? "" : " (fails)"}`,
+    );
+    return figures;
+  };
+  const steps: StepFigures[] = [];
+  let capacityRuns: number | null = null;
+  for (let runs = options.startRuns; runs <= options.maxRuns; runs *= 2) {
+    const figures = await step(runs);
+    steps.push(figures);
+    if (!figures.passed) break;
+    capacityRuns = runs;
+  }
+  const overloadRuns = 2 * (capacityRuns ?? options.startRuns / 2);
+  const overload = steps.find((s) => s.runs === overloadRuns) ?? (await step(overloadRuns));
+  return { caller: setup.caller, backend: setup.backend, steps, capacityRuns, overload };
+}
+
+/** Every caller × backend, one after the other, on a scratch database for MySQL. */
+export async function capacity(options: CapacityOptions): Promise<CapacityResult[]> {
+  if (!existsSync("dist/main.js")) throw new Error("capacity: run `npm run build` first");
+  const usesMysql = options.backends.includes("mysql");
+  const database = `runstore_capacity_${process.pid}`;
+  const admin = usesMysql ? await createConnection({ uri: MYSQL_SERVER }) : null;
+  await admin?.query(`CREATE DATABASE \`${database}\``);
+  const local = ["127.0.0.1", "localhost", "[::1]"].includes(new URL(MYSQL_SERVER).hostname);
+  const dbPid = usesMysql && local ? await serverPid(MYSQL_SERVER) : null;
+  const results: CapacityResult[] = [];
+  try {
+    for (const backend of options.backends) {
+      for (const caller of options.callers) {
+        const serverEnv: Record<string, string> =
+          backend === "mysql" ? { DATABASE_URL: `${MYSQL_SERVER}/${database}` } : {};
+        results.push(await measure({ ...options, caller, backend, serverEnv, dbPid }, options));
+      }
+    }
+    return results;
+  } finally {
+    await admin?.query(`DROP DATABASE IF EXISTS \`${database}\``);
+    await admin?.end();
+  }
+}
+
+/** The bench step: measures, prints the tables, keeps the figures in bench/results. */
+export async function capacityBenchStep(smoke: boolean, options?: CapacityOptions): Promise<void> {
+  const sized = options ?? CAPACITY_SIZES[smoke ? "smoke" : "full"];
+  const results = await capacity(sized);
+  const machine = `${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
+  const lines = [
+    "",
+    `Capacity (${machine}; steps of ${sized.durationMs} ms after ${sized.warmupMs} ms of warm-up, grace ${sized.graceMs} ms; passing: p99 < ${P99_LIMIT_MS} ms and ≥ ${ACHIEVED_SHARE * 100} % of the offered rate):`,
+    "",
+    ...summaryTable(results),
+  ];
+  for (const result of results) {
+    lines.push("", `${CALLER_LABELS[result.caller]}, ${result.backend}:`, "", ...stepTable(result));
+  }
+  console.log(lines.join("\n"));
+  mkdirSync("bench/results", { recursive: true });
+  const json = (n: unknown) => (typeof n === "number" && !Number.isFinite(n) ? null : n);
+  writeFileSync(
+    `bench/results/capacity${smoke ? "-smoke" : ""}.json`,
+    `${JSON.stringify({ machine, options: sized, results }, (_, v) => json(v), 2)}\n`,
+  );
+}
+
+if (process.argv[1]?.endsWith("capacity.ts")) {
+  const { values } = parseArgs({
+    options: {
+      smoke: { type: "boolean", default: false },
+      caller: { type: "string" },
+      backend: { type: "string" },
+      "warmup-ms": { type: "string" },
+      "duration-ms": { type: "string" },
+      "grace-ms": { type: "string" },
+      "timeout-ms": { type: "string" },
+      "start-runs": { type: "string" },
+      "max-runs": { type: "string" },
+    },
+  });
+  const smoke = values.smoke ?? false;
+  const base = CAPACITY_SIZES[smoke ? "smoke" : "full"];
+  const number = (value: string | undefined, fallback: number) =>
+    value === undefined ? fallback : Number(value);
+  const oneOf = <T extends string>(flag: string, value: string | undefined, allowed: T[]) => {
+    const picked = value?.split(",") ?? allowed;
+    for (const v of picked) {
+      if (!allowed.includes(v as T))
+        throw new TypeError(`--${flag}: ${v} is not one of ${allowed.join(", ")}`);
+    }
+    return picked as T[];
+  };
+  await capacityBenchStep(smoke, {
+    callers: oneOf("caller", values.caller, base.callers),
+    backends: oneOf("backend", values.backend, base.backends),
+    warmupMs: number(values["warmup-ms"], base.warmupMs),
+    durationMs: number(values["duration-ms"], base.durationMs),
+    graceMs: number(values["grace-ms"], base.graceMs),
+    timeoutMs: number(values["timeout-ms"], base.timeoutMs),
+    startRuns: number(values["start-runs"], base.startRuns),
+    maxRuns: number(values["max-runs"], base.maxRuns),
+  });
+}
