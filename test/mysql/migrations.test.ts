@@ -158,6 +158,109 @@ if (db === null) {
       ]);
     });
 
+    it("0005_changes: runstore_changes copies every column of runs (name, type, charset, collation), three triggers, one counter row", async () => {
+      type Column = {
+        COLUMN_NAME: string;
+        COLUMN_TYPE: string;
+        CHARACTER_SET_NAME: string | null;
+        COLLATION_NAME: string | null;
+      };
+      const columnsOf = (table: string) =>
+        sql<Column>(
+          db.url,
+          "SELECT COLUMN_NAME, COLUMN_TYPE, CHARACTER_SET_NAME, COLLATION_NAME FROM information_schema.COLUMNS " +
+            "WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+          [db.name, table],
+        );
+      const runs = await columnsOf("runs");
+      const changes = await columnsOf("runstore_changes");
+      expect(changes.slice(0, 5).map((c) => c.COLUMN_NAME)).toEqual([
+        "change_id",
+        "change_seq",
+        "change_kind",
+        "changed_at",
+        "previous_status",
+      ]);
+      // The schema-evolution rule (docs/mysql.md "Change log"): a new runs
+      // column needs its copy here, and the triggers re-created, in the same migration.
+      expect(changes.slice(5)).toEqual(runs);
+      const triggers = await sql<{
+        TRIGGER_NAME: string;
+        EVENT_MANIPULATION: string;
+        ACTION_TIMING: string;
+      }>(
+        db.url,
+        "SELECT TRIGGER_NAME, EVENT_MANIPULATION, ACTION_TIMING FROM information_schema.TRIGGERS " +
+          "WHERE TRIGGER_SCHEMA = ? AND EVENT_OBJECT_TABLE = 'runs' ORDER BY TRIGGER_NAME",
+        [db.name],
+      );
+      expect(triggers).toEqual([
+        {
+          TRIGGER_NAME: "runs_change_delete",
+          EVENT_MANIPULATION: "DELETE",
+          ACTION_TIMING: "AFTER",
+        },
+        {
+          TRIGGER_NAME: "runs_change_insert",
+          EVENT_MANIPULATION: "INSERT",
+          ACTION_TIMING: "AFTER",
+        },
+        {
+          TRIGGER_NAME: "runs_change_update",
+          EVENT_MANIPULATION: "UPDATE",
+          ACTION_TIMING: "AFTER",
+        },
+      ]);
+      const indexes = await sql<{ INDEX_NAME: string; COLUMN_NAME: string; NON_UNIQUE: number }>(
+        db.url,
+        "SELECT INDEX_NAME, COLUMN_NAME, NON_UNIQUE FROM information_schema.STATISTICS " +
+          "WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'runstore_changes' ORDER BY INDEX_NAME, SEQ_IN_INDEX",
+        [db.name],
+      );
+      expect(
+        indexes.map((i) => `${i.INDEX_NAME}.${i.COLUMN_NAME}.${Number(i.NON_UNIQUE)}`),
+      ).toEqual([
+        "changes_seq.change_seq.0",
+        "changes_unnumbered.change_seq.1",
+        "changes_unnumbered.change_id.1",
+        "PRIMARY.change_id.0",
+      ]);
+      const counter = await sql<{ id: number; last_seq: number; feed_id: string }>(
+        db.url,
+        "SELECT id, last_seq, feed_id FROM runstore_change_counter",
+      );
+      expect(counter).toEqual([
+        { id: 1, last_seq: 0, feed_id: expect.stringMatching(/^[0-9a-f-]{36}$/) },
+      ]);
+    });
+
+    it("0005_changes on a table holding rows: they record no change; the next write does", async () => {
+      const url = `${db.url}_changes`;
+      try {
+        expect(await migrateUpTo(url, "0004_retention")).toEqual(all.slice(0, 4));
+        await sql(
+          url,
+          "INSERT INTO runs (run_id, thread_id, status, multitask_strategy, metadata, kwargs, created_at, updated_at) " +
+            "VALUES ('r1', 't1', 'pending', 'reject', '{}', '{}', '2026-01-01 00:00:00', '2026-01-01 00:00:00')",
+        );
+        expect(await migrate({ url })).toEqual(["0005_changes"]);
+        const store = MysqlRunStore.open({ url, poolSize: 1 });
+        try {
+          const feed = store.changeFeed();
+          expect(await feed.head()).toBe(0n);
+          await store.updateStatus("r1", "running");
+          expect(await feed.head()).toBe(1n);
+          const [change] = await feed.read(0n, 10);
+          expect(change?.run).toEqual(await store.get("r1"));
+          expect([change?.kind, change?.previousStatus]).toEqual(["updated", "pending"]);
+        } finally {
+          await store.close();
+        }
+      } finally {
+        await sql(MYSQL_SERVER_URL, `DROP DATABASE IF EXISTS \`${db.name}_changes\``);
+      }
+    });
+
     it("0002_coordination on a table holding part 1 rows: they read back with part 2's defaults", async () => {
       const url = `${db.url}_upgrade`;
       try {
