@@ -1,6 +1,7 @@
 import type { RunSearch } from "@runstore/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkSearch, checkStats } from "../../src/stores/check-history.js";
+import { CHANGE_STATEMENTS, numberStatement } from "../../src/stores/mysql-change-feed.js";
 import { COORDINATION_STATEMENTS } from "../../src/stores/mysql-coordination.js";
 import {
   expiredLeasePageStatement,
@@ -11,12 +12,13 @@ import {
   type Sql,
 } from "../../src/stores/mysql-pages.js";
 import { createMysqlPool } from "../../src/stores/mysql-pool.js";
+import { deleteChangesStatement, PRUNE_STATEMENTS } from "../../src/stores/mysql-retention.js";
 import {
   daySumsStatement,
   statusCountStatement,
   usageMapsStatement,
 } from "../../src/stores/mysql-run-stats.js";
-import { STATEMENTS } from "../../src/stores/mysql-run-store.js";
+import { MysqlRunStore, STATEMENTS } from "../../src/stores/mysql-run-store.js";
 import { searchStatement } from "../../src/stores/mysql-search.js";
 import { deleteBatchStatement, threadListingStatement } from "../../src/stores/mysql-threads.js";
 import { createTestDatabase } from "../support/mysql.js";
@@ -265,6 +267,58 @@ const HISTORY: Record<string, HistoryCase> = {
   },
 };
 
+/**
+ * The change log's statements (mysql-change-feed.ts, mysql-retention.ts)
+ * with their values, and the one index each must read in index order
+ * ("a|b": either; the writes by id may take the id range of
+ * changes_unnumbered, as precise as PRIMARY's): the sequencer's, read()'s
+ * and pruning's.
+ */
+const CHANGE_LOG: Record<string, { sql: string; values: unknown[]; key: string }> = {
+  "sequencer: lock the counter": { sql: CHANGE_STATEMENTS.lockCounter, values: [], key: "PRIMARY" },
+  "sequencer: unnumbered changes": {
+    sql: CHANGE_STATEMENTS.unnumbered,
+    values: [5000],
+    key: "changes_unnumbered",
+  },
+  "sequencer: number them": {
+    sql: numberStatement(4),
+    values: ["10", "4001", "4002", "4003", "4004", "4001", "4002", "4003", "4004"],
+    key: "PRIMARY|changes_unnumbered",
+  },
+  "sequencer: move the counter": {
+    sql: CHANGE_STATEMENTS.bumpCounter,
+    values: ["10"],
+    key: "PRIMARY",
+  },
+  "head / identity": { sql: CHANGE_STATEMENTS.counter, values: [], key: "PRIMARY" },
+  "read after a position": {
+    sql: CHANGE_STATEMENTS.read,
+    values: ["2000", 1000],
+    key: "changes_seq",
+  },
+  "prune: oldest numbered": {
+    sql: PRUNE_STATEMENTS.oldestNumbered,
+    values: [T, 500],
+    key: "changes_seq",
+  },
+  "prune: oldest unnumbered": {
+    sql: PRUNE_STATEMENTS.oldestUnnumbered,
+    values: [T, 500],
+    key: "changes_unnumbered",
+  },
+  "prune: delete numbered": {
+    sql: deleteChangesStatement(4, true),
+    values: ["1", "2", "3", "4"],
+    key: "PRIMARY",
+  },
+  "prune: delete unnumbered": {
+    sql: deleteChangesStatement(4, false),
+    values: ["4001", "4002", "4003", "4004"],
+    key: "PRIMARY|changes_unnumbered",
+  },
+};
+
 if (db === null) {
   describe("EXPLAIN", () => {
     it.todo("not run: no MySQL server reachable (see the warning above)");
@@ -367,6 +421,33 @@ if (db === null) {
           expect(["range", "ref", "eq_ref"], detail).toContain(row.type);
           if (row.key !== sorts) expect(row.Extra ?? "", detail).not.toMatch(/filesort/);
         }
+      });
+    }
+  });
+
+  describe("EXPLAIN of the change log's statements", () => {
+    // The 4000 runs above left 4000 changes; the sequencer numbers them,
+    // and updating 1111 runs (run-1…) leaves 1111 unnumbered.
+    beforeAll(async () => {
+      const store = MysqlRunStore.open({ url: db.url, poolSize: 1 });
+      try {
+        expect(await store.changeFeed().head()).toBe(4000n);
+      } finally {
+        await store.close();
+      }
+      await pool.query("UPDATE runs SET updated_at = ? WHERE run_id LIKE 'run-1%'", [LATER]);
+      await pool.query("ANALYZE TABLE runstore_changes");
+    });
+
+    for (const [name, { sql, values, key }] of Object.entries(CHANGE_LOG)) {
+      it(`${name}: ${key}, in index order`, async () => {
+        const [plan] = await pool.query(`EXPLAIN ${sql}`, values);
+        const detail = JSON.stringify(plan);
+        const rows = plan as PlanRow[];
+        expect(rows, detail).toHaveLength(1);
+        expect(key.split("|"), detail).toContain(rows[0]?.key);
+        expect(["const", "range", "ref", "eq_ref"], detail).toContain(rows[0]?.type);
+        expect(rows[0]?.Extra ?? "", detail).not.toMatch(/filesort/);
       });
     }
   });
