@@ -21,6 +21,8 @@ export interface ServerLimits {
   maxResponseBytes: number;
   /** Health Watch streams open at once on one connection; one more is RESOURCE_EXHAUSTED. */
   maxWatchStreamsPerConnection: number;
+  /** WatchRuns streams open at once in the server; one more is RESOURCE_EXHAUSTED. */
+  maxRunWatchers: number;
 }
 
 /** The ceiling of maxResponseBytes whatever is configured. */
@@ -36,6 +38,7 @@ export const DEFAULT_LIMITS: ServerLimits = {
   sendTimeoutMs: 30_000,
   maxResponseBytes: 64 * 1024 * 1024,
   maxWatchStreamsPerConnection: 10,
+  maxRunWatchers: 1000,
 };
 
 /**
@@ -103,6 +106,14 @@ export const LIMIT_SETTINGS: readonly (readonly [
     "maxWatchStreamsPerConnection",
     1,
     1000,
-    "health Watch streams open at once on one connection (1000 in the whole server), 1 to 1000; one more is RESOURCE_EXHAUSTED",
+    "health Watch streams open at once on one connection (1000 in the whole server), 1 to 1000, " +
+      "and as many WatchRuns streams, counted apart; one more is RESOURCE_EXHAUSTED",
+  ],
+  [
+    "MAX_RUN_WATCHERS",
+    "maxRunWatchers",
+    1,
+    1_000_000,
+    "WatchRuns streams open at once in the server, 1 to 1000000; one more is RESOURCE_EXHAUSTED",
   ],
 ];

@@ -7,6 +7,7 @@ import type { HealthMonitor } from "./health.js";
 import { type ReportsPoolStats, reportsPoolStats } from "./pool-stats.js";
 import { answerProbe } from "./probes.js";
 import { serverVersion } from "./version.js";
+import type { WatchObserver } from "./watch/watch-observer.js";
 
 /** What the server exposes to Prometheus, and the hooks that feed it. */
 export interface Metrics {
@@ -26,6 +27,8 @@ export interface Metrics {
    * cannot speak) and reports `runstore_health_serving`. Anything else is a 404.
    */
   serve(options: MetricsServeOptions): Promise<MetricsServer>;
+  /** Hand to startServer as `watchObserver`: WatchRuns streams, messages, aborts and change log reads. */
+  watch: WatchObserver;
 }
 
 /** Where the metrics port listens, and the health it reports. */
@@ -122,6 +125,7 @@ export function createMetrics(options: { store?: object } = {}): Metrics {
   return {
     registry,
     interceptor: rpcInterceptor(started, handled, handling),
+    watch: watchMetrics(registry),
     async serve(options) {
       health = options.health ?? health;
       const served = await serveMetrics(registry, () => health, options);
@@ -227,6 +231,39 @@ function addPoolGauges(registry: Registry, store: ReportsPoolStats): void {
       this.set(store.poolStats().size);
     },
   });
+}
+
+/** The runstore_watch_* metrics of WatchRuns (src/watch/). */
+function watchMetrics(registry: Registry): WatchObserver {
+  const streams = new Gauge({
+    name: "runstore_watch_streams",
+    help: "WatchRuns streams open.",
+    registers: [registry],
+  });
+  const messages = new Counter({
+    name: "runstore_watch_messages_total",
+    help: "WatchRuns messages sent, by type: change or heartbeat.",
+    labelNames: ["type"],
+    registers: [registry],
+  });
+  const aborted = new Counter({
+    name: "runstore_watch_aborted_total",
+    help: "WatchRuns streams the server ended, by reason: behind (fell behind WATCH_WINDOW: ABORTED) or shutdown (UNAVAILABLE).",
+    labelNames: ["reason"],
+    registers: [registry],
+  });
+  const reads = new Counter({
+    name: "runstore_watch_feed_reads_total",
+    help: "Reads of the store's change log, by the hub's tail (only while anyone watches) or by a stream catching up from an old cursor.",
+    labelNames: ["by"],
+    registers: [registry],
+  });
+  return {
+    streams: (delta) => streams.inc(delta),
+    message: (type) => messages.inc({ type }),
+    aborted: (reason) => aborted.inc({ reason }),
+    feedRead: (by) => reads.inc({ by }),
+  };
 }
 
 /** The usual `_build_info` gauge: always 1, the facts in its labels, for joins in queries. */

@@ -50,6 +50,7 @@ export async function openStore(
       store: new MemoryRunStore({
         maxBytes: config.memoryMaxBytes,
         maxRuns: config.memoryMaxRuns,
+        watchLogMax: config.watch.logMax,
       }),
       description:
         "no database configured; using the in-memory store (data will not survive a restart)",

@@ -21,7 +21,9 @@ import { DEFAULT_LIMITS } from "./limits.js";
 import { honoursResponseBudget, ResponseBudget } from "./response-budget.js";
 import * as coordination from "./service-coordination.js";
 import * as history from "./service-history.js";
+import { noChangeLog, watchRuns } from "./service-watch.js";
 import { honoursOwners } from "./stores/owners.js";
+import type { WatchHub } from "./watch/watch-hub.js";
 import { optionalTimestamp } from "./wire-values.js";
 
 type Impl = ServiceImpl<typeof RunStoreService>;
@@ -45,12 +47,22 @@ export class RunStoreServiceImpl implements Impl {
   private readonly follows: (RunStore & FollowsCallSignal) | null;
   private readonly budget: ResponseBudget;
   private readonly share: CallerShare | null;
+  private readonly watch: ServiceWatch | null;
 
-  /** `callerShare`: store calls one caller may have open; default half a pool (caller-share.ts). */
+  /**
+   * `callerShare`: store calls one caller may have open; default half a pool
+   * (caller-share.ts). `watch`: the server's watch hub over the store's
+   * change log (src/watch/); without one WatchRuns is UNIMPLEMENTED.
+   */
   constructor(
     private readonly store: RunStore,
-    options: { maxResponseBytes?: number; callerShare?: number | null } = {},
+    options: {
+      maxResponseBytes?: number;
+      callerShare?: number | null;
+      watch?: ServiceWatch | null;
+    } = {},
   ) {
+    this.watch = options.watch ?? null;
     this.follows = followsCallSignal(store) ? store : null;
     this.budget = new ResponseBudget(options.maxResponseBytes ?? DEFAULT_LIMITS.maxResponseBytes);
     const share = options.callerShare ?? defaultShare(store);
@@ -297,12 +309,20 @@ export class RunStoreServiceImpl implements Impl {
     return history.deleteThread(this.storeFor(context), req);
   }
 
-  // Live changes: see src/watch/ (being built: issue 17).
+  // Live changes: see service-watch.ts and src/watch/.
 
-  // biome-ignore lint/correctness/useYield: refuses before its first message until the watch hub lands
-  async *watchRuns(_req: pb.WatchRunsRequest): AsyncGenerator<pb.WatchRunsResponse> {
-    throw new ConnectError("WatchRuns is not built yet", Code.Unimplemented);
+  async *watchRuns(req: pb.WatchRunsRequest, context?: CallContext) {
+    if (this.watch === null) throw noChangeLog();
+    // Connect always passes a context; in-process callers without one watch unscoped, never cancelled.
+    const call = context ?? { signal: new AbortController().signal };
+    yield* watchRuns(this.watch.hub, req, call, this.watch.heartbeatMs);
   }
+}
+
+/** WatchRuns' part of the service: the server's hub and WATCH_HEARTBEAT_MS. */
+export interface ServiceWatch {
+  hub: WatchHub;
+  heartbeatMs: number;
 }
 
 /**

@@ -63,6 +63,8 @@ async function serve(config: Config, logger: Logger, opened: OpenedStore): Promi
     healthCheckIntervalMs: config.healthCheckIntervalMs,
     limits: config.limits,
     callerShare: config.callerShare,
+    watch: config.watch,
+    watchObserver: metrics?.watch,
     logger,
     interceptors: [
       ...(tracing === null ? [] : [tracingInterceptor()]),

@@ -28,6 +28,7 @@ import {
   type UpdateStatusOptions,
 } from "@runstore/client";
 import { COUNTER_FIELDS, eachItem, idempotencyConflictError } from "@runstore/client/internal";
+import type { ChangeFeed } from "./change-feed.js";
 import {
   checkAggregate,
   checkCompletion,
@@ -40,6 +41,7 @@ import {
   checkUpdateStatus,
 } from "./check-input.js";
 import { admit, claimNextRun } from "./memory-admission.js";
+import { MemoryChangeFeed } from "./memory-change-feed.js";
 import {
   claimForTakeover,
   finalizeIfNotCancelled,
@@ -100,10 +102,17 @@ export class MemoryRunStore implements RunStore, HonoursOwners {
   /**
    * `maxBytes`: the budget of estimated row bytes past which writes are
    * RESOURCE_EXHAUSTED; `maxRuns`: rows held before the oldest terminal ones
-   * are evicted (0: no such bound).
+   * are evicted (0: no such bound); `watchLogMax`: changes the change log
+   * keeps (WATCH_LOG_MAX, memory-change-feed.ts).
    */
-  constructor(options: { maxBytes?: number; maxRuns?: number } = {}) {
-    this.table = new MemoryRunTable(options.maxBytes, options.maxRuns);
+  constructor(options: { maxBytes?: number; maxRuns?: number; watchLogMax?: number } = {}) {
+    const feed = new MemoryChangeFeed(options.watchLogMax);
+    this.table = new MemoryRunTable(options.maxBytes, options.maxRuns, feed);
+  }
+
+  /** The log of every change of this store's rows, for WatchRuns (src/watch/). */
+  changeFeed(): ChangeFeed {
+    return this.table.feed;
   }
 
   /**

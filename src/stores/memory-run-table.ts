@@ -7,6 +7,7 @@ import {
 } from "@runstore/client";
 import { COUNTER_FIELDS } from "@runstore/client/internal";
 import type { PutInput } from "./check-input.js";
+import { MemoryChangeFeed } from "./memory-change-feed.js";
 import { type EvictionEntry, EvictionOrder } from "./memory-eviction.js";
 import { compareCodePoints } from "./text.js";
 
@@ -94,7 +95,8 @@ function rowBytes(row: StoredRun): number {
  * instead of dying at the heap limit. It also holds at most `maxRuns` rows
  * (MEMORY_MAX_RUNS; 0: no such bound): a new row past it evicts the oldest
  * terminal row (updated_at, then run_id), and is refused when every row is
- * active.
+ * active. Every row it inserts, writes or removes (eviction included) is
+ * appended to `feed`, the store's change log, as a copy, in the same step.
  */
 export class MemoryRunTable {
   private readonly rows = new Map<string, StoredRun>();
@@ -110,6 +112,8 @@ export class MemoryRunTable {
   constructor(
     private readonly maxBytes: number = DEFAULT_MEMORY_MAX_BYTES,
     private readonly maxRuns: number = DEFAULT_MEMORY_MAX_RUNS,
+    /** The change log every write of the table is appended to. */
+    readonly feed: MemoryChangeFeed = new MemoryChangeFeed(),
   ) {}
 
   /**
@@ -193,6 +197,7 @@ export class MemoryRunTable {
     this.sizes.set(row.runId, size);
     this.rows.set(row.runId, row);
     this.index(row);
+    this.feed.append("created", copyRow(row), null);
   }
 
   /**
@@ -208,10 +213,12 @@ export class MemoryRunTable {
     this.usedBytes += size - was;
     this.sizes.set(row.runId, size);
     this.unindex(row);
+    const previousStatus = row.status;
     Object.assign(row, changes);
     if (row.status !== "pending") row.queued = false;
     if (row.status !== "pending" && row.status !== "running") row.holdsSlot = false;
     this.index(row);
+    this.feed.append("updated", copyRow(row), previousStatus);
   }
 
   remove(row: StoredRun): void {
@@ -219,6 +226,7 @@ export class MemoryRunTable {
     this.usedBytes -= this.sizes.get(row.runId) ?? 0;
     this.sizes.delete(row.runId);
     this.rows.delete(row.runId);
+    this.feed.append("deleted", copyRow(row), row.status);
   }
 
   /** Every row of the thread, in no particular order. */

@@ -1,0 +1,135 @@
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { type Client, ConnectError, createClient } from "@connectrpc/connect";
+import {
+  createConnectTransport,
+  createGrpcTransport,
+  Http2SessionManager,
+} from "@connectrpc/connect-node";
+import { type RunStore, RunStoreService } from "@runstore/client";
+import { type pb, runFromProto } from "@runstore/client/internal";
+import { type RunningServer, type ServerOptions, startServer } from "../../src/server.js";
+import { decodeCursor } from "../../src/watch/watch-cursor.js";
+
+// WatchRuns tests: a real server on port 0, the generated Connect client over
+// gRPC or the Connect protocol (HTTP/2), and a reader that takes one message
+// at a time so a test can stop reading and go on later.
+
+/** The wire protocols the watch tests run over. */
+export const PROTOCOLS = ["grpc", "connect"] as const;
+export type Protocol = (typeof PROTOCOLS)[number];
+
+/** The generated client over `protocol`, on its own HTTP/2 session (closed by the returned close). */
+export function watchClient(
+  url: string,
+  protocol: Protocol,
+  token?: string,
+): { client: Client<typeof RunStoreService>; close(): void } {
+  const sessionManager = new Http2SessionManager(url);
+  const interceptors =
+    token === undefined
+      ? []
+      : [
+          (next: Parameters<import("@connectrpc/connect").Interceptor>[0]) =>
+            async (req: Parameters<typeof next>[0]) => {
+              req.header.set("authorization", `Bearer ${token}`);
+              return next(req);
+            },
+        ];
+  const options = { baseUrl: url, sessionManager, interceptors };
+  const transport =
+    protocol === "grpc"
+      ? createGrpcTransport(options)
+      : createConnectTransport({ ...options, httpVersion: "2" });
+  return { client: createClient(RunStoreService, transport), close: () => sessionManager.abort() };
+}
+
+/** A server over `store` and what the test closes after it. */
+export async function watchServer(
+  store: RunStore,
+  options: Partial<ServerOptions> = {},
+): Promise<RunningServer> {
+  return startServer({ ...options, store, port: 0 });
+}
+
+/** A change as the tests compare it: kind, sequence, run id, status, left_filter. */
+export interface Seen {
+  kind: "created" | "updated" | "deleted";
+  sequence: number;
+  runId: string;
+  status: string;
+  leftFilter: boolean;
+}
+
+const KINDS = { 1: "created", 2: "updated", 3: "deleted" } as const;
+
+/** A change message in the tests' short form. */
+export function seen(message: pb.WatchRunsResponse): Seen {
+  const change = message.change;
+  if (change === undefined) throw new Error("a heartbeat, not a change");
+  const run = runFromProto(change.run as pb.Run);
+  return {
+    kind: KINDS[change.kind as 1 | 2 | 3],
+    sequence: Number(change.sequence),
+    runId: run.runId,
+    status: run.status,
+    leftFilter: change.leftFilter,
+  };
+}
+
+/** The sequence a cursor resumes after. */
+export function positionOf(cursor: string): number {
+  return Number(decodeCursor(cursor).sequence);
+}
+
+/**
+ * One WatchRuns stream read a message at a time: next() pulls exactly one,
+ * so a test that stops calling it leaves the stream unread (the server's
+ * writes wait on HTTP/2 flow control).
+ */
+export class WatchReader {
+  private readonly iterator: AsyncIterator<pb.WatchRunsResponse>;
+  readonly controller = new AbortController();
+  /** The cursor of the last message read. */
+  lastCursor = "";
+
+  constructor(
+    client: Client<typeof RunStoreService>,
+    request: MessageInitShape<typeof pb.WatchRunsRequestSchema> = {},
+  ) {
+    this.iterator = client
+      .watchRuns(request, { signal: this.controller.signal })
+      [Symbol.asyncIterator]();
+  }
+
+  /** The next message; throws the stream's error (a ConnectError). */
+  async next(): Promise<pb.WatchRunsResponse> {
+    const result = await this.iterator.next();
+    if (result.done) throw new Error("the stream ended");
+    this.lastCursor = result.value.cursor;
+    return result.value;
+  }
+
+  /** The next `count` changes, heartbeats skipped. */
+  async changes(count: number): Promise<Seen[]> {
+    const out: Seen[] = [];
+    while (out.length < count) {
+      const message = await this.next();
+      if (message.change !== undefined) out.push(seen(message));
+    }
+    return out;
+  }
+
+  /** The error that ends the stream, reading (and dropping) messages until it comes. */
+  async failure(): Promise<ConnectError> {
+    try {
+      for (;;) await this.next();
+    } catch (error) {
+      return ConnectError.from(error);
+    }
+  }
+
+  /** Cancels the call. */
+  cancel(): void {
+    this.controller.abort();
+  }
+}
