@@ -5,6 +5,7 @@ import type { JwtSettings } from "./auth/jwt.js";
 import { JWT_SETTINGS, jwtSettings } from "./auth/jwt-settings.js";
 import { ADMIN, type TokenGrant } from "./auth/principal.js";
 import { checkDistinct, parseTokenLine } from "./auth/token-grants.js";
+import { CONSOLE_SETTINGS, type ConsoleSettings, consoleSettings } from "./console-settings.js";
 import { DEFAULT_LIMITS, LIMIT_SETTINGS, type ServerLimits } from "./limits.js";
 import { LOG_LEVELS } from "./logger.js";
 import {
@@ -13,12 +14,6 @@ import {
   retentionSettings,
 } from "./retention-settings.js";
 import type { MysqlOptions } from "./stores/mysql-pool.js";
-import {
-  DEFAULT_WATCH_SETTINGS,
-  WATCH_SETTINGS,
-  type WatchSettings,
-  watchSettings,
-} from "./watch/watch-settings.js";
 
 /** The server's settings, read from the environment. */
 export interface Config {
@@ -56,11 +51,11 @@ export interface Config {
   /** Port of the Prometheus endpoint; null turns it off. */
   metricsPort: number | null;
   metricsHost: string;
+  /** Where the run console listens (CONSOLE_*, console-server.ts); null: no console. */
+  console: ConsoleSettings | null;
   healthCheckIntervalMs: number;
   /** Connections, streams, time and answer size (docs/operations.md, "Limits"). */
   limits: ServerLimits;
-  /** WatchRuns: the window, heartbeats, the memory change log, the MySQL poll (WATCH_*). */
-  watch: WatchSettings;
 }
 
 /** A setting that is present but wrong; main.ts prints the message and exits. */
@@ -164,13 +159,11 @@ export const SETTINGS = [
     "serve Prometheus metrics at http://METRICS_HOST:METRICS_PORT/metrics, 0 to 65535",
   ],
   ["METRICS_HOST", "127.0.0.1", "address of the metrics endpoint"],
+  ...CONSOLE_SETTINGS,
   ...JWT_SETTINGS,
   ["HEALTH_CHECK_INTERVAL_MS", "5000", "ms between health probes of the database, 100 to 3600000"],
   ...LIMIT_SETTINGS.map(
     ([name, key, , , meaning]) => [name, String(DEFAULT_LIMITS[key]), meaning] as const,
-  ),
-  ...WATCH_SETTINGS.map(
-    ([name, key, , , meaning]) => [name, String(DEFAULT_WATCH_SETTINGS[key]), meaning] as const,
   ),
 ] as const;
 
@@ -240,9 +233,9 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: logLevel as Config["logLevel"],
     metricsPort: metrics === undefined ? null : integer(env, "METRICS_PORT", 0, 0, 65535),
     metricsHost: text(env, "METRICS_HOST") ?? "127.0.0.1",
+    console: readConsole(env, allowInsecure),
     healthCheckIntervalMs: integer(env, "HEALTH_CHECK_INTERVAL_MS", 5000, 100, 3_600_000),
     limits: readLimits(env),
-    watch: watchSettings((name, fallback, min, max) => integer(env, name, fallback, min, max)),
   };
 }
 
@@ -252,6 +245,21 @@ function readLimits(env: NodeJS.ProcessEnv): ServerLimits {
     limits[key] = integer(env, name, DEFAULT_LIMITS[key], min, max);
   }
   return limits;
+}
+
+/** The CONSOLE_* settings (console-settings.ts), their refusals as ConfigErrors. */
+function readConsole(env: NodeJS.ProcessEnv, allowInsecure: boolean): ConsoleSettings | null {
+  try {
+    return consoleSettings(
+      (name) => text(env, name),
+      (name, fallback, min, max) => integer(env, name, fallback, min, max),
+      isLoopback,
+      allowInsecure,
+    );
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    throw new ConfigError((error as Error).message);
+  }
 }
 
 /** Loopback addresses only this machine reaches; anything else is exposed. */

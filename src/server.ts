@@ -8,6 +8,7 @@ import type { JwtSettings } from "./auth/jwt.js";
 import type { Credentials, TokenGrant } from "./auth/principal.js";
 import { callContext } from "./call-context.js";
 import { guardConnections } from "./connection-guard.js";
+import { type RunningConsole, startConsoleServer } from "./console-server.js";
 import { grpcUnaryHandler } from "./grpc-unary.js";
 import { headerAuth } from "./header-auth.js";
 import { HealthMonitor, MAX_WATCH_STREAMS } from "./health.js";
@@ -19,13 +20,9 @@ import { DEFAULT_LIMITS, MAX_RESPONSE_BYTES_CEILING, type ServerLimits } from ".
 import { type LogBudgetSettings, logBudget } from "./log-budget.js";
 import { type Logger, silentLogger } from "./logger.js";
 import { routes } from "./routes.js";
-import { RunStoreServiceImpl, type ServiceWatch } from "./service.js";
+import { RunStoreServiceImpl } from "./service.js";
 import { GracefulShutdown } from "./shutdown.js";
-import { type ChangeFeed, hasChangeFeed } from "./stores/change-feed.js";
 import { StreamDeadlines } from "./stream-deadlines.js";
-import { WatchHub } from "./watch/watch-hub.js";
-import type { WatchObserver } from "./watch/watch-observer.js";
-import { DEFAULT_WATCH_SETTINGS, type WatchSettings } from "./watch/watch-settings.js";
 
 export type { TlsOptions } from "./http2-server.js";
 
@@ -73,10 +70,12 @@ export interface ServerOptions {
    * refused; connections refused or closed), each kind its own; default 20 a minute.
    */
   logBudget?: LogBudgetSettings;
-  /** WatchRuns: window, heartbeats, MySQL poll (WATCH_*); default DEFAULT_WATCH_SETTINGS. */
-  watch?: Partial<WatchSettings>;
-  /** Sees WatchRuns streams, messages and change log reads (createMetrics().watch). */
-  watchObserver?: WatchObserver;
+  /**
+   * Also serve the run console (console-server.ts) on its own plain HTTP/1.1
+   * port: the built page, and this server's Connect routes through the same
+   * handler. `root`: the bundle (default dist/console). Default: none.
+   */
+  console?: { port: number; host: string; root?: string } | null;
 }
 
 /** A listening server. */
@@ -84,6 +83,8 @@ export interface RunningServer {
   /** e.g. `http://127.0.0.1:50051`, or https:// with TLS */
   url: string;
   port: number;
+  /** The run console's URL, e.g. `http://127.0.0.1:8080`; null without one. */
+  consoleUrl: string | null;
   health: HealthMonitor;
   /**
    * Graceful stop: health goes NOT_SERVING, new calls are refused with
@@ -129,65 +130,56 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const deadlines = new StreamDeadlines(limits, logger);
   server.once("close", () => deadlines.stop());
   const shutdown = new GracefulShutdown(server, health, logger, RunStoreService.typeName);
-  // One for the server's life, kept by reload(): every WatchRuns stream reads it.
-  const watch = serviceWatch(options, limits, logger);
   // Rebuilt by reload(): a request is served by the handler of its moment.
-  let handle = requestHandler(options, health, shutdown, logger, refusedLog, watch);
-  server.on("request", (req, res) => {
+  let handle = requestHandler(options, health, shutdown, logger, refusedLog);
+  const serveRequest = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
     deadlines.watch(req, res);
     handle(req, res);
-  });
+  };
+  server.on("request", serveRequest);
   const host = options.host ?? "127.0.0.1";
   const port = await listen(server, options.port ?? 0, host);
+  const consoleServer = await startConsole(options, serveRequest, () => shutdown.close(0));
   // After listen, so a taken port fails before anything says SERVING.
   await health.start();
   const urlHost = host.includes(":") ? `[${host}]` : host;
   return {
     url: `${tls === null ? "http" : "https"}://${urlHost}:${port}`,
     port,
+    consoleUrl: consoleServer?.url ?? null,
     health,
-    close(graceMs = options.shutdownGraceMs ?? 10_000) {
-      const closing = shutdown.close(graceMs);
-      watch?.hub.close(); // once health says NOT_SERVING: open WatchRuns streams end (UNAVAILABLE)
-      return closing;
+    async close(graceMs = options.shutdownGraceMs ?? 10_000) {
+      consoleServer?.stopAccepting();
+      await shutdown.close(graceMs);
+      await consoleServer?.close();
     },
     reload(settings) {
       if (settings.tls) replaceCertificate(server, settings.tls);
-      handle = requestHandler(
-        { ...options, ...settings },
-        health,
-        shutdown,
-        logger,
-        refusedLog,
-        watch,
-      );
+      handle = requestHandler({ ...options, ...settings }, health, shutdown, logger, refusedLog);
     },
   };
 }
 
 /**
- * The server's one watch hub over the store's change log (src/watch/), or
- * null for a store that keeps none (WatchRuns is UNIMPLEMENTED then).
+ * The console's server when one is asked for, its calls served by
+ * `serveRequest` (HTTP/1.1 requests take the same path as on a TLS port);
+ * when it cannot start (its port taken, no bundle), the main server is
+ * closed again by `closeMain` and the error thrown.
  */
-function serviceWatch(
+async function startConsole(
   options: ServerOptions,
-  limits: ServerLimits,
-  logger: Logger,
-): ServiceWatch | null {
-  const store = options.store;
-  if (!hasChangeFeed(store)) return null;
-  const settings = { ...DEFAULT_WATCH_SETTINGS, ...options.watch };
-  // MysqlRunStore's changeFeed takes its poll interval; the memory store's takes nothing.
-  const changeFeed = store.changeFeed as (options: { pollMs: number }) => ChangeFeed;
-  const hub = new WatchHub(changeFeed.call(store, { pollMs: settings.pollMs }), {
-    window: settings.window,
-    maxWatchers: limits.maxRunWatchers,
-    maxWatchersPerConnection: limits.maxWatchStreamsPerConnection,
-    retryMs: settings.pollMs,
-    observer: options.watchObserver,
-    logger,
+  serveRequest: (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void,
+  closeMain: () => Promise<void>,
+): Promise<RunningConsole | null> {
+  if (options.console == null) return null;
+  return startConsoleServer({
+    ...options.console,
+    service: RunStoreService.typeName,
+    rpc: (req, res) => serveRequest(req as never, res as never),
+  }).catch(async (error: unknown) => {
+    await closeMain();
+    throw error;
   });
-  return { hub, heartbeatMs: settings.heartbeatMs };
 }
 
 /** The limits with their defaults; the response budget never above its ceiling. */
@@ -217,12 +209,10 @@ function requestHandler(
   shutdown: GracefulShutdown,
   logger: Logger,
   refusedLog: RefusedLog,
-  watch: ServiceWatch | null,
 ) {
   const service = new RunStoreServiceImpl(options.store, {
     ...limitsOf(options),
     callerShare: options.callerShare ?? null,
-    watch,
   });
   const check = headerCheck(options.tokens ?? [], options.jwt ?? null);
   const interceptors = interceptorsFor(options, shutdown, logger, refusedLog, check?.credentials);

@@ -63,8 +63,7 @@ async function serve(config: Config, logger: Logger, opened: OpenedStore): Promi
     healthCheckIntervalMs: config.healthCheckIntervalMs,
     limits: config.limits,
     callerShare: config.callerShare,
-    watch: config.watch,
-    watchObserver: metrics?.watch,
+    console: config.console,
     logger,
     interceptors: [
       ...(tracing === null ? [] : [tracingInterceptor()]),
@@ -86,6 +85,9 @@ async function serve(config: Config, logger: Logger, opened: OpenedStore): Promi
     },
     `listening on ${server.url} (gRPC, gRPC-Web, Connect)`,
   );
+  if (server.consoleUrl !== null) {
+    logger.info({ url: `${server.consoleUrl}/` }, "serving the run console");
+  }
   const sweeper =
     config.retention === null
       ? null

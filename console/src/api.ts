@@ -9,7 +9,7 @@ export type Api = Client<typeof RunStoreService>;
 /** Adds the tab's bearer token (token.ts) as the Authorization header of every call. */
 const bearer: Interceptor = (next) => (req) => {
   const token = readToken();
-  if (token !== "") req.header.set("authorization", `Bearer ${token}`);
+  if (token !== null && token !== "") req.header.set("authorization", `Bearer ${token}`);
   return next(req);
 };
 

@@ -35,8 +35,15 @@ export function App() {
         </nav>
         <TokenForm token={token} onChange={setToken} />
       </header>
-      <main id="main" tabIndex={-1} key={token}>
-        <Page route={route} />
+      <main id="main" key={token ?? ""}>
+        {token === null ? (
+          <p>
+            Enter the bearer token this server gave you (kept for this tab only), or continue
+            without one.
+          </p>
+        ) : (
+          <Page route={route} />
+        )}
       </main>
     </>
   );

@@ -5,13 +5,13 @@
  */
 const KEY = "runstore.token";
 
-/** The token of this tab, or "" when none was entered. */
-export function readToken(): string {
-  return sessionStorage.getItem(KEY) ?? "";
+/** The token of this tab; "" when the server needs none; null when not asked yet. */
+export function readToken(): string | null {
+  return sessionStorage.getItem(KEY);
 }
 
-/** Keeps `token` for this tab; "" forgets it. */
-export function saveToken(token: string): void {
-  if (token === "") sessionStorage.removeItem(KEY);
+/** Keeps `token` ("" for none) for this tab; null forgets it, so the form asks again. */
+export function saveToken(token: string | null): void {
+  if (token === null) sessionStorage.removeItem(KEY);
   else sessionStorage.setItem(KEY, token);
 }

@@ -1,9 +1,9 @@
 import type { DayStats } from "../../client/src/gen/runstore/v1/run_store_pb.js";
-import { localMidnight } from "./format.js";
+import { localDate, localMidnight } from "./format.js";
 
 /** Tokens per day by model, as the chart draws them and the table beside it lists them. */
 export interface UsageSeries {
-  /** Local dates YYYY-MM-DD, oldest first: the days with runs. */
+  /** Every local date YYYY-MM-DD of the range, oldest first. */
   dates: string[];
   /** Model names, sorted. */
   models: string[];
@@ -11,16 +11,29 @@ export interface UsageSeries {
   tokens: number[][];
 }
 
+/** The most days the chart spans; a longer range shows its first days only. */
+export const MAX_DAYS = 366;
+
 /**
- * The series of GetRunStats' days (counted in the browser's offset). Numbers,
- * not bigints: uPlot draws numbers, and token counts stay below 2^53.
+ * The series of GetRunStats' days (counted in the browser's offset) over
+ * every day from `from` to `to`, days without runs at 0. Numbers, not
+ * bigints: uPlot draws numbers, and token counts stay below 2^53.
  */
-export function usageSeries(days: readonly DayStats[]): UsageSeries {
+export function usageSeries(days: readonly DayStats[], from: string, to: string): UsageSeries {
+  const dates: string[] = [];
+  for (let d = 0; dates.length < MAX_DAYS; d++) {
+    const date = localDate(localMidnight(from, d));
+    if (date > to) break;
+    dates.push(date);
+  }
+  const byDate = new Map(days.map((day) => [day.date, day]));
   const models = [...new Set(days.flatMap((day) => Object.keys(day.byModel)))].sort();
   return {
-    dates: days.map((day) => day.date),
+    dates,
     models,
-    tokens: models.map((model) => days.map((day) => Number(day.byModel[model]?.totalTokens ?? 0n))),
+    tokens: models.map((model) =>
+      dates.map((date) => Number(byDate.get(date)?.byModel[model]?.totalTokens ?? 0n)),
+    ),
   };
 }
 

@@ -11,6 +11,9 @@ import { GALERA_PACKAGES } from "../galera-cluster.mjs";
  */
 export function neededPackages({ parts, privateMysql }) {
   const packages = ["openssl"]; // TLS certificates for the TS and Python tests
+  // The run console's browser tests (test/console): Debian's Chromium, driven
+  // by playwright-core (no browser download), and a font for its screenshots.
+  packages.push("chromium", "fonts-dejavu-core");
   if (parts.has("python")) {
     // The client's runtime, and venv + setuptools + wheel for the offline
     // `pip install ./python` test (from Python 3.12 a venv brings no setuptools).

@@ -27,17 +27,18 @@ function runChild(command, args, { env, captureStdout = false }) {
   });
 }
 
-/** `tsc --noEmit`: passes or fails as a whole. */
+/** `tsc --noEmit` of the server, SDK and tests, then of the console (its own DOM settings): passes or fails as a whole. */
 export async function typecheck(env) {
-  const { status, error } = await runChild(
-    "node_modules/.bin/tsc",
-    ["--noEmit", "-p", "tsconfig.json"],
-    { env },
-  );
-  return {
-    ok: status === 0,
-    problem: status === 0 ? null : `typecheck failed (${error?.message ?? `exit ${status}`})`,
-  };
+  for (const project of ["tsconfig.json", "console/tsconfig.json"]) {
+    const { status, error } = await runChild("node_modules/.bin/tsc", ["--noEmit", "-p", project], {
+      env,
+    });
+    if (status !== 0) {
+      const why = error?.message ?? `exit ${status}`;
+      return { ok: false, problem: `typecheck of ${project} failed (${why})` };
+    }
+  }
+  return { ok: true, problem: null };
 }
 
 /**

@@ -1,7 +1,10 @@
 import { useEffect, useRef } from "preact/hooks";
 import uPlot from "uplot";
-import { count } from "../format.js";
+import { count, localDate } from "../format.js";
 import { daySeconds, type UsageSeries } from "../usage-series.js";
+
+/** A day in seconds, uPlot's time unit. */
+const DAY = 86_400;
 
 /** Line colours, one a model in turn; readable on the page's white. */
 const COLOURS = ["#1f5fbf", "#b3261e", "#1b7a3a", "#8a4f00", "#6a3fb5", "#00707a"];
@@ -31,7 +34,15 @@ export function UsageChart(props: { series: UsageSeries }) {
             value: (_: uPlot, v: number | null) => (v === null ? "—" : count(v)),
           })),
         ],
-        axes: [{}, { size: 70, values: (_: uPlot, ticks: number[]) => ticks.map((t) => count(t)) }],
+        axes: [
+          {
+            // Whole local days: a tick a day (or a week, a month when they crowd).
+            incrs: [DAY, 7 * DAY, 30 * DAY],
+            values: (_: uPlot, ticks: number[]) =>
+              ticks.map((t) => localDate(new Date(t * 1000)).slice(5)),
+          },
+          { size: 70, values: (_: uPlot, ticks: number[]) => ticks.map((t) => count(t)) },
+        ],
       },
       [daySeconds(dates), ...tokens],
       target.current,

@@ -87,13 +87,26 @@ function Timeline(props: { runs: readonly Run[] }) {
   );
 }
 
-/** From created_at to updated_at, e.g. "2 min 5 s". */
+/** From created_at to its last change (updated_at), in its two largest units: "3 min 5 s", "2 d 4 h". */
 function duration(run: Run): string {
   if (run.createdAt === undefined || run.updatedAt === undefined) return "";
-  const seconds = Math.max(
+  let seconds = Math.max(
     0,
     Math.round((timestampMs(run.updatedAt) - timestampMs(run.createdAt)) / 1000),
   );
-  const minutes = Math.floor(seconds / 60);
-  return minutes === 0 ? `${seconds} s` : `${minutes} min ${seconds % 60} s`;
+  const parts: string[] = [];
+  for (const [unit, size] of UNITS) {
+    if (seconds >= size || (unit === "s" && parts.length === 0)) {
+      parts.push(`${Math.floor(seconds / size)} ${unit}`);
+      seconds %= size;
+    }
+  }
+  return `last change after ${parts.slice(0, 2).join(" ")}`;
 }
+
+const UNITS = [
+  ["d", 86_400],
+  ["h", 3_600],
+  ["min", 60],
+  ["s", 1],
+] as const;

@@ -37,7 +37,7 @@ export function UsagePage(props: { route: Route }) {
     [from, to],
   );
   const stats = result.data;
-  const series = useMemo(() => usageSeries(stats?.days ?? []), [stats]);
+  const series = useMemo(() => usageSeries(stats?.days ?? [], from, to), [stats, from, to]);
   return (
     <section aria-labelledby="usage-title">
       <h1 id="usage-title">Usage</h1>
@@ -50,7 +50,7 @@ export function UsagePage(props: { route: Route }) {
             {count(stats.activeRuns)} active, {count(stats.failedRuns)} failed, from {from} to {to}{" "}
             (UTC{utcOffset(localMidnight(from))}).
           </p>
-          {series.dates.length === 0 ? (
+          {stats.totalRuns === 0n ? (
             <p class="empty">No runs in this range.</p>
           ) : (
             <UsageChart series={series} />
