@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
+import { Code, ConnectError } from "@connectrpc/connect";
 import type { RunStatus } from "@runstore/client";
 import { invalidArgument } from "@runstore/client/internal";
 import {
@@ -137,11 +138,19 @@ export class MysqlChangeFeed implements ChangeFeed {
 
   /**
    * Runs the sequencer once; answers the last number given (this call's or
-   * another sequencer's). Skipping the counter when another sequencer of
-   * this node holds it: that one numbers what this one would have.
+   * another sequencer's). Numbering is left to another sequencer when it
+   * holds the counter on this node, or keeps winning the counter on other
+   * nodes (certification conflicts past the store's retries, UNAVAILABLE):
+   * the counter as committed is the answer then, and this one numbers on a
+   * later run. A database that does not answer fails the counter's read too.
    */
   async sequence(): Promise<bigint> {
-    const numbered = await this.db.transaction((tx) => numberChanges(tx));
+    let numbered: bigint | null = null;
+    try {
+      numbered = await this.db.transaction((tx) => numberChanges(tx));
+    } catch (error) {
+      if (!(error instanceof ConnectError && error.code === Code.Unavailable)) throw error;
+    }
     return numbered ?? (await this.counter()).lastSeq;
   }
 
