@@ -14,6 +14,12 @@ import {
   retentionSettings,
 } from "./retention-settings.js";
 import type { MysqlOptions } from "./stores/mysql-pool.js";
+import {
+  DEFAULT_WATCH_SETTINGS,
+  WATCH_SETTINGS,
+  type WatchSettings,
+  watchSettings,
+} from "./watch/watch-settings.js";
 
 /** The server's settings, read from the environment. */
 export interface Config {
@@ -56,6 +62,8 @@ export interface Config {
   healthCheckIntervalMs: number;
   /** Connections, streams, time and answer size (docs/operations.md, "Limits"). */
   limits: ServerLimits;
+  /** WatchRuns: the window, heartbeats, the memory change log, the MySQL poll (WATCH_*). */
+  watch: WatchSettings;
 }
 
 /** A setting that is present but wrong; main.ts prints the message and exits. */
@@ -165,6 +173,9 @@ export const SETTINGS = [
   ...LIMIT_SETTINGS.map(
     ([name, key, , , meaning]) => [name, String(DEFAULT_LIMITS[key]), meaning] as const,
   ),
+  ...WATCH_SETTINGS.map(
+    ([name, key, , , meaning]) => [name, String(DEFAULT_WATCH_SETTINGS[key]), meaning] as const,
+  ),
 ] as const;
 
 /** Reads and validates the settings; each bad value is named in the error. */
@@ -236,6 +247,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     console: readConsole(env, allowInsecure),
     healthCheckIntervalMs: integer(env, "HEALTH_CHECK_INTERVAL_MS", 5000, 100, 3_600_000),
     limits: readLimits(env),
+    watch: watchSettings((name, fallback, min, max) => integer(env, name, fallback, min, max)),
   };
 }
 

@@ -20,9 +20,13 @@ import { DEFAULT_LIMITS, MAX_RESPONSE_BYTES_CEILING, type ServerLimits } from ".
 import { type LogBudgetSettings, logBudget } from "./log-budget.js";
 import { type Logger, silentLogger } from "./logger.js";
 import { routes } from "./routes.js";
-import { RunStoreServiceImpl } from "./service.js";
+import { RunStoreServiceImpl, type ServiceWatch } from "./service.js";
 import { GracefulShutdown } from "./shutdown.js";
+import { type ChangeFeed, hasChangeFeed } from "./stores/change-feed.js";
 import { StreamDeadlines } from "./stream-deadlines.js";
+import { WatchHub } from "./watch/watch-hub.js";
+import type { WatchObserver } from "./watch/watch-observer.js";
+import { DEFAULT_WATCH_SETTINGS, type WatchSettings } from "./watch/watch-settings.js";
 
 export type { TlsOptions } from "./http2-server.js";
 
@@ -76,6 +80,10 @@ export interface ServerOptions {
    * handler. `root`: the bundle (default dist/console). Default: none.
    */
   console?: { port: number; host: string; root?: string } | null;
+  /** WatchRuns: window, heartbeats, MySQL poll (WATCH_*); default DEFAULT_WATCH_SETTINGS. */
+  watch?: Partial<WatchSettings>;
+  /** Sees WatchRuns streams, messages and change log reads (createMetrics().watch). */
+  watchObserver?: WatchObserver;
 }
 
 /** A listening server. */
@@ -130,8 +138,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const deadlines = new StreamDeadlines(limits, logger);
   server.once("close", () => deadlines.stop());
   const shutdown = new GracefulShutdown(server, health, logger, RunStoreService.typeName);
+  // One for the server's life, kept by reload(): every WatchRuns stream reads it.
+  const watch = serviceWatch(options, limits, logger);
   // Rebuilt by reload(): a request is served by the handler of its moment.
-  let handle = requestHandler(options, health, shutdown, logger, refusedLog);
+  let handle = requestHandler(options, health, shutdown, logger, refusedLog, watch);
   const serveRequest = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
     deadlines.watch(req, res);
     handle(req, res);
@@ -150,14 +160,48 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     health,
     async close(graceMs = options.shutdownGraceMs ?? 10_000) {
       consoleServer?.stopAccepting();
-      await shutdown.close(graceMs);
+      const closing = shutdown.close(graceMs);
+      watch?.hub.close(); // once health says NOT_SERVING: open WatchRuns streams end (UNAVAILABLE)
+      await closing;
       await consoleServer?.close();
     },
     reload(settings) {
       if (settings.tls) replaceCertificate(server, settings.tls);
-      handle = requestHandler({ ...options, ...settings }, health, shutdown, logger, refusedLog);
+      handle = requestHandler(
+        { ...options, ...settings },
+        health,
+        shutdown,
+        logger,
+        refusedLog,
+        watch,
+      );
     },
   };
+}
+
+/**
+ * The server's one watch hub over the store's change log (src/watch/), or
+ * null for a store that keeps none (WatchRuns is UNIMPLEMENTED then).
+ */
+function serviceWatch(
+  options: ServerOptions,
+  limits: ServerLimits,
+  logger: Logger,
+): ServiceWatch | null {
+  const store = options.store;
+  if (!hasChangeFeed(store)) return null;
+  const settings = { ...DEFAULT_WATCH_SETTINGS, ...options.watch };
+  // MysqlRunStore's changeFeed takes its poll interval; the memory store's takes nothing.
+  const changeFeed = store.changeFeed as (options: { pollMs: number }) => ChangeFeed;
+  const hub = new WatchHub(changeFeed.call(store, { pollMs: settings.pollMs }), {
+    window: settings.window,
+    maxWatchers: limits.maxRunWatchers,
+    maxWatchersPerConnection: limits.maxWatchStreamsPerConnection,
+    retryMs: settings.pollMs,
+    observer: options.watchObserver,
+    logger,
+  });
+  return { hub, heartbeatMs: settings.heartbeatMs };
 }
 
 /**
@@ -209,10 +253,12 @@ function requestHandler(
   shutdown: GracefulShutdown,
   logger: Logger,
   refusedLog: RefusedLog,
+  watch: ServiceWatch | null,
 ) {
   const service = new RunStoreServiceImpl(options.store, {
     ...limitsOf(options),
     callerShare: options.callerShare ?? null,
+    watch,
   });
   const check = headerCheck(options.tokens ?? [], options.jwt ?? null);
   const interceptors = interceptorsFor(options, shutdown, logger, refusedLog, check?.credentials);

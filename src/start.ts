@@ -64,6 +64,8 @@ async function serve(config: Config, logger: Logger, opened: OpenedStore): Promi
     limits: config.limits,
     callerShare: config.callerShare,
     console: config.console,
+    watch: config.watch,
+    watchObserver: metrics?.watch,
     logger,
     interceptors: [
       ...(tracing === null ? [] : [tracingInterceptor()]),
