@@ -6,6 +6,8 @@
 // put is answered), continuing on the same phase. Both callers
 // (bench/capacity-caller.ts, bench/capacity_caller.py) play the same file.
 
+import { random } from "./seed.js";
+
 /** Share of the active runs that finish (and are replaced) each second. */
 export const CHURN_PER_SECOND = 0.05;
 /** Milliseconds between two snapshots of one run. */
@@ -44,18 +46,6 @@ export interface CapacitySchedule {
   graceMs: number;
 }
 
-/** A small seeded PRNG (mulberry32): the same schedule for the same seed. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** What a step offers: how many runs, for how long, and what names its ids. */
 export interface ScheduleSpec {
   runs: number;
@@ -69,7 +59,7 @@ export interface ScheduleSpec {
 
 /** The schedule of one step: every run's ticks over warm-up and window. */
 export function buildSchedule(spec: ScheduleSpec): CapacitySchedule {
-  const random = seededRandom(spec.seed);
+  const next = random(spec.seed);
   const endMs = spec.warmupMs + spec.durationMs;
   const initial: CapacitySchedule["initial"] = [];
   const unordered: { event: CapacityEvent; start?: CapacityEvent }[] = [];
@@ -79,9 +69,9 @@ export function buildSchedule(spec: ScheduleSpec): CapacitySchedule {
     let runId = `${spec.tag}-r${slot}-0`;
     let snapshots = 0;
     initial.push([runId, threadId]);
-    for (let at = random() * TICK_MS; at < endMs; at += TICK_MS) {
+    for (let at = next() * TICK_MS; at < endMs; at += TICK_MS) {
       const when = Math.round(at * 1000) / 1000;
-      if (random() >= CHURN_PER_SECOND) {
+      if (next() >= CHURN_PER_SECOND) {
         snapshots++;
         unordered.push({ event: [when, "progress", runId, threadId, snapshots * 100, -1] });
         continue;

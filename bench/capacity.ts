@@ -36,28 +36,21 @@ export interface CapacityOptions {
   maxRuns: number;
 }
 
+const FULL: CapacityOptions = {
+  callers: ["python", "typescript"],
+  backends: ["memory", "mysql"],
+  warmupMs: 5000,
+  durationMs: 15_000,
+  graceMs: 5000,
+  timeoutMs: 30_000,
+  startRuns: 50,
+  maxRuns: 12_800,
+};
+
 /** Full size, or a few seconds' worth for `--smoke` (one step and its overload step). */
 export const CAPACITY_SIZES: Record<"full" | "smoke", CapacityOptions> = {
-  full: {
-    callers: ["python", "typescript"],
-    backends: ["memory", "mysql"],
-    warmupMs: 5000,
-    durationMs: 15_000,
-    graceMs: 5000,
-    timeoutMs: 30_000,
-    startRuns: 50,
-    maxRuns: 12_800,
-  },
-  smoke: {
-    callers: ["python", "typescript"],
-    backends: ["memory", "mysql"],
-    warmupMs: 300,
-    durationMs: 1000,
-    graceMs: 1000,
-    timeoutMs: 30_000,
-    startRuns: 50,
-    maxRuns: 50,
-  },
+  full: FULL,
+  smoke: { ...FULL, warmupMs: 200, durationMs: 1000, graceMs: 500, maxRuns: 50 },
 };
 
 const MYSQL_SERVER = process.env.BENCH_MYSQL_URL ?? "mysql://root@127.0.0.1:3306";

@@ -67,7 +67,7 @@ function datetime(ms: number): string {
 }
 
 /** A small deterministic PRNG (mulberry32), so every seeding writes the same table. */
-function random(seed: number): () => number {
+export function random(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
