@@ -100,12 +100,12 @@ export async function axeViolations(page: Page): Promise<AxeViolation[]> {
   });
 }
 
-/** Saves a screenshot of the whole page as test-results/console/<name>.png (and to `alsoTo`). */
+/** Saves a screenshot of the whole page as test-results/console/<name>.png (and of its content to `alsoTo`). */
 export async function screenshot(page: Page, name: string, alsoTo?: string): Promise<void> {
   await mkdir(SCREENSHOTS, { recursive: true });
-  const image = await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
   if (alsoTo !== undefined) {
     await mkdir(dirname(alsoTo), { recursive: true });
-    await writeFile(alsoTo, image);
+    await writeFile(alsoTo, await page.locator("body").screenshot()); // cut to the content
   }
 }

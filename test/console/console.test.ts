@@ -159,7 +159,12 @@ describe("run console in Chromium", () => {
   });
 
   it("the live page follows WatchRuns: another client's changes appear without reload", async () => {
-    await writer.put("live-0", { threadId: "tl", userId: "dana", status: "running" });
+    await writer.put("live-0", {
+      threadId: "tl",
+      userId: "dana",
+      modelName: "m-small",
+      status: "running",
+    });
     await page.goto(`${origin}/#/live`);
     await page.locator("[data-live-state='live']").waitFor();
     await page.locator("tr[data-run-id='live-0']").waitFor();
@@ -180,8 +185,14 @@ describe("run console in Chromium", () => {
   });
 
   it("the cancel button reaches the run: RequestCancel(interrupt), seen through the stream", async () => {
-    await writer.put("live-2", { threadId: "tl", userId: "dana", status: "running" });
-    await page.locator("tr[data-run-id='live-2']").waitFor();
+    await writer.put("live-2", {
+      threadId: "tl",
+      userId: "erin",
+      modelName: "m-large",
+      status: "running",
+    });
+    await writer.updateRunProgress("live-2", { totalTokens: 1520 });
+    await page.locator("tr[data-run-id='live-2'] td.number", { hasText: "1,520" }).waitFor();
     await page.getByRole("button", { name: "Cancel run live-0" }).click();
     await page.locator("tr[data-run-id='live-0'] [data-cancel='interrupt']").waitFor();
     expect((await writer.get("live-0"))?.cancelAction).toBe("interrupt");
