@@ -64,15 +64,17 @@ export async function* watchRuns(
 /** The request's filter, checked; a bound token's users limit it. */
 export function filterOf(req: pb.WatchRunsRequest, users: ReadonlySet<string> | null): WatchFilter {
   const userId = checkOptionalId("user_id", req.userId);
+  const threadId = checkOptionalId("thread_id", req.threadId);
+  const statuses = elements("statuses", req.statuses, statusFromProto);
+  const kinds = elements("operation_kinds", req.operationKinds, kindFromProto);
   if (userId !== null && users !== null && !users.has(userId)) {
     throw denied("user_id is not one of this token's users");
   }
-  const kinds = elements("operation_kinds", req.operationKinds, kindFromProto);
   return {
     userId,
     users,
-    threadId: checkOptionalId("thread_id", req.threadId),
-    statuses: new Set(elements("statuses", req.statuses, statusFromProto)),
+    threadId,
+    statuses: new Set(statuses),
     activeOnly: req.activeOnly,
     operationKinds: new Set(kinds.length === 0 ? ["run"] : kinds),
   };

@@ -119,12 +119,38 @@ export class WatchReader {
     return out;
   }
 
+  /**
+   * The changes up to the message whose cursor reaches `position` (a change
+   * at it, or a heartbeat past it: give the server a short WATCH_HEARTBEAT_MS).
+   */
+  async changesThrough(position: number): Promise<Seen[]> {
+    const out: Seen[] = [];
+    for (;;) {
+      const message = await this.next();
+      if (message.change !== undefined) out.push(seen(message));
+      if (positionOf(message.cursor) >= position) return out;
+    }
+  }
+
   /** The error that ends the stream, reading (and dropping) messages until it comes. */
   async failure(): Promise<ConnectError> {
     try {
       for (;;) await this.next();
     } catch (error) {
       return ConnectError.from(error);
+    }
+  }
+
+  /** Every change until the stream fails, and the error it fails with. */
+  async untilFailure(): Promise<{ changes: Seen[]; error: ConnectError }> {
+    const changes: Seen[] = [];
+    try {
+      for (;;) {
+        const message = await this.next();
+        if (message.change !== undefined) changes.push(seen(message));
+      }
+    } catch (error) {
+      return { changes, error: ConnectError.from(error) };
     }
   }
 
