@@ -1,17 +1,18 @@
 import { createHash } from "node:crypto";
 import { createContextKey } from "@connectrpc/connect";
-import { Code, ConnectError, type RunStore } from "@runstore/client";
+import type { Overload, Wake } from "./overload.js";
 import { type ReportsPoolStats, reportsPoolStats } from "./pool-stats.js";
 
 // A fair share of the database per caller: each caller may have at most
 // `share` store calls open at once; more wait here, before the store is
 // called, so a waiting call never holds a pool connection, and one caller's
 // slow or blocked queries leave the rest of the pool to everyone else.
+// bounded-store.ts takes a call's place here first, then the server's.
 
 /** One caller's open calls and the calls waiting for one of them to end. */
 interface Caller {
   open: number;
-  readonly waiting: (() => void)[];
+  readonly waiting: Wake[];
 }
 
 /**
@@ -47,40 +48,30 @@ function poolSize(store: ReportsPoolStats): number {
   return Number.isFinite(size) && size > 0 ? size : 2;
 }
 
-/** The per-caller limit of concurrent store calls (docs/operations.md, "Limits"). */
+/**
+ * The per-caller limit of concurrent store calls (docs/operations.md,
+ * "Limits"). Its waiting calls are the server's too: they count toward
+ * MAX_QUEUED_CALLS and wait no longer than QUEUE_TIMEOUT_MS (overload.ts).
+ */
 export class CallerShare {
   private readonly callers = new Map<string, Caller>();
 
-  constructor(readonly share: number) {}
-
-  /**
-   * `store` as seen by one call of `caller`: every method waits for a place
-   * in the caller's share (no longer than `signal` lasts), then calls the
-   * store, and gives the place back when the store answers.
-   */
-  storeFor(store: RunStore, caller: string, signal: AbortSignal): RunStore {
-    return new Proxy(store, {
-      get: (target, name, receiver) => {
-        const value: unknown = Reflect.get(target, name, receiver);
-        if (typeof value !== "function") return value;
-        return async (...args: unknown[]) => {
-          await this.enter(caller, signal);
-          try {
-            return await value.apply(target, args);
-          } finally {
-            this.leave(caller);
-          }
-        };
-      },
-    });
-  }
+  constructor(
+    readonly share: number,
+    private readonly overload: Overload,
+  ) {}
 
   /** Calls of `caller` open now (for tests and diagnostics). */
   openCalls(caller: string): number {
     return this.callers.get(caller)?.open ?? 0;
   }
 
-  private enter(key: string, signal: AbortSignal): Promise<void> | undefined {
+  /**
+   * A place in `key`'s share: at once (undefined) when the caller has one
+   * free, else after waiting in the caller's line (`since`, `signal`: as
+   * Overload.wait takes them). Give it back with leave().
+   */
+  enter(key: string, signal: () => AbortSignal, since: number): Promise<void> | undefined {
     let caller = this.callers.get(key);
     if (caller === undefined) {
       caller = { open: 0, waiting: [] };
@@ -90,24 +81,12 @@ export class CallerShare {
       caller.open++;
       return undefined;
     }
-    if (signal.aborted) return Promise.reject(cutOff(signal));
-    const queue = caller.waiting;
-    return new Promise<void>((resolve, reject) => {
-      const onAbort = () => {
-        queue.splice(queue.indexOf(admit), 1);
-        reject(cutOff(signal));
-      };
-      // leave() hands its place over: `open` stays as it is.
-      const admit = () => {
-        signal.removeEventListener("abort", onAbort);
-        resolve();
-      };
-      queue.push(admit);
-      signal.addEventListener("abort", onAbort, { once: true });
-    });
+    // leave() hands its place over: `open` stays as it is.
+    return this.overload.wait(caller.waiting, signal, since);
   }
 
-  private leave(key: string): void {
+  /** Gives `key`'s place back, to the first of its waiting calls if any. */
+  leave(key: string): void {
     const caller = this.callers.get(key);
     if (caller === undefined) return;
     const next = caller.waiting.shift();
@@ -116,16 +95,6 @@ export class CallerShare {
       return;
     }
     caller.open--;
-    if (caller.open === 0) this.callers.delete(key);
+    if (caller.open === 0 && caller.waiting.length === 0) this.callers.delete(key);
   }
-}
-
-/** Why a waiting call gave up: the signal's ConnectError (deadline, cancel, shutdown) as it is. */
-function cutOff(signal: AbortSignal): ConnectError {
-  return signal.reason instanceof ConnectError
-    ? signal.reason
-    : new ConnectError(
-        "call ended while waiting for its caller's share of the store",
-        Code.Canceled,
-      );
 }

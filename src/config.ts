@@ -8,6 +8,7 @@ import { checkDistinct, parseTokenLine } from "./auth/token-grants.js";
 import { CONSOLE_SETTINGS, type ConsoleSettings, consoleSettings } from "./console-settings.js";
 import { DEFAULT_LIMITS, LIMIT_SETTINGS, type ServerLimits } from "./limits.js";
 import { LOG_LEVELS } from "./logger.js";
+import { OVERLOAD_SETTINGS, type OverloadSettings, overloadSettings } from "./overload-settings.js";
 import {
   RETENTION_SETTINGS,
   type RetentionSettings,
@@ -35,6 +36,8 @@ export interface Config {
   retention: RetentionSettings | null;
   /** Concurrent store calls one caller may have open on MySQL; null: half DB_POOL_SIZE, at least 1. */
   callerShare: number | null;
+  /** Store calls running and waiting at once, and the longest wait (overload.ts). */
+  overload: OverloadSettings;
   /** Attempts to reach the database at start-up before giving up. */
   databaseConnectAttempts: number;
   /** Start on a database that would lose acknowledged commits in a crash, with a warning (open-store.ts). */
@@ -94,8 +97,15 @@ export const SETTINGS = [
     "DB_CALLER_SHARE",
     "(unset)",
     "store calls one caller (each bearer token; without one, each client address) may have open at once on MySQL, 1 to 1000 " +
-      "(unset: half DB_POOL_SIZE, at least 1); more wait, within their deadline, without holding a connection",
+      "(unset: half DB_POOL_SIZE, at least 1); more wait (MAX_QUEUED_CALLS, QUEUE_TIMEOUT_MS) without holding a connection",
   ],
+  [
+    "DB_POOL_QUEUE_LIMIT",
+    "(unset)",
+    "requests that may wait for a MySQL pool connection, 1 to 1000000 (unset: 4 × DB_POOL_SIZE); " +
+      "one more fails at once with UNAVAILABLE",
+  ],
+  ...OVERLOAD_SETTINGS,
   ["DB_CONNECT_TIMEOUT_MS", "10000", "ms to open one MySQL connection, 100 to 600000"],
   [
     "DB_QUERY_TIMEOUT_MS",
@@ -189,6 +199,13 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
       : {
           url: checkDatabaseUrl(url),
           poolSize: integer(env, "DB_POOL_SIZE", 10, 1, 1000),
+          poolQueueLimit: integer(
+            env,
+            "DB_POOL_QUEUE_LIMIT",
+            4 * integer(env, "DB_POOL_SIZE", 10, 1, 1000),
+            1,
+            1_000_000,
+          ),
           connectTimeoutMs: integer(env, "DB_CONNECT_TIMEOUT_MS", 10_000, 100, 600_000),
           queryTimeoutMs: integer(env, "DB_QUERY_TIMEOUT_MS", 10_000, 10, 3_600_000),
         };
@@ -233,6 +250,10 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
       text(env, "DB_CALLER_SHARE") === undefined
         ? null
         : integer(env, "DB_CALLER_SHARE", 1, 1, 1000),
+    overload: overloadSettings(
+      (name) => text(env, name),
+      (name, fallback, min, max) => integer(env, name, fallback, min, max),
+    ),
     databaseConnectAttempts: integer(env, "DB_CONNECT_ATTEMPTS", 5, 1, 100),
     allowUnsafeDurability: boolean(env, "ALLOW_UNSAFE_DURABILITY", false),
     tokens,

@@ -4,6 +4,7 @@ import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import * as pbHealth from "./gen/grpc/health/v1/health_pb.js";
 import type { HealthMonitor } from "./health.js";
+import type { Overload } from "./overload.js";
 import { type ReportsPoolStats, reportsPoolStats } from "./pool-stats.js";
 import { answerProbe } from "./probes.js";
 import { serverVersion } from "./version.js";
@@ -94,7 +95,7 @@ const HANDLING_BUCKETS = [
  * (MysqlRunStore) adds pool gauges, read at scrape time: pool exhaustion is
  * the first thing to look at when database calls slow down.
  */
-export function createMetrics(options: { store?: object } = {}): Metrics {
+export function createMetrics(options: { store?: object; overload?: Overload } = {}): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const rpcLabels: RpcLabel[] = ["grpc_type", "grpc_service", "grpc_method"];
@@ -119,6 +120,7 @@ export function createMetrics(options: { store?: object } = {}): Metrics {
   });
   const store = options.store;
   if (store !== undefined && reportsPoolStats(store)) addPoolGauges(registry, store);
+  if (options.overload !== undefined) addOverloadMetrics(registry, options.overload);
   addBuildInfo(registry);
   let health: HealthMonitor | undefined;
   addHealthGauge(registry, () => health);
@@ -264,6 +266,36 @@ function watchMetrics(registry: Registry): WatchObserver {
     aborted: (reason) => aborted.inc({ reason }),
     feedRead: (by) => reads.inc({ by }),
   };
+}
+
+/** The server's bounds of store calls (overload.ts), read at scrape time. */
+function addOverloadMetrics(registry: Registry, overload: Overload): void {
+  new Gauge({
+    name: "runstore_calls_inflight",
+    help: "Store calls running now (MAX_INFLIGHT_CALLS bounds them).",
+    registers: [registry],
+    collect() {
+      this.set(overload.inflight);
+    },
+  });
+  new Gauge({
+    name: "runstore_calls_queued",
+    help: "Store calls waiting for a place now, in the callers' shares included (MAX_QUEUED_CALLS bounds them).",
+    registers: [registry],
+    collect() {
+      this.set(overload.queued);
+    },
+  });
+  new Counter({
+    name: "runstore_calls_refused_total",
+    help: "Store calls refused with UNAVAILABLE before they ran, by the setting that refused them.",
+    labelNames: ["reason"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [reason, count] of overload.refused()) this.inc({ reason }, count);
+    },
+  });
 }
 
 /** The usual `_build_info` gauge: always 1, the facts in its labels, for joins in queries. */

@@ -19,6 +19,8 @@ import { requestLog } from "./interceptors/request-log.js";
 import { DEFAULT_LIMITS, MAX_RESPONSE_BYTES_CEILING, type ServerLimits } from "./limits.js";
 import { type LogBudgetSettings, logBudget } from "./log-budget.js";
 import { type Logger, silentLogger } from "./logger.js";
+import { Overload } from "./overload.js";
+import { defaultOverloadLimits, type OverloadSettings } from "./overload-settings.js";
 import { routes } from "./routes.js";
 import { RunStoreServiceImpl, type ServiceWatch } from "./service.js";
 import { GracefulShutdown } from "./shutdown.js";
@@ -69,6 +71,12 @@ export interface ServerOptions {
   limits?: Partial<ServerLimits>;
   /** Store calls one authenticated caller may have open at once (DB_CALLER_SHARE); default half the pool. */
   callerShare?: number | null;
+  /**
+   * The bounds of store calls running and waiting (MAX_INFLIGHT_CALLS,
+   * MAX_QUEUED_CALLS, QUEUE_TIMEOUT_MS; overload.ts): an Overload (to share
+   * it with createMetrics), or settings; default for the store.
+   */
+  overload?: Overload | Partial<OverloadSettings>;
   /**
    * The log budget of warn lines anyone can cause (unauthenticated calls
    * refused; connections refused or closed), each kind its own; default 20 a minute.
@@ -140,8 +148,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const shutdown = new GracefulShutdown(server, health, logger, RunStoreService.typeName);
   // One for the server's life, kept by reload(): every WatchRuns stream reads it.
   const watch = serviceWatch(options, limits, logger);
+  // One for the server's life: a reload() must not reset the counts.
+  const overload =
+    options.overload instanceof Overload
+      ? options.overload
+      : new Overload(defaultOverloadLimits(options.store, options.overload));
   // Rebuilt by reload(): a request is served by the handler of its moment.
-  let handle = requestHandler(options, health, shutdown, logger, refusedLog, watch);
+  let handle = requestHandler(options, health, shutdown, logger, refusedLog, overload, watch);
   const serveRequest = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
     deadlines.watch(req, res);
     handle(req, res);
@@ -173,6 +186,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         shutdown,
         logger,
         refusedLog,
+        overload,
         watch,
       );
     },
@@ -253,11 +267,13 @@ function requestHandler(
   shutdown: GracefulShutdown,
   logger: Logger,
   refusedLog: RefusedLog,
+  overload: Overload,
   watch: ServiceWatch | null,
 ) {
   const service = new RunStoreServiceImpl(options.store, {
     ...limitsOf(options),
     callerShare: options.callerShare ?? null,
+    overload,
     watch,
   });
   const check = headerCheck(options.tokens ?? [], options.jwt ?? null);

@@ -15,9 +15,12 @@ import {
 import { principalKey } from "./auth/principal-key.js";
 import { ScopedRunStore } from "./auth/scoped-run-store.js";
 import { withBoundedDetails } from "./bounded-details.js";
+import { boundedStore } from "./bounded-store.js";
 import { type FollowsCallSignal, followsCallSignal } from "./call-signal.js";
 import { CallerShare, callerKey, defaultShare } from "./caller-share.js";
 import { DEFAULT_LIMITS } from "./limits.js";
+import { Overload } from "./overload.js";
+import { defaultOverloadLimits } from "./overload-settings.js";
 import { honoursResponseBudget, ResponseBudget } from "./response-budget.js";
 import * as coordination from "./service-coordination.js";
 import * as history from "./service-history.js";
@@ -47,6 +50,7 @@ export class RunStoreServiceImpl implements Impl {
   private readonly follows: (RunStore & FollowsCallSignal) | null;
   private readonly budget: ResponseBudget;
   private readonly share: CallerShare | null;
+  private readonly overload: Overload;
   private readonly watch: ServiceWatch | null;
 
   /**
@@ -59,20 +63,24 @@ export class RunStoreServiceImpl implements Impl {
     options: {
       maxResponseBytes?: number;
       callerShare?: number | null;
+      /** The server's bounds of store calls (overload.ts); default: defaultOverloadLimits(store). */
+      overload?: Overload;
       watch?: ServiceWatch | null;
     } = {},
   ) {
     this.watch = options.watch ?? null;
     this.follows = followsCallSignal(store) ? store : null;
     this.budget = new ResponseBudget(options.maxResponseBytes ?? DEFAULT_LIMITS.maxResponseBytes);
+    this.overload = options.overload ?? new Overload(defaultOverloadLimits(store));
     const share = options.callerShare ?? defaultShare(store);
-    this.share = share === null ? null : new CallerShare(share);
+    this.share = share === null ? null : new CallerShare(share, this.overload);
   }
 
   /**
    * The store for one call: bound to its signal when the store can follow
    * it, held to its caller's share of the store (the caller: its token, or
-   * its address without one; src/call-context.ts), and seen through the
+   * its address without one; src/call-context.ts) and to the server's
+   * bounds of calls running and waiting (overload.ts), and seen through the
    * caller's users when its token is bound to some.
    */
   private storeFor(context: CallContext | undefined): RunStore {
@@ -88,10 +96,9 @@ export class RunStoreServiceImpl implements Impl {
     const users = principal?.users ?? null;
     const owned = users === null ? bound : ownedBy(bound, users);
     const caller = context?.values?.get(callerKey) ?? null;
+    const shared = this.share === null || caller === null ? null : { share: this.share, caller };
     const store =
-      this.share === null || caller === null || context === undefined
-        ? owned
-        : this.share.storeFor(owned, caller, context.signal);
+      context === undefined ? owned : boundedStore(owned, this.overload, context, shared);
     return users === null ? store : new ScopedRunStore(store, users);
   }
 

@@ -3,6 +3,8 @@ import { tracingInterceptor } from "./interceptors/tracing.js";
 import type { Logger } from "./logger.js";
 import { createMetrics } from "./metrics.js";
 import { type OpenedStore, openStore, StartupError } from "./open-store.js";
+import { Overload } from "./overload.js";
+import { defaultOverloadLimits } from "./overload-settings.js";
 import { startRetention } from "./retention.js";
 import { startServer } from "./server.js";
 import { startTracing } from "./tracing.js";
@@ -44,7 +46,9 @@ export async function start(config: Config, logger: Logger): Promise<Started> {
  * probes start answering once the server's health is attached.
  */
 async function serve(config: Config, logger: Logger, opened: OpenedStore): Promise<Started> {
-  const metrics = config.metricsPort === null ? null : createMetrics({ store: opened.store });
+  const overload = new Overload(defaultOverloadLimits(opened.store, config.overload));
+  const metrics =
+    config.metricsPort === null ? null : createMetrics({ store: opened.store, overload });
   const metricsServer =
     metrics === null || config.metricsPort === null
       ? null
@@ -63,6 +67,7 @@ async function serve(config: Config, logger: Logger, opened: OpenedStore): Promi
     healthCheckIntervalMs: config.healthCheckIntervalMs,
     limits: config.limits,
     callerShare: config.callerShare,
+    overload,
     console: config.console,
     watch: config.watch,
     watchObserver: metrics?.watch,

@@ -14,6 +14,7 @@ export * from "./history-convert.js";
 export * from "./json-object.js";
 export * from "./proto-convert.js";
 export { backoffMs } from "./retry.js";
+export { RETRY_PUSHBACK_HEADER, refusedBeforeRunning, retryDelayOf } from "./retry-info.js";
 export { COUNTER_FIELDS } from "./run-store.js";
 export * from "./timestamp.js";
 export * from "./validation.js";

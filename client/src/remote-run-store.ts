@@ -45,7 +45,13 @@ import {
   optionalTimestamp,
   text,
 } from "./remote-request.js";
-import { policyFor, type RetryOptions, type RetryPolicy, retryPolicy, withRetry } from "./retry.js";
+import {
+  isIdempotent,
+  type RetryOptions,
+  type RetryPolicy,
+  retryPolicy,
+  withRetry,
+} from "./retry.js";
 import type {
   Admission,
   CancelAction,
@@ -109,10 +115,12 @@ export interface RemoteRunStoreOptions {
   /**
    * Retries of UNAVAILABLE within each call's deadline (see `withRetry`);
    * applies to every method of the store, whatever the transport, but not to
-   * the raw `client`, and never to startRun, claimNextRun,
-   * finalizeIfNotCancelled and claimForTakeover, which are made once (their
-   * answer to a repeat is not their first answer: see SINGLE_ATTEMPT_RPCS).
-   * `false` makes exactly one attempt. Default: 4 attempts, backoff bound
+   * the raw `client`. startRun, claimNextRun, finalizeIfNotCancelled and
+   * claimForTakeover are repeated only after the server's overload refusal
+   * (UNAVAILABLE with a RetryInfo detail: refused before running); after any
+   * other UNAVAILABLE they are made once (their answer to a repeat is not
+   * their first answer: see SINGLE_ATTEMPT_RPCS). A refusal's retry_delay
+   * is slept at the least. `false` makes exactly one attempt. Default: 4 attempts, backoff bound
    * 50 ms doubling up to 2000 ms, full jitter.
    */
   retry?: RetryOptions | false;
@@ -171,7 +179,8 @@ export interface RemoteCallOptions {
  * TypeScript service can swap an in-process store for the shared server
  * without changing a line. Errors are ConnectErrors with the server's code;
  * UNAVAILABLE is retried first (option `retry`), within the call's deadline,
- * except by the four calls whose answer is not idempotent (SINGLE_ATTEMPT_RPCS).
+ * except by the four calls whose answer is not idempotent (SINGLE_ATTEMPT_RPCS),
+ * which are retried only after an overload refusal (see `withRetry`).
  */
 export class RemoteRunStore implements RunStore {
   /**
@@ -691,8 +700,8 @@ export class RemoteRunStore implements RunStore {
 
   /**
    * Runs the RPC `name` with the store's token, retrying UNAVAILABLE within
-   * the call's deadline (the per-call timeoutMs, else the store's default),
-   * unless `name` is one of SINGLE_ATTEMPT_RPCS. Requests are built before
+   * the call's deadline (the per-call timeoutMs, else the store's default);
+   * one of SINGLE_ATTEMPT_RPCS only after an overload refusal. Requests are built before
    * this, so a bad argument fails once, locally.
    */
   private async invoke<T>(
@@ -714,7 +723,8 @@ export class RemoteRunStore implements RunStore {
                 rpc({ headers: { ...this.headers, ...traceHeaders }, ...attempt }),
               ),
             { signal, timeoutMs: call?.timeoutMs ?? this.timeoutMs },
-            policyFor(name, this.retry),
+            this.retry,
+            isIdempotent(name),
           ),
         (error) => Code[ConnectError.from(error).code] ?? "unknown",
       );

@@ -1,4 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { retryDelayOf } from "./retry-info.js";
 
 // Why retries live in the SDK: a gRPC client's own service-config retry
 // policy commits a call once response headers arrive, and a connect-node
@@ -27,8 +28,10 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = {
 };
 
 /**
- * The RPCs RemoteRunStore makes once, never retried on UNAVAILABLE (the only
- * code it retries); every other RPC is retried. UNAVAILABLE does not prove
+ * The RPCs RemoteRunStore makes once, never retried on a plain UNAVAILABLE
+ * (the only code it retries; one with a RetryInfo detail, the server's
+ * overload refusal before running, is retried for every RPC, these four
+ * included); every other RPC is retried. UNAVAILABLE does not prove
  * the first attempt did nothing, and these four answer a repeat differently
  * from the first attempt: a startRun that applied answers false (the worker
  * would abandon its own run), claimNextRun claims a second run (the first is
@@ -44,9 +47,9 @@ export const SINGLE_ATTEMPT_RPCS: ReadonlySet<string> = new Set([
   "claimForTakeover",
 ]);
 
-/** The policy one RPC (by its camelCase name) runs with: one attempt for SINGLE_ATTEMPT_RPCS. */
-export function policyFor(rpc: string, policy: RetryPolicy): RetryPolicy {
-  return SINGLE_ATTEMPT_RPCS.has(rpc) ? { ...policy, maxAttempts: 1 } : policy;
+/** Whether RemoteRunStore repeats the RPC `rpc` (camelCase) after a plain UNAVAILABLE. */
+export function isIdempotent(rpc: string): boolean {
+  return !SINGLE_ATTEMPT_RPCS.has(rpc);
 }
 
 /**
@@ -100,9 +103,12 @@ export function wireTimeout(ms: number | undefined): number | undefined {
 
 /**
  * Runs `attempt` and repeats it while it fails with UNAVAILABLE, up to
- * `policy.maxAttempts`, sleeping a jittered backoff in between. Only for
- * calls whose repeat answers as the first attempt would: not for the RPCs in
- * SINGLE_ATTEMPT_RPCS.
+ * `policy.maxAttempts`, sleeping a jittered backoff in between. A call that
+ * is not `idempotent` (the RPCs in SINGLE_ATTEMPT_RPCS: their repeat does
+ * not answer as the first attempt would) is repeated only after an
+ * UNAVAILABLE that carries a google.rpc.RetryInfo detail: the server's
+ * overload refusal, sent before the call touched the store. With that
+ * detail, every call sleeps max(the jittered backoff, its retry_delay).
  *
  * `call.timeoutMs` is the deadline of the whole call, sleeps included: each
  * attempt gets what is left of it as its own timeout, and when the next
@@ -116,6 +122,7 @@ export async function withRetry<T>(
   attempt: (options: AttemptOptions) => Promise<T>,
   call: AttemptOptions = {},
   policy: RetryPolicy = DEFAULT_RETRY_POLICY,
+  idempotent = true,
 ): Promise<T> {
   const { signal, timeoutMs } = call;
   const deadline =
@@ -133,9 +140,10 @@ export async function withRetry<T>(
     try {
       return await attempt({ signal, timeoutMs: wireTimeout(remaining) });
     } catch (error) {
-      if (!isRetryable(error) || n >= policy.maxAttempts) throw error;
+      const hint = retryDelayOf(error);
+      if (!isRetryable(error, idempotent, hint) || n >= policy.maxAttempts) throw error;
       lastError = error;
-      const delay = backoffMs(n, policy);
+      const delay = Math.max(backoffMs(n, policy), hint ?? 0);
       if (deadline !== undefined && performance.now() + delay + 1 >= deadline) throw error;
       await sleep(delay, signal);
     }
@@ -144,11 +152,13 @@ export async function withRetry<T>(
 
 /**
  * Only UNAVAILABLE, the one code gRPC documents as "retry with a backoff".
- * It does not prove the server did nothing, so this is safe only for
- * idempotent calls (see SINGLE_ATTEMPT_RPCS for the ones that are not).
+ * A plain one does not prove the server did nothing, so it is retried only
+ * for idempotent calls (see SINGLE_ATTEMPT_RPCS for the ones that are not);
+ * one with a retry hint (`hint` not null) was refused before running.
  */
-function isRetryable(error: unknown): boolean {
-  return error instanceof ConnectError && error.code === Code.Unavailable;
+function isRetryable(error: unknown, idempotent: boolean, hint: number | null): boolean {
+  if (!(error instanceof ConnectError) || error.code !== Code.Unavailable) return false;
+  return idempotent || hint !== null;
 }
 
 /** Resolves after `ms`, or rejects with CANCELED as soon as `signal` aborts. */

@@ -66,6 +66,29 @@ export function mapMysqlError(error: unknown): unknown {
     : error;
 }
 
+/**
+ * mysql2's refusal of a connection request past the pool's queueLimit
+ * (DB_POOL_QUEUE_LIMIT): a plain Error of lib/base/pool.js with neither
+ * errno nor code, so its message is the one thing that tells it.
+ */
+export function isPoolQueueFull(error: unknown): boolean {
+  return error instanceof Error && error.message === POOL_QUEUE_FULL_MESSAGE;
+}
+
+const POOL_QUEUE_FULL_MESSAGE = "Queue limit reached.";
+
+/**
+ * The answer to a call refused for a full pool queue: UNAVAILABLE naming
+ * the setting. Without a retry hint: the call may have run statements
+ * before this one, so it is retried only as any UNAVAILABLE is.
+ */
+export function poolQueueFull(queueLimit: number): ConnectError {
+  return new ConnectError(
+    `database overloaded: DB_POOL_QUEUE_LIMIT (${queueLimit}) requests already waiting for a connection`,
+    Code.Unavailable,
+  );
+}
+
 /** True for the server's refusal of a statement over max_allowed_packet (see PACKET_TOO_LARGE_ERRNOS). */
 export function isPacketTooLarge(error: unknown): boolean {
   if (error === null || typeof error !== "object") return false;

@@ -10,6 +10,11 @@ export interface MysqlOptions {
   connectTimeoutMs?: number;
   /** Milliseconds a single statement may take before it fails as UNAVAILABLE. Default 10000. */
   queryTimeoutMs?: number;
+  /**
+   * Requests that may wait for a connection; one more fails at once
+   * (isPoolQueueFull, mysql-errors.ts). Default 4 × poolSize.
+   */
+  poolQueueLimit?: number;
 }
 
 // Every new connection speaks UTC, refuses to truncate silently, and reads
@@ -59,6 +64,9 @@ export function createMysqlPool(options: MysqlOptions, overrides: PoolOptions = 
   const pool = createPool({
     uri: options.url,
     connectionLimit: options.poolSize ?? 10,
+    // Nothing waits unbounded for a connection, whoever asks (calls,
+    // retention, the change feed): past the limit the wait fails at once.
+    queueLimit: options.poolQueueLimit ?? 4 * (options.poolSize ?? 10),
     connectTimeout: options.connectTimeoutMs ?? 10_000,
     charset: "UTF8MB4_UNICODE_CI",
     timezone: "Z",

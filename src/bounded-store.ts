@@ -1,0 +1,69 @@
+import type { RunStore } from "@runstore/client";
+import type { CallerShare } from "./caller-share.js";
+import type { Overload } from "./overload.js";
+
+// Where a store call waits before it runs: first for a place in its caller's
+// share (caller-share.ts), then for one of the server's (overload.ts), both
+// lines bounded in length and time. A call refused there never reached the
+// store, so it changed nothing.
+
+/** The call a store is bounded for: its signal, read only when the call must wait. */
+export interface BoundedCall {
+  readonly signal: AbortSignal;
+}
+
+/** The caller whose share a call takes (its token or address, call-context.ts). */
+export interface SharedBy {
+  readonly share: CallerShare;
+  readonly caller: string;
+}
+
+/**
+ * `store` as one call sees it: every method takes its places (the caller's,
+ * when `shared`, then the server's), calls the store, and gives them back
+ * when the store answers.
+ */
+export function boundedStore(
+  store: RunStore,
+  overload: Overload,
+  call: BoundedCall,
+  shared: SharedBy | null,
+): RunStore {
+  const signal = () => call.signal;
+  // The proxy's own target is an empty object: a store's methods may be
+  // non-configurable own properties, which a proxy of the store itself
+  // would have to answer unwrapped.
+  return new Proxy({} as RunStore, {
+    get: (_, name) => {
+      const value: unknown = Reflect.get(store, name);
+      if (typeof value !== "function") return value;
+      return async (...args: unknown[]) => {
+        const since = performance.now();
+        if (shared !== null) await shared.share.enter(shared.caller, signal, since);
+        try {
+          return await runWithin(overload, signal, since, () => value.apply(store, args));
+        } finally {
+          shared?.share.leave(shared.caller);
+        }
+      };
+    },
+    has: (_, name) => Reflect.has(store, name),
+    getPrototypeOf: () => Reflect.getPrototypeOf(store),
+  });
+}
+
+/** `work` once `overload` gives it a place, the place given back when it settles. */
+async function runWithin<T>(
+  overload: Overload,
+  signal: () => AbortSignal,
+  since: number,
+  work: () => Promise<T>,
+): Promise<T> {
+  await overload.enter(signal, since);
+  const enteredAt = performance.now();
+  try {
+    return await work();
+  } finally {
+    overload.leave(enteredAt);
+  }
+}

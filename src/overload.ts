@@ -1,0 +1,168 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { refusedBeforeRunning } from "@runstore/client/internal";
+
+// Graceful overload: at most MAX_INFLIGHT_CALLS store calls run at once, at
+// most MAX_QUEUED_CALLS wait for a place (here and in the callers' shares,
+// caller-share.ts), and none waits longer than QUEUE_TIMEOUT_MS. Past any of
+// these the call is refused at once, before it touches the store, with
+// UNAVAILABLE and a retry hint (RetryInfo, grpc-retry-pushback-ms): past
+// capacity the server keeps serving its peak rate to the calls it admits and
+// tells the rest when to come back, instead of queueing until deadlines expire.
+
+/** The bounds of the server's store calls (docs/operations.md, "Overload"). */
+export interface OverloadLimits {
+  /** Store calls running at once. */
+  maxInflightCalls: number;
+  /** Store calls waiting for a place, here and in the callers' shares; 0: none waits. */
+  maxQueuedCalls: number;
+  /** Longest wait of one call for its places, in ms. */
+  queueTimeoutMs: number;
+}
+
+/** Which bound refused a call: the setting's name, as runstore_calls_refused_total labels it. */
+export type RefusalReason = "MAX_INFLIGHT_CALLS" | "MAX_QUEUED_CALLS" | "QUEUE_TIMEOUT_MS";
+
+/** What a waiting call is woken with: the place it waited for, handed over. */
+export type Wake = () => void;
+
+/** The retry hint's bounds, ms: never a busy loop, never longer than a client's longest backoff. */
+const MIN_RETRY_AFTER_MS = 10;
+const MAX_RETRY_AFTER_MS = 2000;
+/** Weight of the newest call in the mean service time. */
+const SERVICE_TIME_WEIGHT = 0.05;
+
+/** The server-wide bounds of store calls, with the counts the metrics read. */
+export class Overload {
+  private running = 0;
+  private waitingCalls = 0;
+  private readonly waiting: Wake[] = [];
+  private readonly refusals = new Map<RefusalReason, number>();
+  /** Mean time a store call holds its place, ms, for the retry hint. */
+  private meanServiceMs = 1;
+
+  constructor(readonly limits: OverloadLimits) {}
+
+  /** Store calls running now. */
+  get inflight(): number {
+    return this.running;
+  }
+
+  /** Store calls waiting now, here and in the callers' shares. */
+  get queued(): number {
+    return this.waitingCalls;
+  }
+
+  /** Calls refused since start, by reason. */
+  refused(): ReadonlyMap<RefusalReason, number> {
+    return this.refusals;
+  }
+
+  /**
+   * A place to run one store call: at once when one is free and nobody
+   * waits (undefined), else after waiting in line (`since`: when the call
+   * began to wait, performance.now(), so its waits together stay within
+   * QUEUE_TIMEOUT_MS). Rejects with the refusal, or with the call's signal's
+   * reason when the call ends first. Give the place back with leave().
+   */
+  enter(signal: () => AbortSignal, since: number): Promise<void> | undefined {
+    if (this.running < this.limits.maxInflightCalls && this.waiting.length === 0) {
+      this.running++;
+      return undefined;
+    }
+    return this.wait(this.waiting, signal, since, "MAX_INFLIGHT_CALLS");
+  }
+
+  /** Gives back the place of a call that entered at `enteredAt` (performance.now()). */
+  leave(enteredAt: number): void {
+    const held = performance.now() - enteredAt;
+    this.meanServiceMs += (held - this.meanServiceMs) * SERVICE_TIME_WEIGHT;
+    const next = this.waiting.shift();
+    if (next !== undefined) next();
+    else this.running--;
+  }
+
+  /**
+   * Waits in `queue` until someone hands a place over by calling the Wake
+   * pushed there; counted among the waiting calls. Refused at once when
+   * MAX_QUEUED_CALLS calls wait already (named `full` when no call may wait
+   * at all), or when QUEUE_TIMEOUT_MS since `since` has passed.
+   */
+  wait(
+    queue: Wake[],
+    signal: () => AbortSignal,
+    since: number,
+    full: RefusalReason = "MAX_QUEUED_CALLS",
+  ): Promise<void> {
+    const { maxQueuedCalls, queueTimeoutMs } = this.limits;
+    if (this.waitingCalls >= maxQueuedCalls) {
+      return Promise.reject(this.refuse(maxQueuedCalls === 0 ? full : "MAX_QUEUED_CALLS"));
+    }
+    const left = queueTimeoutMs - (performance.now() - since);
+    if (left <= 0) return Promise.reject(this.refuse("QUEUE_TIMEOUT_MS"));
+    const callSignal = signal();
+    if (callSignal.aborted) return Promise.reject(cutOff(callSignal));
+    this.waitingCalls++;
+    return new Promise<void>((resolve, reject) => {
+      const settle = () => {
+        this.waitingCalls--;
+        clearTimeout(timer);
+        callSignal.removeEventListener("abort", onAbort);
+        const index = queue.indexOf(wake);
+        if (index !== -1) queue.splice(index, 1);
+      };
+      const wake: Wake = () => {
+        settle();
+        resolve();
+      };
+      const onAbort = () => {
+        settle();
+        reject(cutOff(callSignal));
+      };
+      const timer = setTimeout(() => {
+        settle();
+        reject(this.refuse("QUEUE_TIMEOUT_MS"));
+      }, left);
+      queue.push(wake);
+      callSignal.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  /** The refusal by `reason`, counted, with a hint that grows with the line. */
+  private refuse(reason: RefusalReason): ConnectError {
+    this.refusals.set(reason, (this.refusals.get(reason) ?? 0) + 1);
+    const retryAfterMs = this.retryAfterMs();
+    return refusedBeforeRunning(
+      `server overloaded: ${refusalCause(reason, this.limits)}; retry after ${retryAfterMs} ms`,
+      retryAfterMs,
+    );
+  }
+
+  /**
+   * When the line should have drained: the calls waiting (and this one)
+   * times the mean service time, over the places that serve them; bounded.
+   */
+  private retryAfterMs(): number {
+    const drain =
+      ((this.waitingCalls + 1) * this.meanServiceMs) / Math.max(1, this.limits.maxInflightCalls);
+    return Math.round(Math.min(MAX_RETRY_AFTER_MS, Math.max(MIN_RETRY_AFTER_MS, drain)));
+  }
+}
+
+/** What the setting `reason` names refused, with its value. */
+function refusalCause(reason: RefusalReason, limits: OverloadLimits): string {
+  switch (reason) {
+    case "MAX_INFLIGHT_CALLS":
+      return `MAX_INFLIGHT_CALLS (${limits.maxInflightCalls}) calls already running`;
+    case "MAX_QUEUED_CALLS":
+      return `MAX_QUEUED_CALLS (${limits.maxQueuedCalls}) calls already waiting`;
+    case "QUEUE_TIMEOUT_MS":
+      return `waited QUEUE_TIMEOUT_MS (${limits.queueTimeoutMs} ms) for a place`;
+  }
+}
+
+/** Why a waiting call gave up: the signal's ConnectError (deadline, cancel, shutdown) as it is. */
+export function cutOff(signal: AbortSignal): ConnectError {
+  return signal.reason instanceof ConnectError
+    ? signal.reason
+    : new ConnectError("call ended while waiting for a place to run", Code.Canceled);
+}
