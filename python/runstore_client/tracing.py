@@ -52,11 +52,7 @@ def client_span(method: str) -> Iterator[tuple[tuple[str, str], ...]]:
     if otel_trace is None:
         yield ()
         return
-    span = otel_trace.get_tracer(TRACER_NAME).start_span(
-        f"{SERVICE}/{method}",
-        kind=otel_trace.SpanKind.CLIENT,
-        attributes={"rpc.service": SERVICE, "rpc.method": method},
-    )
+    span = _start_span(method)
     with otel_trace.use_span(
         span, end_on_exit=True, record_exception=False, set_status_on_exception=False
     ):
@@ -80,14 +76,11 @@ def stream_span(method: str) -> Iterator[tuple[tuple[str, str], ...]]:
     if otel_trace is None:
         yield ()
         return
-    span = otel_trace.get_tracer(TRACER_NAME).start_span(
-        f"{SERVICE}/{method}",
-        kind=otel_trace.SpanKind.CLIENT,
-        attributes={"rpc.service": SERVICE, "rpc.method": method},
-    )
+    span = _start_span(method)
     carrier: dict[str, str] = {}
     otel_propagate.inject(carrier, context=otel_trace.set_span_in_context(span))
     try:
+        # gRPC metadata keys are lowercase.
         yield tuple((key.lower(), value) for key, value in carrier.items())
     except GeneratorExit:
         raise
@@ -96,6 +89,15 @@ def stream_span(method: str) -> Iterator[tuple[tuple[str, str], ...]]:
         raise
     finally:
         span.end()
+
+
+def _start_span(method: str) -> Any:
+    """A started CLIENT span of the RPC ``method`` (a child of the current span)."""
+    return otel_trace.get_tracer(TRACER_NAME).start_span(
+        f"{SERVICE}/{method}",
+        kind=otel_trace.SpanKind.CLIENT,
+        attributes={"rpc.service": SERVICE, "rpc.method": method},
+    )
 
 
 def _code_name(error: BaseException) -> str:

@@ -74,6 +74,22 @@ async def _start(env: dict[str, str] | None = None) -> ServerProcess:
     return await asyncio.to_thread(ServerProcess.start, env)
 
 
+@contextlib.asynccontextmanager
+async def _watching(
+    watch_target: str, write_target: str
+) -> AsyncIterator[tuple[AsyncIterator[WatchEvent], GrpcRunStore]]:
+    """A watch through ``watch_target`` that has started (its first heartbeat
+    read), resuming patiently, and a store writing through ``write_target``."""
+    async with (
+        GrpcRunStore(watch_target, retry=_PATIENT) as watcher,
+        GrpcRunStore(write_target, timeout=60) as writer,
+    ):
+        events = watcher.watch_runs()
+        async with contextlib.aclosing(events):
+            await _started(events)
+            yield events, writer
+
+
 async def _change(events: AsyncIterator[WatchEvent]) -> RunChangeEvent:
     """The next change, past any heartbeats."""
     async for event in events:
@@ -232,43 +248,31 @@ class ResumeTest(unittest.IsolatedAsyncioTestCase):
         metrics = _metrics_url(server)
         proxy = TcpProxy("127.0.0.1", server.port)
         self.addCleanup(proxy.close)
-        async with (
-            GrpcRunStore(f"127.0.0.1:{proxy.port}", retry=_PATIENT) as watcher,
-            GrpcRunStore(server.target, timeout=30) as writer,
-        ):
-            events = watcher.watch_runs()
-            async with contextlib.aclosing(events):
-                await _started(events)
-                await writer.put("r-a", thread_id="t")
-                a = await _change(events)
-                proxy.cut()
-                self.assertTrue(
-                    await until(lambda: _metric(metrics, "runstore_watch_streams") == 0, 15)
-                )
-                await writer.put("r-b", thread_id="t")
-                proxy.forward()
-                b = await _change(events)
-                b_row = await writer.get("r-b")
-                self.assertEqual(b, _expected(b, "created", b_row, a.sequence + 1))
+        async with _watching(f"127.0.0.1:{proxy.port}", server.target) as (events, writer):
+            await writer.put("r-a", thread_id="t")
+            a = await _change(events)
+            proxy.cut()
+            self.assertTrue(
+                await until(lambda: _metric(metrics, "runstore_watch_streams") == 0, 15)
+            )
+            await writer.put("r-b", thread_id="t")
+            proxy.forward()
+            b = await _change(events)
+            b_row = await writer.get("r-b")
+            self.assertEqual(b, _expected(b, "created", b_row, a.sequence + 1))
 
     async def test_a_slow_reader_is_aborted_and_resumes_without_loss(self) -> None:
         server = await self.start({"WATCH_WINDOW": "10"})
         metrics = _metrics_url(server)
         big = "x" * 300_000
-        async with (
-            GrpcRunStore(server.target, retry=_PATIENT) as watcher,
-            GrpcRunStore(server.target, timeout=60) as writer,
-        ):
-            events = watcher.watch_runs()
-            async with contextlib.aclosing(events):
-                await _started(events)
-                # 60 runs of ~300 KB written at once, unread: more than the
-                # HTTP/2 windows hold, so the server's stream falls behind.
-                ids = [f"r-{i:02d}" for i in range(60)]
-                await asyncio.gather(
-                    *(writer.put(run_id, thread_id="t", kwargs={"big": big}) for run_id in ids)
-                )
-                changes = [await _change(events) for _ in ids]
+        async with _watching(server.target, server.target) as (events, writer):
+            # 60 runs of ~300 KB written at once, unread: more than the
+            # HTTP/2 windows hold, so the server's stream falls behind.
+            ids = [f"r-{i:02d}" for i in range(60)]
+            await asyncio.gather(
+                *(writer.put(run_id, thread_id="t", kwargs={"big": big}) for run_id in ids)
+            )
+            changes = [await _change(events) for _ in ids]
         # Concurrent puts commit in any order: the changes come in sequence order.
         self.assertEqual(sorted(c.run["run_id"] for c in changes), ids)
         first = changes[0].sequence
@@ -308,29 +312,23 @@ class MysqlResumeTest(unittest.IsolatedAsyncioTestCase):
         self.addCleanup(writer_server.stop)
         watched = await _start(env)
         self.addCleanup(watched.kill)
-        async with (
-            GrpcRunStore(watched.target, retry=_PATIENT) as watcher,
-            GrpcRunStore(writer_server.target, timeout=30) as writer,
-        ):
-            events = watcher.watch_runs()
-            async with contextlib.aclosing(events):
-                await _started(events)
-                await writer.put("m-a", thread_id="t")
-                a = await _change(events)
-                await asyncio.to_thread(watched.stop)
-                await writer.put("m-b", thread_id="t")
-                created = await writer.get("m-b")
-                await writer.update_status("m-b", "running")
-                again = await _start({**env, "PORT": str(watched.port)})
-                self.addCleanup(again.stop)
-                b = [await _change(events) for _ in range(2)]
-                self.assertEqual(
-                    b,
-                    [
-                        _expected(b[0], "created", created, a.sequence + 1),
-                        _expected(b[1], "updated", await writer.get("m-b"), a.sequence + 2),
-                    ],
-                )
+        async with _watching(watched.target, writer_server.target) as (events, writer):
+            await writer.put("m-a", thread_id="t")
+            a = await _change(events)
+            await asyncio.to_thread(watched.stop)
+            await writer.put("m-b", thread_id="t")
+            created = await writer.get("m-b")
+            await writer.update_status("m-b", "running")
+            again = await _start({**env, "PORT": str(watched.port)})
+            self.addCleanup(again.stop)
+            b = [await _change(events) for _ in range(2)]
+            self.assertEqual(
+                b,
+                [
+                    _expected(b[0], "created", created, a.sequence + 1),
+                    _expected(b[1], "updated", await writer.get("m-b"), a.sequence + 2),
+                ],
+            )
 
 
 class ScopedWatchTest(unittest.IsolatedAsyncioTestCase):
