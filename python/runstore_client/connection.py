@@ -24,7 +24,7 @@ from .options import (
     check_timeout,
     open_channel,
 )
-from .retry import RetryPolicy, call_with_retry, policy_for, retry_policy
+from .retry import SINGLE_ATTEMPT_RPCS, RetryPolicy, call_with_retry, retry_policy
 from .targets import channel_target
 from .tls_refusal import CertificateRefusals
 from .tracing import client_span
@@ -36,7 +36,8 @@ class Connection:
     """Reaches a RunStore server: the options of GrpcRunStore's constructor,
     a channel opened on first use in the running event loop, and ``_invoke``,
     which runs one RPC with the token, retrying UNAVAILABLE within the
-    timeout (except the RPCs in retry.SINGLE_ATTEMPT_RPCS) and turning
+    timeout (the RPCs in retry.SINGLE_ATTEMPT_RPCS only after an overload
+    refusal) and turning
     failures into RunStoreError subclasses.
     """
 
@@ -66,8 +67,11 @@ class Connection:
         - ``retry``: the UNAVAILABLE retry policy; None for the default (4
           attempts, 50 ms doubling to 2 s, full jitter), False for one attempt.
           start_run, claim_next_run, finalize_if_not_cancelled and
-          claim_for_takeover always make one attempt: their answer to a
-          repeat is not their first answer (retry.SINGLE_ATTEMPT_RPCS).
+          claim_for_takeover make one attempt after a plain UNAVAILABLE:
+          their answer to a repeat is not their first answer
+          (retry.SINGLE_ATTEMPT_RPCS). After the server's overload refusal
+          (a retry hint: refused before running) every call is repeated,
+          sleeping at least the hint (retry_info.py).
         - ``max_request_bytes``: larger requests fail here with
           RESOURCE_EXHAUSTED instead of being sent (default 4 MiB, the
           server's default limit).
@@ -140,7 +144,8 @@ class Connection:
 
     async def _invoke(self, method: str, request: Message) -> Any:
         """Runs the RPC ``method`` with the token, retrying UNAVAILABLE within
-        the timeout unless ``method`` is one of SINGLE_ATTEMPT_RPCS; returns
+        the timeout (one of SINGLE_ATTEMPT_RPCS only after an overload
+        refusal); returns
         its response message. Requests are built before this, so bad input
         fails once, locally, without a round trip. A conflict (ABORTED /
         ALREADY_EXISTS) is answered once, never retried, and raised with its
@@ -185,8 +190,9 @@ class Connection:
         return await call_with_retry(
             attempt,
             timeout=self._timeout,
-            policy=policy_for(method, self._retry),
+            policy=self._retry,
             stopped=self._stopped,
+            idempotent=method not in SINGLE_ATTEMPT_RPCS,
         )
 
     async def _resolve_reference(

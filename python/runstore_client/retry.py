@@ -5,7 +5,10 @@ headers arrive, and the RunStore server (connect-node) sends its headers
 before an error status, which travels in the trailers. So the UNAVAILABLE
 the server answers when its database is down would never be retried by
 gRPC itself. Repeating an RPC after UNAVAILABLE is safe for every RPC of
-RunStoreService except the four in SINGLE_ATTEMPT_RPCS, which are made once.
+RunStoreService except the four in SINGLE_ATTEMPT_RPCS, which are made once,
+unless the UNAVAILABLE is the server's overload refusal: it carries a retry
+hint (RetryInfo, retry_info.py) and was sent before the call touched the
+store, so after it every RPC is repeated, no sooner than the hint.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from dataclasses import dataclass
 from typing import Literal, TypeVar
 
 import grpc
+
+from .retry_info import retry_delay
 
 __all__ = [
     "DEFAULT_RETRY_POLICY",
@@ -73,8 +78,10 @@ def retry_policy(retry: RetryPolicy | Literal[False] | None) -> RetryPolicy:
     return retry
 
 
-#: The RPCs GrpcRunStore makes once, never retried on UNAVAILABLE (the only
-#: code it retries); every other RPC is retried. UNAVAILABLE does not prove
+#: The RPCs GrpcRunStore makes once, never retried on a plain UNAVAILABLE
+#: (the only code it retries; one with a retry hint, the server's overload
+#: refusal before running, is retried for every RPC, these four included);
+#: every other RPC is retried. UNAVAILABLE does not prove
 #: the first attempt did nothing, and these four answer a repeat differently
 #: from the first attempt: a StartRun that applied answers False (the worker
 #: would abandon its own run), ClaimNextRun claims a second run (the first is
@@ -103,9 +110,15 @@ def backoff(retry: int, policy: RetryPolicy, rand: Callable[[], float] = random.
     return rand() * bound
 
 
-def is_retryable(error: BaseException) -> bool:
-    """Only UNAVAILABLE: the one code gRPC documents as "retry with a backoff"."""
-    return isinstance(error, grpc.aio.AioRpcError) and error.code() == grpc.StatusCode.UNAVAILABLE
+def is_retryable(
+    error: BaseException, idempotent: bool = True, hint: float | None = None
+) -> bool:
+    """Only UNAVAILABLE: the one code gRPC documents as "retry with a backoff".
+    A plain one may have been applied, so it is retried only for an
+    ``idempotent`` call; one with a retry ``hint`` was refused before running."""
+    if not isinstance(error, grpc.aio.AioRpcError):
+        return False
+    return error.code() == grpc.StatusCode.UNAVAILABLE and (idempotent or hint is not None)
 
 
 async def call_with_retry(
@@ -114,8 +127,14 @@ async def call_with_retry(
     timeout: float | None,
     policy: RetryPolicy,
     stopped: asyncio.Event | None = None,
+    idempotent: bool = True,
 ) -> T:
     """Runs ``attempt(timeout)`` and repeats it while it fails with UNAVAILABLE.
+
+    A call that is not ``idempotent`` (SINGLE_ATTEMPT_RPCS) is repeated only
+    after an UNAVAILABLE with a retry hint (retry_info.py): the server's
+    overload refusal, sent before the call touched the store. After a hint,
+    every call sleeps max(the jittered backoff, the hint).
 
     ``timeout`` (seconds, None for none) bounds the whole call, sleeps
     included: each attempt gets what is left of it, and when the next sleep
@@ -130,9 +149,10 @@ async def call_with_retry(
         try:
             return await attempt(remaining)
         except grpc.aio.AioRpcError as error:
-            if not is_retryable(error) or n >= policy.max_attempts:
+            hint = retry_delay(error)
+            if not is_retryable(error, idempotent, hint) or n >= policy.max_attempts:
                 raise
-            delay = backoff(n, policy)
+            delay = max(backoff(n, policy), hint or 0.0)
             if deadline is not None and time.monotonic() + delay >= deadline:
                 raise
             if await _sleep(delay, stopped):
