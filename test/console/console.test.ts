@@ -65,8 +65,17 @@ describe("run console in Chromium", () => {
     await page.getByLabel("Bearer token").waitFor();
     await expectAccessible();
     await screenshot(page, "token");
-    await page.getByLabel("Bearer token").fill(TOKEN);
-    await page.getByRole("button", { name: "Use token" }).press("Enter");
+    // By keyboard alone: type the token, Tab to the button (its focus ring shows), Enter.
+    await page.getByLabel("Bearer token").focus();
+    await page.keyboard.type(TOKEN);
+    await page.keyboard.press("Tab");
+    const focused = page.getByRole("button", { name: "Use token" });
+    expect(await focused.evaluate((el) => el === el.ownerDocument.activeElement)).toBe(true);
+    const outline = await focused.evaluate(
+      (el) => el.ownerDocument.defaultView?.getComputedStyle(el).outlineStyle,
+    );
+    expect(outline).toBe("solid");
+    await page.keyboard.press("Enter");
     await page.locator("tr[data-run-id]").first().waitFor();
     expect(await page.evaluate("sessionStorage.getItem('runstore.token')")).toBe(TOKEN);
     await page.reload();
