@@ -2,7 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { RemoteRunStore, RunStoreService } from "@runstore/client";
+import { RemoteRunStore, type RunStatus, RunStoreService } from "@runstore/client";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildConsole } from "../../scripts/build-console.mjs";
@@ -56,6 +56,10 @@ describe("run console in Chromium", () => {
     page
       .locator(selector)
       .evaluateAll((rows) => rows.map((row) => row.getAttribute("data-run-id")));
+
+  /** A run of the live thread tl, written by the second client. */
+  const putLive = (runId: string, userId: string, modelName: string, status: RunStatus) =>
+    writer.put(runId, { threadId: "tl", userId, modelName, status });
 
   /** No WCAG 2 A / AA violation on the page as it is now. */
   const expectAccessible = async () => expect(await axeViolations(page)).toEqual([]);
@@ -168,22 +172,12 @@ describe("run console in Chromium", () => {
   });
 
   it("the live page follows WatchRuns: another client's changes appear without reload", async () => {
-    await writer.put("live-0", {
-      threadId: "tl",
-      userId: "dana",
-      modelName: "m-small",
-      status: "running",
-    });
+    await putLive("live-0", "dana", "m-small", "running");
     await page.goto(`${origin}/#/live`);
     await page.locator("[data-live-state='live']").waitFor();
     await page.locator("tr[data-run-id='live-0']").waitFor();
     await page.evaluate("window.notReloaded = true");
-    await writer.put("live-1", {
-      threadId: "tl",
-      userId: "dana",
-      modelName: "m-large",
-      status: "pending",
-    });
+    await putLive("live-1", "dana", "m-large", "pending");
     await page.locator("tr[data-run-id='live-1'][data-status='pending']").waitFor();
     await writer.updateStatus("live-1", "running");
     await page.locator("tr[data-run-id='live-1'][data-status='running']").waitFor();
@@ -194,12 +188,7 @@ describe("run console in Chromium", () => {
   });
 
   it("the cancel button reaches the run: RequestCancel(interrupt), seen through the stream", async () => {
-    await writer.put("live-2", {
-      threadId: "tl",
-      userId: "erin",
-      modelName: "m-large",
-      status: "running",
-    });
+    await putLive("live-2", "erin", "m-large", "running");
     await writer.updateRunProgress("live-2", { totalTokens: 1520 });
     await page.locator("tr[data-run-id='live-2'] td.number", { hasText: "1,520" }).waitFor();
     await page.getByRole("button", { name: "Cancel run live-0" }).click();
