@@ -9,7 +9,6 @@ import {
   type ChangeRecord,
 } from "./change-feed.js";
 import { rowsOf, type SqlSession, type SqlTransaction } from "./mysql-coordination.js";
-import { idListSize } from "./mysql-retention.js";
 import { COLUMNS, fromRow, fromSql, type RunRow } from "./mysql-rows.js";
 
 // The MySQL change log (docs/mysql.md "Change log"): triggers on `runs`
@@ -40,25 +39,24 @@ export const CHANGE_STATEMENTS = {
   unnumbered:
     "SELECT change_id FROM runstore_changes FORCE INDEX (changes_unnumbered) " +
     "WHERE change_seq IS NULL ORDER BY change_id LIMIT ? FOR UPDATE SKIP LOCKED",
+  /**
+   * Numbers the changes whose ids are bound as a JSON array, in its order,
+   * from the base bound second: the id at position i (from 1) gets base + i.
+   * The list drives (STRAIGHT_JOIN), one primary key lookup a change, so
+   * only those rows are touched: read the other way round, the join would
+   * wait on a change an uncommitted writer holds. (FIELD or CASE over the
+   * list would compare each row with the whole list.)
+   */
+  number:
+    "UPDATE JSON_TABLE(?, '$[*]' COLUMNS (n FOR ORDINALITY, id BIGINT PATH '$')) AS numbered " +
+    "STRAIGHT_JOIN runstore_changes FORCE INDEX (PRIMARY) ON runstore_changes.change_id = numbered.id " +
+    "SET runstore_changes.change_seq = CAST(? AS SIGNED) + numbered.n WHERE runstore_changes.change_seq IS NULL",
   bumpCounter: "UPDATE runstore_change_counter SET last_seq = ? WHERE id = 1",
   counter: "SELECT last_seq, feed_id FROM runstore_change_counter WHERE id = 1",
   read:
     "SELECT change_seq, change_kind, changed_at, previous_status, " +
     `${COLUMNS} FROM runstore_changes WHERE change_seq > ? ORDER BY change_seq LIMIT ?`,
 } as const;
-
-/**
- * Numbers `size` changes (ids bound in ascending order, padded with repeats
- * of the last: FIELD answers a value's first position) from the base bound
- * first: the id at position i gets base + i.
- */
-export function numberStatement(size: number): string {
-  const ids = Array(size).fill("?").join(", ");
-  return (
-    `UPDATE runstore_changes SET change_seq = CAST(? AS SIGNED) + FIELD(change_id, ${ids}) ` +
-    `WHERE change_id IN (${ids}) AND change_seq IS NULL`
-  );
-}
 
 /** A change row as read() loads it. */
 interface ChangeRow extends RunRow {
@@ -110,7 +108,7 @@ export class MysqlChangeFeed implements ChangeFeed {
     const first = rows[0];
     if (first === undefined || big(first.change_seq) !== after + 1n) {
       throw new ChangeLogGap(
-        `position ${after} is older than the oldest change kept${first === undefined ? "" : ` (${big(first.change_seq) - 1n})`}`,
+        `position ${after} is older than the oldest change kept${first === undefined ? "" : ` (the oldest position still readable is ${big(first.change_seq) - 1n})`}`,
         "pruned",
       );
     }
@@ -179,9 +177,7 @@ async function numberChanges(tx: SqlTransaction): Promise<bigint | null> {
     await tx.run(CHANGE_STATEMENTS.unnumbered, [String(SEQUENCE_BATCH)]),
   ).map((row) => String(row.change_id));
   if (ids.length === 0) return last;
-  const size = idListSize(ids.length, SEQUENCE_BATCH);
-  const padded = [...ids, ...Array<string>(size - ids.length).fill(ids[ids.length - 1] as string)];
-  await tx.run(numberStatement(size), [String(last), ...padded, ...padded]);
+  await tx.run(CHANGE_STATEMENTS.number, [`[${ids.join(",")}]`, String(last)]);
   const next = last + BigInt(ids.length);
   await tx.run(CHANGE_STATEMENTS.bumpCounter, [String(next)]);
   return next;

@@ -23,6 +23,10 @@ type Brief = [string, string, string | null, string];
 
 const brief = (c: ChangeRecord): Brief => [c.kind, c.run.runId, c.previousStatus, c.run.status];
 
+/** Changes of several runs in one call (their order among runs is not the point), by run id. */
+const byRunId = (changes: ChangeRecord[]) =>
+  [...changes].sort((a, b) => a.run.runId.localeCompare(b.run.runId));
+
 const pending = (threadId = "thread-1"): PutFields => ({
   threadId,
   status: "pending",
@@ -234,13 +238,11 @@ if (db === null) {
       expect(deleted[0]?.run).toEqual(before);
       const thread = [await current("run-2"), await current("run-3")];
       const removed = await changesOf(() => store.deleteThread("thread-2"));
-      expect(removed.map(brief).sort()).toEqual([
+      expect(byRunId(removed).map(brief)).toEqual([
         ["deleted", "run-2", "success", "success"],
         ["deleted", "run-3", "error", "error"],
       ]);
-      expect(removed.map((c) => c.run).sort((a, b) => a.runId.localeCompare(b.runId))).toEqual(
-        thread,
-      );
+      expect(byRunId(removed).map((c) => c.run)).toEqual(thread);
     });
 
     it("a retention sweep: each run it deleted", async () => {
@@ -254,13 +256,11 @@ if (db === null) {
       const changes = await changesOf(() =>
         new RetentionSweeper(store, settings(), capturingLogger().logger).sweepOnce(),
       );
-      expect(changes.map(brief).sort()).toEqual([
+      expect(byRunId(changes).map(brief)).toEqual([
         ["deleted", "old-1", "success", "success"],
         ["deleted", "old-2", "timeout", "timeout"],
       ]);
-      expect(changes.map((c) => c.run).sort((a, b) => a.runId.localeCompare(b.runId))).toEqual(
-        rows,
-      );
+      expect(byRunId(changes).map((c) => c.run)).toEqual(rows);
     });
 
     it("a rolled-back transaction records nothing: a refused admission, and a ROLLBACK", async () => {

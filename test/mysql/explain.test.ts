@@ -1,7 +1,7 @@
 import type { RunSearch } from "@runstore/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkSearch, checkStats } from "../../src/stores/check-history.js";
-import { CHANGE_STATEMENTS, numberStatement } from "../../src/stores/mysql-change-feed.js";
+import { CHANGE_STATEMENTS } from "../../src/stores/mysql-change-feed.js";
 import { COORDINATION_STATEMENTS } from "../../src/stores/mysql-coordination.js";
 import {
   expiredLeasePageStatement,
@@ -282,9 +282,9 @@ const CHANGE_LOG: Record<string, { sql: string; values: unknown[]; key: string }
     key: "changes_unnumbered",
   },
   "sequencer: number them": {
-    sql: numberStatement(4),
-    values: ["10", "4001", "4002", "4003", "4004", "4001", "4002", "4003", "4004"],
-    key: "PRIMARY|changes_unnumbered",
+    sql: CHANGE_STATEMENTS.number,
+    values: ["[4001,4002,4003,4004]", "10"],
+    key: "PRIMARY",
   },
   "sequencer: move the counter": {
     sql: CHANGE_STATEMENTS.bumpCounter,
@@ -443,7 +443,10 @@ if (db === null) {
       it(`${name}: ${key}, in index order`, async () => {
         const [plan] = await pool.query(`EXPLAIN ${sql}`, values);
         const detail = JSON.stringify(plan);
-        const rows = plan as PlanRow[];
+        // The numbering's JSON_TABLE list is a table function, no table read.
+        const rows = (plan as PlanRow[]).filter(
+          (row) => !(row.Extra ?? "").includes("Table function"),
+        );
         expect(rows, detail).toHaveLength(1);
         expect(key.split("|"), detail).toContain(rows[0]?.key);
         expect(["const", "range", "ref", "eq_ref"], detail).toContain(rows[0]?.type);
