@@ -22,10 +22,13 @@ from typing import Any
 
 from .options import TlsOptions, split_target
 
-__all__ = ["ROUND_ROBIN", "ChannelTarget", "channel_target"]
+__all__ = ["AUTHORITY", "ROUND_ROBIN", "ChannelTarget", "channel_target"]
 
 #: The channel argument that spreads calls over every address of the target.
 ROUND_ROBIN = ("grpc.lb_policy_name", "round_robin")
+
+#: The channel argument naming the :authority every call sends.
+AUTHORITY = "grpc.default_authority"
 
 #: Channel arguments by which a caller chose a load-balancing policy already.
 _POLICY_ARGUMENTS = ("grpc.lb_policy_name", "grpc.service_config")
@@ -55,7 +58,8 @@ def channel_target(
     optionally all "http://…" or all "https://…". Refused, naming the entry
     (``target[1]``): an empty list, a non-string, a host name, a bad port,
     a repeat, IPv4 and IPv6 together, mixed schemes. A load-balancing
-    policy the caller set in ``channel_options`` is kept."""
+    policy the caller set in ``channel_options`` is kept; several addresses
+    send the first one as the calls' :authority unless the caller set one."""
     if isinstance(target, str):
         built, tls = split_target(target, tls)
         several = built.startswith(("ipv4:", "ipv6:")) and "," in built
@@ -68,7 +72,11 @@ def channel_target(
             f"target must be a string or a list of 'host:port' strings, got {type(target).__name__}"
         )
     chosen = any(name in _POLICY_ARGUMENTS for name, _ in channel_options)
-    options = (ROUND_ROBIN,) if several and not chosen else ()
+    options: tuple[tuple[str, Any], ...] = (ROUND_ROBIN,) if several and not chosen else ()
+    if several and not any(name == AUTHORITY for name, _ in channel_options):
+        # grpcio would send the whole multi-address target as :authority,
+        # which is no host (a connect-node server fails streaming calls on it).
+        options += ((AUTHORITY, first),)
     return ChannelTarget(built, tls, options, first)
 
 

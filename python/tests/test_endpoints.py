@@ -19,7 +19,7 @@ from typing import Any, ClassVar  # noqa: E402
 
 from runstore_client import GrpcRunStore, UnavailableError  # noqa: E402
 from runstore_client.deerflow import DeerFlowRunStore  # noqa: E402
-from runstore_client.targets import ROUND_ROBIN, channel_target  # noqa: E402
+from runstore_client.targets import AUTHORITY, ROUND_ROBIN, channel_target  # noqa: E402
 from tests.support.mysql import ScratchDatabase, create_test_database, mysql_address  # noqa: E402
 from tests.support.server import ServerProcess  # noqa: E402
 from tests.support.tcp_proxy import TcpProxy  # noqa: E402
@@ -32,7 +32,7 @@ class TargetListTest(unittest.TestCase):
     def test_a_list_is_a_multi_address_target_with_round_robin(self) -> None:
         ipv4 = channel_target(["127.0.0.1:50051", "10.0.0.2:50052"], None)
         self.assertEqual(ipv4.target, "ipv4:127.0.0.1:50051,10.0.0.2:50052")
-        self.assertEqual(ipv4.options, (ROUND_ROBIN,))
+        self.assertEqual(ipv4.options, (ROUND_ROBIN, (AUTHORITY, "127.0.0.1:50051")))
         ipv6 = channel_target(["[::1]:1", "[0:0::2]:2"], None)
         self.assertEqual(ipv6.target, "ipv6:[::1]:1,[::2]:2")
         https = channel_target(["https://10.0.0.1:1", "https://10.0.0.2:1"], None)
@@ -44,9 +44,9 @@ class TargetListTest(unittest.TestCase):
         self.assertEqual(channel_target("dns:///runstore:50051", None).options, ())
         built = channel_target("ipv4:127.0.0.1:1,127.0.0.1:2", None)
         self.assertEqual(built.target, "ipv4:127.0.0.1:1,127.0.0.1:2")
-        self.assertEqual(built.options, (ROUND_ROBIN,))
-        # A policy the caller chose is left alone.
-        chosen = [("grpc.lb_policy_name", "pick_first")]
+        self.assertEqual(built.options, (ROUND_ROBIN, (AUTHORITY, "127.0.0.1:1")))
+        # A policy or an authority the caller chose is left alone.
+        chosen = [("grpc.lb_policy_name", "pick_first"), (AUTHORITY, "runstore:1")]
         self.assertEqual(channel_target("ipv4:127.0.0.1:1,127.0.0.1:2", None, chosen).options, ())
 
     def test_bad_lists_are_refused_naming_the_entry(self) -> None:

@@ -76,7 +76,7 @@ async def _start(env: dict[str, str] | None = None) -> ServerProcess:
 
 @contextlib.asynccontextmanager
 async def _watching(
-    watch_target: str, write_target: str
+    watch_target: str | list[str], write_target: str
 ) -> AsyncIterator[tuple[AsyncIterator[WatchEvent], GrpcRunStore]]:
     """A watch through ``watch_target`` that has started (its first heartbeat
     read), resuming patiently, and a store writing through ``write_target``."""
@@ -329,6 +329,29 @@ class MysqlResumeTest(unittest.IsolatedAsyncioTestCase):
                     _expected(b[1], "updated", await writer.get("m-b"), a.sequence + 2),
                 ],
             )
+
+
+    async def test_resumes_on_the_other_replica_when_its_replica_stops(self) -> None:
+        env = {"DATABASE_URL": self.database.url, "WATCH_POLL_MS": "20", "METRICS_PORT": "0"}
+        replicas = [await _start(env), await _start(env)]
+        for replica in replicas:
+            self.addCleanup(replica.kill)
+        metrics = [_metrics_url(replica) for replica in replicas]
+        targets = [replica.target for replica in replicas]
+        async with _watching(targets, replicas[0].target) as (events, writer):
+            serving = [_metric(url, "runstore_watch_streams") for url in metrics]
+            self.assertEqual(sorted(serving), [0, 1])
+            gone = serving.index(1)
+            await writer.put("f-a", thread_id="t")
+            a = await _change(events)
+            await asyncio.to_thread(replicas[gone].stop)
+            async with GrpcRunStore(replicas[1 - gone].target, timeout=30) as survivor:
+                await survivor.put("f-b", thread_id="t")
+                b = await _change(events)
+                self.assertEqual(
+                    b, _expected(b, "created", await survivor.get("f-b"), a.sequence + 1)
+                )
+            self.assertEqual(_metric(metrics[1 - gone], "runstore_watch_streams"), 1)
 
 
 class ScopedWatchTest(unittest.IsolatedAsyncioTestCase):
