@@ -208,6 +208,13 @@ describe("run console in Chromium", () => {
     expect(web.problems.authorization.length).toBeGreaterThan(10);
     expect(new Set(web.problems.authorization)).toEqual(new Set([`Bearer ${TOKEN}`]));
   });
+
+  it("the watch on CSP violations sees one: an inline style is refused and reported", async () => {
+    await page.evaluate(
+      "document.body.insertAdjacentHTML('beforeend', '<p style=\"color: red\">inline</p>')",
+    );
+    await expect.poll(() => web.problems.cspViolations).toEqual(["style-src-attr blocked inline"]);
+  });
 });
 
 function docsPicture(): string {
