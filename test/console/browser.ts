@@ -45,6 +45,8 @@ export async function openBrowser(
 ): Promise<ConsoleBrowser> {
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
   const context = await browser.newContext({ timezoneId, viewport: { width: 1280, height: 860 } });
+  // Below vitest's 20 s test timeout, so a wait that fails says what it waited for.
+  context.setDefaultTimeout(15_000);
   const problems: PageProblems = { errors: [], cspViolations: [], urls: [], authorization: [] };
   await context.exposeBinding("__reportCsp", (_source, text: string) => {
     problems.cspViolations.push(text);

@@ -18,6 +18,8 @@ import { seedConsoleRuns } from "./seed.js";
 // differ from UTC days and show that the page counts in the browser's zone.
 
 const TOKEN = "console-test-token-0123456789";
+/** How long a poll of the page waits (a bound for a loaded CI machine, not a speed check). */
+const POLL = { timeout: 15_000, interval: 20 };
 /** Set to write the live page's screenshot to docs/console-live.png (the README's picture). */
 const README_SHOT = process.env.CONSOLE_README_SCREENSHOT === "1";
 
@@ -90,11 +92,11 @@ describe("run console in Chromium", () => {
   it("a search filters: exactly the matching runs, newest first", async () => {
     await page.getByLabel("User").fill("bob");
     await page.getByRole("button", { name: "Search" }).click();
-    await expect.poll(rowIds).toEqual(["b03", "b02", "b01"]);
+    await expect.poll(rowIds, POLL).toEqual(["b03", "b02", "b01"]);
     await page.getByLabel("User").fill("alice");
     await page.getByLabel("error", { exact: true }).check();
     await page.getByRole("button", { name: "Search" }).click();
-    await expect.poll(rowIds).toEqual(["r07", "r03"]);
+    await expect.poll(rowIds, POLL).toEqual(["r07", "r03"]);
     await expectAccessible();
     await screenshot(page, "runs");
   });
@@ -102,12 +104,12 @@ describe("run console in Chromium", () => {
   it("pages turn forward and back with the keyset tokens", async () => {
     await page.goto(`${origin}/#/runs?user=alice&size=10`);
     const first = ["r12", "r11", "r10", "r09", "r08", "r07", "r06", "r05", "r04", "r03"];
-    await expect.poll(rowIds).toEqual(first);
+    await expect.poll(rowIds, POLL).toEqual(first);
     await page.getByRole("button", { name: "Next page" }).click();
-    await expect.poll(rowIds).toEqual(["r02", "r01"]);
+    await expect.poll(rowIds, POLL).toEqual(["r02", "r01"]);
     expect(await page.getByRole("button", { name: "Next page" }).isDisabled()).toBe(true);
     await page.getByRole("button", { name: "Previous page" }).click();
-    await expect.poll(rowIds).toEqual(first);
+    await expect.poll(rowIds, POLL).toEqual(first);
   });
 
   it("a run shows every field and its token usage by model and by caller", async () => {
@@ -183,7 +185,7 @@ describe("run console in Chromium", () => {
     await page.locator("tr[data-run-id='live-1'][data-status='running']").waitFor();
     await writer.updateStatus("live-1", "success");
     await page.locator("tr[data-run-id='live-1']").waitFor({ state: "detached" });
-    await expect.poll(rowIds).toEqual(["live-0"]);
+    await expect.poll(rowIds, POLL).toEqual(["live-0"]);
     expect(await page.evaluate("window.notReloaded")).toBe(true);
   });
 
@@ -213,7 +215,9 @@ describe("run console in Chromium", () => {
     await page.evaluate(
       "document.body.insertAdjacentHTML('beforeend', '<p style=\"color: red\">inline</p>')",
     );
-    await expect.poll(() => web.problems.cspViolations).toEqual(["style-src-attr blocked inline"]);
+    await expect
+      .poll(() => web.problems.cspViolations, POLL)
+      .toEqual(["style-src-attr blocked inline"]);
   });
 });
 
