@@ -12,7 +12,9 @@ export interface MysqlOptions {
   queryTimeoutMs?: number;
   /**
    * Requests that may wait for a connection; one more fails at once
-   * (isPoolQueueFull, mysql-errors.ts). Default 4 × poolSize.
+   * (isPoolQueueFull, mysql-errors.ts). Default 0: no bound, as mysql2's
+   * own default, for a store used in-process; the server sets
+   * DB_POOL_QUEUE_LIMIT (default 4 × DB_POOL_SIZE, config.ts).
    */
   poolQueueLimit?: number;
 }
@@ -64,9 +66,9 @@ export function createMysqlPool(options: MysqlOptions, overrides: PoolOptions = 
   const pool = createPool({
     uri: options.url,
     connectionLimit: options.poolSize ?? 10,
-    // Nothing waits unbounded for a connection, whoever asks (calls,
-    // retention, the change feed): past the limit the wait fails at once.
-    queueLimit: options.poolQueueLimit ?? 4 * (options.poolSize ?? 10),
+    // In the server nothing waits unbounded for a connection, whoever asks
+    // (calls, retention, the change feed): past the limit the wait fails at once.
+    queueLimit: options.poolQueueLimit ?? 0,
     connectTimeout: options.connectTimeoutMs ?? 10_000,
     charset: "UTF8MB4_UNICODE_CI",
     timezone: "Z",
