@@ -325,11 +325,31 @@ function requestHandler(
   return (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
     shutdown.admit(req, res);
     const serve = () => {
-      if (!grpcUnary(req, res)) connect(req, res);
+      if (!grpcUnary(req, res)) connectOrRefuse(connect, req, res);
     };
     if (refused === null) serve();
     else refused(req, res, serve);
   };
+}
+
+/**
+ * Hands a request to connect-node, which first makes a URL of its
+ * :authority and path: an :authority that is no host ("a:1,b:2", as grpcio
+ * sends for a multi-address target) throws there, outside any handler, and
+ * would end the process. Such a request is answered 400 instead.
+ */
+function connectOrRefuse(
+  connect: (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void,
+  req: http2.Http2ServerRequest,
+  res: http2.Http2ServerResponse,
+): void {
+  try {
+    connect(req, res);
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== "ERR_INVALID_URL") throw error;
+    if (!res.headersSent) res.writeHead(400, { "content-type": "text/plain; charset=utf-8" });
+    res.end("the request's :authority (Host) is not a host[:port]\n");
+  }
 }
 
 /**
