@@ -28,6 +28,8 @@ import { COLUMNS, fromRow, fromSql, type RunRow } from "./mysql-rows.js";
 /** The most changes one sequencer transaction numbers. */
 export const SEQUENCE_BATCH = 5000;
 
+const NO_COUNTER = "runstore_change_counter has no row: run the migrations";
+
 /** The most changes one read() returns. */
 export const MAX_READ = 5000;
 
@@ -53,6 +55,10 @@ export const CHANGE_STATEMENTS = {
     "SET runstore_changes.change_seq = CAST(? AS SIGNED) + numbered.n WHERE runstore_changes.change_seq IS NULL",
   bumpCounter: "UPDATE runstore_change_counter SET last_seq = ? WHERE id = 1",
   counter: "SELECT last_seq, feed_id FROM runstore_change_counter WHERE id = 1",
+  /** The counter, and whether any committed change waits for a number: a run with nothing to do is this one read. */
+  poll:
+    "SELECT last_seq, EXISTS (SELECT 1 FROM runstore_changes FORCE INDEX (changes_unnumbered) " +
+    "WHERE change_seq IS NULL) AS waiting FROM runstore_change_counter WHERE id = 1",
   read:
     "SELECT change_seq, change_kind, changed_at, previous_status, " +
     `${COLUMNS} FROM runstore_changes WHERE change_seq > ? ORDER BY change_seq LIMIT ?`,
@@ -136,13 +142,19 @@ export class MysqlChangeFeed implements ChangeFeed {
 
   /**
    * Runs the sequencer once; answers the last number given (this call's or
-   * another sequencer's). Numbering is left to another sequencer when it
+   * another sequencer's). With no committed change waiting (the usual poll)
+   * that is one read, with no transaction and no lock. Numbering is left to another sequencer when it
    * holds the counter on this node, or keeps winning the counter on other
    * nodes (certification conflicts past the store's retries, UNAVAILABLE):
    * the counter as committed is the answer then, and this one numbers on a
    * later run. A database that does not answer fails the counter's read too.
    */
   async sequence(): Promise<bigint> {
+    const [polled] = rowsOf<{ last_seq: number | string; waiting: number | string }>(
+      await this.db.run(CHANGE_STATEMENTS.poll, []),
+    );
+    if (polled === undefined) throw new Error(NO_COUNTER);
+    if (Number(polled.waiting) !== 1) return big(polled.last_seq);
     let numbered: bigint | null = null;
     try {
       numbered = await this.db.transaction((tx) => numberChanges(tx));
@@ -156,8 +168,7 @@ export class MysqlChangeFeed implements ChangeFeed {
     const [row] = rowsOf<{ last_seq: number | string; feed_id: string }>(
       await this.db.run(CHANGE_STATEMENTS.counter, []),
     );
-    if (row === undefined)
-      throw new Error("runstore_change_counter has no row: run the migrations");
+    if (row === undefined) throw new Error(NO_COUNTER);
     return { lastSeq: big(row.last_seq), feedId: row.feed_id };
   }
 }
