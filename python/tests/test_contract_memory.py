@@ -7,6 +7,7 @@ from tests.support.requirements import require_grpc
 require_grpc()
 
 from tests import contract  # noqa: E402
+from tests.contract.watch_cases import WatchCaseTest, watch_case_rules  # noqa: E402
 from tests.support import backends  # noqa: E402
 
 
@@ -19,5 +20,12 @@ class MemoryContractTest(*contract.RULES, backends.ServerTestCase):  # type: ign
 class MemoryScopedContractTest(*contract.SCOPED_RULES, backends.ServerTestCase):  # type: ignore[misc]
     """The scoped-token cases against a server on the in-memory backend that
     requires their tokens (AUTH_TOKENS_FILE)."""
+
+    backend = "memory"
+
+
+class MemoryWatchContractTest(watch_case_rules("memory"), WatchCaseTest):  # type: ignore[misc]
+    """The cases that need servers of their own (watch-*.json) on the in-memory backend,
+    each case on server processes of its own."""
 
     backend = "memory"

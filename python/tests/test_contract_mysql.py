@@ -7,6 +7,7 @@ from tests.support.requirements import require_grpc
 require_grpc()
 
 from tests import contract  # noqa: E402
+from tests.contract.watch_cases import WatchCaseTest, watch_case_rules  # noqa: E402
 from tests.support import backends  # noqa: E402
 
 
@@ -19,5 +20,12 @@ class MysqlContractTest(*contract.RULES, backends.ServerTestCase):  # type: igno
 class MysqlScopedContractTest(*contract.SCOPED_RULES, backends.ServerTestCase):  # type: ignore[misc]
     """The scoped-token cases against a server on the MySQL backend that
     requires their tokens (AUTH_TOKENS_FILE)."""
+
+    backend = "mysql"
+
+
+class MysqlWatchContractTest(watch_case_rules("mysql"), WatchCaseTest):  # type: ignore[misc]
+    """The cases that need servers of their own (watch-*.json) on the MySQL backend,
+    each case on server processes of its own."""
 
     backend = "mysql"

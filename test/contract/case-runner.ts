@@ -9,8 +9,21 @@ import {
   PART_1_RECORD_KEYS,
   WireForm,
 } from "./case-calls.js";
-import { type CaseTokens, checkCaseTokens } from "./case-tokens.js";
+import type { CaseServers } from "./case-servers.js";
+import { ADMIN_TOKEN, type CaseTokens, checkCaseTokens, tokenOf } from "./case-tokens.js";
 import { type CaseMemory, lookup, mismatches, resolve, substituteIndex } from "./case-values.js";
+import { type ExpectFailure, WatchSteps } from "./case-watch.js";
+import {
+  type Backend,
+  checkServerKeys,
+  checkWatchStep,
+  needsServers,
+  newWatchScope,
+  WATCH_ACTIONS,
+  WATCH_MODIFIERS,
+  type WatchScope,
+  watchActionOf,
+} from "./case-watch-format.js";
 
 /** One rule of docs/contract.md as data: its wording and the store calls that show it. */
 export interface ContractCase {
@@ -28,6 +41,15 @@ export interface ContractCase {
   remoteOnly?: boolean;
   /** The bearer tokens its steps call with ("as"); set on load with the file's. */
   tokens?: CaseTokens;
+  /** The backends it is run on; undefined: every backend. Set on load with the file's. */
+  backends?: Backend[];
+  /** Server settings its servers start with (WATCH_WINDOW, …); set on load with the file's. */
+  settings?: Record<string, number>;
+  /**
+   * Set on load: it needs servers of its own, owned by the runner (it
+   * watches, restarts a server, switches replica or sets settings).
+   */
+  servers?: boolean;
 }
 
 /**
@@ -39,10 +61,12 @@ export interface CaseFile {
   cases: ContractCase[];
   remoteOnly?: boolean;
   tokens?: CaseTokens;
+  backends?: Backend[];
+  settings?: Record<string, number>;
 }
 
 /** What a file says for all its cases, checked. */
-type CaseScope = Pick<CaseFile, "remoteOnly" | "tokens">;
+type CaseScope = Pick<CaseFile, "remoteOnly" | "tokens" | "backends" | "settings">;
 
 /** A step as written in a case file; cases/README.md lists the forms. */
 type Step = Record<string, unknown>;
@@ -50,7 +74,7 @@ type Step = Record<string, unknown>;
 const CASES_DIRECTORY = new URL("./cases/", import.meta.url);
 
 /** What a step does: call a method, or one of these. Exactly one a step. */
-const ACTIONS: readonly string[] = [...CASE_METHODS, "parallel", "mark", "check"];
+const ACTIONS: readonly string[] = [...CASE_METHODS, "parallel", "mark", "check", ...WATCH_ACTIONS];
 
 /** The keys a step may carry besides its action: a call's, or by action. */
 const MODIFIERS: Record<string, readonly string[]> = {
@@ -58,11 +82,26 @@ const MODIFIERS: Record<string, readonly string[]> = {
   check: ["expect"],
   parallel: [],
   mark: [],
+  ...WATCH_MODIFIERS,
 };
 
 /** The keys a file and a case may carry. */
-const FILE_KEYS: readonly string[] = ["spec", "cases", "remoteOnly", "tokens"];
-const CASE_KEYS: readonly string[] = ["name", "steps", "remoteOnly", "tokens"];
+const FILE_KEYS: readonly string[] = [
+  "spec",
+  "cases",
+  "remoteOnly",
+  "tokens",
+  "backends",
+  "settings",
+];
+const CASE_KEYS: readonly string[] = [
+  "name",
+  "steps",
+  "remoteOnly",
+  "tokens",
+  "backends",
+  "settings",
+];
 
 /** "CODE" or "CODE field", as cases/README.md writes an expected error. */
 const ERROR_FORMAT = /^[A-Z][A-Z_]*( [^ ]+)?$/;
@@ -87,7 +126,9 @@ export function loadCaseFiles(): CaseFile[] {
  * whole records.
  */
 function isPart1File(file: string): boolean {
-  return !["coordination-", "history-", "scoped-"].some((prefix) => file.startsWith(prefix));
+  return !["coordination-", "history-", "scoped-", "watch-"].some((prefix) =>
+    file.startsWith(prefix),
+  );
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -122,11 +163,15 @@ function checkCaseFile(document: unknown, file: string): asserts document is Cas
     checkKeys(contractCase, CASE_KEYS, where);
     inheritScope(contractCase, document as CaseScope, where);
     const tokens = contractCase.tokens as CaseTokens | undefined;
+    const watches = newWatchScope();
     let assertions = 0;
     for (const [j, step] of (contractCase.steps as unknown[]).entries()) {
-      assertions += checkStep(step, tokens, `${where}, step ${j + 1}`);
+      assertions += checkStep(step, { tokens, watches }, `${where}, step ${j + 1}`);
     }
     if (assertions === 0) throw new Error(`${where}: asserts nothing (no expect, error or check)`);
+    checkServerKeys(contractCase, watches, where);
+    const steps = contractCase.steps as Record<string, unknown>[];
+    contractCase.servers = needsServers(steps, contractCase.settings);
   }
 }
 
@@ -146,6 +191,8 @@ function inheritScope(contractCase: Record<string, unknown>, file: CaseScope, wh
   const remoteOnly = contractCase.remoteOnly ?? file.remoteOnly ?? false;
   if (typeof remoteOnly !== "boolean") throw new Error(`${where}: "remoteOnly" must be a boolean`);
   contractCase.remoteOnly = remoteOnly;
+  contractCase.backends ??= file.backends;
+  contractCase.settings ??= file.settings;
   if (contractCase.tokens !== undefined) checkCaseTokens(contractCase.tokens, where);
   if (file.tokens === undefined && contractCase.tokens === undefined) return;
   contractCase.tokens = { ...file.tokens, ...(contractCase.tokens as CaseTokens | undefined) };
@@ -156,16 +203,26 @@ function inheritScope(contractCase: Record<string, unknown>, file: CaseScope, wh
   }
 }
 
+/** What the checks of one case's steps share: its tokens, and the watches it opened. */
+interface StepScope {
+  tokens: CaseTokens | undefined;
+  /** Undefined inside a parallel, where watch steps are refused. */
+  watches: WatchScope | undefined;
+}
+
 /** Checks one step (and the steps of a parallel); returns how many assertions they hold. */
-function checkStep(step: unknown, tokens: CaseTokens | undefined, where: string): number {
+function checkStep(step: unknown, scope: StepScope, where: string): number {
   const fail = (problem: string): never => {
     throw new Error(`${where}: ${problem} in ${JSON.stringify(step)}`);
   };
   if (!isObject(step)) return fail("a step must be an object");
   const actions = Object.keys(step).filter((key) => ACTIONS.includes(key));
   if (actions.length !== 1) {
-    fail(`needs one action (a store method, parallel, mark or check), not ${actions.length}`);
+    fail(
+      `needs one action (a store method, parallel, mark, check or a watch step), not ${actions.length}`,
+    );
   }
+  const { tokens } = scope;
   const action = actions[0] as string;
   const isCall = (CASE_METHODS as readonly string[]).includes(action);
   const allowed = MODIFIERS[isCall ? "call" : action] as readonly string[];
@@ -198,12 +255,18 @@ function checkStep(step: unknown, tokens: CaseTokens | undefined, where: string)
   if (action === "check" && (typeof step.check !== "string" || !("expect" in step))) {
     fail('"check" must be a string, with an "expect"');
   }
+  const watchAction = watchActionOf(step);
+  if (watchAction !== undefined) {
+    if (scope.watches === undefined) fail("watch steps run one at a time, not in a parallel");
+    return checkWatchStep(step, watchAction, scope.watches as WatchScope, fail);
+  }
   if (action === "parallel") {
     if (!Array.isArray(step.parallel) || step.parallel.length === 0) {
       fail('"parallel" must be a list of steps');
     }
     return (step.parallel as unknown[]).reduce<number>(
-      (sum, inner, k) => sum + checkStep(inner, tokens, `${where}.${k + 1}`),
+      (sum, inner, k) =>
+        sum + checkStep(inner, { tokens, watches: undefined }, `${where}.${k + 1}`),
       0,
     );
   }
@@ -246,7 +309,7 @@ function conflictDetails(error: ConnectError, wire: WireForm, at: string): unkno
 function expectError(
   error: ConnectError | undefined,
   step: Step,
-  context: StepContext,
+  context: Pick<StepContext, "wire" | "memory">,
   at: string,
 ) {
   const expected = step.error as string;
@@ -324,11 +387,17 @@ interface StepContext {
   memory: CaseMemory;
   wire: WireForm;
   stores: CaseStores;
+  /** The watch steps' state; undefined for a case without servers of its own. */
+  watch: WatchSteps | undefined;
 }
 
 async function runStep(step: Step, context: StepContext, where: string) {
   const { memory } = context;
-  if (typeof step.mark === "string") {
+  const watchAction = watchActionOf(step);
+  if (watchAction !== undefined) {
+    if (context.watch === undefined) throw new Error(`${where}: a watch step needs CaseServers`);
+    await context.watch.run(step, watchAction, where);
+  } else if (typeof step.mark === "string") {
     memory.marks.set(step.mark, await takeMark());
   } else if (Array.isArray(step.parallel)) {
     const steps = step.parallel as Step[];
@@ -350,18 +419,47 @@ async function runStep(step: Step, context: StepContext, where: string) {
 /**
  * Runs a case's steps in order; the first mismatch fails the test. `stores`
  * gives the store each step calls: a RunStore alone serves a case without
- * tokens.
+ * tokens; a case that needs servers of its own (watch steps) gets
+ * CaseServers, through which its calls go to the replica of the moment.
  */
 export async function runCase(
-  stores: RunStore | CaseStores,
+  stores: RunStore | CaseStores | CaseServers,
   contractCase: ContractCase,
 ): Promise<void> {
-  const context: StepContext = {
-    memory: { marks: new Map(), saved: new Map() },
-    wire: new WireForm(contractCase.recordKeys ?? null),
-    stores: typeof stores === "function" ? stores : () => stores,
-  };
-  for (const [i, step] of contractCase.steps.entries()) {
-    await runStep(step, context, `step ${i + 1}`);
+  const memory: CaseMemory = { marks: new Map(), saved: new Map() };
+  const wire = new WireForm(contractCase.recordKeys ?? null);
+  const context: StepContext = { memory, wire, stores: () => stores as RunStore, watch: undefined };
+  if (typeof stores === "function") context.stores = stores;
+  if (isCaseServers(stores)) {
+    const tokenOf = caseTokenOf(contractCase);
+    const expectFailure: ExpectFailure = (error, step, at) => expectError(error, step, context, at);
+    const watch = new WatchSteps({ servers: stores, memory, wire, tokenOf, expectFailure });
+    context.watch = watch;
+    context.stores = (name) => stores.store(watch.replica, tokenOf(name));
   }
+  try {
+    for (const [i, step] of contractCase.steps.entries()) {
+      await runStep(step, context, `step ${i + 1}`);
+    }
+  } finally {
+    context.watch?.closeAll();
+  }
+}
+
+function isCaseServers(stores: RunStore | CaseStores | CaseServers): stores is CaseServers {
+  return typeof stores === "object" && "urlOf" in stores;
+}
+
+/**
+ * The bearer token of a step of a case with servers of its own: its "as"
+ * token's, else the unscoped admin token when the case has tokens (its
+ * servers require them), else none.
+ */
+function caseTokenOf(contractCase: ContractCase): (name: string | undefined) => string | undefined {
+  const tokens = contractCase.tokens;
+  return (name) => {
+    if (tokens === undefined) return undefined;
+    const scope = name === undefined ? undefined : tokens[name];
+    return scope === undefined ? ADMIN_TOKEN : tokenOf(scope);
+  };
 }

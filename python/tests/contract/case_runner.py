@@ -12,13 +12,25 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from runstore_client import GrpcRunStore, RunStoreError
 from runstore_client.errors import IdempotencyConflictError, ThreadConflictError
 
-from .case_tokens import check_case_tokens
+from .case_tokens import ADMIN_TOKEN, check_case_tokens, token_of
 from .case_values import CaseMemory, lookup, mismatches, resolve, substitute_index
+from .case_watch_format import (
+    WATCH_ACTIONS,
+    WATCH_MODIFIERS,
+    WatchScope,
+    check_server_keys,
+    check_watch_step,
+    needs_servers,
+    watch_action_of,
+)
+
+from .case_servers import CaseServers
+from .case_watch import WatchSteps
 
 __all__ = [
     "CASES_DIRECTORY",
@@ -102,7 +114,7 @@ PART_1_RECORD_KEYS: tuple[str, ...] = (
 )
 
 #: What a step does: call a method, or one of these. Exactly one a step.
-_ACTIONS = frozenset(CASE_METHODS) | {"parallel", "mark", "check"}
+_ACTIONS = frozenset(CASE_METHODS) | {"parallel", "mark", "check"} | frozenset(WATCH_ACTIONS)
 
 #: The keys a step may carry besides its action: a call's, or by action.
 _MODIFIERS: dict[str, tuple[str, ...]] = {
@@ -110,11 +122,12 @@ _MODIFIERS: dict[str, tuple[str, ...]] = {
     "check": ("expect",),
     "parallel": (),
     "mark": (),
+    **WATCH_MODIFIERS,
 }
 
 #: The keys a file and a case may carry.
-_FILE_KEYS = ("spec", "cases", "remoteOnly", "tokens")
-_CASE_KEYS = ("name", "steps", "remoteOnly", "tokens")
+_FILE_KEYS = ("spec", "cases", "remoteOnly", "tokens", "backends", "settings")
+_CASE_KEYS = ("name", "steps", "remoteOnly", "tokens", "backends", "settings")
 
 #: "CODE" or "CODE field", as cases/README.md writes an expected error.
 _ERROR_FORMAT = re.compile(r"[A-Z][A-Z_]*( [^ ]+)?")
@@ -149,6 +162,12 @@ class ContractCase:
     #: The bearer tokens its steps call with ("as"), its file's included;
     #: None for a case without tokens.
     tokens: dict[str, dict[str, Any]] | None = None
+    #: The backends it runs on ("backends", its file's included); None: every backend.
+    backends: tuple[str, ...] | None = None
+    #: Server settings its servers start with (WATCH_WINDOW, …); None: the runners' defaults.
+    settings: dict[str, int] | None = None
+    #: It needs servers of its own (watch steps, restarts, replicas, settings).
+    servers: bool = False
 
 
 def load_cases() -> list[ContractCase]:
@@ -161,7 +180,22 @@ def load_cases() -> list[ContractCase]:
         for case in document["cases"]:
             spec, name, steps = document["spec"], case["name"], case["steps"]
             remote_only, tokens = case["remoteOnly"], case.get("tokens")
-            cases.append(ContractCase(path.stem, spec, name, steps, keys, remote_only, tokens))
+            backends = tuple(case["backends"]) if case.get("backends") else None
+            settings, servers = case.get("settings"), case["servers"]
+            cases.append(
+                ContractCase(
+                    path.stem,
+                    spec,
+                    name,
+                    steps,
+                    keys,
+                    remote_only,
+                    tokens,
+                    backends,
+                    settings,
+                    servers,
+                )
+            )
     return cases
 
 
@@ -169,7 +203,7 @@ def _is_part_1_file(file: str) -> bool:
     """Part 1's files compare records on part 1's keys; part 2's (coordination
     between workers), part 3's (history) and the scoped-token files compare
     whole records."""
-    return not file.startswith(("coordination-", "history-", "scoped-"))
+    return not file.startswith(("coordination-", "history-", "scoped-", "watch-"))
 
 
 def _check_case_file(document: Any, file: str) -> None:
@@ -202,10 +236,15 @@ def _check_case_file(document: Any, file: str) -> None:
         _check_keys(case, _CASE_KEYS, where)
         _inherit_scope(case, document, where)
         tokens = case.get("tokens")
+        watches = WatchScope()
         steps = enumerate(case["steps"])
-        assertions = sum(_check_step(step, tokens, f"{where}, step {j + 1}") for j, step in steps)
+        assertions = sum(
+            _check_step(step, tokens, f"{where}, step {j + 1}", watches) for j, step in steps
+        )
         if assertions == 0:
             raise ValueError(f"{where}: asserts nothing (no expect, error or check)")
+        check_server_keys(case, watches, where)
+        case["servers"] = needs_servers(case["steps"], case.get("settings"))
 
 
 def _check_keys(value: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
@@ -222,6 +261,9 @@ def _inherit_scope(case: dict[str, Any], document: dict[str, Any], where: str) -
     if not isinstance(remote_only, bool):
         raise ValueError(f'{where}: "remoteOnly" must be a boolean')
     case["remoteOnly"] = remote_only
+    for key in ("backends", "settings"):
+        if key not in case and key in document:
+            case[key] = document[key]
     if "tokens" in case:
         check_case_tokens(case["tokens"], where)
     if "tokens" not in case and "tokens" not in document:
@@ -232,8 +274,12 @@ def _inherit_scope(case: dict[str, Any], document: dict[str, Any], where: str) -
         raise ValueError(f"{where}: {problem}")
 
 
-def _check_step(step: Any, tokens: dict[str, Any] | None, where: str) -> int:
-    """Checks one step (and the steps of a parallel); returns how many assertions they hold."""
+def _check_step(
+    step: Any, tokens: dict[str, Any] | None, where: str, watches: WatchScope | None
+) -> int:
+    """Checks one step (and the steps of a parallel); returns how many
+    assertions they hold. ``watches`` is None inside a parallel, where watch
+    steps are refused."""
 
     def fail(problem: str) -> ValueError:
         return ValueError(f"{where}: {problem} in {json.dumps(step, ensure_ascii=False)}")
@@ -242,7 +288,8 @@ def _check_step(step: Any, tokens: dict[str, Any] | None, where: str) -> int:
         raise fail("a step must be an object")
     actions = [key for key in step if key in _ACTIONS]
     if len(actions) != 1:
-        raise fail(f"needs one action (store method, parallel, mark or check), not {len(actions)}")
+        problem = "needs one action (store method, parallel, mark, check or a watch step)"
+        raise fail(f"{problem}, not {len(actions)}")
     action = actions[0]
     is_call = action in CASE_METHODS
     allowed = _MODIFIERS["call" if is_call else action]
@@ -272,11 +319,22 @@ def _check_step(step: Any, tokens: dict[str, Any] | None, where: str) -> int:
         raise fail('"mark" must be a string')
     if action == "check" and not (isinstance(step["check"], str) and "expect" in step):
         raise fail('"check" must be a string, with an "expect"')
+    watch_action = watch_action_of(step)
+    if watch_action is not None:
+        if watches is None:
+            raise fail("watch steps run one at a time, not in a parallel")
+
+        def fail_watch(problem: str) -> NoReturn:
+            raise fail(problem)
+
+        return check_watch_step(step, watch_action, watches, fail_watch)
     if action == "parallel":
         if not isinstance(step["parallel"], list) or not step["parallel"]:
             raise fail('"parallel" must be a list of steps')
         inner_steps = enumerate(step["parallel"])
-        return sum(_check_step(inner, tokens, f"{where}.{k + 1}") for k, inner in inner_steps)
+        return sum(
+            _check_step(inner, tokens, f"{where}.{k + 1}", None) for k, inner in inner_steps
+        )
     if is_call and not isinstance(step[action], dict):
         raise fail(f"the arguments of {action} must be an object")
     return 1 if "expect" in step or "error" in step else 0
@@ -308,6 +366,8 @@ class _Context:
     memory: CaseMemory
     record_keys: tuple[str, ...] | None
     stores: CaseStores
+    #: The watch steps' state; None for a case without servers of its own.
+    watch: WatchSteps | None = None
 
 
 def _record(record: Any, keys: tuple[str, ...] | None) -> Any:
@@ -436,7 +496,12 @@ async def _run_call(step: Step, context: _Context, where: str) -> None:
 
 async def _run_step(step: Step, context: _Context, where: str) -> None:
     memory = context.memory
-    if "mark" in step:
+    watch_action = watch_action_of(step)
+    if watch_action is not None:
+        if context.watch is None:
+            raise AssertionError(f"{where}: a watch step needs CaseServers")
+        await context.watch.run(step, watch_action, where)
+    elif "mark" in step:
         memory.marks[step["mark"]] = await _take_mark()
     elif "parallel" in step:
         steps = enumerate(step["parallel"])
@@ -453,14 +518,53 @@ async def _run_step(step: Step, context: _Context, where: str) -> None:
         await _run_call(step, context, where)
 
 
-async def run_case(store: GrpcRunStore | CaseStores, case: ContractCase) -> None:
+async def run_case(store: GrpcRunStore | CaseStores | CaseServers, case: ContractCase) -> None:
     """Runs a case's steps in order; the first mismatch raises AssertionError.
     ``store`` is the store every step calls, or for a case with tokens the
-    CaseStores giving each step's store."""
+    CaseStores giving each step's store, or for a case that needs servers of
+    its own (watch steps) its CaseServers, through which its calls go to the
+    replica of the moment."""
+    if isinstance(store, CaseServers):
+        await _run_with_servers(store, case)
+        return
     stores = (lambda _name: store) if isinstance(store, GrpcRunStore) else store
     context = _Context(CaseMemory(), case.record_keys, stores)
     for i, step in enumerate(case.steps):
         await _run_step(step, context, f"step {i + 1}")
+
+
+async def _run_with_servers(servers: CaseServers, case: ContractCase) -> None:
+    token_of = _case_token_of(case)
+    memory = CaseMemory()
+    context = _Context(memory, case.record_keys, lambda _name: servers.store("a", None))
+
+    def expect_failure(error: RunStoreError | None, step: Step, at: str) -> None:
+        if error is None:
+            raise AssertionError(f"{at}: expected {step['error']}, but the call succeeded")
+        _expect_error(error, step, context, at)
+
+    watch = WatchSteps(servers, memory, case.record_keys, token_of, expect_failure)
+    context.watch = watch
+    context.stores = lambda name: servers.store(watch.replica, token_of(name))
+    try:
+        for i, step in enumerate(case.steps):
+            await _run_step(step, context, f"step {i + 1}")
+    finally:
+        await watch.close_all()
+
+
+def _case_token_of(case: ContractCase) -> Callable[[str | None], str | None]:
+    """The bearer token of a step of a case with servers of its own: its
+    "as" token's, else the unscoped admin token when the case has tokens
+    (its servers require them), else none."""
+    tokens = case.tokens
+
+    def token(name: str | None) -> str | None:
+        if tokens is None:
+            return None
+        return ADMIN_TOKEN if name is None else token_of(tokens[name])
+
+    return token
 
 
 def _test_method(case: ContractCase) -> Callable[[Any], Awaitable[None]]:
@@ -479,7 +583,8 @@ def case_rules(*, with_tokens: bool = False) -> type:
     (scoped_cases.ScopedServer's ``case_stores``)."""
     methods: dict[str, Any] = {}
     for case in load_cases():
-        if (case.tokens is not None) != with_tokens:
+        # Cases with servers of their own: watch_cases.watch_case_rules.
+        if case.servers or (case.tokens is not None) != with_tokens:
             continue
         slug = re.sub(r"[^0-9a-z]+", "_", case.name.lower()).strip("_")
         name = f"test_{case.file.replace('-', '_')}__{slug}"

@@ -1,0 +1,101 @@
+"""The cases that need servers of their own (watch-*.json: watch steps,
+restarts, a second replica, settings), one test method per case for a
+backend, each case on real server processes of its own
+(case_servers.CaseServers): on memory a new, empty store each start; on
+MySQL the class's database, emptied after each case.
+"""
+
+from __future__ import annotations
+
+import re
+import unittest
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar
+
+from tests.support.mysql import ScratchDatabase, create_test_database
+
+from .case_runner import ContractCase, load_cases, run_case
+from .case_servers import CaseServers
+from .case_tokens import token_file_lines
+
+__all__ = ["WatchCaseTest", "watch_case_rules"]
+
+_OTHER = {"memory": "mysql", "mysql": "memory"}
+
+
+class WatchCaseTest(unittest.IsolatedAsyncioTestCase):
+    """A test class whose cases start their own servers on ``backend``
+    ("memory" or "mysql", each MySQL class on a database of its own)."""
+
+    backend: ClassVar[str] = "memory"
+    database: ClassVar[ScratchDatabase | None] = None
+    #: Set once a server created the class's database (MySQL).
+    _database_created: ClassVar[bool] = False
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        super().setUpClass()
+        if cls.backend == "mysql":
+            cls.database = create_test_database()
+            cls.addClassCleanup(cls.database.drop)
+
+    async def run_with_servers(self, case: ContractCase) -> None:
+        """Runs ``case`` on servers of its own, with its tokens and settings."""
+        tokens = case.tokens
+        lines = None if tokens is None else token_file_lines(tokens.values())
+        url = None if self.database is None else self.database.url
+        servers = CaseServers(url, lines, case.settings)
+        try:
+            await servers.start("a")
+            type(self)._database_created = True
+            await run_case(servers, case)
+        finally:
+            await servers.close()
+            if self.database is not None and self._database_created:
+                self.database.truncate()
+
+
+def _test_method(case: ContractCase) -> Callable[[Any], Awaitable[None]]:
+    async def test(self: WatchCaseTest) -> None:
+        await self.run_with_servers(case)
+
+    test.__doc__ = f"{case.spec}: {case.name}"
+    return test
+
+
+def _left_out_test(backend: str, left_out: list[ContractCase]) -> Callable[[Any], None]:
+    other = _OTHER[backend]
+
+    def test(_self: Any) -> None:
+        # Counted from the files as loaded: each is for the other backend only.
+        if not left_out:
+            raise AssertionError(f"no case is for {other} only")
+        for case in left_out:
+            if case.backends is None or backend in case.backends or other not in case.backends:
+                raise AssertionError(f"{case.name}: not a case for {other} only")
+
+    count = len(left_out)
+    test.__doc__ = f"leaves out the {count} cases for {other} only, which the {other} runner runs"
+    return test
+
+
+def watch_case_rules(backend: str) -> type:
+    """A mixin with one test method per case that needs servers of its own
+    and runs on ``backend``, ``test_<file>__<case name>``, for a
+    WatchCaseTest subclass; and one test that counts the cases of the other
+    backend it leaves out ("backends")."""
+    methods: dict[str, Any] = {}
+    left_out: list[ContractCase] = []
+    for case in load_cases():
+        if not case.servers:
+            continue
+        if case.backends is not None and backend not in case.backends:
+            left_out.append(case)
+            continue
+        slug = re.sub(r"[^0-9a-z]+", "_", case.name.lower()).strip("_")
+        name = f"test_{case.file.replace('-', '_')}__{slug}"
+        if name in methods:
+            raise ValueError(f"two cases are both named {name}")
+        methods[name] = _test_method(case)
+    methods["test_leaves_out_the_other_backends_cases"] = _left_out_test(backend, left_out)
+    return type("WatchCaseRules", (), methods)
