@@ -141,7 +141,7 @@ function isObject(value: unknown): value is Record<string, unknown> {
  * nothing, naming the file, the case and the step. Gives each case the
  * file's "remoteOnly" and "tokens" (a case's own tokens add to the file's).
  */
-function checkCaseFile(document: unknown, file: string): asserts document is CaseFile {
+export function checkCaseFile(document: unknown, file: string): asserts document is CaseFile {
   if (!isObject(document) || typeof document.spec !== "string" || !Array.isArray(document.cases)) {
     throw new Error(`${file}: needs "spec" (a string) and "cases" (a list)`);
   }

@@ -190,10 +190,14 @@ def check_server_keys(case: dict[str, Any], scope: WatchScope, where: str) -> No
             if type(setting) is not int or setting <= 0:
                 raise ValueError(f'{where}: setting "{name}" must be a positive integer')
     if (scope.uses_watch or settings is not None) and case.get("remoteOnly") is not True:
-        problem = 'a case with watch steps or "settings" needs "remoteOnly": true (a server feature)'
+        problem = (
+            'a case with watch steps or "settings" needs "remoteOnly": true (a server feature)'
+        )
         raise ValueError(f"{where}: {problem}")
     if scope.uses_replica and backends != ["mysql"]:
-        problem = 'a case with "replica" needs "backends": ["mysql"] (two servers share one database)'
+        problem = (
+            'a case with "replica" needs "backends": ["mysql"] (two servers share one database)'
+        )
         raise ValueError(f"{where}: {problem}")
 
 
