@@ -74,6 +74,18 @@ export function copyRow(row: StoredRun): RunRecord {
   };
 }
 
+/**
+ * The row as the change log keeps it: a copy of its fields, sharing its JSON
+ * values (metadata, kwargs, the usage map) with the row. The table never
+ * changes those in place (a write replaces them whole, write() below), so
+ * the record stays as the row was, at a fraction of copyRow's cost; readers
+ * of the log must not change them either.
+ */
+function recordOf(row: StoredRun): RunRecord {
+  const { holdsSlot: _, ...record } = row;
+  return record;
+}
+
 /** MEMORY_MAX_BYTES's default: finite, so a full store refuses writes long before the heap limit. */
 export const DEFAULT_MEMORY_MAX_BYTES = 1024 * 1024 * 1024;
 
@@ -197,7 +209,7 @@ export class MemoryRunTable {
     this.sizes.set(row.runId, size);
     this.rows.set(row.runId, row);
     this.index(row);
-    this.feed.append("created", copyRow(row), null);
+    this.feed.append("created", recordOf(row), null);
   }
 
   /**
@@ -218,7 +230,7 @@ export class MemoryRunTable {
     if (row.status !== "pending") row.queued = false;
     if (row.status !== "pending" && row.status !== "running") row.holdsSlot = false;
     this.index(row);
-    this.feed.append("updated", copyRow(row), previousStatus);
+    this.feed.append("updated", recordOf(row), previousStatus);
   }
 
   remove(row: StoredRun): void {
@@ -226,7 +238,7 @@ export class MemoryRunTable {
     this.usedBytes -= this.sizes.get(row.runId) ?? 0;
     this.sizes.delete(row.runId);
     this.rows.delete(row.runId);
-    this.feed.append("deleted", copyRow(row), row.status);
+    this.feed.append("deleted", recordOf(row), row.status);
   }
 
   /** Every row of the thread, in no particular order. */
