@@ -46,6 +46,8 @@ async function follow(signal: AbortSignal, setState: SetState): Promise<void> {
   let cursor = "";
   let failures = 0;
   while (!signal.aborted) {
+    // A stream the server ends without an error is resumed like a broken one.
+    let error: unknown = new ConnectError("the stream ended", Code.Unavailable);
     try {
       let first = true;
       for await (const message of api.watchRuns({ activeOnly: true, cursor }, { signal })) {
@@ -55,15 +57,22 @@ async function follow(signal: AbortSignal, setState: SetState): Promise<void> {
         failures = 0;
         cursor = message.cursor;
         const change = message.change;
-        if (change !== undefined)
+        if (change !== undefined) {
           setState((was) => ({ ...was, runs: applyChange(was.runs, change) }));
+        }
       }
-    } catch (error) {
-      if (signal.aborted) return;
-      if (ConnectError.from(error).code === Code.OutOfRange) cursor = "";
-      failures += 1;
-      setState((was) => ({ ...was, phase: "retrying", error: errorText(error) }));
-      await pause(Math.min(30_000, 500 * 2 ** Math.min(failures, 6)), signal);
+    } catch (caught) {
+      error = caught;
+    }
+    if (signal.aborted) return;
+    failures += 1;
+    setState((was) => ({ ...was, phase: "retrying", error: errorText(error) }));
+    // A cursor the server does not know (its change log restarted): list
+    // again from now, at once the first time.
+    const unknownCursor = ConnectError.from(error).code === Code.OutOfRange;
+    if (unknownCursor) cursor = "";
+    if (!unknownCursor || failures > 2) {
+      await pause(Math.min(30_000, 250 * 2 ** Math.min(failures, 7)), signal);
     }
   }
 }

@@ -219,6 +219,27 @@ describe("run console in Chromium", () => {
       .poll(() => web.problems.cspViolations, POLL)
       .toEqual(["style-src-attr blocked inline"]);
   });
+
+  // Last: the failed calls of a restart are console errors of their own.
+  it("the live page resumes after a restart: the old cursor is OUT_OF_RANGE, so it lists again", async () => {
+    await page.goto(`${origin}/#/live`);
+    await page.locator("[data-live-state='live']").waitFor();
+    await page.evaluate("window.notReloaded = true");
+    await server.close(0);
+    await page.locator("[data-live-state='retrying']").waitFor();
+    // A new memory store (another change log) on the same console port.
+    server = await startServer({
+      store: new MemoryRunStore(),
+      tokens: [TOKEN],
+      console: { port: Number(new URL(origin).port), host: "127.0.0.1", root: bundle },
+    });
+    writer.close();
+    writer = new RemoteRunStore({ baseUrl: server.url, token: TOKEN });
+    await putLive("after-restart", "dana", "m-small", "running");
+    await expect.poll(rowIds, POLL).toEqual(["after-restart"]);
+    await page.locator("[data-live-state='live']").waitFor();
+    expect(await page.evaluate("window.notReloaded")).toBe(true);
+  });
 });
 
 function docsPicture(): string {
