@@ -37,10 +37,13 @@ export function App() {
       </header>
       <main id="main" key={token ?? ""}>
         {token === null ? (
-          <p>
-            Enter the bearer token this server gave you (kept for this tab only), or continue
-            without one.
-          </p>
+          <section aria-labelledby="token-title">
+            <h1 id="token-title">Sign in</h1>
+            <p>
+              Enter the bearer token this server gave you in the form above (kept for this tab
+              only), or continue without one.
+            </p>
+          </section>
         ) : (
           <Page route={route} />
         )}

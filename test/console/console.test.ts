@@ -90,6 +90,7 @@ describe("run console in Chromium", () => {
   });
 
   it("a search filters: exactly the matching runs, newest first", async () => {
+    expect(await page.getByLabel("Page size").inputValue()).toBe("20");
     await page.getByLabel("User").fill("bob");
     await page.getByRole("button", { name: "Search" }).click();
     await expect.poll(rowIds, POLL).toEqual(["b03", "b02", "b01"]);
@@ -104,6 +105,7 @@ describe("run console in Chromium", () => {
   it("pages turn forward and back with the keyset tokens", async () => {
     await page.goto(`${origin}/#/runs?user=alice&size=10`);
     const first = ["r12", "r11", "r10", "r09", "r08", "r07", "r06", "r05", "r04", "r03"];
+    await expect.poll(() => page.getByLabel("Page size").inputValue(), POLL).toBe("10");
     await expect.poll(rowIds, POLL).toEqual(first);
     await page.getByRole("button", { name: "Next page" }).click();
     await expect.poll(rowIds, POLL).toEqual(["r02", "r01"]);

@@ -33,7 +33,7 @@ export function RunsPage(props: { route: Route }) {
       <FilterForm filters={filters} />
       <ErrorLine error={result.error} />
       <RunTable runs={result.data?.runs ?? []} caption={`Page ${index + 1}`} />
-      <nav class="pager" aria-label="Pages">
+      <nav class="pager" aria-label="Result pages">
         <button
           type="button"
           disabled={index === 0 || result.loading}
@@ -100,9 +100,10 @@ function FilterForm(props: { filters: SearchFilters }) {
       </label>
       <label>
         Page size
-        <select name="size" defaultValue={f.size}>
+        {/* `selected` on the option: a select element has no defaultValue property to set. */}
+        <select name="size">
           {PAGE_SIZES.map((size) => (
-            <option key={size} value={size}>
+            <option key={size} value={size} selected={size === f.size}>
               {size}
             </option>
           ))}
