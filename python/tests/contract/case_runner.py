@@ -575,6 +575,15 @@ def _test_method(case: ContractCase) -> Callable[[Any], Awaitable[None]]:
     return test
 
 
+def add_test_method(methods: dict[str, Any], case: ContractCase, test: Any) -> None:
+    """Adds ``test`` as ``test_<file>__<case name>``; two cases of one name are refused."""
+    slug = re.sub(r"[^0-9a-z]+", "_", case.name.lower()).strip("_")
+    name = f"test_{case.file.replace('-', '_')}__{slug}"
+    if name in methods:
+        raise ValueError(f"two cases are both named {name}")
+    methods[name] = test
+
+
 def case_rules(*, with_tokens: bool = False) -> type:
     """A mixin with one test method per case, ``test_<file>__<case name>``,
     for a ServerTestCase subclass: the cases without tokens, each calling
@@ -586,11 +595,7 @@ def case_rules(*, with_tokens: bool = False) -> type:
         # Cases with servers of their own: watch_cases.watch_case_rules.
         if case.servers or (case.tokens is not None) != with_tokens:
             continue
-        slug = re.sub(r"[^0-9a-z]+", "_", case.name.lower()).strip("_")
-        name = f"test_{case.file.replace('-', '_')}__{slug}"
-        if name in methods:
-            raise ValueError(f"two cases are both named {name}")
-        methods[name] = _test_method(case)
+        add_test_method(methods, case, _test_method(case))
     if with_tokens:
         return type("ScopedCaseRules", (), methods)
     methods["case_stores"] = lambda self, _case: self.store

@@ -7,14 +7,13 @@ MySQL the class's database, emptied after each case.
 
 from __future__ import annotations
 
-import re
 import unittest
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
 from tests.support.mysql import ScratchDatabase, create_test_database
 
-from .case_runner import ContractCase, load_cases, run_case
+from .case_runner import ContractCase, add_test_method, load_cases, run_case
 from .case_servers import CaseServers
 from .case_tokens import token_file_lines
 
@@ -92,10 +91,6 @@ def watch_case_rules(backend: str) -> type:
         if case.backends is not None and backend not in case.backends:
             left_out.append(case)
             continue
-        slug = re.sub(r"[^0-9a-z]+", "_", case.name.lower()).strip("_")
-        name = f"test_{case.file.replace('-', '_')}__{slug}"
-        if name in methods:
-            raise ValueError(f"two cases are both named {name}")
-        methods[name] = _test_method(case)
+        add_test_method(methods, case, _test_method(case))
     methods["test_leaves_out_the_other_backends_cases"] = _left_out_test(backend, left_out)
     return type("WatchCaseRules", (), methods)
