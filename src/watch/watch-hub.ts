@@ -41,6 +41,8 @@ export class WatchHub {
   private tail: { stop: AbortController; started: Promise<void> } | null = null;
   private closedFlag = false;
   private identityOf: Promise<string> | null = null;
+  /** Set while the tail's reads fail, so an outage is logged once. */
+  private failing = false;
   readonly observer: WatchObserver;
 
   constructor(
@@ -179,7 +181,9 @@ export class WatchHub {
         if (signal.aborted) return;
         this.observer.feedRead("tail");
         const batch = await this.feed.read(this.newest, TAIL_BATCH);
-        if (!signal.aborted) this.take(batch);
+        if (signal.aborted) return;
+        this.take(batch);
+        this.recovered();
       } catch (error) {
         if (signal.aborted) return;
         await this.recover(error, signal);
@@ -194,8 +198,21 @@ export class WatchHub {
       if (head !== null && !signal.aborted) this.reset(head);
       return;
     }
-    this.options.logger?.warn({ err: String(error) }, "reading the change log failed; retrying");
+    // One line when reads start failing (a database outage), one when they work again.
+    if (!this.failing) {
+      this.failing = true;
+      this.options.logger?.warn(
+        { err: error instanceof Error ? error.message : String(error) },
+        "watch: reading the change log failed; retrying every WATCH_POLL_MS, streams wait",
+      );
+    }
     await sleep(this.options.retryMs, undefined, { signal }).catch(() => {});
+  }
+
+  private recovered(): void {
+    if (!this.failing) return;
+    this.failing = false;
+    this.options.logger?.info("watch: reading the change log works again");
   }
 
   private take(batch: readonly ChangeRecord[]): void {

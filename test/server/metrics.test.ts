@@ -228,6 +228,7 @@ describe("metrics endpoint", () => {
     expect(withPrefix(await scrape(), "runstore_")).toEqual([
       `runstore_build_info{version="${packageVersion()}",node="${process.version}"} 1`,
       "runstore_health_serving Nan",
+      "runstore_watch_streams 0",
     ]);
     for (const path of ["/healthz", "/readyz"]) {
       const response = await fetch(`${url}${path}`);
