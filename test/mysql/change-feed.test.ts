@@ -7,7 +7,7 @@ import { ChangeLogGap, type ChangeRecord } from "../../src/stores/change-feed.js
 import type { MysqlChangeFeed } from "../../src/stores/mysql-change-feed.js";
 import { createMysqlPool } from "../../src/stores/mysql-pool.js";
 import { MysqlRunStore } from "../../src/stores/mysql-run-store.js";
-import { createTestDatabase } from "../support/mysql.js";
+import { createTestDatabase, runningStatements } from "../support/mysql.js";
 import { capturingLogger, settings } from "../support/retention.js";
 
 // The MySQL change log behind WatchRuns (docs/mysql.md "Change log") on a
@@ -446,6 +446,39 @@ if (db === null) {
       expect(await unnumbered()).toBe(0);
       expect((await feed.read(start + 1n, 10)).map((c) => c.run.runId)).toEqual(["q2", "q3"]);
       expect(await feed.head()).toBe(start + 3n);
+    });
+
+    it("pruning never deletes an unnumbered change that a sequencer numbers meanwhile", async () => {
+      const start = await feed.head();
+      await store.put("raced", pending());
+      await pool.query("UPDATE runstore_changes SET changed_at = '2020-01-01'");
+      // A sequencer of our own holds the change (as its locking read would)…
+      const sequencer = await createConnection({ uri: db.url });
+      try {
+        await sequencer.query("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED");
+        await sequencer.query("BEGIN");
+        await sequencer.query(
+          "SELECT change_id FROM runstore_changes WHERE change_seq IS NULL FOR UPDATE",
+        );
+        // …while pruning reaches it: its DELETE waits for the lock.
+        const pruning = store.pruneChanges("2021-01-01T00:00:00Z", 500);
+        await expect
+          .poll(() => runningStatements(db, "DELETE FROM runstore_changes"), { timeout: 10_000 })
+          .toBe(1);
+        await sequencer.query(
+          "UPDATE runstore_change_counter SET last_seq = last_seq + 1 WHERE id = 1",
+        );
+        await sequencer.query(
+          "UPDATE runstore_changes SET change_seq = (SELECT last_seq FROM runstore_change_counter WHERE id = 1) WHERE change_seq IS NULL",
+        );
+        await sequencer.query("COMMIT");
+        expect(await pruning).toBe(0);
+      } finally {
+        await sequencer.end();
+      }
+      expect((await feed.read(start, 10)).map(brief)).toEqual([
+        ["created", "raced", null, "pending"],
+      ]);
     });
 
     it("a sweeper with CHANGE_LOG_HOURS alone prunes changes and keeps runs", async () => {
