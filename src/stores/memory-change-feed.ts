@@ -6,6 +6,7 @@ import {
   ChangeLogGap,
   type ChangeRecord,
 } from "./change-feed.js";
+import { Wakers } from "./wakers.js";
 
 // MemoryRunStore's change log (src/stores/change-feed.ts): the table appends
 // one record for every row it inserts, writes or removes, in the same
@@ -23,7 +24,7 @@ export class MemoryChangeFeed implements ChangeFeed {
   /** Sequence of the newest record; a number: 2^53 writes are out of reach. */
   private newest = 0;
   private readonly id = randomUUID();
-  private readonly waiters = new Set<() => void>();
+  private readonly waiters = new Wakers();
 
   constructor(private readonly max: number = DEFAULT_WATCH_LOG_MAX) {
     if (!Number.isInteger(max) || max < 1) throw new RangeError("max must be an integer >= 1");
@@ -42,8 +43,7 @@ export class MemoryChangeFeed implements ChangeFeed {
       previousStatus,
       changedAt: nowTimestamp(),
     };
-    if (this.waiters.size === 0) return;
-    for (const wake of [...this.waiters]) wake();
+    this.waiters.wakeAll();
   }
 
   async identity(): Promise<string> {
@@ -79,17 +79,7 @@ export class MemoryChangeFeed implements ChangeFeed {
   }
 
   waitForChange(after: bigint, timeoutMs: number, signal: AbortSignal): Promise<void> {
-    if (BigInt(this.newest) > after || signal.aborted) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        signal.removeEventListener("abort", done);
-        this.waiters.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, timeoutMs);
-      signal.addEventListener("abort", done, { once: true });
-      this.waiters.add(done);
-    });
+    if (BigInt(this.newest) > after) return Promise.resolve();
+    return this.waiters.wait(timeoutMs, signal);
   }
 }

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Logger } from "../logger.js";
 import { type ChangeFeed, ChangeLogGap, type ChangeRecord } from "../stores/change-feed.js";
+import { Wakers } from "../stores/wakers.js";
 import { WatchAdmission } from "./watch-admission.js";
 import { NO_WATCH_OBSERVER, type WatchObserver } from "./watch-observer.js";
 
@@ -36,7 +37,7 @@ export class WatchHub {
   private newest = 0n;
   private oldest = 0n;
   private readonly admission: WatchAdmission;
-  private readonly wakers = new Set<() => void>();
+  private readonly wakers = new Wakers();
   /** The running tail: aborted when the last stream ends or the hub closes. */
   private tail: { stop: AbortController; started: Promise<void> } | null = null;
   private closedFlag = false;
@@ -122,25 +123,15 @@ export class WatchHub {
 
   /** Resolves when head passes `position`, after `timeoutMs`, on `signal`, or at close(). */
   waitBeyond(position: bigint, timeoutMs: number, signal: AbortSignal): Promise<void> {
-    if (this.newest > position || signal.aborted || this.closedFlag) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        signal.removeEventListener("abort", done);
-        this.wakers.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, Math.max(0, timeoutMs));
-      signal.addEventListener("abort", done, { once: true });
-      this.wakers.add(done);
-    });
+    if (this.newest > position || this.closedFlag) return Promise.resolve();
+    return this.wakers.wait(timeoutMs, signal);
   }
 
   /** Ends every stream (UNAVAILABLE: resume elsewhere) and stops the tail; for shutdown. */
   close(): void {
     this.closedFlag = true;
     this.stopTail();
-    this.wake();
+    this.wakers.wakeAll();
   }
 
   private startTail(): Promise<void> {
@@ -170,7 +161,7 @@ export class WatchHub {
     this.ring.fill(undefined);
     this.newest = head;
     this.oldest = head;
-    this.wake();
+    this.wakers.wakeAll();
   }
 
   /** The tail: wait for a change, read a batch into the window, wake the streams; until stopped. */
@@ -221,11 +212,7 @@ export class WatchHub {
     for (const record of batch) this.ring[Number(record.sequence % window)] = record;
     this.newest = batch[batch.length - 1]?.sequence ?? this.newest;
     if (this.newest - this.oldest > window) this.oldest = this.newest - window;
-    this.wake();
-  }
-
-  private wake(): void {
-    for (const wake of [...this.wakers]) wake();
+    this.wakers.wakeAll();
   }
 }
 

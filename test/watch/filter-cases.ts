@@ -1,7 +1,7 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { RunStore } from "@runstore/client";
 import { pb } from "@runstore/client/internal";
-import type { Seen } from "./watch-support.js";
+import { c, type Seen } from "./watch-support.js";
 
 // The filter cases of WatchRuns (docs/contract.md, "Live changes"), shared
 // by the memory and MySQL watch tests: one script of nine changes and, for
@@ -9,15 +9,6 @@ import type { Seen } from "./watch-support.js";
 
 /** A WatchRuns request. */
 export type Request = MessageInitShape<typeof pb.WatchRunsRequestSchema>;
-
-/** A change as the tests compare it. */
-export const c = (
-  kind: Seen["kind"],
-  sequence: number,
-  runId: string,
-  status: string,
-  leftFilter = false,
-): Seen => ({ kind, sequence, runId, status, leftFilter });
 
 /** The script: 9 changes, numbered 1 to 9. */
 export async function script(store: RunStore): Promise<void> {

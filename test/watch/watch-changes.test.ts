@@ -2,14 +2,7 @@ import { pb, runFromProto, timestampFromProto } from "@runstore/client/internal"
 import { afterAll, describe, expect, it } from "vitest";
 import { MemoryRunStore } from "../../src/stores/memory-run-store.js";
 import { decodeCursor } from "../../src/watch/watch-cursor.js";
-import {
-  PROTOCOLS,
-  positionOf,
-  type Seen,
-  WatchReader,
-  watchClient,
-  watchServer,
-} from "./watch-support.js";
+import { c, PROTOCOLS, positionOf, served } from "./watch-support.js";
 
 // WatchRuns on the memory store (docs/contract.md, "Live changes"): the
 // first message, then every write path's change in order with its fields.
@@ -20,28 +13,15 @@ afterAll(async () => {
 });
 
 async function setUp(protocol: (typeof PROTOCOLS)[number], store = new MemoryRunStore()) {
-  const server = await watchServer(store);
-  cleanup.push(() => server.close(0));
-  const { client, close } = watchClient(server.url, protocol);
-  cleanup.push(close);
-  return { store, server, client };
+  return { store, ...(await served(store, protocol, cleanup)) };
 }
-
-const change = (
-  kind: Seen["kind"],
-  sequence: number,
-  runId: string,
-  status: string,
-  leftFilter = false,
-): Seen => ({ kind, sequence, runId, status, leftFilter });
 
 describe.each(PROTOCOLS)("WatchRuns over %s on the memory store", (protocol) => {
   it("starts with a heartbeat whose cursor is the log's head, of this store's log", async () => {
-    const { store, client } = await setUp(protocol);
+    const { store, open } = await setUp(protocol);
     await store.put("before-1", { threadId: "t" });
     await store.put("before-2", { threadId: "t" });
-    const reader = new WatchReader(client);
-    cleanup.push(() => reader.cancel());
+    const reader = open();
     const first = await reader.next();
     expect(first.change).toBeUndefined();
     const cursor = decodeCursor(first.cursor);
@@ -52,9 +32,8 @@ describe.each(PROTOCOLS)("WatchRuns over %s on the memory store", (protocol) => 
   });
 
   it("sends every write path's change in order: put, start, progress, complete, model name, delete", async () => {
-    const { store, client } = await setUp(protocol);
-    const reader = new WatchReader(client);
-    cleanup.push(() => reader.cancel());
+    const { store, open } = await setUp(protocol);
+    const reader = open();
     await reader.next();
     await store.put("r1", { threadId: "t1", userId: "u1", modelName: "m" });
     await store.updateStatus("r1", "running");
@@ -65,21 +44,20 @@ describe.each(PROTOCOLS)("WatchRuns over %s on the memory store", (protocol) => 
     await store.delete("r1");
     await store.delete("r1"); // missing: no change
     expect(await reader.changes(6)).toEqual([
-      change("created", 1, "r1", "pending"),
-      change("updated", 2, "r1", "running"),
-      change("updated", 3, "r1", "running"),
-      change("updated", 4, "r1", "success"),
-      change("updated", 5, "r1", "success"),
-      change("deleted", 6, "r1", "success"),
+      c("created", 1, "r1", "pending"),
+      c("updated", 2, "r1", "running"),
+      c("updated", 3, "r1", "running"),
+      c("updated", 4, "r1", "success"),
+      c("updated", 5, "r1", "success"),
+      c("deleted", 6, "r1", "success"),
     ]);
     const head = await store.changeFeed().head();
     expect(head).toBe(6n);
   });
 
   it("carries the row after the change, its changed_at and a cursor at its sequence", async () => {
-    const { store, client } = await setUp(protocol);
-    const reader = new WatchReader(client);
-    cleanup.push(() => reader.cancel());
+    const { store, open } = await setUp(protocol);
+    const reader = open();
     await reader.next();
     await store.put("r1", { threadId: "t1", userId: "u1", metadata: { a: 1 } });
     await store.updateRunCompletion("r1", {
@@ -108,9 +86,8 @@ describe.each(PROTOCOLS)("WatchRuns over %s on the memory store", (protocol) => 
   });
 
   it("coordination writes: admission, start, cancel, a finalize that loses, each one change", async () => {
-    const { store, client } = await setUp(protocol);
-    const reader = new WatchReader(client);
-    cleanup.push(() => reader.cancel());
+    const { store, open } = await setUp(protocol);
+    const reader = open();
     await reader.next();
     await store.createThreadOperation("c1", { threadId: "t", ownerWorkerId: "w" });
     await store.startRun("c1");
@@ -119,18 +96,17 @@ describe.each(PROTOCOLS)("WatchRuns over %s on the memory store", (protocol) => 
     expect((await store.finalizeIfNotCancelled("c1", "success")).finalized).toBe(false);
     await store.updateStatus("c1", "interrupted");
     expect(await reader.changes(4)).toEqual([
-      change("created", 1, "c1", "pending"),
-      change("updated", 2, "c1", "running"),
-      change("updated", 3, "c1", "running"),
-      change("updated", 4, "c1", "interrupted"),
+      c("created", 1, "c1", "pending"),
+      c("updated", 2, "c1", "running"),
+      c("updated", 3, "c1", "running"),
+      c("updated", 4, "c1", "interrupted"),
     ]);
     expect(await store.changeFeed().head()).toBe(4n);
   });
 
   it("deleteThread and eviction (MEMORY_MAX_RUNS) send DELETED with the row as it was", async () => {
-    const { store, client } = await setUp(protocol, new MemoryRunStore({ maxRuns: 2 }));
-    const reader = new WatchReader(client);
-    cleanup.push(() => reader.cancel());
+    const { store, open } = await setUp(protocol, new MemoryRunStore({ maxRuns: 2 }));
+    const reader = open();
     await reader.next();
     await store.put("a", { threadId: "t1", status: "success" });
     await store.put("b", { threadId: "t2", status: "error" });
@@ -138,19 +114,19 @@ describe.each(PROTOCOLS)("WatchRuns over %s on the memory store", (protocol) => 
     await store.deleteThread("t2", { force: true });
     const got = await reader.changes(6);
     expect(got.slice(0, 3)).toEqual([
-      change("created", 1, "a", "success"),
-      change("created", 2, "b", "error"),
-      change("deleted", 3, "a", "success"),
+      c("created", 1, "a", "success"),
+      c("created", 2, "b", "error"),
+      c("deleted", 3, "a", "success"),
     ]);
-    expect(got[3]).toEqual(change("created", 4, "c", "pending"));
+    expect(got[3]).toEqual(c("created", 4, "c", "pending"));
     expect(got.slice(4).sort((x, y) => x.runId.localeCompare(y.runId))).toEqual([
-      change(
+      c(
         "deleted",
         got.find((c) => c.runId === "b" && c.kind === "deleted")?.sequence ?? 0,
         "b",
         "error",
       ),
-      change(
+      c(
         "deleted",
         got.find((c) => c.runId === "c" && c.kind === "deleted")?.sequence ?? 0,
         "c",

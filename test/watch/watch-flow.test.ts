@@ -1,8 +1,18 @@
-import { Code } from "@connectrpc/connect";
+import { Code, createClient } from "@connectrpc/connect";
 import { afterAll, describe, expect, it, vi } from "vitest";
+import * as pbHealth from "../../src/gen/grpc/health/v1/health_pb.js";
 import { createMetrics } from "../../src/metrics.js";
 import { MemoryRunStore } from "../../src/stores/memory-run-store.js";
-import { PROTOCOLS, positionOf, WatchReader, watchClient, watchServer } from "./watch-support.js";
+import {
+  metric,
+  PROTOCOLS,
+  positionOf,
+  sequences,
+  served,
+  WatchReader,
+  watchClient,
+  watchServer,
+} from "./watch-support.js";
 
 // WatchRuns' flow (docs/contract.md, "Live changes"): a reader that stops
 // reading is ended with ABORTED instead of being buffered for, and resumes
@@ -14,34 +24,15 @@ afterAll(async () => {
   for (const fn of cleanup.reverse()) await fn();
 });
 
-/** A value of a runstore_watch_* metric, 0 when it has none yet. */
-async function metric(
-  registry: ReturnType<typeof createMetrics>["registry"],
-  name: string,
-  labels: Record<string, string> = {},
-): Promise<number> {
-  const found = (await registry.getMetricsAsJSON()).find((m) => m.name === name);
-  const values = (found?.values ?? []) as { value: number; labels: Record<string, unknown> }[];
-  const value = values.find((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l));
-  return value?.value ?? 0;
-}
-
-const sequences = (from: number, to: number) =>
-  Array.from({ length: to - from + 1 }, (_, i) => from + i);
-
 describe.each(PROTOCOLS)("WatchRuns flow over %s", (protocol) => {
   it("a reader that stops reading past WATCH_WINDOW changes ends with ABORTED, and resumes with none missed", async () => {
     const store = new MemoryRunStore();
     const metrics = createMetrics();
-    const server = await watchServer(store, {
+    const { open } = await served(store, protocol, cleanup, {
       watch: { window: 50 },
       watchObserver: metrics.watch,
     });
-    cleanup.push(() => server.close(0));
-    const { client, close } = watchClient(server.url, protocol);
-    cleanup.push(close);
-    const slow = new WatchReader(client);
-    cleanup.push(() => slow.cancel());
+    const slow = open();
     await slow.next();
     // ~600 bytes a message, 4000 changes: far more than HTTP/2 flow control
     // lets through unread, and than the window of 50.
@@ -60,8 +51,7 @@ describe.each(PROTOCOLS)("WatchRuns flow over %s", (protocol) => {
     expect(
       await metric(metrics.registry, "runstore_watch_aborted_total", { reason: "behind" }),
     ).toBe(1);
-    const resumed = new WatchReader(client, { cursor: slow.lastCursor });
-    cleanup.push(() => resumed.cancel());
+    const resumed = open({ cursor: slow.lastCursor });
     expect(positionOf((await resumed.next()).cursor)).toBe(changes.length);
     const rest = await resumed.changes(total - changes.length);
     expect(rest.map((c) => c.sequence)).toEqual(sequences(changes.length + 1, total));
@@ -69,12 +59,8 @@ describe.each(PROTOCOLS)("WatchRuns flow over %s", (protocol) => {
 
   it("sends heartbeats after WATCH_HEARTBEAT_MS, their cursor past the changes that did not match", async () => {
     const store = new MemoryRunStore();
-    const server = await watchServer(store, { watch: { heartbeatMs: 100 } });
-    cleanup.push(() => server.close(0));
-    const { client, close } = watchClient(server.url, protocol);
-    cleanup.push(close);
-    const reader = new WatchReader(client, { userId: "nobody" });
-    cleanup.push(() => reader.cancel());
+    const { open } = await served(store, protocol, cleanup, { watch: { heartbeatMs: 100 } });
+    const reader = open({ userId: "nobody" });
     expect(positionOf((await reader.next()).cursor)).toBe(0);
     const quiet = await reader.next();
     expect(quiet.change).toBeUndefined();
@@ -124,6 +110,14 @@ describe.each(PROTOCOLS)("WatchRuns flow over %s", (protocol) => {
     const one = watchClient(server.url, protocol);
     const two = watchClient(server.url, protocol);
     cleanup.push(one.close, two.close);
+    // Two health Watch streams on the same connection take none of its WatchRuns places.
+    const health = createClient(pbHealth.Health, one.transport);
+    const healthStop = new AbortController();
+    cleanup.push(() => healthStop.abort());
+    for (let i = 0; i < 2; i++) {
+      const updates = health.watch({ service: "" }, { signal: healthStop.signal });
+      await updates[Symbol.asyncIterator]().next();
+    }
     const readers = [new WatchReader(one.client), new WatchReader(one.client)];
     for (const reader of readers) await reader.next();
     const refused = await new WatchReader(one.client).failure();
@@ -141,14 +135,11 @@ describe("the hub's tail", () => {
   it("reads the change log only while a stream is open", async () => {
     const store = new MemoryRunStore();
     const metrics = createMetrics();
-    const server = await watchServer(store, { watchObserver: metrics.watch });
-    cleanup.push(() => server.close(0));
+    const { open } = await served(store, "grpc", cleanup, { watchObserver: metrics.watch });
     const reads = () => metric(metrics.registry, "runstore_watch_feed_reads_total", { by: "tail" });
     for (let i = 0; i < 100; i++) await store.put(`a${i}`, { threadId: "t" });
     expect(await reads()).toBe(0);
-    const { client, close } = watchClient(server.url, "grpc");
-    cleanup.push(close);
-    const reader = new WatchReader(client);
+    const reader = open();
     await reader.next();
     await store.put("b", { threadId: "t" });
     await reader.changes(1);

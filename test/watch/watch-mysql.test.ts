@@ -7,8 +7,17 @@ import type { RunningServer, ServerOptions } from "../../src/server.js";
 import type { MysqlRunStore } from "../../src/stores/mysql-run-store.js";
 import { decodeCursor, encodeCursor } from "../../src/watch/watch-cursor.js";
 import { createTestDatabase, type TestDatabase } from "../support/mysql.js";
-import { CASES, c, script } from "./filter-cases.js";
-import { positionOf, type Seen, WatchReader, watchClient, watchServer } from "./watch-support.js";
+import { CASES, script } from "./filter-cases.js";
+import {
+  c,
+  metric,
+  positionOf,
+  type Seen,
+  sequences,
+  WatchReader,
+  watchClient,
+  watchServer,
+} from "./watch-support.js";
 
 // WatchRuns on MySQL (docs/contract.md, "Live changes"; the change log:
 // docs/mysql.md): the same changes and filters as on memory, numbered by
@@ -49,9 +58,6 @@ function open(server: RunningServer, request: ConstructorParameters<typeof Watch
   cleanup.push(() => reader.cancel());
   return reader;
 }
-
-const sequences = (from: number, to: number) =>
-  Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 async function writes(store: MysqlRunStore, prefix: string, count: number, padding = "") {
   for (let i = 0; i < count; i++) {
@@ -203,10 +209,8 @@ if (probe === null) {
       const { db, serve } = await fresh("watch_idle");
       const metrics = createMetrics();
       const { store, server } = await serve({ watchObserver: metrics.watch });
-      const reads = async () =>
-        (await metrics.registry.getMetricsAsJSON())
-          .find((m) => m.name === "runstore_watch_feed_reads_total")
-          ?.values.find((v) => v.labels.by === "tail")?.value ?? 0;
+      const reads = () =>
+        metric(metrics.registry, "runstore_watch_feed_reads_total", { by: "tail" });
       await writes(store, "a", 20);
       expect(await reads()).toBe(0);
       expect(await unnumbered(db)).toBe(20);
@@ -218,12 +222,7 @@ if (probe === null) {
       expect(await reads()).toBeGreaterThan(0);
       reader.cancel();
       await vi.waitFor(
-        async () => {
-          const streams = (await metrics.registry.getMetricsAsJSON()).find(
-            (m) => m.name === "runstore_watch_streams",
-          );
-          expect(streams?.values[0]?.value).toBe(0);
-        },
+        async () => expect(await metric(metrics.registry, "runstore_watch_streams")).toBe(0),
         { timeout: 15_000, interval: 10 },
       );
       const before = await reads();

@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import type { ServerOptions } from "../../src/server.js";
 import { MemoryRunStore } from "../../src/stores/memory-run-store.js";
 import { encodeCursor } from "../../src/watch/watch-cursor.js";
-import { PROTOCOLS, positionOf, WatchReader, watchClient, watchServer } from "./watch-support.js";
+import { PROTOCOLS, positionOf, sequences, served } from "./watch-support.js";
 
 // Resuming WatchRuns (docs/contract.md, "Live changes"): a cursor delivers
 // exactly the changes after it, from the hub's window or (older than the
@@ -20,28 +20,14 @@ async function setUp(
   store = new MemoryRunStore(),
   options: Partial<ServerOptions> = {},
 ) {
-  const server = await watchServer(store, {
-    ...options,
-    watch: { heartbeatMs: 50, ...options.watch },
-  });
-  cleanup.push(() => server.close(0));
-  const { client, close } = watchClient(server.url, protocol);
-  cleanup.push(close);
-  const open = (request: ConstructorParameters<typeof WatchReader>[1] = {}) => {
-    const reader = new WatchReader(client, request);
-    cleanup.push(() => reader.cancel());
-    return reader;
-  };
-  return { store, open };
+  const watch = { heartbeatMs: 50, ...options.watch };
+  return { store, ...(await served(store, protocol, cleanup, { ...options, watch })) };
 }
 
 /** `count` changes: puts of runs `${prefix}0`, `${prefix}1`, … */
 async function writes(store: MemoryRunStore, prefix: string, count: number): Promise<void> {
   for (let i = 0; i < count; i++) await store.put(`${prefix}${i}`, { threadId: "t" });
 }
-
-const sequences = (from: number, to: number) =>
-  Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 describe.each(PROTOCOLS)("WatchRuns resume over %s", (protocol) => {
   it("from a cursor mid-stream, within the window: exactly the rest", async () => {

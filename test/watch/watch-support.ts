@@ -1,5 +1,5 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { type Client, ConnectError, createClient } from "@connectrpc/connect";
+import { type Client, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import {
   createConnectTransport,
   createGrpcTransport,
@@ -7,6 +7,7 @@ import {
 } from "@connectrpc/connect-node";
 import { type RunStore, RunStoreService } from "@runstore/client";
 import { type pb, runFromProto } from "@runstore/client/internal";
+import type { Registry } from "prom-client";
 import { type RunningServer, type ServerOptions, startServer } from "../../src/server.js";
 import { decodeCursor } from "../../src/watch/watch-cursor.js";
 
@@ -23,7 +24,7 @@ export function watchClient(
   url: string,
   protocol: Protocol,
   token?: string,
-): { client: Client<typeof RunStoreService>; close(): void } {
+): { client: Client<typeof RunStoreService>; transport: Transport; close(): void } {
   const sessionManager = new Http2SessionManager(url);
   const interceptors =
     token === undefined
@@ -40,7 +41,11 @@ export function watchClient(
     protocol === "grpc"
       ? createGrpcTransport(options)
       : createConnectTransport({ ...options, httpVersion: "2" });
-  return { client: createClient(RunStoreService, transport), close: () => sessionManager.abort() };
+  return {
+    client: createClient(RunStoreService, transport),
+    transport,
+    close: () => sessionManager.abort(),
+  };
 }
 
 /** A server over `store` and what the test closes after it. */
@@ -51,6 +56,42 @@ export async function watchServer(
   return startServer({ ...options, store, port: 0 });
 }
 
+/** A server over `store` on port 0, a client over `protocol`, and readers of it; `cleanup` closes them. */
+export async function served(
+  store: RunStore,
+  protocol: Protocol,
+  cleanup: (() => unknown)[],
+  options: Partial<ServerOptions> = {},
+) {
+  const server = await watchServer(store, options);
+  cleanup.push(() => server.close(0));
+  const { client, close } = watchClient(server.url, protocol);
+  cleanup.push(close);
+  const open = (request: MessageInitShape<typeof pb.WatchRunsRequestSchema> = {}) => {
+    const reader = new WatchReader(client, request);
+    cleanup.push(() => reader.cancel());
+    return reader;
+  };
+  return { server, client, open };
+}
+
+/** A value of a runstore_watch_* metric, 0 when it has none yet. */
+export async function metric(
+  registry: Registry,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number> {
+  const found = (await registry.getMetricsAsJSON()).find((m) => m.name === name);
+  const values = (found?.values ?? []) as { value: number; labels: Record<string, unknown> }[];
+  const value = values.find((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l));
+  return value?.value ?? 0;
+}
+
+/** from, from + 1, …, to. */
+export function sequences(from: number, to: number): number[] {
+  return Array.from({ length: to - from + 1 }, (_, i) => from + i);
+}
+
 /** A change as the tests compare it: kind, sequence, run id, status, left_filter. */
 export interface Seen {
   kind: "created" | "updated" | "deleted";
@@ -59,6 +100,15 @@ export interface Seen {
   status: string;
   leftFilter: boolean;
 }
+
+/** A change in the tests' short form. */
+export const c = (
+  kind: Seen["kind"],
+  sequence: number,
+  runId: string,
+  status: string,
+  leftFilter = false,
+): Seen => ({ kind, sequence, runId, status, leftFilter });
 
 const KINDS = { 1: "created", 2: "updated", 3: "deleted" } as const;
 
