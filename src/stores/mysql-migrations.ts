@@ -162,9 +162,10 @@ const retention: Migration = {
  * the log's identity, a random id drawn once per database.
  *
  * Schema evolution: a migration that adds a column to `runs` must add it
- * here too (same name and type) and re-create the three triggers with it,
- * in the same migration. Each statement may run twice (DDL commits itself,
- * so a run cut off midway is finished by the next one).
+ * to runstore_changes too (same name and type) and re-create the triggers
+ * with createChangeTriggers(), in the same migration. Each statement may
+ * run twice (DDL commits itself, so a run cut off midway is finished by the
+ * next one).
  */
 const changes: Migration = {
   async up(db) {
@@ -225,64 +226,56 @@ const changes: Migration = {
     await sql`INSERT IGNORE INTO runstore_change_counter (id, last_seq, feed_id) VALUES (1, 0, UUID())`.execute(
       db,
     );
-    for (const [event, kind, row, previous] of CHANGE_TRIGGERS) {
-      const name = `runs_change_${event.toLowerCase()}`;
-      await sql.raw(`DROP TRIGGER IF EXISTS ${name}`).execute(db);
-      await sql
-        .raw(
-          `CREATE TRIGGER ${name} AFTER ${event} ON runs FOR EACH ROW ` +
-            `INSERT INTO runstore_changes (change_kind, changed_at, previous_status, ${RUN_COLUMNS_0005.join(", ")}) ` +
-            `VALUES ('${kind}', UTC_TIMESTAMP(6), ${previous}, ${RUN_COLUMNS_0005.map((c) => `${row}.${c}`).join(", ")})`,
-        )
-        .execute(db);
-    }
+    await createChangeTriggers(db);
   },
 };
 
-/** Every column of `runs` as of 0005, in table order (frozen: a later column needs a migration of its own). */
-const RUN_COLUMNS_0005 = [
-  "run_id",
-  "thread_id",
-  "assistant_id",
-  "user_id",
-  "model_name",
-  "status",
-  "multitask_strategy",
-  "metadata",
-  "kwargs",
-  "error",
-  "created_at",
-  "updated_at",
-  "total_input_tokens",
-  "total_output_tokens",
-  "total_tokens",
-  "llm_call_count",
-  "lead_agent_tokens",
-  "subagent_tokens",
-  "middleware_tokens",
-  "message_count",
-  "last_ai_message",
-  "first_human_message",
-  "operation_kind",
-  "stop_reason",
-  "owner_worker_id",
-  "lease_expires_at",
-  "cancel_action",
-  "cancel_requested_at",
-  "idempotency_key",
-  "follow_up_to_run_id",
-  "token_usage_by_model",
-  "queued",
-  "holds_slot",
-  "active_thread_id",
-] as const;
-
-/** 0005's triggers: the event, the change kind, the row copied (NEW or OLD), the previous status. */
+/** The change triggers: the event, the change kind, the row copied (NEW or OLD), the previous status. */
 const CHANGE_TRIGGERS = [
   ["INSERT", "created", "NEW", "NULL"],
   ["UPDATE", "updated", "NEW", "OLD.status"],
   ["DELETE", "deleted", "OLD", "OLD.status"],
 ] as const;
+
+/**
+ * (Re)creates the three change triggers, copying every column `runs` has
+ * now; refuses when runstore_changes lacks one (a trigger naming a missing
+ * column would fail every write, not its creation). 0005 runs it; a later
+ * migration that adds a column to `runs` adds it to runstore_changes too
+ * (same name and type) and runs it again.
+ */
+export async function createChangeTriggers(db: Kysely<unknown>): Promise<void> {
+  const columns = await columnNames(db, "runs");
+  const copies = new Set(await columnNames(db, "runstore_changes"));
+  const missing = columns.filter((column) => !copies.has(column));
+  if (missing.length > 0) {
+    throw new Error(
+      `runstore_changes lacks the runs column(s) ${missing.join(", ")}: ` +
+        "add them (same name and type) in the migration that adds them to runs",
+    );
+  }
+  const list = columns.map((column) => `\`${column}\``);
+  for (const [event, kind, row, previous] of CHANGE_TRIGGERS) {
+    const name = `runs_change_${event.toLowerCase()}`;
+    await sql.raw(`DROP TRIGGER IF EXISTS ${name}`).execute(db);
+    await sql
+      .raw(
+        `CREATE TRIGGER ${name} AFTER ${event} ON runs FOR EACH ROW ` +
+          `INSERT INTO runstore_changes (change_kind, changed_at, previous_status, ${list.join(", ")}) ` +
+          `VALUES ('${kind}', UTC_TIMESTAMP(6), ${previous}, ${list.map((c) => `${row}.${c}`).join(", ")})`,
+      )
+      .execute(db);
+  }
+}
+
+/** A table's column names in table order. */
+async function columnNames(db: Kysely<unknown>, table: string): Promise<string[]> {
+  const { rows } = await sql<{ name: string }>`
+    SELECT COLUMN_NAME AS name FROM information_schema.COLUMNS
+    WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ${table} ORDER BY ORDINAL_POSITION
+  `.execute(db);
+  return rows.map((row) => row.name);
+}
 
 /** Every migration, by name; names sort in the order they apply. Never edit an applied one. */
 export const MIGRATIONS: Record<string, Migration> = {

@@ -1,7 +1,12 @@
 import { Kysely, Migrator, MysqlDialect } from "kysely";
 import { createConnection } from "mysql2/promise";
 import { afterAll, describe, expect, it } from "vitest";
-import { MIGRATION_TABLE, MIGRATIONS, migrate } from "../../src/stores/mysql-migrations.js";
+import {
+  createChangeTriggers,
+  MIGRATION_TABLE,
+  MIGRATIONS,
+  migrate,
+} from "../../src/stores/mysql-migrations.js";
 import { createMysqlPool } from "../../src/stores/mysql-pool.js";
 import { MysqlRunStore } from "../../src/stores/mysql-run-store.js";
 import { createTestDatabase, MYSQL_SERVER_URL } from "../support/mysql.js";
@@ -258,6 +263,40 @@ if (db === null) {
         }
       } finally {
         await sql(MYSQL_SERVER_URL, `DROP DATABASE IF EXISTS \`${db.name}_changes\``);
+      }
+    });
+
+    it("schema evolution: createChangeTriggers refuses a runs column runstore_changes lacks, and copies it once added", async () => {
+      const url = `${db.url}_evolve`;
+      const kysely = new Kysely<unknown>({
+        dialect: new MysqlDialect({ pool: createMysqlPool({ url }, { connectionLimit: 1 }) }),
+      });
+      try {
+        await migrate({ url });
+        await sql(url, "ALTER TABLE runs ADD COLUMN extra INT NULL");
+        await expect(createChangeTriggers(kysely)).rejects.toThrow(
+          "runstore_changes lacks the runs column(s) extra: add them (same name and type) in the migration that adds them to runs",
+        );
+        await sql(url, "ALTER TABLE runstore_changes ADD COLUMN extra INT NULL");
+        await createChangeTriggers(kysely);
+        await sql(
+          url,
+          "INSERT INTO runs (run_id, thread_id, status, multitask_strategy, metadata, kwargs, created_at, updated_at, extra) " +
+            "VALUES ('r1', 't1', 'pending', 'reject', '{}', '{}', NOW(6), NOW(6), 7)",
+        );
+        await sql(url, "UPDATE runs SET extra = 8 WHERE run_id = 'r1'");
+        expect(
+          await sql<{ change_kind: string; extra: number }>(
+            url,
+            "SELECT change_kind, extra FROM runstore_changes ORDER BY change_id",
+          ),
+        ).toEqual([
+          { change_kind: "created", extra: 7 },
+          { change_kind: "updated", extra: 8 },
+        ]);
+      } finally {
+        await kysely.destroy();
+        await sql(MYSQL_SERVER_URL, `DROP DATABASE IF EXISTS \`${db.name}_evolve\``);
       }
     });
 
