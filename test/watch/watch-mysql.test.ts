@@ -4,9 +4,10 @@ import { createConnection } from "mysql2/promise";
 import { afterAll, describe, expect, it, vi } from "vitest";
 import { createMetrics } from "../../src/metrics.js";
 import type { RunningServer, ServerOptions } from "../../src/server.js";
-import type { MysqlRunStore } from "../../src/stores/mysql-run-store.js";
+import { MysqlRunStore } from "../../src/stores/mysql-run-store.js";
 import { decodeCursor, encodeCursor } from "../../src/watch/watch-cursor.js";
-import { createTestDatabase, type TestDatabase } from "../support/mysql.js";
+import { createTestDatabase, MYSQL_SERVER_ADDRESS, type TestDatabase } from "../support/mysql.js";
+import { TcpProxy } from "../support/tcp-proxy.js";
 import { CASES, script } from "./filter-cases.js";
 import {
   c,
@@ -228,6 +229,42 @@ if (probe === null) {
       const before = await reads();
       await writes(store, "c", 10);
       expect(await reads()).toBe(before);
+    });
+
+    it("the server losing its database: the stream waits with heartbeats, then delivers every change", async () => {
+      const { db } = await fresh("watch_outage");
+      const proxy = new TcpProxy(MYSQL_SERVER_ADDRESS.host, MYSQL_SERVER_ADDRESS.port);
+      await proxy.start();
+      cleanup.push(() => proxy.close());
+      const url = new URL(db.url);
+      url.port = String(proxy.port);
+      const proxied = MysqlRunStore.open({
+        url: url.toString(),
+        poolSize: 4,
+        connectTimeoutMs: 500,
+        queryTimeoutMs: 500,
+      });
+      cleanup.push(() => proxied.close());
+      const server = await watchServer(proxied, { watch: { pollMs: 10, heartbeatMs: 50 } });
+      cleanup.push(() => server.close(0));
+      const direct = db.openStore(); // the writers reach the database; only the server lost it
+      const reader = open(server);
+      await reader.next();
+      await writes(direct, "a", 3);
+      expect((await reader.changesThrough(3)).map((x) => x.sequence)).toEqual([1, 2, 3]);
+      proxy.cut();
+      await writes(direct, "b", 5);
+      // Heartbeats go on at the position reached; nothing fails.
+      const during = await reader.next();
+      expect([during.change, positionOf(during.cursor)]).toEqual([undefined, 3]);
+      proxy.forward();
+      expect((await reader.changesThrough(8)).map((x) => [x.sequence, x.runId])).toEqual([
+        [4, "b0"],
+        [5, "b1"],
+        [6, "b2"],
+        [7, "b3"],
+        [8, "b4"],
+      ]);
     });
 
     it("shutdown ends open streams with UNAVAILABLE", { timeout: 60_000 }, async () => {
