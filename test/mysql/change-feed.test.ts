@@ -2,8 +2,9 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { PutFields, RunRecord } from "@runstore/client";
 import { createConnection } from "mysql2/promise";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
-import { RetentionSweeper } from "../../src/retention.js";
+import { RetentionSweeper, startRetention } from "../../src/retention.js";
 import { ChangeLogGap, type ChangeRecord } from "../../src/stores/change-feed.js";
+import { MemoryRunStore } from "../../src/stores/memory-run-store.js";
 import type { MysqlChangeFeed } from "../../src/stores/mysql-change-feed.js";
 import { createMysqlPool } from "../../src/stores/mysql-pool.js";
 import { MysqlRunStore } from "../../src/stores/mysql-run-store.js";
@@ -496,6 +497,21 @@ if (db === null) {
       expect(await store.get("kept")).not.toBeNull();
       const [left] = await pool.query("SELECT COUNT(*) AS n FROM runstore_changes");
       expect(Number((left as { n: number }[])[0]?.n)).toBe(0);
+    });
+
+    it("startRetention: CHANGE_LOG_HOURS alone starts a sweeper on MySQL, none on the memory store", async () => {
+      const only = settings({ days: null, changeLogHours: 24 });
+      const { logger, lines } = capturingLogger();
+      expect(startRetention(new MemoryRunStore(), only, logger)).toBeNull();
+      const sweeper = startRetention(store, only, logger);
+      try {
+        expect(sweeper).toBeInstanceOf(RetentionSweeper);
+        expect(lines.map((line) => line.msg)).toContain(
+          "retention: changes recorded more than 24 hour(s) ago are deleted, checked every 3600 s",
+        );
+      } finally {
+        await sweeper?.close();
+      }
     });
 
     it("waitForChange resolves once a change is numbered, at its timeout, or when aborted", async () => {
