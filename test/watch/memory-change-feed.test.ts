@@ -148,7 +148,7 @@ describe("MemoryRunStore's change log", () => {
     expect(first?.run).toMatchObject({ status: "pending", metadata: { v: 1 }, totalTokens: 0 });
     expect(second?.run).toMatchObject({ status: "running", metadata: { v: 2 }, totalTokens: 0 });
     expect(third?.run).toEqual(await store.get("a"));
-    expect(Object.hasOwn(first?.run ?? {}, "holdsSlot")).toBe(false);
+    expect(first?.run).toHaveProperty("holdsSlot", undefined);
   });
 });
 
