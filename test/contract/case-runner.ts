@@ -46,6 +46,12 @@ export interface ContractCase {
   /** Server settings its servers start with (WATCH_WINDOW, …); set on load with the file's. */
   settings?: Record<string, number>;
   /**
+   * Its watches must leave unread messages to HTTP/2 flow control (a slow
+   * reader); set on load with the file's. Runners whose client reads ahead
+   * leave it out (Python: grpcio).
+   */
+  slowReader?: boolean;
+  /**
    * Set on load: it needs servers of its own, owned by the runner (it
    * watches, restarts a server, switches replica or sets settings).
    */
@@ -63,10 +69,11 @@ export interface CaseFile {
   tokens?: CaseTokens;
   backends?: Backend[];
   settings?: Record<string, number>;
+  slowReader?: boolean;
 }
 
 /** What a file says for all its cases, checked. */
-type CaseScope = Pick<CaseFile, "remoteOnly" | "tokens" | "backends" | "settings">;
+type CaseScope = Pick<CaseFile, "remoteOnly" | "tokens" | "backends" | "settings" | "slowReader">;
 
 /** A step as written in a case file; cases/README.md lists the forms. */
 type Step = Record<string, unknown>;
@@ -93,6 +100,7 @@ const FILE_KEYS: readonly string[] = [
   "tokens",
   "backends",
   "settings",
+  "slowReader",
 ];
 const CASE_KEYS: readonly string[] = [
   "name",
@@ -101,6 +109,7 @@ const CASE_KEYS: readonly string[] = [
   "tokens",
   "backends",
   "settings",
+  "slowReader",
 ];
 
 /** "CODE" or "CODE field", as cases/README.md writes an expected error. */
@@ -193,6 +202,7 @@ function inheritScope(contractCase: Record<string, unknown>, file: CaseScope, wh
   contractCase.remoteOnly = remoteOnly;
   contractCase.backends ??= file.backends;
   contractCase.settings ??= file.settings;
+  contractCase.slowReader ??= file.slowReader;
   if (contractCase.tokens !== undefined) checkCaseTokens(contractCase.tokens, where);
   if (file.tokens === undefined && contractCase.tokens === undefined) return;
   contractCase.tokens = { ...file.tokens, ...(contractCase.tokens as CaseTokens | undefined) };

@@ -195,7 +195,10 @@ export function checkServerKeys(
   scope: WatchScope,
   where: string,
 ) {
-  const { backends, settings } = contractCase;
+  const { backends, settings, slowReader } = contractCase;
+  if (slowReader !== undefined && typeof slowReader !== "boolean") {
+    throw new Error(`${where}: "slowReader" must be a boolean`);
+  }
   if (backends !== undefined) {
     if (
       !Array.isArray(backends) ||

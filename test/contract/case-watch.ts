@@ -24,7 +24,10 @@ import { openRawWatch, type RawWatchStream } from "./raw-watch-stream.js";
 /** A step as written in a case file. */
 type Step = Record<string, unknown>;
 
-/** How long one read may wait for a message: a bound, so a hung stream fails naming the step. */
+/**
+ * How long one read may wait for a message, and an expectChanges for its
+ * changes (heartbeats keep coming): a bound, so a hung stream fails naming the step.
+ */
 const READ_BOUND_MS = 20_000;
 
 /** A change's kind as the cases write it, by RunChangeKind value. */
@@ -216,7 +219,15 @@ export class WatchSteps {
     const watch = this.watchNamed(name);
     if ("error" in step) return this.readUntilError(watch, step, at);
     const count = expectedCount(step.changes) as number;
-    while (watch.unmatched.length < count) await this.receive(watch, at);
+    const deadline = Date.now() + READ_BOUND_MS;
+    while (watch.unmatched.length < count) {
+      if (Date.now() > deadline) {
+        assert.fail(
+          `${at}: ${watch.unmatched.length} of ${count} changes within ${READ_BOUND_MS} ms`,
+        );
+      }
+      await this.receive(watch, at);
+    }
     if (watch.unmatched.length > count) {
       assert.fail(`${at}: ${watch.unmatched.length} changes came, ${count} expected`);
     }
@@ -230,9 +241,16 @@ export class WatchSteps {
   }
 
   private async readUntilError(watch: Watch, step: Step, at: string) {
+    const deadline = Date.now() + READ_BOUND_MS;
     let error: unknown;
     try {
-      for (;;) await this.receive(watch, at);
+      for (;;) {
+        if (Date.now() > deadline) {
+          const got = `${watch.unmatched.length} changes read`;
+          assert.fail(`${at}: no ${step.error} within ${READ_BOUND_MS} ms (${got})`);
+        }
+        await this.receive(watch, at);
+      }
     } catch (thrown) {
       error = thrown;
     }
