@@ -69,6 +69,23 @@ describe.each(PROTOCOLS)("WatchRuns resume over %s", (protocol) => {
     expect((await resumed.changesThrough(1206)).map((c) => c.sequence)).toEqual([1204, 1205, 1206]);
   });
 
+  it("catching up while writes go on: the hand-over from the log to the window loses and repeats nothing", async () => {
+    const { store, open } = await setUp(protocol);
+    const first = open();
+    await first.next();
+    await writes(store, "a", 2);
+    await first.changesThrough(2);
+    const cursor = first.lastCursor;
+    first.cancel();
+    await writes(store, "b", 1500); // nobody watches: the next hub starts at 1502
+    const resumed = open({ cursor });
+    const writing = writes(store, "c", 1500); // while the stream reads the log
+    await resumed.next();
+    const got = await resumed.changesThrough(3002);
+    await writing;
+    expect(got.map((x) => x.sequence)).toEqual(sequences(3, 3002));
+  });
+
   it("from the head with no watcher left: the hub starts again and delivers what follows", async () => {
     const { store, open } = await setUp(protocol);
     const first = open();
