@@ -5,6 +5,7 @@ import { type RunningServer, startServer } from "../../src/server.js";
 import type { MysqlRunStore } from "../../src/stores/mysql-run-store.js";
 import { failureOf } from "../support/failure.js";
 import { createTestDatabase, type TestDatabase } from "../support/mysql.js";
+import { CONTRACT_OVERLOAD } from "../support/remote.js";
 import {
   type Caller,
   clientOf,
@@ -30,7 +31,8 @@ const fresh = (label: string) => `${label}-${++seq}`;
 beforeAll(async () => {
   if (db === null) return;
   store = db.openStore();
-  server = await startServer({ store, tokens: OWNER_TOKENS });
+  // Races of owners, not of the overload bounds: every call waits its turn.
+  server = await startServer({ store, tokens: OWNER_TOKENS, overload: CONTRACT_OVERLOAD });
 });
 
 afterAll(async () => {
