@@ -126,8 +126,8 @@ _MODIFIERS: dict[str, tuple[str, ...]] = {
 }
 
 #: The keys a file and a case may carry.
-_FILE_KEYS = ("spec", "cases", "remoteOnly", "tokens", "backends", "settings")
-_CASE_KEYS = ("name", "steps", "remoteOnly", "tokens", "backends", "settings")
+_FILE_KEYS = ("spec", "cases", "remoteOnly", "tokens", "backends", "settings", "slowReader")
+_CASE_KEYS = ("name", "steps", "remoteOnly", "tokens", "backends", "settings", "slowReader")
 
 #: "CODE" or "CODE field", as cases/README.md writes an expected error.
 _ERROR_FORMAT = re.compile(r"[A-Z][A-Z_]*( [^ ]+)?")
@@ -168,6 +168,9 @@ class ContractCase:
     settings: dict[str, int] | None = None
     #: It needs servers of its own (watch steps, restarts, replicas, settings).
     servers: bool = False
+    #: Its watches must leave unread messages to HTTP/2 flow control (a slow
+    #: reader): grpcio reads ahead, so this runner leaves it out (watch_cases.py).
+    slow_reader: bool = False
 
 
 def load_cases() -> list[ContractCase]:
@@ -182,6 +185,7 @@ def load_cases() -> list[ContractCase]:
             remote_only, tokens = case["remoteOnly"], case.get("tokens")
             backends = tuple(case["backends"]) if case.get("backends") else None
             settings, servers = case.get("settings"), case["servers"]
+            slow_reader = case.get("slowReader", False)
             cases.append(
                 ContractCase(
                     path.stem,
@@ -194,6 +198,7 @@ def load_cases() -> list[ContractCase]:
                     backends,
                     settings,
                     servers,
+                    slow_reader,
                 )
             )
     return cases
@@ -261,7 +266,7 @@ def _inherit_scope(case: dict[str, Any], document: dict[str, Any], where: str) -
     if not isinstance(remote_only, bool):
         raise ValueError(f'{where}: "remoteOnly" must be a boolean')
     case["remoteOnly"] = remote_only
-    for key in ("backends", "settings"):
+    for key in ("backends", "settings", "slowReader"):
         if key not in case and key in document:
             case[key] = document[key]
     if "tokens" in case:

@@ -85,7 +85,9 @@ class CaseServers:
     def watch_channel(self, replica: str) -> grpc.aio.Channel:
         """A channel to ``replica`` on a connection of its own (a local
         subchannel pool), for one watch stream: a stream the test does not
-        read must not hold up the others."""
+        read must not hold up the others. (grpcio reads a stream's messages
+        whether or not the test reads them, even without its BDP probe: the
+        slowReader cases are left out here, watch_cases.py.)"""
         options = [("grpc.use_local_subchannel_pool", 1), ("grpc.max_receive_message_length", -1)]
         return grpc.aio.insecure_channel(self._target(replica), options=options)
 

@@ -92,11 +92,15 @@ def _request(filter_: dict[str, Any], cursor: str) -> pb.WatchRunsRequest:
 
 async def _next_message(stream: _Stream, at: str) -> pb.WatchRunsResponse:
     """The next message of a stream; a RunStoreError for the status that
-    ended it; fails after READ_BOUND_SECONDS."""
+    ended it; fails after READ_BOUND_SECONDS (without waiting for the read
+    to notice its cancellation: the stream is closed after a failure)."""
+    read = asyncio.ensure_future(stream.call.read())
+    done, _ = await asyncio.wait({read}, timeout=READ_BOUND_SECONDS)
+    if not done:
+        read.cancel()
+        raise AssertionError(f"{at}: no message within {READ_BOUND_SECONDS} s")
     try:
-        message = await asyncio.wait_for(stream.call.read(), READ_BOUND_SECONDS)
-    except asyncio.TimeoutError:
-        raise AssertionError(f"{at}: no message within {READ_BOUND_SECONDS} s") from None
+        message = read.result()
     except grpc.aio.AioRpcError as error:
         raise RunStoreError(error.code(), error.details() or "") from error
     if message is grpc.aio.EOF:
@@ -209,7 +213,11 @@ class WatchSteps:
             return
         count = expected_count(step["changes"])
         assert count is not None
+        deadline = asyncio.get_running_loop().time() + READ_BOUND_SECONDS
         while len(watch.unmatched) < count:
+            if asyncio.get_running_loop().time() > deadline:
+                got = len(watch.unmatched)
+                raise AssertionError(f"{at}: {got} of {count} changes within {READ_BOUND_SECONDS} s")
             await self._receive(watch, at)
         if len(watch.unmatched) > count:
             raise AssertionError(f"{at}: {len(watch.unmatched)} changes came, {count} expected")
@@ -223,8 +231,13 @@ class WatchSteps:
             raise AssertionError(f"{at}:\n  " + "\n  ".join(problems))
 
     async def _read_until_error(self, watch: _Watch, step: Step, at: str) -> None:
+        deadline = asyncio.get_running_loop().time() + READ_BOUND_SECONDS
         try:
             while True:
+                if asyncio.get_running_loop().time() > deadline:
+                    got = len(watch.unmatched)
+                    problem = f"no {step['error']} within {READ_BOUND_SECONDS} s ({got} changes read)"
+                    raise AssertionError(f"{at}: {problem}")
                 await self._receive(watch, at)
         except RunStoreError as error:
             await self._close(watch)

@@ -176,6 +176,8 @@ def check_server_keys(case: dict[str, Any], scope: WatchScope, where: str) -> No
     that its watch steps fit them: watch steps need a server (remoteOnly),
     and a second replica needs a store two servers share (MySQL only)."""
     backends, settings = case.get("backends"), case.get("settings")
+    if not isinstance(case.get("slowReader", False), bool):
+        raise ValueError(f'{where}: "slowReader" must be a boolean')
     if backends is not None and not (
         isinstance(backends, list) and backends and all(b in BACKENDS for b in backends)
     ):
