@@ -4,8 +4,8 @@ import type { Overload } from "./overload.js";
 
 // Where a store call waits before it runs: first for a place in its caller's
 // share (caller-share.ts), then for one of the server's (overload.ts), both
-// lines bounded in length and time. A call refused there never reached the
-// store, so it changed nothing.
+// lines bounded in length, the server's in time too. A call refused there
+// never reached the store, so it changed nothing.
 
 /** The call a store is bounded for: its signal, read only when the call must wait. */
 export interface BoundedCall {
@@ -38,10 +38,9 @@ export function boundedStore(
       const value: unknown = Reflect.get(store, name);
       if (typeof value !== "function") return value;
       return async (...args: unknown[]) => {
-        const since = performance.now();
-        if (shared !== null) await shared.share.enter(shared.caller, signal, since);
+        if (shared !== null) await shared.share.enter(shared.caller, signal);
         try {
-          return await runWithin(overload, signal, since, () => value.apply(store, args));
+          return await runWithin(overload, signal, () => value.apply(store, args));
         } finally {
           shared?.share.leave(shared.caller);
         }
@@ -56,10 +55,9 @@ export function boundedStore(
 async function runWithin<T>(
   overload: Overload,
   signal: () => AbortSignal,
-  since: number,
   work: () => Promise<T>,
 ): Promise<T> {
-  await overload.enter(signal, since);
+  await overload.enter(signal);
   const enteredAt = performance.now();
   try {
     return await work();

@@ -50,8 +50,10 @@ function poolSize(store: ReportsPoolStats): number {
 
 /**
  * The per-caller limit of concurrent store calls (docs/operations.md,
- * "Limits"). Its waiting calls are the server's too: they count toward
- * MAX_QUEUED_CALLS and wait no longer than QUEUE_TIMEOUT_MS (overload.ts).
+ * "Limits"). Its waiting calls count toward the server's MAX_QUEUED_CALLS
+ * (overload.ts): past it one more is refused at once. They wait within
+ * their deadline, not QUEUE_TIMEOUT_MS: a caller past its share is not an
+ * overloaded server, and its line is bounded in length.
  */
 export class CallerShare {
   private readonly callers = new Map<string, Caller>();
@@ -68,10 +70,10 @@ export class CallerShare {
 
   /**
    * A place in `key`'s share: at once (undefined) when the caller has one
-   * free, else after waiting in the caller's line (`since`, `signal`: as
-   * Overload.wait takes them). Give it back with leave().
+   * free, else after waiting in the caller's line until the call's `signal`
+   * ends it. Give it back with leave().
    */
-  enter(key: string, signal: () => AbortSignal, since: number): Promise<void> | undefined {
+  enter(key: string, signal: () => AbortSignal): Promise<void> | undefined {
     let caller = this.callers.get(key);
     if (caller === undefined) {
       caller = { open: 0, waiting: [] };
@@ -82,7 +84,7 @@ export class CallerShare {
       return undefined;
     }
     // leave() hands its place over: `open` stays as it is.
-    return this.overload.wait(caller.waiting, signal, since);
+    return this.overload.wait(caller.waiting, this.share, signal, null);
   }
 
   /** Gives `key`'s place back, to the first of its waiting calls if any. */

@@ -97,7 +97,7 @@ export const SETTINGS = [
     "DB_CALLER_SHARE",
     "(unset)",
     "store calls one caller (each bearer token; without one, each client address) may have open at once on MySQL, 1 to 1000 " +
-      "(unset: half DB_POOL_SIZE, at least 1); more wait (MAX_QUEUED_CALLS, QUEUE_TIMEOUT_MS) without holding a connection",
+      "(unset: half DB_POOL_SIZE, at least 1); more wait, within their deadline, without holding a connection (counted toward MAX_QUEUED_CALLS)",
   ],
   [
     "DB_POOL_QUEUE_LIMIT",

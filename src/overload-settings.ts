@@ -18,7 +18,7 @@ export const OVERLOAD_SETTINGS = [
   [
     "QUEUE_TIMEOUT_MS",
     "200",
-    "ms a store call may wait for its places before it is refused with UNAVAILABLE and a retry hint, 1 to 600000",
+    "ms a store call may wait for a place among MAX_INFLIGHT_CALLS before it is refused with UNAVAILABLE and a retry hint, 1 to 600000",
   ],
 ] as const;
 

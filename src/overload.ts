@@ -3,7 +3,7 @@ import { refusedBeforeRunning } from "@runstore/client/internal";
 
 // Graceful overload: at most MAX_INFLIGHT_CALLS store calls run at once, at
 // most MAX_QUEUED_CALLS wait for a place (here and in the callers' shares,
-// caller-share.ts), and none waits longer than QUEUE_TIMEOUT_MS. Past any of
+// caller-share.ts), and none waits here longer than QUEUE_TIMEOUT_MS. Past any of
 // these the call is refused at once, before it touches the store, with
 // UNAVAILABLE and a retry hint (RetryInfo, grpc-retry-pushback-ms): past
 // capacity the server keeps serving its peak rate to the calls it admits and
@@ -15,7 +15,7 @@ export interface OverloadLimits {
   maxInflightCalls: number;
   /** Store calls waiting for a place, here and in the callers' shares; 0: none waits. */
   maxQueuedCalls: number;
-  /** Longest wait of one call for its places, in ms. */
+  /** Longest wait of one call for a place here (not for its caller's share), in ms. */
   queueTimeoutMs: number;
 }
 
@@ -59,17 +59,17 @@ export class Overload {
 
   /**
    * A place to run one store call: at once when one is free and nobody
-   * waits (undefined), else after waiting in line (`since`: when the call
-   * began to wait, performance.now(), so its waits together stay within
-   * QUEUE_TIMEOUT_MS). Rejects with the refusal, or with the call's signal's
-   * reason when the call ends first. Give the place back with leave().
+   * waits (undefined), else after waiting in line, at most QUEUE_TIMEOUT_MS.
+   * Rejects with the refusal, or with the call's signal's reason when the
+   * call ends first. Give the place back with leave().
    */
-  enter(signal: () => AbortSignal, since: number): Promise<void> | undefined {
-    if (this.running < this.limits.maxInflightCalls && this.waiting.length === 0) {
+  enter(signal: () => AbortSignal): Promise<void> | undefined {
+    const { maxInflightCalls, queueTimeoutMs } = this.limits;
+    if (this.running < maxInflightCalls && this.waiting.length === 0) {
       this.running++;
       return undefined;
     }
-    return this.wait(this.waiting, signal, since, "MAX_INFLIGHT_CALLS");
+    return this.wait(this.waiting, maxInflightCalls, signal, queueTimeoutMs, "MAX_INFLIGHT_CALLS");
   }
 
   /** Gives back the place of a call that entered at `enteredAt` (performance.now()). */
@@ -82,30 +82,31 @@ export class Overload {
   }
 
   /**
-   * Waits in `queue` until someone hands a place over by calling the Wake
-   * pushed there; counted among the waiting calls. Refused at once when
-   * MAX_QUEUED_CALLS calls wait already (named `full` when no call may wait
-   * at all), or when QUEUE_TIMEOUT_MS since `since` has passed.
+   * Waits in `queue`, served by `places` places, until someone hands a
+   * place over by calling the Wake pushed there; counted among the waiting
+   * calls. Refused at once when MAX_QUEUED_CALLS calls wait already (named
+   * `full` when no call may wait at all), and after `timeoutMs` (null: the
+   * call's own deadline only).
    */
   wait(
     queue: Wake[],
+    places: number,
     signal: () => AbortSignal,
-    since: number,
+    timeoutMs: number | null,
     full: RefusalReason = "MAX_QUEUED_CALLS",
   ): Promise<void> {
-    const { maxQueuedCalls, queueTimeoutMs } = this.limits;
+    const { maxQueuedCalls } = this.limits;
     if (this.waitingCalls >= maxQueuedCalls) {
-      return Promise.reject(this.refuse(maxQueuedCalls === 0 ? full : "MAX_QUEUED_CALLS"));
+      const reason = maxQueuedCalls === 0 ? full : "MAX_QUEUED_CALLS";
+      return Promise.reject(this.refuse(reason, queue.length, places));
     }
-    const left = queueTimeoutMs - (performance.now() - since);
-    if (left <= 0) return Promise.reject(this.refuse("QUEUE_TIMEOUT_MS"));
     const callSignal = signal();
     if (callSignal.aborted) return Promise.reject(cutOff(callSignal));
     this.waitingCalls++;
     return new Promise<void>((resolve, reject) => {
       const settle = () => {
         this.waitingCalls--;
-        clearTimeout(timer);
+        if (timer !== undefined) clearTimeout(timer);
         callSignal.removeEventListener("abort", onAbort);
         const index = queue.indexOf(wake);
         if (index !== -1) queue.splice(index, 1);
@@ -118,19 +119,22 @@ export class Overload {
         settle();
         reject(cutOff(callSignal));
       };
-      const timer = setTimeout(() => {
-        settle();
-        reject(this.refuse("QUEUE_TIMEOUT_MS"));
-      }, left);
+      const timer =
+        timeoutMs === null
+          ? undefined
+          : setTimeout(() => {
+              settle();
+              reject(this.refuse("QUEUE_TIMEOUT_MS", queue.length, places));
+            }, timeoutMs);
       queue.push(wake);
       callSignal.addEventListener("abort", onAbort, { once: true });
     });
   }
 
-  /** The refusal by `reason`, counted, with a hint that grows with the line. */
-  private refuse(reason: RefusalReason): ConnectError {
+  /** The refusal by `reason`, counted, with a hint that grows with the line it found. */
+  private refuse(reason: RefusalReason, ahead: number, places: number): ConnectError {
     this.refusals.set(reason, (this.refusals.get(reason) ?? 0) + 1);
-    const retryAfterMs = this.retryAfterMs();
+    const retryAfterMs = this.retryAfterMs(ahead, places);
     return refusedBeforeRunning(
       `server overloaded: ${refusalCause(reason, this.limits)}; retry after ${retryAfterMs} ms`,
       retryAfterMs,
@@ -138,12 +142,11 @@ export class Overload {
   }
 
   /**
-   * When the line should have drained: the calls waiting (and this one)
-   * times the mean service time, over the places that serve them; bounded.
+   * When the line should have drained: the calls `ahead` in it (and this
+   * one) times the mean service time, over the `places` that serve it; bounded.
    */
-  private retryAfterMs(): number {
-    const drain =
-      ((this.waitingCalls + 1) * this.meanServiceMs) / Math.max(1, this.limits.maxInflightCalls);
+  private retryAfterMs(ahead: number, places: number): number {
+    const drain = ((ahead + 1) * this.meanServiceMs) / Math.max(1, places);
     return Math.round(Math.min(MAX_RETRY_AFTER_MS, Math.max(MIN_RETRY_AFTER_MS, drain)));
   }
 }

@@ -1,6 +1,7 @@
 import { type RemoteProtocol, RemoteRunStore, type RunStore } from "@runstore/client";
 import { parseTokenFile } from "../../src/auth/token-grants.js";
 import { type RunningServer, type ServerOptions, startServer } from "../../src/server.js";
+import { CONTRACT_OVERLOAD } from "../support/remote.js";
 import { serverSettings } from "./case-settings.js";
 
 // The servers of a case that needs its own (cases/README.md, "Watch
@@ -71,6 +72,7 @@ export async function openCaseServers(options: CaseServerOptions): Promise<CaseS
   const start = async (name: string, replica: Replica) => {
     replica.store = await options.openStore(name, options.settings);
     const server = await startServer({
+      overload: CONTRACT_OVERLOAD,
       ...serverOptions,
       store: replica.store.store,
       port: replica.port,

@@ -1,6 +1,7 @@
 import { type RemoteProtocol, RemoteRunStore, type RunStore } from "@runstore/client";
 import { parseTokenFile } from "../../src/auth/token-grants.js";
 import { startServer } from "../../src/server.js";
+import { CONTRACT_OVERLOAD } from "../support/remote.js";
 import { ADMIN_TOKEN } from "./case-tokens.js";
 import type { ScopedHandle } from "./run-store-contract.js";
 
@@ -19,7 +20,7 @@ export async function openScopedRemote(
   const tokens = parseTokenFile(tokenLines.join("\n"), "contract tokens");
   const backends = Array.isArray(backend) ? backend : [backend as RunStore];
   const servers = await Promise.all(
-    backends.map((store) => startServer({ store, port: 0, tokens })),
+    backends.map((store) => startServer({ store, port: 0, tokens, overload: CONTRACT_OVERLOAD })),
   );
   const urls = servers.map((server) => server.url);
   const baseUrl = urls.length === 1 ? (urls[0] as string) : urls;

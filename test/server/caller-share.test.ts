@@ -48,11 +48,8 @@ function client(target: RunningServer, token?: string, localAddress = "127.0.0.1
 beforeAll(async () => {
   if (db === null) return;
   store = db.openStore(); // poolSize 4: the default share is 2
-  // The flooder's writes wait in its share as long as the test holds the
-  // lock: longer than the default QUEUE_TIMEOUT_MS (overload.test.ts has that).
-  const overload = { queueTimeoutMs: 600_000 };
-  server = await startServer({ store, tokens: [...SCOPED, ...UNSCOPED], overload });
-  open = await startServer({ store, overload });
+  server = await startServer({ store, tokens: [...SCOPED, ...UNSCOPED] });
+  open = await startServer({ store });
 });
 
 afterAll(async () => {
