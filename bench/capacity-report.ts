@@ -13,8 +13,11 @@ export interface CapacityResult {
   capacityRuns: number | null;
   /** The last of the steps from the first on that achieved 95 % of the offered rate, p99 aside. */
   keptUpRuns: number | null;
-  /** The step at twice the capacity (the first failing step when the series reached it). */
-  overload: StepFigures;
+  /**
+   * The step at twice the capacity (the first failing step when the series
+   * reached it); with no passing step, at twice `keptUpRuns`; null when neither.
+   */
+  overload: StepFigures | null;
 }
 
 export const CALLER_LABELS: Record<CallerKind, string> = {
@@ -37,16 +40,27 @@ export function stepTable(result: CapacityResult): string[] {
     "| active runs | offered calls/s | achieved calls/s | p50 ms | p99 ms | admitted p99 ms | failed calls/s by code | unfinished | send lag p99 ms | caller CPU µs/call | server CPU µs/call | db CPU µs/call | machine idle % | step s | passed |",
     "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
   ];
-  const rows = result.steps.includes(result.overload)
-    ? result.steps
-    : [...result.steps, result.overload];
+  const { overload } = result;
+  const rows =
+    overload === null || result.steps.includes(overload)
+      ? result.steps
+      : [...result.steps, overload];
   for (const s of rows) {
-    const label = s === result.overload ? `${s.runs} (overload)` : String(s.runs);
+    const label = s === overload ? `${s.runs} (overload)` : String(s.runs);
     lines.push(
       `| ${label} | ${fmt(s.offeredPerSec, 0)} | ${fmt(s.achievedPerSec, 0)} | ${ms(s.p50Ms)} | ${ms(s.p99Ms)} | ${ms(s.admittedP99Ms)} | ${refusedText(s)} | ${s.unfinished} | ${ms(s.sendLagP99Ms)} | ${fmt(s.callerCpuUsPerCall, 0)} | ${fmt(s.serverCpuUsPerCall, 0)} | ${s.dbCpuUsPerCall === null ? "—" : fmt(s.dbCpuUsPerCall, 0)} | ${fmt(s.machineIdlePct, 0)} | ${fmt(s.stepSeconds, 1)} | ${s.passed ? "yes" : "no"} |`,
     );
   }
   return lines;
+}
+
+/** The summary's overload cells: runs, offered, admitted, failed, admitted p99, on time. */
+function overloadCells(o: StepFigures | null): string {
+  if (o === null) return "— | — | — | — | — | —";
+  const onTime = o.finishedOnTime
+    ? `yes (${fmt(o.stepSeconds)} s)`
+    : `no (${o.unfinished} unfinished, ${fmt(o.stepSeconds)} s)`;
+  return `${o.runs} | ${fmt(o.offeredPerSec, 0)} | ${fmt(o.achievedPerSec, 0)} | ${refusedText(o)} | ${ms(o.admittedP99Ms)} | ${onTime}`;
 }
 
 /** One line per caller × backend: capacity, its CPU, and the overload step. */
@@ -56,16 +70,13 @@ export function summaryTable(results: readonly CapacityResult[]): string[] {
     "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
   ];
   for (const r of results) {
-    const at = r.steps.find((s) => s.runs === r.capacityRuns);
-    const o = r.overload;
+    // The capacity's step, else (no step passed) the last that kept the rate up.
+    const at = r.steps.find((s) => s.runs === (r.capacityRuns ?? r.keptUpRuns));
     const cpu = at
       ? `${fmt(at.callerCpuUsPerCall, 0)} / ${fmt(at.serverCpuUsPerCall, 0)} / ${at.dbCpuUsPerCall === null ? "—" : fmt(at.dbCpuUsPerCall, 0)}`
       : "—";
-    const onTime = o.finishedOnTime
-      ? `yes (${fmt(o.stepSeconds)} s)`
-      : `no (${o.unfinished} unfinished, ${fmt(o.stepSeconds)} s)`;
     lines.push(
-      `| ${CALLER_LABELS[r.caller]} | ${r.backend} | ${r.capacityRuns ?? "< first step"} | ${r.keptUpRuns ?? "< first step"} | ${at ? fmt(at.achievedPerSec, 0) : "—"} | ${at ? ms(at.p99Ms) : "—"} | ${cpu} | ${o.runs} | ${fmt(o.offeredPerSec, 0)} | ${fmt(o.achievedPerSec, 0)} | ${refusedText(o)} | ${ms(o.admittedP99Ms)} | ${onTime} |`,
+      `| ${CALLER_LABELS[r.caller]} | ${r.backend} | ${r.capacityRuns ?? "< first step"} | ${r.keptUpRuns ?? "< first step"} | ${at ? fmt(at.achievedPerSec, 0) : "—"} | ${at ? ms(at.p99Ms) : "—"} | ${cpu} | ${overloadCells(r.overload)} |`,
     );
   }
   return lines;

@@ -63,7 +63,10 @@ export const CAPACITY_SIZES: Record<"full" | "smoke", CapacityOptions> = {
 
 const MYSQL_SERVER = process.env.BENCH_MYSQL_URL ?? "mysql://root@127.0.0.1:3306";
 
-/** Doubling steps from `startRuns` until one fails (or `maxRuns`), then the overload step. */
+/**
+ * Doubling steps from `startRuns` until one fails (or `maxRuns`), then the
+ * overload step at twice the capacity, run unless the series reached it.
+ */
 async function measure(setup: StepSetup, options: CapacityOptions): Promise<CapacityResult> {
   const name = `${setup.caller} ${setup.backend}`;
   const step = async (runs: number) => {
@@ -92,8 +95,10 @@ async function measure(setup: StepSetup, options: CapacityOptions): Promise<Capa
     if (keepingUp) keptUpRuns = runs;
     if (failed && !(options.keepGoing && keptUp)) break;
   }
-  const overloadRuns = 2 * (capacityRuns ?? options.startRuns / 2);
-  const overload = steps.find((s) => s.runs === overloadRuns) ?? (await step(overloadRuns));
+  // Twice the capacity; when no step passed, twice the last that kept the rate up.
+  const base = capacityRuns ?? keptUpRuns;
+  const overload =
+    base === null ? null : (steps.find((s) => s.runs === 2 * base) ?? (await step(2 * base)));
   return {
     caller: setup.caller,
     backend: setup.backend,
