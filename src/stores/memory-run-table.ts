@@ -6,6 +6,7 @@ import {
   type TokenCounters,
 } from "@runstore/client";
 import { COUNTER_FIELDS } from "@runstore/client/internal";
+import type { ChangeKind } from "./change-feed.js";
 import type { PutInput } from "./check-input.js";
 import { MemoryChangeFeed } from "./memory-change-feed.js";
 import { type EvictionEntry, EvictionOrder } from "./memory-eviction.js";
@@ -213,7 +214,7 @@ export class MemoryRunTable {
     this.sizes.set(row.runId, size);
     this.rows.set(row.runId, row);
     this.index(row);
-    this.feed.append("created", recordOf(row), null);
+    this.logChange("created", row, null);
   }
 
   /**
@@ -234,7 +235,7 @@ export class MemoryRunTable {
     if (row.status !== "pending") row.queued = false;
     if (row.status !== "pending" && row.status !== "running") row.holdsSlot = false;
     this.index(row);
-    this.feed.append("updated", recordOf(row), previousStatus);
+    this.logChange("updated", row, previousStatus);
   }
 
   remove(row: StoredRun): void {
@@ -242,7 +243,13 @@ export class MemoryRunTable {
     this.usedBytes -= this.sizes.get(row.runId) ?? 0;
     this.sizes.delete(row.runId);
     this.rows.delete(row.runId);
-    this.feed.append("deleted", recordOf(row), row.status);
+    this.logChange("deleted", row, row.status);
+  }
+
+  /** One change of `row` for the change log: a copy only while someone reads the log. */
+  private logChange(kind: ChangeKind, row: StoredRun, previousStatus: RunStatus | null): void {
+    if (this.feed.keeping()) this.feed.append(kind, recordOf(row), previousStatus);
+    else this.feed.skip();
   }
 
   /** Every row of the thread, in no particular order. */

@@ -23,6 +23,11 @@ export class Wakers {
     });
   }
 
+  /** Waits not ended yet. */
+  get size(): number {
+    return this.waiting.size;
+  }
+
   /** Ends every wait begun so far. */
   wakeAll(): void {
     if (this.waiting.size === 0) return;

@@ -141,6 +141,7 @@ describe("MemoryRunStore's change log", () => {
 
   it("a record keeps the row as it was: later writes do not change it", async () => {
     const store = new MemoryRunStore();
+    await store.changeFeed().head();
     await store.put("a", { threadId: "t", metadata: { v: 1 } });
     await store.put("a", { threadId: "t", metadata: { v: 2 }, status: "running" });
     await store.updateRunCompletion("a", { status: "success", totalTokens: 9 });
@@ -169,6 +170,33 @@ describe("MemoryChangeFeed", () => {
     await expect(feed.read(1n, 10)).rejects.toMatchObject({ reason: "pruned" });
     await expect(feed.read(6n, 10)).rejects.toBeInstanceOf(ChangeLogGap);
     await expect(feed.read(6n, 10)).rejects.toMatchObject({ reason: "ahead" });
+  });
+
+  it("keeps nothing until read, and stops keeping keepAfterReadMs after the last read", async () => {
+    const store = new MemoryRunStore();
+    const feed = store.changeFeed();
+    await store.put("a", { threadId: "t" });
+    await store.put("b", { threadId: "t" });
+    // Nobody read the log: two sequences used, no record kept.
+    expect(await feed.head()).toBe(2n);
+    await expect(feed.read(0n, 10)).rejects.toMatchObject({ reason: "pruned" });
+    await store.put("c", { threadId: "t" });
+    expect((await feed.read(2n, 10)).map((r) => [r.sequence, r.run.runId])).toEqual([[3n, "c"]]);
+
+    // keepAfterReadMs 0: kept only while a reader waits.
+    const brief = new MemoryChangeFeed(10, 0);
+    expect(brief.keeping()).toBe(false);
+    brief.skip();
+    const abort = new AbortController();
+    const waiting = brief.waitForChange(1n, 60_000, abort.signal);
+    expect(brief.keeping()).toBe(true);
+    brief.append("created", run("x"), null);
+    await waiting;
+    expect(brief.keeping()).toBe(false);
+    brief.skip();
+    expect(await brief.head()).toBe(3n);
+    await expect(brief.read(1n, 10)).rejects.toMatchObject({ reason: "pruned" });
+    expect(await brief.read(3n, 10)).toEqual([]);
   });
 
   it("waitForChange resolves on an append, at once when one is there, and on abort", async () => {
