@@ -13,12 +13,9 @@ from tests.support.requirements import require_grpc
 require_grpc()
 
 import asyncio  # noqa: E402
-import json  # noqa: E402
 import os  # noqa: E402
-import re  # noqa: E402
 import subprocess  # noqa: E402
 import unittest  # noqa: E402
-import urllib.request  # noqa: E402
 from typing import Any, ClassVar  # noqa: E402
 from unittest import mock  # noqa: E402
 from urllib.parse import unquote, urlsplit  # noqa: E402
@@ -37,6 +34,7 @@ from tests.support.mysql import (  # noqa: E402
     ScratchDatabase,
     create_test_database,
 )
+from tests.support.metrics import metric, metrics_url  # noqa: E402
 from tests.support.server import ServerProcess  # noqa: E402
 from tests.support.until import until  # noqa: E402
 
@@ -45,25 +43,6 @@ _EAGER = RetryPolicy(max_attempts=1000, initial_backoff=0.001, max_backoff=0.001
 
 #: A safety net for a condition the test waits on, not a speed limit.
 _SAFETY_NET = 30.0
-
-
-def _metrics_url(server: ServerProcess) -> str:
-    for line in server.output().splitlines():
-        if "serving Prometheus metrics" in line:
-            return str(json.loads(line)["url"])
-    raise AssertionError(f"no metrics URL in:\n{server.output()}")
-
-
-def _metric(url: str, name: str, labels: str = "") -> float:
-    """The sum of the samples of ``name`` whose labels contain ``labels``."""
-    with urllib.request.urlopen(url, timeout=30) as response:
-        text = response.read().decode()
-    pattern = rf"^{name}(?:\{{([^}}]*)\}})? (\S+)$"
-    return sum(
-        float(value)
-        for found, value in re.findall(pattern, text, re.MULTILINE)
-        if labels in found
-    )
 
 
 class RowLock:
@@ -132,10 +111,10 @@ class OverloadRetryTest(unittest.IsolatedAsyncioTestCase):
             }
         )
         cls.addClassCleanup(cls.server.stop)
-        cls.metrics = _metrics_url(cls.server)
+        cls.metrics = metrics_url(cls.server)
 
     async def metric(self, name: str, labels: str = "") -> float:
-        return await asyncio.to_thread(_metric, self.metrics, name, labels)
+        return await asyncio.to_thread(metric, self.metrics, name, labels)
 
     async def start_run_attempts(self, code: str) -> float:
         return await self.metric(

@@ -6,7 +6,7 @@ import { createMetrics, type Metrics } from "../../src/metrics.js";
 import { Overload, type OverloadLimits } from "../../src/overload.js";
 import { type RunningServer, startServer } from "../../src/server.js";
 import { MysqlRunStore } from "../../src/stores/mysql-run-store.js";
-import { createTestDatabase, lockRow, runningStatements } from "../support/mysql.js";
+import { createTestDatabase, lockRowForTest, runningStatements } from "../support/mysql.js";
 import { until } from "../support/until.js";
 
 // Graceful overload (docs/operations.md, "Overload"): a row lock held by a
@@ -70,16 +70,7 @@ function client(server: RunningServer, retry: RetryOptions | false = false) {
 }
 
 /** lockRow, released when the test ends at the latest. */
-async function lock(runId: string): Promise<() => Promise<void>> {
-  const release = await lockRow((db as NonNullable<typeof db>).url, runId);
-  let released: Promise<void> | undefined;
-  const once = () => {
-    released ??= release();
-    return released;
-  };
-  onTestFinished(once);
-  return once;
-}
+const lock = (runId: string) => lockRowForTest((db as NonNullable<typeof db>).url, runId);
 
 /** The calls held on the locked row, running on MySQL now. */
 const heldUpdates = () => runningStatements(db as NonNullable<typeof db>, "UPDATE runs");

@@ -2,11 +2,11 @@ import type { ChildProcess } from "node:child_process";
 import { Code, createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { RemoteRunStore } from "@runstore/client";
-import { afterAll, describe, expect, it, onTestFinished } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import * as pbHealth from "../../src/gen/grpc/health/v1/health_pb.js";
 import { logLines, spawnServer } from "../support/child-server.js";
 import { failureOf } from "../support/failure.js";
-import { createTestDatabase, lockRow, runningStatements } from "../support/mysql.js";
+import { createTestDatabase, lockRowForTest, runningStatements } from "../support/mysql.js";
 
 // Graceful shutdown of a real server process on MySQL, with a call in flight:
 // a row lock held by the test keeps that call waiting for as long as we like.
@@ -23,16 +23,7 @@ describe("graceful shutdown on SIGTERM", () => {
   /** The UPDATE a test holds on its row lock, while it runs on MySQL. */
   const heldUpdates = () => runningStatements(db, "UPDATE runs");
   /** lockRow, released when the test ends at the latest: a held lock would block drop(). */
-  const lockUntilReleased = async (runId: string): Promise<() => Promise<void>> => {
-    const release = await lockRow(db.url, runId);
-    let released: Promise<void> | undefined;
-    const once = () => {
-      released ??= release();
-      return released;
-    };
-    onTestFinished(once);
-    return once;
-  };
+  const lockUntilReleased = (runId: string) => lockRowForTest(db.url, runId);
 
   it("health goes NOT_SERVING, new calls are refused, the in-flight call finishes, exit 0", async () => {
     const server = await spawnServer({ DATABASE_URL: db.url, SHUTDOWN_GRACE_MS: "10000" });

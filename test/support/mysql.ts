@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { appendFileSync } from "node:fs";
 import { createConnection } from "mysql2/promise";
-import { expect } from "vitest";
+import { expect, onTestFinished } from "vitest";
 import { migrate } from "../../src/stores/mysql-migrations.js";
 import { createMysqlPool } from "../../src/stores/mysql-pool.js";
 import { MysqlRunStore, type SqlPool } from "../../src/stores/mysql-run-store.js";
@@ -103,6 +103,22 @@ export async function lockRow(url: string, runId: string): Promise<() => Promise
     await connection.query("ROLLBACK");
     await connection.end();
   };
+}
+
+/**
+ * lockRow for one test: the lock is released when the test ends at the
+ * latest (a held lock would block the database's drop()); releasing it
+ * earlier and again is safe.
+ */
+export async function lockRowForTest(url: string, runId: string): Promise<() => Promise<void>> {
+  const release = await lockRow(url, runId);
+  let released: Promise<void> | undefined;
+  const once = () => {
+    released ??= release();
+    return released;
+  };
+  onTestFinished(once);
+  return once;
 }
 
 /**
