@@ -30,6 +30,9 @@ export const SEQUENCE_BATCH = 5000;
 
 const NO_COUNTER = "runstore_change_counter has no row: run the migrations";
 
+/** Tries of head() in a row that number nothing (another node keeps winning the counter) before UNAVAILABLE. */
+const HEAD_STALLS = 50;
+
 /** The most changes one read() returns. */
 export const MAX_READ = 5000;
 
@@ -37,6 +40,8 @@ export const MAX_READ = 5000;
 export const CHANGE_STATEMENTS = {
   /** The counter, locked; no row when another sequencer of this node holds it (it numbers, this one need not). */
   lockCounter: "SELECT last_seq FROM runstore_change_counter WHERE id = 1 FOR UPDATE SKIP LOCKED",
+  /** The counter, locked, waiting for a sequencer that holds it (head(): its numbers must be counted). */
+  lockCounterWaiting: "SELECT last_seq FROM runstore_change_counter WHERE id = 1 FOR UPDATE",
   /** The oldest unnumbered changes no uncommitted writer holds, in index order (no sort). */
   unnumbered:
     "SELECT change_id FROM runstore_changes FORCE INDEX (changes_unnumbered) " +
@@ -95,8 +100,44 @@ export class MysqlChangeFeed implements ChangeFeed {
     return this.feedId;
   }
 
-  head(): Promise<bigint> {
-    return this.sequence();
+  /**
+   * The newest number once every change committed before the call has one:
+   * a watch "from now" starts after all of them. Unlike the poll it waits
+   * for a sequencer holding the counter (skipping it answered a counter
+   * without that sequencer's numbers), and it numbers the whole backlog,
+   * SEQUENCE_BATCH at a time: a database nobody watched holds every change
+   * since unnumbered (pruned after CHANGE_LOG_HOURS).
+   */
+  async head(): Promise<bigint> {
+    let stalled = 0;
+    for (;;) {
+      const polled = await this.poll();
+      if (!polled.waiting) return polled.lastSeq;
+      let numbered: bigint | null = null;
+      try {
+        numbered = await this.db.transaction((tx) =>
+          numberChanges(tx, CHANGE_STATEMENTS.lockCounterWaiting),
+        );
+      } catch (error) {
+        if (!(error instanceof ConnectError && error.code === Code.Unavailable)) throw error;
+      }
+      stalled = numbered !== null && numbered > polled.lastSeq ? 0 : stalled + 1;
+      if (stalled >= HEAD_STALLS) {
+        throw new ConnectError(
+          `the change log's counter made no progress in ${HEAD_STALLS} tries; try again`,
+          Code.Unavailable,
+        );
+      }
+    }
+  }
+
+  /** The counter, and whether a committed change waits for a number: one read, no lock. */
+  private async poll(): Promise<{ lastSeq: bigint; waiting: boolean }> {
+    const [polled] = rowsOf<{ last_seq: number | string; waiting: number | string }>(
+      await this.db.run(CHANGE_STATEMENTS.poll, []),
+    );
+    if (polled === undefined) throw new Error(NO_COUNTER);
+    return { lastSeq: big(polled.last_seq), waiting: Number(polled.waiting) === 1 };
   }
 
   async read(after: bigint, limit: number): Promise<ChangeRecord[]> {
@@ -150,14 +191,13 @@ export class MysqlChangeFeed implements ChangeFeed {
    * later run. A database that does not answer fails the counter's read too.
    */
   async sequence(): Promise<bigint> {
-    const [polled] = rowsOf<{ last_seq: number | string; waiting: number | string }>(
-      await this.db.run(CHANGE_STATEMENTS.poll, []),
-    );
-    if (polled === undefined) throw new Error(NO_COUNTER);
-    if (Number(polled.waiting) !== 1) return big(polled.last_seq);
+    const polled = await this.poll();
+    if (!polled.waiting) return polled.lastSeq;
     let numbered: bigint | null = null;
     try {
-      numbered = await this.db.transaction((tx) => numberChanges(tx));
+      numbered = await this.db.transaction((tx) =>
+        numberChanges(tx, CHANGE_STATEMENTS.lockCounter),
+      );
     } catch (error) {
       if (!(error instanceof ConnectError && error.code === Code.Unavailable)) throw error;
     }
@@ -178,10 +218,8 @@ export class MysqlChangeFeed implements ChangeFeed {
  * changes; the counter after it, or null when another sequencer held the
  * counter.
  */
-async function numberChanges(tx: SqlTransaction): Promise<bigint | null> {
-  const [counter] = rowsOf<{ last_seq: number | string }>(
-    await tx.run(CHANGE_STATEMENTS.lockCounter, []),
-  );
+async function numberChanges(tx: SqlTransaction, lockCounter: string): Promise<bigint | null> {
+  const [counter] = rowsOf<{ last_seq: number | string }>(await tx.run(lockCounter, []));
   if (counter === undefined) return null;
   const last = big(counter.last_seq);
   const ids = rowsOf<{ change_id: number | string }>(

@@ -1,11 +1,11 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { PutFields, RunRecord } from "@runstore/client";
 import { createConnection } from "mysql2/promise";
-import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { RetentionSweeper, startRetention } from "../../src/retention.js";
 import { ChangeLogGap, type ChangeRecord } from "../../src/stores/change-feed.js";
 import { MemoryRunStore } from "../../src/stores/memory-run-store.js";
-import type { MysqlChangeFeed } from "../../src/stores/mysql-change-feed.js";
+import { type MysqlChangeFeed, SEQUENCE_BATCH } from "../../src/stores/mysql-change-feed.js";
 import { createMysqlPool } from "../../src/stores/mysql-pool.js";
 import { MysqlRunStore } from "../../src/stores/mysql-run-store.js";
 import { createTestDatabase, runningStatements } from "../support/mysql.js";
@@ -289,6 +289,47 @@ if (db === null) {
   });
 
   describe("numbering", () => {
+    it("head() waits for a sequencer holding the counter: a change committed before it is counted", async () => {
+      const start = await feed.head();
+      const holder = await createConnection({ uri: db.url });
+      try {
+        await holder.query("BEGIN");
+        await holder.query("SELECT last_seq FROM runstore_change_counter WHERE id = 1 FOR UPDATE");
+        await store.put("before-head", pending());
+        const head = feed.head();
+        // The poll sees the committed change; head() then waits on the counter lock.
+        await vi.waitFor(
+          async () =>
+            expect(
+              await runningStatements(
+                db,
+                "SELECT last_seq FROM runstore_change_counter WHERE id = 1 FOR UPDATE",
+              ),
+            ).toBe(1),
+          { timeout: 15_000, interval: 20 },
+        );
+        await holder.query("COMMIT");
+        expect(await head).toBe(start + 1n);
+      } finally {
+        await holder.end();
+      }
+    });
+
+    it("head() numbers the whole backlog, past one sequencer batch", async () => {
+      const start = await feed.head();
+      const count = SEQUENCE_BATCH + 7;
+      const values = Array.from(
+        { length: count },
+        (_, i) => `('backlog-${i}', 't', 'pending', 'reject', '{}', '{}', NOW(6), NOW(6))`,
+      );
+      await pool.query(
+        `INSERT INTO runs (run_id, thread_id, status, multitask_strategy, metadata, kwargs, created_at, updated_at) VALUES ${values.join(",")}`,
+      );
+      expect(await unnumbered()).toBe(count);
+      expect(await feed.head()).toBe(start + BigInt(count));
+      expect(await unnumbered()).toBe(0);
+    });
+
     it("commit order, not change_id order: a change committed later is numbered later", async () => {
       const start = await feed.head();
       const slow = await createConnection({ uri: db.url });
