@@ -107,7 +107,9 @@ await round(); // warm-up
 for (let r = 0; r < ROUNDS; r++) results.push(await round());
 const rates = results.map((r) => r.perSecond).sort((a, b) => a - b);
 const median = rates[Math.floor(rates.length / 2)] ?? 0;
-const log = hasChangeFeed(new MemoryRunStore()) ? "change log, nobody watching" : "without change log";
+const log = hasChangeFeed(new MemoryRunStore())
+  ? "change log, nobody watching"
+  : "without change log";
 console.log(
   JSON.stringify({
     variant: `${log}${flags.watch ? ", one watcher" : ""}`,

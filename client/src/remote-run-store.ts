@@ -38,13 +38,13 @@ import {
   usageSnapshotRequest,
 } from "./remote-coordination.js";
 import { RemoteHistory, type RpcName } from "./remote-history.js";
-import { watchRuns } from "./remote-watch.js";
 import {
   countersToProto,
   lease as leaseRequest,
   optionalTimestamp,
   text,
 } from "./remote-request.js";
+import { watchRuns } from "./remote-watch.js";
 import {
   isIdempotent,
   type RetryOptions,
