@@ -25,7 +25,8 @@ class MemoryScopedContractTest(*contract.SCOPED_RULES, backends.ServerTestCase):
 
 
 class MemoryWatchContractTest(watch_case_rules("memory"), WatchCaseTest):  # type: ignore[misc]
-    """The cases that need servers of their own (watch-*.json) on the in-memory backend,
-    each case on server processes of its own."""
+    """The watch cases (watch-*.json) on the in-memory backend: those that restart or
+    add servers or change settings on server processes of their own, the
+    others on one server the class shares."""
 
     backend = "memory"

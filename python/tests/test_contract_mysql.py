@@ -25,7 +25,8 @@ class MysqlScopedContractTest(*contract.SCOPED_RULES, backends.ServerTestCase): 
 
 
 class MysqlWatchContractTest(watch_case_rules("mysql"), WatchCaseTest):  # type: ignore[misc]
-    """The cases that need servers of their own (watch-*.json) on the MySQL backend,
-    each case on server processes of its own."""
+    """The watch cases (watch-*.json) on the MySQL backend: those that restart or
+    add servers or change settings on server processes of their own, the
+    others on one server the class shares."""
 
     backend = "mysql"

@@ -29,7 +29,7 @@ from .case_watch_format import (
     watch_action_of,
 )
 
-from .case_servers import CaseServers
+from .case_servers import CaseServers, SharedCaseServers, WatchServers
 from .case_watch import WatchSteps
 
 __all__ = [
@@ -523,13 +523,13 @@ async def _run_step(step: Step, context: _Context, where: str) -> None:
         await _run_call(step, context, where)
 
 
-async def run_case(store: GrpcRunStore | CaseStores | CaseServers, case: ContractCase) -> None:
+async def run_case(store: GrpcRunStore | CaseStores | WatchServers, case: ContractCase) -> None:
     """Runs a case's steps in order; the first mismatch raises AssertionError.
     ``store`` is the store every step calls, or for a case with tokens the
     CaseStores giving each step's store, or for a case that needs servers of
     its own (watch steps) its CaseServers, through which its calls go to the
-    replica of the moment."""
-    if isinstance(store, CaseServers):
+    replica of the moment, or the class's shared server (SharedCaseServers)."""
+    if isinstance(store, (CaseServers, SharedCaseServers)):
         await _run_with_servers(store, case)
         return
     stores = (lambda _name: store) if isinstance(store, GrpcRunStore) else store
@@ -538,8 +538,8 @@ async def run_case(store: GrpcRunStore | CaseStores | CaseServers, case: Contrac
         await _run_step(step, context, f"step {i + 1}")
 
 
-async def _run_with_servers(servers: CaseServers, case: ContractCase) -> None:
-    token_of = _case_token_of(case)
+async def _run_with_servers(servers: WatchServers, case: ContractCase) -> None:
+    token_of = _case_token_of(case, servers.requires_tokens)
     memory = CaseMemory()
     context = _Context(memory, case.record_keys, lambda _name: servers.store("a", None))
 
@@ -558,16 +558,18 @@ async def _run_with_servers(servers: CaseServers, case: ContractCase) -> None:
         await watch.close_all()
 
 
-def _case_token_of(case: ContractCase) -> Callable[[str | None], str | None]:
-    """The bearer token of a step of a case with servers of its own: its
-    "as" token's, else the unscoped admin token when the case has tokens
-    (its servers require them), else none."""
-    tokens = case.tokens
+def _case_token_of(
+    case: ContractCase, requires_tokens: bool
+) -> Callable[[str | None], str | None]:
+    """The bearer token of a step of a watch case: its "as" token's, else
+    the unscoped admin token when the servers require tokens (a case with
+    tokens, or a shared server started with some case's), else none."""
+    tokens = case.tokens or {}
 
     def token(name: str | None) -> str | None:
-        if tokens is None:
-            return None
-        return ADMIN_TOKEN if name is None else token_of(tokens[name])
+        if name is not None:
+            return token_of(tokens[name])
+        return ADMIN_TOKEN if requires_tokens else None
 
     return token
 

@@ -26,7 +26,7 @@ from .case_values import CaseMemory, mismatches, resolve
 from .case_watch_format import expected_count
 
 if TYPE_CHECKING:
-    from .case_servers import CaseServers
+    from .case_servers import WatchServers
 
 __all__ = ["WatchSteps"]
 
@@ -117,7 +117,7 @@ class WatchSteps:
 
     def __init__(
         self,
-        servers: CaseServers,
+        servers: WatchServers,
         memory: CaseMemory,
         record_keys: tuple[str, ...] | None,
         token_of: Callable[[str | None], str | None],
