@@ -45,6 +45,8 @@ export interface StepFigures {
   machineIdlePct: number;
   /** From "go" to the caller's last line (or its kill), seconds. */
   stepSeconds: number;
+  /** False when the caller was killed before it reported (every call then counts as unfinished). */
+  reported: boolean;
   /** Ended within duration + grace with every call answered. */
   finishedOnTime: boolean;
   passed: boolean;
@@ -88,13 +90,15 @@ function sendLagP99Ms(schedule: CapacitySchedule, records: CallerRecords): numbe
     const sent = records.sentUs[i] ?? -1;
     if (after < 0 && sent >= 0) lags.push(sent - at * 1000);
   });
-  return (
-    quantile(
-      lags.sort((a, b) => a - b),
-      0.99,
-    ) / 1000
+  return quantileMs(
+    lags.sort((a, b) => a - b),
+    0.99,
   );
 }
+
+/** The `at` quantile of sorted µs values in ms; NaN for none. */
+const quantileMs = (sorted: readonly number[], at: number) =>
+  sorted.length === 0 ? Number.NaN : quantile(sorted, at) / 1000;
 
 /** The figures of one step. */
 export function stepFigures(
@@ -103,6 +107,7 @@ export function stepFigures(
   records: CallerRecords,
   cpu: StepCpu,
   stepSeconds: number,
+  reported = true,
 ): StepFigures {
   const seconds = schedule.durationMs / 1000;
   const calls = measuredCalls(schedule, records);
@@ -117,19 +122,19 @@ export function stepFigures(
       refusedPerSec[code] = (refusedPerSec[code] ?? 0) + 1 / seconds;
   }
   const answered = answersInWindow(schedule, records);
-  const perCall = (us: number) => us / Math.max(1, answered.all);
+  const perCall = (us: number) => (answered.all === 0 ? Number.NaN : us / answered.all);
   const unfinished = records.endUs.filter((end) => end < 0).length;
   const offeredPerSec = calls.length / seconds;
   const achievedPerSec = answered.ok / seconds;
-  const p99Ms = quantile(all, 0.99) / 1000;
+  const p99Ms = quantileMs(all, 0.99);
   const bound = (schedule.warmupMs + schedule.durationMs + schedule.graceMs) / 1000;
   return {
     runs,
     offeredPerSec,
     achievedPerSec,
-    p50Ms: quantile(all, 0.5) / 1000,
+    p50Ms: quantileMs(all, 0.5),
     p99Ms,
-    admittedP99Ms: quantile(ok, 0.99) / 1000,
+    admittedP99Ms: quantileMs(ok, 0.99),
     refusedPerSec,
     unfinished,
     sendLagP99Ms: sendLagP99Ms(schedule, records),
@@ -138,6 +143,7 @@ export function stepFigures(
     dbCpuUsPerCall: cpu.dbUs === null ? null : perCall(cpu.dbUs),
     machineIdlePct: 100 * cpu.machineIdle,
     stepSeconds,
+    reported,
     // One second of slack for the caller's own start and exit around the bound.
     finishedOnTime: unfinished === 0 && stepSeconds <= bound + 1,
     passed: p99Ms < P99_LIMIT_MS && achievedPerSec >= ACHIEVED_SHARE * offeredPerSec,

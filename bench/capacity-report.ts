@@ -25,8 +25,9 @@ export const CALLER_LABELS: Record<CallerKind, string> = {
   typescript: "TypeScript RemoteRunStore",
 };
 
-const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : "∞");
-const ms = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : "> grace");
+const fmt = (n: number, digits = 1) =>
+  Number.isNaN(n) ? "—" : Number.isFinite(n) ? n.toFixed(digits) : "∞";
+const ms = (n: number) => (Number.isNaN(n) ? "—" : Number.isFinite(n) ? n.toFixed(1) : "> grace");
 
 /** Failed calls per second by code, "—" for none. */
 export function refusedText(step: StepFigures): string {
@@ -48,7 +49,7 @@ export function stepTable(result: CapacityResult): string[] {
   for (const s of rows) {
     const label = s === overload ? `${s.runs} (overload)` : String(s.runs);
     lines.push(
-      `| ${label} | ${fmt(s.offeredPerSec, 0)} | ${fmt(s.achievedPerSec, 0)} | ${ms(s.p50Ms)} | ${ms(s.p99Ms)} | ${ms(s.admittedP99Ms)} | ${refusedText(s)} | ${s.unfinished} | ${ms(s.sendLagP99Ms)} | ${fmt(s.callerCpuUsPerCall, 0)} | ${fmt(s.serverCpuUsPerCall, 0)} | ${s.dbCpuUsPerCall === null ? "—" : fmt(s.dbCpuUsPerCall, 0)} | ${fmt(s.machineIdlePct, 0)} | ${fmt(s.stepSeconds, 1)} | ${s.passed ? "yes" : "no"} |`,
+      `| ${label} | ${fmt(s.offeredPerSec, 0)} | ${fmt(s.achievedPerSec, 0)} | ${ms(s.p50Ms)} | ${ms(s.p99Ms)} | ${ms(s.admittedP99Ms)} | ${refusedText(s)} | ${s.unfinished} | ${ms(s.sendLagP99Ms)} | ${fmt(s.callerCpuUsPerCall, 0)} | ${fmt(s.serverCpuUsPerCall, 0)} | ${s.dbCpuUsPerCall === null ? "—" : fmt(s.dbCpuUsPerCall, 0)} | ${fmt(s.machineIdlePct, 0)} | ${fmt(s.stepSeconds, 1)}${s.reported ? "" : " (caller killed)"} | ${s.passed ? "yes" : "no"} |`,
     );
   }
   return lines;

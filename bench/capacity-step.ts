@@ -142,7 +142,7 @@ async function play(setup: StepSetup, server: Served, schedule: CapacitySchedule
     };
     const records = await within(caller.records, bound, none);
     const seconds = (performance.now() - began) / 1000;
-    return { records, seconds, cpu: bracket.cpu() };
+    return { records, seconds, cpu: bracket.cpu(), reported: records !== none };
   } finally {
     caller.child.kill("SIGKILL");
   }
@@ -166,8 +166,8 @@ export async function capacityStep(
   writeFileSync(file, JSON.stringify(schedule));
   const server = await serve(`runstore-${setup.backend}`, ["dist/main.js"], setup.serverEnv);
   try {
-    const { records, seconds, cpu } = await play(setup, server, schedule, file);
-    return stepFigures(runs, schedule, records, cpu, seconds);
+    const { records, seconds, cpu, reported } = await play(setup, server, schedule, file);
+    return stepFigures(runs, schedule, records, cpu, seconds, reported);
   } finally {
     server.child.kill("SIGKILL");
     rmSync(file, { force: true });
