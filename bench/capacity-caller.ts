@@ -89,11 +89,16 @@ function play(store: RemoteRunStore, schedule: CapacitySchedule): Promise<Caller
   const now = () => Math.round((performance.now() - t0) * 1000);
   const windowEnd = schedule.warmupMs + schedule.durationMs;
   let outstanding = 0;
-  let sending = true;
+  // The step ends once the window is over, every call fired and answered (or the grace passed).
+  let windowOver = false;
+  let allFired = false;
   let finish: () => void = () => {};
   const finished = new Promise<void>((resolve) => {
     finish = resolve;
   });
+  const endIfDone = () => {
+    if (windowOver && allFired && outstanding === 0) finish();
+  };
   const fire = (i: number) => {
     outstanding++;
     sentUs[i] = now();
@@ -103,7 +108,7 @@ function play(store: RemoteRunStore, schedule: CapacitySchedule): Promise<Caller
       outstanding--;
       const next = chained.get(i);
       if (next !== undefined) fire(next);
-      else if (!sending && outstanding === 0) finish();
+      else endIfDone();
     };
     call(store, events[i] as CapacityEvent).then(
       () => settle(),
@@ -118,14 +123,17 @@ function play(store: RemoteRunStore, schedule: CapacitySchedule): Promise<Caller
     }
     if (i < events.length) {
       setTimeout(tick, Math.max(0, (events[i] as CapacityEvent)[0] - now() / 1000));
+      return;
     }
+    allFired = true;
+    endIfDone();
   };
   tick();
   setTimeout(() => process.stdout.write("measuring\n"), schedule.warmupMs);
   setTimeout(() => {
     process.stdout.write("measured\n");
-    sending = false;
-    if (outstanding === 0) finish();
+    windowOver = true;
+    endIfDone();
   }, windowEnd);
   setTimeout(finish, windowEnd + schedule.graceMs);
   return finished.then(() => ({ sentUs, endUs, codes }));

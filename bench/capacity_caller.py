@@ -74,7 +74,9 @@ class Player:
         self.loop = asyncio.get_running_loop()
         self.start = self.loop.time()
         self.outstanding = 0
-        self.sending = True
+        # The step ends once the window is over, every call fired and answered (or the grace passed).
+        self.window_over = False
+        self.all_fired = False
         self.done = asyncio.Event()
         self.tasks: set[asyncio.Task[None]] = set()
 
@@ -98,8 +100,8 @@ class Player:
         following = self.chained.get(i)
         if following is not None:
             self.fire(following)
-        elif not self.sending and self.outstanding == 0:
-            self.done.set()
+        else:
+            self.end_if_done()
 
     async def send_all(self) -> None:
         behind = 0
@@ -114,17 +116,23 @@ class Player:
                 await asyncio.sleep(0)
             if event[5] < 0:
                 self.fire(i)
+        self.all_fired = True
+        self.end_if_done()
 
-    def stop_sending(self) -> None:
-        print("measured", flush=True)
-        self.sending = False
-        if self.outstanding == 0:
+    def end_if_done(self) -> None:
+        if self.window_over and self.all_fired and self.outstanding == 0:
             self.done.set()
+
+    def end_window(self) -> None:
+        print("measured", flush=True)
+        self.window_over = True
+        self.end_if_done()
+
 
     async def play(self, warmup_ms: float, duration_ms: float, grace_ms: float) -> None:
         window_end = (warmup_ms + duration_ms) / 1000
         self.loop.call_at(self.start + warmup_ms / 1000, lambda: print("measuring", flush=True))
-        self.loop.call_at(self.start + window_end, self.stop_sending)
+        self.loop.call_at(self.start + window_end, self.end_window)
         self.loop.call_at(self.start + window_end + grace_ms / 1000, self.done.set)
         sender = self.loop.create_task(self.send_all())
         await self.done.wait()
