@@ -81,6 +81,7 @@ import {
   listPendingPage,
 } from "./mysql-pages.js";
 import { createMysqlPool, type MysqlOptions } from "./mysql-pool.js";
+import { ProgressBatch, progressBatchEnabled, progressValues } from "./mysql-progress-batch.js";
 import { claimSweep, pruneChanges, sweepTerminal } from "./mysql-retention.js";
 import {
   COLUMNS,
@@ -275,6 +276,8 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolSt
   private readonly maxAllowedPacketBytes: number | null;
   /** KILL QUERYs not yet answered; shared with every call view, awaited by close(). */
   private readonly kills = new Set<Promise<void>>();
+  /** Groups progress writes (null with MYSQL_PROGRESS_BATCH=0); shared with every call view. */
+  private readonly progressBatch: ProgressBatch | null;
 
   /**
    * `control` runs KILL QUERY when a call's deadline passes or it is
@@ -286,15 +289,29 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolSt
    * reads it at start-up; a test may give a smaller one): a write whose
    * statement would be larger is refused before it is sent
    * (mysql-packet-limit.ts). Without it, the database's own refusal is
-   * answered the same way.
+   * answered the same way. `progressBatch` groups concurrent progress
+   * writes (default: on unless MYSQL_PROGRESS_BATCH=0).
    */
   constructor(
     private readonly pool: SqlPool,
-    options: { queryTimeoutMs?: number; maxAllowedPacketBytes?: number } = {},
+    options: {
+      queryTimeoutMs?: number;
+      maxAllowedPacketBytes?: number;
+      progressBatch?: boolean;
+    } = {},
     private readonly control?: SqlPool,
   ) {
     this.queryTimeoutMs = options.queryTimeoutMs ?? 10_000;
     this.maxAllowedPacketBytes = options.maxAllowedPacketBytes ?? null;
+    this.progressBatch =
+      (options.progressBatch ?? progressBatchEnabled())
+        ? new ProgressBatch({
+            run: (sql, values) => this.run(sql, values),
+            cutOff,
+            maxAllowedPacketBytes: this.maxAllowedPacketBytes,
+            singleSql: STATEMENTS.updateRunProgress,
+          })
+        : null;
   }
 
   /** A store with its own pools; close() ends them. */
@@ -467,16 +484,20 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolSt
     );
   }
 
+  /**
+   * Grouped with the progress writes that arrive with it (mysql-progress-batch.ts),
+   * except on a view with owners, which keeps its own transaction per write.
+   */
   async updateRunProgress(runId: string, progress: RunProgress): Promise<void> {
     const input = checkProgress(runId, progress);
-    await this.writeSession(input.runId).run(STATEMENTS.updateRunProgress, [
-      ...COUNTER_FIELDS.map(([name]) => input.counters[name] ?? null),
-      input.lastAiMessage,
-      input.firstHumanMessage,
-      input.tokenUsageByModel === null ? null : usageMapToSql(input.tokenUsageByModel),
-      toSql(nowTimestamp()),
-      input.runId,
-    ]);
+    const now = nowTimestamp();
+    const single = (values: SqlValues) =>
+      this.writeSession(input.runId).run(STATEMENTS.updateRunProgress, values);
+    if (this.progressBatch === null || this.owners !== null) {
+      await single(progressValues(input, now));
+      return;
+    }
+    await this.progressBatch.write(input, now, single, this.callSignal);
   }
 
   async listPending(options?: RecoveryOptions): Promise<RunRecord[]> {
