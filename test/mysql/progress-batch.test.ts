@@ -6,7 +6,7 @@ import { createMysqlPool } from "../../src/stores/mysql-pool.js";
 import { BATCH_PROGRESS } from "../../src/stores/mysql-progress-batch.js";
 import { MysqlRunStore, type SqlPool, STATEMENTS } from "../../src/stores/mysql-run-store.js";
 import { failureOf } from "../support/failure.js";
-import { createTestDatabase } from "../support/mysql.js";
+import { createTestDatabase, lockRowForTest, runningStatements } from "../support/mysql.js";
 
 // Issue 18 item 3, group commit: progress writes that arrive together go to
 // the database as one statement, each row still as if written alone (only
@@ -174,6 +174,60 @@ describe("group commit of progress writes on MySQL", () => {
       [hex("m-😀")]: 1,
       [hex("m-dup")]: 2,
     });
+  });
+
+  it("the batch statement joins each input to its run by primary key (eq_ref)", async () => {
+    const connection = await createConnection({ uri: db.url });
+    try {
+      const inputs = JSON.stringify([{ run_id: hex("x1") }, { run_id: hex("x2") }]);
+      const [plan] = await connection.query(`EXPLAIN ${BATCH_PROGRESS}`, [inputs]);
+      const runs = (plan as { table: string; type: string; key: string | null }[]).find(
+        (row) => row.table === "runs",
+      );
+      expect([runs?.type, runs?.key]).toEqual(["eq_ref", "PRIMARY"]);
+    } finally {
+      await connection.end();
+    }
+  });
+
+  it("a caller whose signal aborts while its write rides in a batch is answered at once; the write may still apply", async () => {
+    if (db === null) return;
+    for (const id of ["q1", "q2", "q3"]) await store.put(id, { threadId: "tq", status: "running" });
+    const release = await lockRowForTest(db.url, "q1");
+    const controller = new AbortController();
+    const calls = [
+      store.updateRunProgress("q1", { totalTokens: 1 }),
+      store.withCallSignal(controller.signal).updateRunProgress("q2", { totalTokens: 2 }),
+      store.updateRunProgress("q3", { totalTokens: 3 }),
+    ];
+    await expect.poll(() => runningStatements(db, "UPDATE JSON_TABLE")).toBe(1);
+    controller.abort();
+    expect((await failureOf(calls[1] as Promise<void>)).code).toBe(Code.Canceled);
+    await release();
+    await Promise.all([calls[0], calls[2]]);
+    const stored = await Promise.all(["q1", "q2", "q3"].map((id) => store.get(id)));
+    // q2's answer was lost, not its write: it rode in the statement that committed.
+    expect(stored.map((r) => r?.totalTokens)).toEqual([1, 2, 3]);
+  });
+
+  it("a caller whose signal aborts while its write still waits is answered at once and the write never runs", async () => {
+    if (db === null) return;
+    await store.put("w1", { threadId: "tw", status: "running" });
+    const release = await lockRowForTest(db.url, "w1");
+    progress.length = 0;
+    const controller = new AbortController();
+    const first = store.updateRunProgress("w1", { totalTokens: 1 });
+    const second = store
+      .withCallSignal(controller.signal)
+      .updateRunProgress("w1", { totalTokens: 2, lastAiMessage: "never" });
+    await expect.poll(() => runningStatements(db, "UPDATE runs SET")).toBe(1);
+    controller.abort();
+    expect((await failureOf(second)).code).toBe(Code.Canceled);
+    await release();
+    await first;
+    const stored = await store.get("w1");
+    expect([stored?.totalTokens, stored?.lastAiMessage]).toEqual([1, null]);
+    expect(progress).toEqual([STATEMENTS.updateRunProgress]);
   });
 
   it("a caller whose signal has aborted is answered with it and its write never runs", async () => {
