@@ -286,9 +286,25 @@ function addOverloadMetrics(registry: Registry, overload: Overload): void {
       this.set(overload.queued);
     },
   });
+  new Gauge({
+    name: "runstore_requests_inflight",
+    help: "RunStoreService requests between arrival and answer now, WatchRuns excepted (MAX_INFLIGHT_REQUESTS bounds them).",
+    registers: [registry],
+    collect() {
+      this.set(overload.requests.inflight);
+    },
+  });
+  new Gauge({
+    name: "runstore_event_loop_lag_seconds",
+    help: "The event loop's delay as OVERLOAD_LAG_MS measures it (0 while off).",
+    registers: [registry],
+    collect() {
+      this.set(overload.requests.lag.lagMs() / 1000);
+    },
+  });
   new Counter({
     name: "runstore_calls_refused_total",
-    help: "Store calls refused with UNAVAILABLE before they ran, by the setting that refused them.",
+    help: "Calls refused with UNAVAILABLE before they ran, by the setting that refused them.",
     labelNames: ["reason"],
     registers: [registry],
     collect() {

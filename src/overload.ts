@@ -1,5 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { refusedBeforeRunning } from "@runstore/client/internal";
+import { RequestAdmission, type RequestRefusal } from "./request-admission.js";
 
 // Graceful overload: at most MAX_INFLIGHT_CALLS store calls run at once, at
 // most MAX_QUEUED_CALLS wait for a place (here and in the callers' shares,
@@ -17,10 +18,18 @@ export interface OverloadLimits {
   maxQueuedCalls: number;
   /** Longest wait of one call for a place here (not for its caller's share), in ms. */
   queueTimeoutMs: number;
+  /** RunStoreService requests between arrival and answer (request-admission.ts); 0 or unset: unbounded. */
+  maxInflightRequests?: number;
+  /** Event loop delay, ms, from which new requests are refused; 0 or unset: off. */
+  overloadLagMs?: number;
 }
 
 /** Which bound refused a call: the setting's name, as runstore_calls_refused_total labels it. */
-export type RefusalReason = "MAX_INFLIGHT_CALLS" | "MAX_QUEUED_CALLS" | "QUEUE_TIMEOUT_MS";
+export type RefusalReason =
+  | "MAX_INFLIGHT_CALLS"
+  | "MAX_QUEUED_CALLS"
+  | "QUEUE_TIMEOUT_MS"
+  | RequestRefusal;
 
 /** What a waiting call is woken with: the place it waited for, handed over. */
 export type Wake = () => void;
@@ -40,7 +49,18 @@ export class Overload {
   /** Mean time a store call holds its place, ms, for the retry hint. */
   private meanServiceMs = 1;
 
-  constructor(readonly limits: OverloadLimits) {}
+  /** The request-level bounds, before a request is read (request-admission.ts). */
+  readonly requests: RequestAdmission;
+
+  constructor(readonly limits: OverloadLimits) {
+    this.requests = new RequestAdmission(
+      {
+        maxInflightRequests: limits.maxInflightRequests ?? 0,
+        overloadLagMs: limits.overloadLagMs ?? 0,
+      },
+      (reason) => this.count(reason),
+    );
+  }
 
   /** Store calls running now. */
   get inflight(): number {
@@ -133,12 +153,16 @@ export class Overload {
 
   /** The refusal by `reason`, counted, with a hint that grows with the line it found. */
   private refuse(reason: RefusalReason, ahead: number, places: number): ConnectError {
-    this.refusals.set(reason, (this.refusals.get(reason) ?? 0) + 1);
+    this.count(reason);
     const retryAfterMs = this.retryAfterMs(ahead, places);
     return refusedBeforeRunning(
       `server overloaded: ${refusalCause(reason, this.limits)}; retry after ${retryAfterMs} ms`,
       retryAfterMs,
     );
+  }
+
+  private count(reason: RefusalReason): void {
+    this.refusals.set(reason, (this.refusals.get(reason) ?? 0) + 1);
   }
 
   /**
@@ -160,6 +184,8 @@ function refusalCause(reason: RefusalReason, limits: OverloadLimits): string {
       return `MAX_QUEUED_CALLS (${limits.maxQueuedCalls}) calls already waiting`;
     case "QUEUE_TIMEOUT_MS":
       return `waited QUEUE_TIMEOUT_MS (${limits.queueTimeoutMs} ms) for a place`;
+    default:
+      return reason; // request-admission.ts words its own
   }
 }
 

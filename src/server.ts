@@ -155,7 +155,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       : new Overload(defaultOverloadLimits(options.store, options.overload));
   // Rebuilt by reload(): a request is served by the handler of its moment.
   let handle = requestHandler(options, health, shutdown, logger, refusedLog, overload, watch);
+  const admission = admitRequests(server, overload);
   const serveRequest = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
+    if (admission.refuse(req, res, SERVICE_PREFIX, WATCH_RUNS_PATH)) return;
     deadlines.watch(req, res);
     handle(req, res);
   };
@@ -191,6 +193,20 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       );
     },
   };
+}
+
+/** The paths of RunStoreService's RPCs, and of the one the request bounds leave alone. */
+const SERVICE_PREFIX = `/${RunStoreService.typeName}/`;
+const WATCH_RUNS_PATH = `${SERVICE_PREFIX}WatchRuns`;
+
+/** The request-level bounds (request-admission.ts), the lag sampled while `server` runs. */
+function admitRequests(server: http2.Http2Server | http2.Http2SecureServer, overload: Overload) {
+  const admission = overload.requests;
+  if (admission.limits.overloadLagMs > 0) {
+    admission.lag.start();
+    server.once("close", () => admission.lag.stop());
+  }
+  return admission;
 }
 
 /**
