@@ -62,6 +62,20 @@ export const CAPACITY_SIZES: Record<"full" | "smoke", CapacityOptions> = {
 };
 
 const MYSQL_SERVER = process.env.BENCH_MYSQL_URL ?? "mysql://root@127.0.0.1:3306";
+/** What the Python caller runs on: Debian's Python, gRPC and protobuf, as `npm test` installs them. */
+const PYTHON_PACKAGES = ["python3", "python3-grpcio", "python3-protobuf"];
+/** npm test's package helper, a plain module (a string, so TypeScript does not look for its types). */
+const DEBIAN_PACKAGES: string = "../scripts/test-runner/debian-packages.mjs";
+
+/** Installs the Python caller's packages where missing (CI's bench smoke runs before `npm test`). */
+async function ensurePythonPackages(): Promise<void> {
+  const debian = (await import(DEBIAN_PACKAGES)) as {
+    hasDpkg(): boolean;
+    missingPackages(packages: string[]): string[];
+    installPackages(missing: string[]): void;
+  };
+  if (debian.hasDpkg()) debian.installPackages(debian.missingPackages(PYTHON_PACKAGES));
+}
 
 /**
  * Doubling steps from `startRuns` until one fails (or `maxRuns`), then the
@@ -112,6 +126,7 @@ async function measure(setup: StepSetup, options: CapacityOptions): Promise<Capa
 /** Every caller × backend, one after the other, on a scratch database for MySQL. */
 export async function capacity(options: CapacityOptions): Promise<CapacityResult[]> {
   if (!existsSync("dist/main.js")) throw new Error("capacity: run `npm run build` first");
+  if (options.callers.includes("python")) await ensurePythonPackages();
   const usesMysql = options.backends.includes("mysql");
   const database = `runstore_capacity_${process.pid}`;
   const admin = usesMysql ? await createConnection({ uri: MYSQL_SERVER }) : null;
