@@ -126,6 +126,7 @@ describe.each([
       "runstore.v1.RunStoreService/UpdateRunCompletion",
       "runstore.v1.RunStoreService/UpdateRunProgress",
       "runstore.v1.RunStoreService/UpdateStatus",
+      "runstore.v1.RunStoreService/WatchRuns",
     ]);
     expect(new Set(called)).toEqual(new Set([service]));
   });
