@@ -49,33 +49,33 @@ function written(record: RunRecord | null) {
   return rest;
 }
 
-/** The 'updated' changes the log holds per run id (hex) since change `after`. */
-async function updatesSince(url: string, after: number): Promise<Record<string, number>> {
+/** The rows of one query on a connection of its own. */
+async function rowsAt<T>(url: string, sql: string, values: unknown[] = []): Promise<T[]> {
   const connection = await createConnection({ uri: url });
   try {
-    const [rows] = await connection.query(
-      "SELECT HEX(run_id) AS id, COUNT(*) AS n FROM runstore_changes " +
-        "WHERE change_kind = 'updated' AND change_id > ? GROUP BY run_id",
-      [after],
-    );
-    return Object.fromEntries(
-      (rows as { id: string; n: number }[]).map((r) => [r.id, Number(r.n)]),
-    );
+    return (await connection.query(sql, values))[0] as T[];
   } finally {
     await connection.end();
   }
 }
 
+/** The 'updated' changes the log holds per run id (hex) since change `after`. */
+async function updatesSince(url: string, after: number): Promise<Record<string, number>> {
+  const rows = await rowsAt<{ id: string; n: number }>(
+    url,
+    "SELECT HEX(run_id) AS id, COUNT(*) AS n FROM runstore_changes " +
+      "WHERE change_kind = 'updated' AND change_id > ? GROUP BY run_id",
+    [after],
+  );
+  return Object.fromEntries(rows.map((r) => [r.id, Number(r.n)]));
+}
+
 async function lastChange(url: string): Promise<number> {
-  const connection = await createConnection({ uri: url });
-  try {
-    const [rows] = await connection.query(
-      "SELECT COALESCE(MAX(change_id), 0) AS n FROM runstore_changes",
-    );
-    return Number((rows as { n: number }[])[0]?.n);
-  } finally {
-    await connection.end();
-  }
+  const [row] = await rowsAt<{ n: number }>(
+    url,
+    "SELECT COALESCE(MAX(change_id), 0) AS n FROM runstore_changes",
+  );
+  return Number(row?.n);
 }
 
 const hex = (id: string) => Buffer.from(id, "utf8").toString("hex").toUpperCase();
@@ -177,17 +177,14 @@ describe("group commit of progress writes on MySQL", () => {
   });
 
   it("the batch statement joins each input to its run by primary key (eq_ref)", async () => {
-    const connection = await createConnection({ uri: db.url });
-    try {
-      const inputs = JSON.stringify([{ run_id: hex("x1") }, { run_id: hex("x2") }]);
-      const [plan] = await connection.query(`EXPLAIN ${BATCH_PROGRESS}`, [inputs]);
-      const runs = (plan as { table: string; type: string; key: string | null }[]).find(
-        (row) => row.table === "runs",
-      );
-      expect([runs?.type, runs?.key]).toEqual(["eq_ref", "PRIMARY"]);
-    } finally {
-      await connection.end();
-    }
+    const inputs = JSON.stringify([{ run_id: hex("x1") }, { run_id: hex("x2") }]);
+    const plan = await rowsAt<{ table: string; type: string; key: string | null }>(
+      db.url,
+      `EXPLAIN ${BATCH_PROGRESS}`,
+      [inputs],
+    );
+    const runs = plan.find((row) => row.table === "runs");
+    expect([runs?.type, runs?.key]).toEqual(["eq_ref", "PRIMARY"]);
   });
 
   it("a caller whose signal aborts while its write rides in a batch is answered at once; the write may still apply", async () => {
