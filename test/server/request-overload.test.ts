@@ -1,4 +1,4 @@
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import {
   type RemoteProtocol,
   RemoteRunStore,
@@ -12,6 +12,7 @@ import { createMetrics, type Metrics } from "../../src/metrics.js";
 import { Overload, type OverloadLimits } from "../../src/overload.js";
 import { type RunningServer, startServer } from "../../src/server.js";
 import { MemoryRunStore } from "../../src/stores/memory-run-store.js";
+import { failureOf } from "../support/failure.js";
 import { createTestDatabase, lockRowForTest, runningStatements } from "../support/mysql.js";
 import { until } from "../support/until.js";
 
@@ -67,15 +68,6 @@ function client(
 async function metric(metrics: Metrics, name: string, reason?: string): Promise<number> {
   const values = (await metrics.registry.getSingleMetric(name)?.get())?.values ?? [];
   return values.find((v) => reason === undefined || v.labels.reason === reason)?.value ?? 0;
-}
-
-async function failure(call: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await call;
-  } catch (error) {
-    return ConnectError.from(error);
-  }
-  throw new Error("expected the call to fail");
 }
 
 /**
@@ -162,7 +154,7 @@ describe.skipIf(db === null)("request-level overload", () => {
       expect(overload.requests.inflight).toBe(1);
       expect(await metric(metrics, "runstore_requests_inflight")).toBe(1);
 
-      const refused = await failure(remote.updateModelName(free, "after"));
+      const refused = await failureOf(remote.updateModelName(free, "after"));
       expect(refused.code).toBe(Code.Unavailable);
       expect(refused.rawMessage).toBe(
         "server overloaded: MAX_INFLIGHT_REQUESTS (1) requests already in progress; retry after 50 ms",
@@ -204,7 +196,7 @@ describe.skipIf(db === null)("request-level overload", () => {
         done = settled(call);
       },
     );
-    const refused = await failure(call);
+    const refused = await failureOf(call);
     expect(refused.code).toBe(Code.Unavailable);
     expect(refused.rawMessage).toBe(
       "server overloaded: the event loop runs OVERLOAD_LAG_MS (50 ms) or more late; retry after 50 ms",
