@@ -27,6 +27,7 @@ const PUBLIC_NAMES = [
   "DEFAULT_RETRY_POLICY",
   "MULTITASK_STRATEGIES",
   "OPERATION_KINDS",
+  "RUN_CHANGE_KINDS",
   "RUN_STATUSES",
   "RemoteRunStore",
   "RunStoreService",
