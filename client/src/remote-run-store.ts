@@ -8,6 +8,7 @@ import {
   type Interceptor,
   type Transport,
 } from "@connectrpc/connect";
+import { CallSignals } from "./call-signals.js";
 import { idempotencyConflictError } from "./conflicts.js";
 import { actionFromProto, checkOperationKind, kindToProto } from "./coordination.js";
 import { checkBaseUrls, type FailoverOptions } from "./endpoints.js";
@@ -197,8 +198,10 @@ export class RemoteRunStore implements RunStore {
   private readonly timeoutMs: number | undefined;
   private readonly retry: RetryPolicy;
   private readonly history: RemoteHistory;
-  // One listener per call in flight: many concurrent calls are normal, not a leak.
+  // One listener per watch in flight: many concurrent watches are normal, not a leak.
   private readonly closed = unlimitedListeners(new AbortController());
+  /** The unary calls in flight, ended by close() (kept off `closed`: see CallSignals). */
+  private readonly calls = new CallSignals();
 
   constructor(options: RemoteRunStoreOptions) {
     keepByteOrderMarks();
@@ -229,6 +232,7 @@ export class RemoteRunStore implements RunStore {
   close(): void {
     const reason = new ConnectError("RemoteRunStore is closed", Code.Canceled);
     this.closed.abort(reason);
+    this.calls.abortAll(reason);
     this.connections?.close(reason);
   }
 
@@ -710,7 +714,7 @@ export class RemoteRunStore implements RunStore {
     call: RemoteCallOptions | undefined,
   ): Promise<T> {
     if (this.closed.signal.aborted) throw this.closed.signal.reason;
-    const { signal, unlink } = linkSignals(call?.signal, this.closed.signal);
+    const { signal, end } = this.calls.open(call?.signal);
     try {
       // One client span for the call, its retries included.
       return await tracedCall(
@@ -729,35 +733,9 @@ export class RemoteRunStore implements RunStore {
         (error) => Code[ConnectError.from(error).code] ?? "unknown",
       );
     } finally {
-      unlink();
+      end();
     }
   }
-}
-
-/**
- * A signal that aborts when either does, with that one's reason. Written out
- * rather than AbortSignal.any (Node 20.3+) so the listener on the store-wide
- * signal is removed as soon as the call ends.
- */
-function linkSignals(
-  call: AbortSignal | undefined,
-  store: AbortSignal,
-): { signal: AbortSignal; unlink: () => void } {
-  if (call === undefined) return { signal: store, unlink: () => {} };
-  const controller = new AbortController();
-  const onCall = () => controller.abort(call.reason);
-  const onStore = () => controller.abort(store.reason);
-  if (call.aborted) onCall();
-  else if (store.aborted) onStore();
-  call.addEventListener("abort", onCall, { once: true });
-  store.addEventListener("abort", onStore, { once: true });
-  return {
-    signal: controller.signal,
-    unlink: () => {
-      call.removeEventListener("abort", onCall);
-      store.removeEventListener("abort", onStore);
-    },
-  };
 }
 
 /** Lifts Node's 10-listener warning threshold for a signal every call listens to. */
