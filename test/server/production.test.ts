@@ -54,6 +54,8 @@ beforeAll(async () => {
     "client/package.json",
     "client/tsconfig.build.json",
     "client/src",
+    "console",
+    "scripts/build-console.mjs",
   ]) {
     cpSync(join(root, path), join(build, path), { recursive: true });
   }
