@@ -180,6 +180,8 @@ async function main(): Promise<void> {
       const server = await serve(label, ["dist/main.js"], {
         DATABASE_URL: url,
         DB_POOL_SIZE: String(POOL_SIZE),
+        // Closed loops measuring cost, as in bench/run.ts: no shedding on lag.
+        OVERLOAD_LAG_MS: "0",
       });
       servers.push(server);
       return server;

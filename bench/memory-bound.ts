@@ -115,6 +115,8 @@ export async function measureBound(spec: BoundSpec): Promise<BoundResult> {
     ["dist/main.js"],
     {
       MEMORY_MAX_RUNS: String(spec.maxRuns),
+      // A write load measuring memory, as in bench/run.ts: no shedding on lag.
+      OVERLOAD_LAG_MS: "0",
     },
   );
   try {

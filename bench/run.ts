@@ -66,9 +66,16 @@ const MYSQL_POOL_SIZE = 64;
 const LOADERS = Number(flags.loaders ?? 2);
 const MYSQL_SERVER = process.env.BENCH_MYSQL_URL ?? "mysql://root@127.0.0.1:3306";
 
-/** A server under test, started with the bench's `--node-flags`. */
+/**
+ * A server under test, started with the bench's `--node-flags`. The
+ * workloads here are closed loops at a fixed concurrency that measure what a
+ * call costs; the server's shedding on event-loop lag (OVERLOAD_LAG_MS, on
+ * by default) would refuse calls on a busy shared machine that the grpc-js
+ * load does not retry, so it is off here. The capacity step
+ * (bench/capacity.ts) measures overload with the defaults.
+ */
 const serve = (name: string, args: string[], env: Record<string, string>) =>
-  serveWith(name, args, env, NODE_FLAGS);
+  serveWith(name, args, { OVERLOAD_LAG_MS: "0", ...env }, NODE_FLAGS);
 
 function peakRssMb(pid: number): number {
   return statusMb(pid, "VmHWM");
