@@ -8,6 +8,7 @@ import {
   type Interceptor,
   type Transport,
 } from "@connectrpc/connect";
+import { CallGate } from "./call-gate.js";
 import { CallSignals } from "./call-signals.js";
 import { idempotencyConflictError } from "./conflicts.js";
 import { actionFromProto, checkOperationKind, kindToProto } from "./coordination.js";
@@ -145,6 +146,12 @@ export interface RemoteRunStoreOptions {
    * HTTP/2 client then buffers the rest until the whole connection fails.
    */
   maxRequestBytes?: number;
+  /**
+   * Calls on the wire at once, default 100 (the server's default
+   * MAX_CONCURRENT_STREAMS); more wait in this store, in order, within
+   * their deadline (client/src/call-gate.ts). Watches are not counted.
+   */
+  maxConcurrentCalls?: number;
 }
 
 /**
@@ -202,12 +209,15 @@ export class RemoteRunStore implements RunStore {
   private readonly closed = unlimitedListeners(new AbortController());
   /** The unary calls in flight, ended by close() (kept off `closed`: see CallSignals). */
   private readonly calls = new CallSignals();
+  /** At most maxConcurrentCalls attempts on the wire; the rest wait their turn. */
+  private readonly gate: CallGate;
 
   constructor(options: RemoteRunStoreOptions) {
     keepByteOrderMarks();
     this.headers = options.token === undefined ? {} : { authorization: `Bearer ${options.token}` };
     this.timeoutMs = options.timeoutMs;
     this.retry = retryPolicy(options.retry);
+    this.gate = new CallGate(checkMaxConcurrentCalls(options.maxConcurrentCalls));
     let transport = options.transport;
     if (transport === undefined) {
       if (options.baseUrl === undefined) {
@@ -723,8 +733,10 @@ export class RemoteRunStore implements RunStore {
         (traceHeaders) =>
           withRetry(
             (attempt) =>
-              refusedCertificateAsUnauthenticated(this.connections?.watch, signal, () =>
-                rpc({ headers: { ...this.headers, ...traceHeaders }, ...attempt }),
+              this.gate.run(attempt.signal, () =>
+                refusedCertificateAsUnauthenticated(this.connections?.watch, signal, () =>
+                  rpc({ headers: { ...this.headers, ...traceHeaders }, ...attempt }),
+                ),
               ),
             { signal, timeoutMs: call?.timeoutMs ?? this.timeoutMs },
             this.retry,
@@ -736,6 +748,17 @@ export class RemoteRunStore implements RunStore {
       end();
     }
   }
+}
+
+/** The default of maxConcurrentCalls: the server's default MAX_CONCURRENT_STREAMS. */
+const DEFAULT_MAX_CONCURRENT_CALLS = 100;
+
+function checkMaxConcurrentCalls(value: number | undefined): number {
+  if (value === undefined) return DEFAULT_MAX_CONCURRENT_CALLS;
+  if (!Number.isInteger(value) || value < 1) {
+    throw new TypeError(`maxConcurrentCalls must be an integer >= 1, got ${String(value)}`);
+  }
+  return value;
 }
 
 /** Lifts Node's 10-listener warning threshold for a signal every call listens to. */

@@ -45,7 +45,12 @@ function internals(store: RemoteRunStore): { closed: AbortController; calls: { s
 describe("RemoteRunStore calls in flight", () => {
   it("add no listener to the store-wide signal, and close() still ends them all", async () => {
     const server = await holdingServer();
-    const store = new RemoteRunStore({ baseUrl: server.url, timeoutMs: 60_000 });
+    // Every call on the wire at once (the store's default keeps 100 there: call-gate.ts).
+    const store = new RemoteRunStore({
+      baseUrl: server.url,
+      timeoutMs: 60_000,
+      maxConcurrentCalls: IN_FLIGHT,
+    });
     cleanups.push(() => store.close());
     const outcomes = Array.from({ length: IN_FLIGHT }, (_, i) =>
       store.get(`run-${i}`).then(

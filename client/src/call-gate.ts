@@ -1,0 +1,72 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+
+/**
+ * At most `limit` calls of a store on the wire at once; the others wait
+ * here, first come first served, no longer than their signal lasts. Why:
+ * a server accepts at most SETTINGS_MAX_CONCURRENT_STREAMS streams on one
+ * HTTP/2 connection (100 by default on ours), and until its SETTINGS frame
+ * arrives a new connection's client assumes no limit. A burst of thousands
+ * of calls at a fresh connection (the first one, or the one after a
+ * reconnect) then had streams refused, then reset ENHANCE_YOUR_CALM once
+ * the server had refused more than it tolerates, and a caller past a few
+ * thousand calls a second spent itself retrying them (issue 18). grpc-js and
+ * grpcio queue calls in the client the same way.
+ */
+export class CallGate {
+  private open = 0;
+  /** Waiting calls in arrival order (a Set: removal on abort costs the same at any length). */
+  private readonly waiting = new Set<() => void>();
+
+  constructor(readonly limit: number) {}
+
+  /** Runs `work` once a place is free, and frees it when `work` settles. */
+  async run<T>(signal: AbortSignal | undefined, work: () => Promise<T>): Promise<T> {
+    if (this.open < this.limit) this.open++;
+    else await this.place(signal);
+    try {
+      return await work();
+    } finally {
+      this.leave();
+    }
+  }
+
+  /** Calls waiting for a place (for tests and diagnostics). */
+  get queued(): number {
+    return this.waiting.size;
+  }
+
+  private place(signal: AbortSignal | undefined): Promise<void> {
+    if (signal?.aborted) return Promise.reject(cutOff(signal));
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => {
+        this.waiting.delete(admit);
+        reject(cutOff(signal));
+      };
+      // leave() hands its place over: `open` stays as it is.
+      const admit = () => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      };
+      this.waiting.add(admit);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  private leave(): void {
+    const next = this.waiting.values().next();
+    if (next.done) {
+      this.open--;
+      return;
+    }
+    this.waiting.delete(next.value);
+    next.value();
+  }
+}
+
+/** The error of a call whose signal aborted while it waited: its reason when a ConnectError. */
+function cutOff(signal: AbortSignal | undefined): ConnectError {
+  const reason: unknown = signal?.reason;
+  return reason instanceof ConnectError
+    ? reason
+    : new ConnectError("call cancelled", Code.Canceled);
+}
