@@ -137,8 +137,8 @@ const CLOSE_TIMEOUT_MS = 3000;
 /**
  * Attempts of a deadlock victim (or a Galera certification conflict). 8:
  * with 5, one of 30 progress writes to one run at once from three Galera
- * nodes lost five conflicts in a row on a loaded CI machine (once in five
- * runs of test/galera/admission.test.ts).
+ * nodes lost five conflicts in a row on a loaded CI machine (once, in
+ * test/galera/admission.test.ts; the runs before passed).
  */
 const DEADLOCK_ATTEMPTS = 8;
 
