@@ -36,7 +36,7 @@ from tests.support.mysql import (  # noqa: E402
 )
 from tests.support.metrics import metric, metrics_url  # noqa: E402
 from tests.support.server import ServerProcess  # noqa: E402
-from tests.support.until import until  # noqa: E402
+from tests.support.until import until, until_async  # noqa: E402
 
 #: Many quick attempts: only the server's hint paces them.
 _EAGER = RetryPolicy(max_attempts=1000, initial_backoff=0.001, max_backoff=0.001)
@@ -177,13 +177,7 @@ class OverloadRetryTest(unittest.IsolatedAsyncioTestCase):
 
 async def _until_async(check: Any) -> bool:
     """Polls an async ``check`` (a metrics scrape) until it holds, within the safety net."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + _SAFETY_NET
-    while not await check():
-        if loop.time() > deadline:
-            return False
-        await asyncio.sleep(0.02)
-    return True
+    return await until_async(check, _SAFETY_NET)
 
 
 def _unavailable(trailers: tuple[tuple[str, Any], ...]) -> grpc.aio.AioRpcError:
