@@ -37,8 +37,8 @@ type Response = http2.Http2ServerResponse | http.ServerResponse;
 
 /** The request-level bounds of one server, with the counts the metrics read. */
 export class RequestAdmission {
-  /** The event loop's delay (sampled only while a server with OVERLOAD_LAG_MS runs). */
-  readonly lag = new LagMonitor();
+  /** The event loop's delay (sampled while a server with OVERLOAD_LAG_MS has requests in progress). */
+  readonly lag = new LagMonitor(() => this.running > 0);
   private running = 0;
   private readonly lagRefusal: RefusalResponse;
   private readonly inflightRefusal: RefusalResponse;
@@ -93,6 +93,7 @@ export class RequestAdmission {
    */
   private admit(res: Response): void {
     this.running++;
+    this.lag.wake();
     let open = true;
     const release = () => {
       if (!open) return;

@@ -199,7 +199,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 const SERVICE_PREFIX = `/${RunStoreService.typeName}/`;
 const WATCH_RUNS_PATH = `${SERVICE_PREFIX}WatchRuns`;
 
-/** The request-level bounds (request-admission.ts), the lag sampled while `server` runs. */
+/** The request-level bounds (request-admission.ts), the lag sampled while `server` runs and has requests in progress. */
 function admitRequests(server: http2.Http2Server | http2.Http2SecureServer, overload: Overload) {
   const admission = overload.requests;
   if (admission.limits.overloadLagMs > 0) {

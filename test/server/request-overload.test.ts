@@ -94,6 +94,37 @@ function busyUntil(done: () => boolean, begin: () => void, spinMs = 120): Promis
   });
 }
 
+/**
+ * A memory store whose `get` of HELD_RUN waits until the test lets it go:
+ * a request in progress, which the lag timer needs to be sampling.
+ */
+const HELD_RUN = "held-run";
+class HoldingStore extends MemoryRunStore {
+  private release: (() => void) | undefined;
+  private readonly gate = new Promise<void>((done) => {
+    this.release = done;
+  });
+  override async get(...args: Parameters<MemoryRunStore["get"]>) {
+    if (args[0] === HELD_RUN) await this.gate;
+    return super.get(...args);
+  }
+  letGo(): void {
+    this.release?.();
+  }
+}
+
+/** One request held in progress on `server` until the test ends. */
+async function holdOne(server: RunningServer, store: HoldingStore, overload: Overload) {
+  const holder = client(server, "grpc", undefined);
+  const held = holder.get(HELD_RUN);
+  held.catch(() => {});
+  onTestFinished(async () => {
+    store.letGo();
+    await held;
+  });
+  await until(() => overload.requests.inflight === 1, "one request in progress");
+}
+
 /** Whether `promise` has settled, read synchronously. */
 function settled(promise: Promise<unknown>): () => boolean {
   let is = false;
@@ -180,11 +211,25 @@ describe.skipIf(db === null)("request-level overload", () => {
     },
   );
 
-  it("a request arriving while the event loop runs OVERLOAD_LAG_MS late is refused; once the lag falls, served", async () => {
-    const { server, metrics } = await serve({ overloadLagMs: 50 }, new MemoryRunStore());
+  it("an idle server samples no lag; a request wakes the timer and the last one answered stops it", async () => {
+    const store = new HoldingStore();
+    const { server, overload } = await serve({ overloadLagMs: 50 }, store);
+    expect(overload.requests.lag.sampling).toBe(false);
+    await holdOne(server, store, overload);
+    expect(overload.requests.lag.sampling).toBe(true);
+    store.letGo();
+    await until(() => !overload.requests.lag.sampling, "the timer stopped once idle");
+    expect(overload.requests.inflight).toBe(0);
+    expect(overload.requests.lag.lagMs()).toBe(0);
+  });
+
+  it("a request arriving while requests are in progress and the event loop runs OVERLOAD_LAG_MS late is refused; once the lag falls, served", async () => {
+    const store = new HoldingStore();
+    const { server, overload, metrics } = await serve({ overloadLagMs: 50 }, store);
     const remote = client(server);
     const setUp = client(server, "grpc", undefined);
     await setUp.put("r2-run", { threadId: "t1", modelName: "before" });
+    await holdOne(server, store, overload);
 
     let call: Promise<unknown> = Promise.resolve();
     let done = () => false;
@@ -214,9 +259,11 @@ describe.skipIf(db === null)("request-level overload", () => {
   });
 
   it("RemoteRunStore repeats a startRun refused for lag, and it applies once", async () => {
-    const { server, overload, metrics } = await serve({ overloadLagMs: 50 }, new MemoryRunStore());
+    const store = new HoldingStore();
+    const { server, overload, metrics } = await serve({ overloadLagMs: 50 }, store);
     const plain = client(server, "grpc", undefined);
     await plain.put("r3-run", { threadId: "t1", status: "pending" });
+    await holdOne(server, store, overload);
     const retrying = client(server, "grpc", {
       maxAttempts: 1000,
       initialBackoffMs: 1,
