@@ -167,9 +167,26 @@ export async function capacityStep(
   const server = await serve(`runstore-${setup.backend}`, ["dist/main.js"], setup.serverEnv);
   try {
     const { records, seconds, cpu, reported } = await play(setup, server, schedule, file);
+    await printRefusals(server, runs);
     return stepFigures(runs, schedule, records, cpu, seconds, reported);
   } finally {
     server.child.kill("SIGKILL");
     rmSync(file, { force: true });
   }
+}
+
+/**
+ * With METRICS_PORT in the server's environment (`--server-env
+ * METRICS_PORT=0`): the server's refusals by the setting that refused them,
+ * one line per step, to tell which bound shed the load. Off by default: the
+ * metrics interceptor costs every call some CPU.
+ */
+async function printRefusals(server: Served, runs: number): Promise<void> {
+  const url = /"url":"(http:\/\/[^"]+\/metrics)"/.exec(server.output())?.[1];
+  if (url === undefined) return;
+  const text = await (await fetch(url)).text();
+  const refused = [...text.matchAll(/^runstore_calls_refused_total\{reason="(\w+)"\} (\d+)/gm)]
+    .filter((m) => m[2] !== "0")
+    .map((m) => `${m[1]} ${m[2]}`);
+  console.log(`capacity ${runs} runs: server refused ${refused.join(", ") || "none"}`);
 }

@@ -41,6 +41,8 @@ export interface CapacityOptions {
    * before the first failure.
    */
   keepGoing: boolean;
+  /** More environment for every step's server (`--server-env KEY=VALUE`), e.g. a setting to compare. */
+  serverEnv?: Record<string, string>;
 }
 
 const FULL: CapacityOptions = {
@@ -137,8 +139,10 @@ export async function capacity(options: CapacityOptions): Promise<CapacityResult
   try {
     for (const backend of options.backends) {
       for (const caller of options.callers) {
-        const serverEnv: Record<string, string> =
-          backend === "mysql" ? { DATABASE_URL: `${MYSQL_SERVER}/${database}` } : {};
+        const serverEnv: Record<string, string> = {
+          ...options.serverEnv,
+          ...(backend === "mysql" ? { DATABASE_URL: `${MYSQL_SERVER}/${database}` } : {}),
+        };
         results.push(await measure({ ...options, caller, backend, serverEnv, dbPid }, options));
       }
     }
@@ -172,6 +176,17 @@ export async function capacityBenchStep(smoke: boolean, options?: CapacityOption
   );
 }
 
+/** `--server-env KEY=VALUE` flags as an environment for every step's server. */
+function serverEnvOf(pairs: string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const pair of pairs) {
+    const at = pair.indexOf("=");
+    if (at < 1) throw new TypeError(`--server-env: ${pair} is not KEY=VALUE`);
+    env[pair.slice(0, at)] = pair.slice(at + 1);
+  }
+  return env;
+}
+
 if (process.argv[1]?.endsWith("capacity.ts")) {
   const { values } = parseArgs({
     options: {
@@ -185,6 +200,7 @@ if (process.argv[1]?.endsWith("capacity.ts")) {
       "start-runs": { type: "string" },
       "max-runs": { type: "string" },
       "keep-going": { type: "boolean", default: false },
+      "server-env": { type: "string", multiple: true },
     },
   });
   const smoke = values.smoke ?? false;
@@ -209,5 +225,6 @@ if (process.argv[1]?.endsWith("capacity.ts")) {
     startRuns: number(values["start-runs"], base.startRuns),
     maxRuns: number(values["max-runs"], base.maxRuns),
     keepGoing: values["keep-going"] ?? false,
+    serverEnv: serverEnvOf(values["server-env"] ?? []),
   });
 }

@@ -11,6 +11,8 @@ export interface Served {
   name: string;
   url: string;
   child: ChildProcess;
+  /** What the process has printed so far (stdout and stderr). */
+  output: () => string;
 }
 
 /**
@@ -43,7 +45,7 @@ export async function serve(
     child.once("exit", (code) => reject(new Error(`${name} exited ${code}: ${output}`)));
     setTimeout(() => reject(new Error(`${name} did not start in 20 s: ${output}`)), 20_000).unref();
   });
-  return { name, url, child };
+  return { name, url, child, output: () => output };
 }
 
 /** A /proc/<pid>/status field in kB (VmRSS: resident now; VmHWM: the peak), as MB. */
