@@ -1,11 +1,21 @@
 import type { RunStore } from "@runstore/client";
 import type { CallerShare } from "./caller-share.js";
 import type { Overload } from "./overload.js";
+import { isProgressBatchRefusal } from "./stores/mysql-progress-batch.js";
 
 // Where a store call waits before it runs: first for a place in its caller's
 // share (caller-share.ts), then for one of the server's (overload.ts), both
 // lines bounded in length, the server's in time too. A call refused there
 // never reached the store, so it changed nothing.
+//
+// Except progress writes a MySQL store groups (mysql-progress-batch.ts): such
+// a call holds no pool connection while it waits for its batch (at most two
+// statements of progress run at once, whoever the callers), so it takes
+// neither a caller's place nor the server's. Counted as store calls, a
+// thousand runs' snapshots a second filled the caller share and
+// MAX_QUEUED_CALLS while the pool had room: 25,570 refusals in one 20 s
+// capacity step at 800 runs (issue 18). The batch bounds its own line
+// (MYSQL_PROGRESS_BATCH) and its refusals are counted here.
 
 /** The call a store is bounded for: its signal, read only when the call must wait. */
 export interface BoundedCall {
@@ -37,6 +47,9 @@ export function boundedStore(
     get: (_, name) => {
       const value: unknown = Reflect.get(store, name);
       if (typeof value !== "function") return value;
+      if (name === "updateRunProgress" && Reflect.get(store, "batchesProgress") === true) {
+        return (...args: unknown[]) => countBatchRefusal(overload, value.apply(store, args));
+      }
       return async (...args: unknown[]) => {
         if (shared !== null) await shared.share.enter(shared.caller, signal);
         try {
@@ -63,5 +76,15 @@ async function runWithin<T>(
     return await work();
   } finally {
     overload.leave(enteredAt);
+  }
+}
+
+/** `write`, with a refusal of the progress batch counted as the server's (runstore_calls_refused_total). */
+async function countBatchRefusal<T>(overload: Overload, write: Promise<T>): Promise<T> {
+  try {
+    return await write;
+  } catch (error) {
+    if (isProgressBatchRefusal(error)) overload.count("MYSQL_PROGRESS_BATCH");
+    throw error;
   }
 }

@@ -105,6 +105,12 @@ export const SETTINGS = [
     "requests that may wait for a MySQL pool connection, 1 to 1000000 (unset: 4 × DB_POOL_SIZE); " +
       "one more fails at once with UNAVAILABLE",
   ],
+  [
+    "MYSQL_PROGRESS_BATCH",
+    "400",
+    "UpdateRunProgress writes that may wait for a group-commit batch on MySQL, 0 to 100000; " +
+      "one more is refused at once with UNAVAILABLE and a retry hint; 0: no group commit (each write its own statement)",
+  ],
   ...OVERLOAD_SETTINGS,
   ["DB_CONNECT_TIMEOUT_MS", "10000", "ms to open one MySQL connection, 100 to 600000"],
   [
@@ -206,6 +212,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
             1,
             1_000_000,
           ),
+          progressBatch: integer(env, "MYSQL_PROGRESS_BATCH", 400, 0, 100_000),
           connectTimeoutMs: integer(env, "DB_CONNECT_TIMEOUT_MS", 10_000, 100, 600_000),
           queryTimeoutMs: integer(env, "DB_QUERY_TIMEOUT_MS", 10_000, 10, 3_600_000),
         };

@@ -29,6 +29,7 @@ export type RefusalReason =
   | "MAX_INFLIGHT_CALLS"
   | "MAX_QUEUED_CALLS"
   | "QUEUE_TIMEOUT_MS"
+  | "MYSQL_PROGRESS_BATCH"
   | RequestRefusal;
 
 /** What a waiting call is woken with: the place it waited for, handed over. */
@@ -161,7 +162,8 @@ export class Overload {
     );
   }
 
-  private count(reason: RefusalReason): void {
+  /** Counts a refusal by `reason` (also one made elsewhere: the progress batch's). */
+  count(reason: RefusalReason): void {
     this.refusals.set(reason, (this.refusals.get(reason) ?? 0) + 1);
   }
 
@@ -185,7 +187,7 @@ function refusalCause(reason: RefusalReason, limits: OverloadLimits): string {
     case "QUEUE_TIMEOUT_MS":
       return `waited QUEUE_TIMEOUT_MS (${limits.queueTimeoutMs} ms) for a place`;
     default:
-      return reason; // request-admission.ts words its own
+      return reason; // request-admission.ts and the progress batch word their own
   }
 }
 

@@ -17,6 +17,12 @@ export interface MysqlOptions {
    * DB_POOL_QUEUE_LIMIT (default 4 × DB_POOL_SIZE, config.ts).
    */
   poolQueueLimit?: number;
+  /**
+   * UpdateRunProgress writes that may wait for a group-commit batch
+   * (MYSQL_PROGRESS_BATCH, mysql-progress-batch.ts); 0: no group commit.
+   * Default: the environment's MYSQL_PROGRESS_BATCH, else 400.
+   */
+  progressBatch?: number;
 }
 
 // Every new connection speaks UTC, refuses to truncate silently, and reads

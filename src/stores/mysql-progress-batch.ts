@@ -1,5 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { COUNTER_FIELDS } from "@runstore/client/internal";
+import { COUNTER_FIELDS, refusedBeforeRunning } from "@runstore/client/internal";
 import type { ProgressInput } from "./check-input.js";
 import { checkPacketLimit } from "./mysql-packet-limit.js";
 import { COUNTER_COLUMNS, type SqlValues, toSql, usageMapToSql } from "./mysql-rows.js";
@@ -12,6 +12,13 @@ const MAX_FLIGHTS = 2;
 const DEFAULT_BATCH_BYTES = 1024 * 1024;
 /** Room kept under max_allowed_packet besides the statement text (mysql-packet-limit.ts counts 1 KiB). */
 const BATCH_SLACK_BYTES = 4096;
+/** MYSQL_PROGRESS_BATCH's default: writes waiting for a batch, two full statements' worth. */
+export const DEFAULT_MAX_WAITING = MAX_FLIGHTS * MAX_BATCH_INPUTS;
+/** The retry hint's bounds, ms, as overload.ts's. */
+const MIN_RETRY_AFTER_MS = 10;
+const MAX_RETRY_AFTER_MS = 2000;
+/** Weight of the newest statement in the mean statement time. */
+const FLIGHT_TIME_WEIGHT = 0.1;
 
 const TEXT_COLUMNS = ["last_ai_message", "first_human_message", "token_usage_by_model"] as const;
 
@@ -90,6 +97,16 @@ export interface ProgressBatchOptions {
   maxAllowedPacketBytes: number | null;
   /** The single statement: an input too large for it is refused alone, before it waits. */
   singleSql: string;
+  /** Writes that may wait for a batch (MYSQL_PROGRESS_BATCH); one more is refused. */
+  maxWaiting: number;
+}
+
+/** The refusals of writes past MYSQL_PROGRESS_BATCH, told apart from any other error. */
+const refusals = new WeakSet<object>();
+
+/** Whether `error` is a progress write refused because MYSQL_PROGRESS_BATCH writes waited already. */
+export function isProgressBatchRefusal(error: unknown): boolean {
+  return typeof error === "object" && error !== null && refusals.has(error);
 }
 
 /**
@@ -101,6 +118,13 @@ export interface ProgressBatchOptions {
  * Inputs of one run apply in arrival order: a run with a write in flight
  * or taken into this batch waits for a later one. A batch is capped at
  * MAX_BATCH_INPUTS inputs and under max_allowed_packet.
+ *
+ * At most `maxWaiting` writes wait (MYSQL_PROGRESS_BATCH): one more is
+ * refused at once, before it waits, with UNAVAILABLE and a retry hint of
+ * how long the line takes to drain, as the server's other bounds refuse
+ * (overload.ts). The server lets batched writes bypass its per-call places
+ * (bounded-store.ts): they hold no pool connection each, at most
+ * MAX_FLIGHTS between them, so this is their bound.
  *
  * A caller whose signal aborts is answered at once with its cut-off error.
  * If its write was still waiting it never runs; if it already rides in a
@@ -116,6 +140,8 @@ export class ProgressBatch {
   private flights = 0;
   private scheduled = false;
   private readonly batchBytes: number;
+  /** Mean time of a statement of progress, ms, for the retry hint. */
+  private meanFlightMs = 1;
 
   constructor(private readonly options: ProgressBatchOptions) {
     const limit = options.maxAllowedPacketBytes;
@@ -136,6 +162,7 @@ export class ProgressBatch {
     signal: AbortSignal | undefined,
   ): Promise<void> {
     if (signal?.aborted) return Promise.reject(this.options.cutOff(signal));
+    if (this.waiting.length >= this.options.maxWaiting) return Promise.reject(this.refusal());
     const values = progressValues(input, updatedAt);
     const limit = this.options.maxAllowedPacketBytes;
     if (limit !== null) checkPacketLimit(this.options.singleSql, values, limit);
@@ -157,6 +184,19 @@ export class ProgressBatch {
       this.waiting.push(pending);
       this.schedule();
     });
+  }
+
+  /** A refusal past maxWaiting: come back when the writes waiting have gone, statement by statement. */
+  private refusal(): unknown {
+    const statements = Math.ceil((this.waiting.length + 1) / (MAX_FLIGHTS * MAX_BATCH_INPUTS));
+    const drain = statements * this.meanFlightMs;
+    const ms = Math.round(Math.min(MAX_RETRY_AFTER_MS, Math.max(MIN_RETRY_AFTER_MS, drain)));
+    const error = refusedBeforeRunning(
+      `server overloaded: MYSQL_PROGRESS_BATCH (${this.options.maxWaiting}) progress writes already waiting for a batch; retry after ${ms} ms`,
+      ms,
+    );
+    refusals.add(error);
+    return error;
   }
 
   /** Answers `pending`'s caller when `signal` aborts; a write still waiting is dropped. */
@@ -186,7 +226,9 @@ export class ProgressBatch {
       if (batch.length === 0) return;
       this.flights++;
       for (const p of batch) this.busy.add(p.key);
+      const sentAt = performance.now();
       this.send(batch).finally(() => {
+        this.meanFlightMs += (performance.now() - sentAt - this.meanFlightMs) * FLIGHT_TIME_WEIGHT;
         this.flights--;
         for (const p of batch) this.busy.delete(p.key);
         this.schedule();
@@ -260,7 +302,13 @@ function settle(pending: Pending, error: unknown): void {
   else pending.reject(error);
 }
 
-/** Whether progress writes are grouped: MYSQL_PROGRESS_BATCH=0 turns it off (the bench's "before"). */
-export function progressBatchEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
-  return env.MYSQL_PROGRESS_BATCH !== "0";
+/**
+ * MYSQL_PROGRESS_BATCH for a store built in-process (the server reads it
+ * through config.ts, which names a bad value): the writes that may wait for
+ * a batch, 0 for no group commit (the bench's "before"); unset or not a
+ * count: DEFAULT_MAX_WAITING.
+ */
+export function progressBatchLimit(env: NodeJS.ProcessEnv = process.env): number {
+  const value = Number(env.MYSQL_PROGRESS_BATCH ?? Number.NaN);
+  return Number.isInteger(value) && value >= 0 ? value : DEFAULT_MAX_WAITING;
 }

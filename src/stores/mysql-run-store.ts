@@ -81,7 +81,12 @@ import {
   listPendingPage,
 } from "./mysql-pages.js";
 import { createMysqlPool, type MysqlOptions } from "./mysql-pool.js";
-import { ProgressBatch, progressBatchEnabled, progressValues } from "./mysql-progress-batch.js";
+import {
+  DEFAULT_MAX_WAITING,
+  ProgressBatch,
+  progressBatchLimit,
+  progressValues,
+} from "./mysql-progress-batch.js";
 import { claimSweep, pruneChanges, sweepTerminal } from "./mysql-retention.js";
 import {
   COLUMNS,
@@ -296,26 +301,30 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolSt
    * statement would be larger is refused before it is sent
    * (mysql-packet-limit.ts). Without it, the database's own refusal is
    * answered the same way. `progressBatch` groups concurrent progress
-   * writes (default: on unless MYSQL_PROGRESS_BATCH=0).
+   * writes: the writes that may wait for a batch, true for the default,
+   * false or 0 for none (default: MYSQL_PROGRESS_BATCH, progressBatchLimit).
    */
   constructor(
     private readonly pool: SqlPool,
     options: {
       queryTimeoutMs?: number;
       maxAllowedPacketBytes?: number;
-      progressBatch?: boolean;
+      progressBatch?: boolean | number;
     } = {},
     private readonly control?: SqlPool,
   ) {
     this.queryTimeoutMs = options.queryTimeoutMs ?? 10_000;
     this.maxAllowedPacketBytes = options.maxAllowedPacketBytes ?? null;
+    const batch = options.progressBatch ?? progressBatchLimit();
+    const maxWaiting = batch === true ? DEFAULT_MAX_WAITING : Number(batch);
     this.progressBatch =
-      (options.progressBatch ?? progressBatchEnabled())
+      maxWaiting > 0
         ? new ProgressBatch({
             run: (sql, values) => this.run(sql, values),
             cutOff,
             maxAllowedPacketBytes: this.maxAllowedPacketBytes,
             singleSql: STATEMENTS.updateRunProgress,
+            maxWaiting,
           })
         : null;
   }
@@ -327,6 +336,15 @@ export class MysqlRunStore implements RunStore, FollowsCallSignal, ReportsPoolSt
       options,
       createMysqlPool(options, { connectionLimit: 1 }).promise(),
     );
+  }
+
+  /**
+   * Whether this view's updateRunProgress goes through the group commit:
+   * then a call holds no pool connection of its own while it waits, and the
+   * batch bounds the writes waiting (MYSQL_PROGRESS_BATCH; bounded-store.ts).
+   */
+  get batchesProgress(): boolean {
+    return this.progressBatch !== null && this.owners === null;
   }
 
   /**

@@ -1,7 +1,9 @@
 import { Code } from "@connectrpc/connect";
 import type { RunProgress, RunRecord } from "@runstore/client";
+import { retryDelayOf } from "@runstore/client/internal";
 import { createConnection } from "mysql2/promise";
 import { afterAll, describe, expect, it } from "vitest";
+import { ConfigError, readConfig } from "../../src/config.js";
 import { createMysqlPool } from "../../src/stores/mysql-pool.js";
 import { BATCH_PROGRESS } from "../../src/stores/mysql-progress-batch.js";
 import { MysqlRunStore, type SqlPool, STATEMENTS } from "../../src/stores/mysql-run-store.js";
@@ -18,7 +20,10 @@ afterAll(() => db?.drop());
 const PROGRESS_STATEMENTS = new Set<string>([BATCH_PROGRESS, STATEMENTS.updateRunProgress]);
 
 /** A store whose progress statements are recorded in order, as executed on the pool. */
-function countingStore(url: string, options: { maxAllowedPacketBytes?: number } = {}) {
+function countingStore(
+  url: string,
+  options: { maxAllowedPacketBytes?: number; progressBatch?: number } = {},
+) {
   const pool = createMysqlPool({ url }, { connectionLimit: 4 }).promise();
   const progress: string[] = [];
   const counted: SqlPool = {
@@ -38,7 +43,7 @@ function countingStore(url: string, options: { maxAllowedPacketBytes?: number } 
     end: () => pool.end(),
   };
   const control = createMysqlPool({ url }, { connectionLimit: 1 }).promise();
-  const store = new MysqlRunStore(counted, { ...options, progressBatch: true }, control);
+  const store = new MysqlRunStore(counted, { progressBatch: true, ...options }, control);
   return { store, progress };
 }
 
@@ -94,6 +99,20 @@ function progressOf(i: number): RunProgress {
         : undefined,
   };
 }
+
+describe("MYSQL_PROGRESS_BATCH", () => {
+  const base = { ALLOW_INSECURE: "true", DATABASE_URL: "mysql://root@127.0.0.1:3306/x" };
+  it("defaults to 400, 0 turns group commit off, bad values are named", () => {
+    expect(readConfig(base).database?.progressBatch).toBe(400);
+    expect(readConfig({ ...base, MYSQL_PROGRESS_BATCH: "0" }).database?.progressBatch).toBe(0);
+    for (const value of ["-1", "100001", "many", "1.5"]) {
+      expect(() => readConfig({ ...base, MYSQL_PROGRESS_BATCH: value })).toThrow(ConfigError);
+      expect(() => readConfig({ ...base, MYSQL_PROGRESS_BATCH: value })).toThrow(
+        /MYSQL_PROGRESS_BATCH/,
+      );
+    }
+  });
+});
 
 describe("group commit of progress writes on MySQL", () => {
   if (db === null) {
@@ -225,6 +244,35 @@ describe("group commit of progress writes on MySQL", () => {
     const stored = await store.get("w1");
     expect([stored?.totalTokens, stored?.lastAiMessage]).toEqual([1, null]);
     expect(progress).toEqual([STATEMENTS.updateRunProgress]);
+  });
+
+  it("past MYSQL_PROGRESS_BATCH writes waiting, one more is refused at once with a retry hint and never runs", async () => {
+    if (db === null) return;
+    const small = countingStore(db.url, { progressBatch: 2 });
+    try {
+      await small.store.put("m1", { threadId: "tm", status: "running" });
+      const release = await lockRowForTest(db.url, "m1");
+      const first = small.store.updateRunProgress("m1", { totalTokens: 1 });
+      await expect.poll(() => runningStatements(db, "UPDATE runs SET")).toBe(1);
+      // m1 has a write in flight: these two wait, which is all two may.
+      const waiting = [2, 3].map((n) => small.store.updateRunProgress("m1", { totalTokens: n }));
+      const refused = await failureOf(
+        small.store.updateRunProgress("m1", { totalTokens: 4, lastAiMessage: "never" }),
+      );
+      expect(refused.code).toBe(Code.Unavailable);
+      expect(refused.rawMessage).toMatch(
+        /^server overloaded: MYSQL_PROGRESS_BATCH \(2\) progress writes already waiting for a batch; retry after (\d+) ms$/,
+      );
+      const hint = Number(/after (\d+) ms/.exec(refused.rawMessage)?.[1]);
+      expect(retryDelayOf(refused)).toBe(hint);
+      expect(hint).toBeGreaterThanOrEqual(10);
+      await release();
+      await Promise.all([first, ...waiting]);
+      const stored = await small.store.get("m1");
+      expect([stored?.totalTokens, stored?.lastAiMessage]).toEqual([3, null]);
+    } finally {
+      await small.store.close();
+    }
   });
 
   it("a caller whose signal has aborted is answered with it and its write never runs", async () => {

@@ -1,11 +1,14 @@
 import { connect as netConnect } from "node:net";
+import { Code } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { RemoteRunStore } from "@runstore/client";
 import { createConnection } from "mysql2/promise";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseTokenFile } from "../../src/auth/token-grants.js";
+import { Overload } from "../../src/overload.js";
 import { type RunningServer, startServer } from "../../src/server.js";
-import type { MysqlRunStore } from "../../src/stores/mysql-run-store.js";
+import { MysqlRunStore } from "../../src/stores/mysql-run-store.js";
+import { failureOf } from "../support/failure.js";
 import { createTestDatabase, lockRow, type TestDatabase } from "../support/mysql.js";
 
 // A fair share of the pool per caller (docs/operations.md, "Limits"): on a
@@ -150,5 +153,64 @@ describe.skipIf(db === null)("caller share", () => {
     const here = client(open, undefined, "127.0.0.1");
     const there = client(open, undefined, "127.0.0.2");
     await floodAndServe("addresses", here, there, { flooder: "h1", other: "h2" });
+  });
+
+  it("progress writes the store groups take no place of their caller's share; the batch's refusal is counted", async () => {
+    const database = db as TestDatabase;
+    // A pool of 4 (share 2), at most 2 progress writes waiting for a batch.
+    const small = MysqlRunStore.open({ url: database.url, poolSize: 4, progressBatch: 2 });
+    const overload = new Overload({
+      maxInflightCalls: 8,
+      maxQueuedCalls: 32,
+      queueTimeoutMs: 60_000,
+    });
+    const served = await startServer({ store: small, overload });
+    try {
+      const caller = client(served);
+      await caller.put("share-locked", { threadId: "tl", status: "running" });
+      const runs = Array.from({ length: 20 }, (_, i) => `share-p${i}`);
+      for (const id of runs) await caller.put(id, { threadId: "tp", status: "running" });
+      const lock = await lockRow(database.url, "share-locked");
+      let unlocked: Promise<void> | undefined;
+      const unlock = () => {
+        unlocked ??= lock();
+        return unlocked;
+      };
+      let settled = 0;
+      const writes = [0, 1].map((i) =>
+        caller.updateModelName("share-locked", `m${i}`).finally(() => {
+          settled++;
+        }),
+      );
+      for (const write of writes) write.catch(() => {});
+      try {
+        await expect.poll(() => blockedStatements(database), { timeout: 10_000 }).toBe(2);
+        // The caller's share is held by the two blocked writes; its progress still goes through.
+        for (const id of runs)
+          await caller.updateRunProgress(id, { totalTokens: 7 }, { timeoutMs: 5000 });
+        expect(settled).toBe(0);
+        // A progress write to the locked run rides alone and blocks; two more of it wait; a fourth is refused.
+        const blocked = caller.updateRunProgress("share-locked", { totalTokens: 1 });
+        await expect.poll(() => blockedStatements(database), { timeout: 10_000 }).toBe(3);
+        const waiting = [2, 3].map((n) =>
+          caller.updateRunProgress("share-locked", { totalTokens: n }),
+        );
+        const refused = await failureOf(
+          caller.updateRunProgress("share-locked", { totalTokens: 4 }),
+        );
+        expect(refused.code).toBe(Code.Unavailable);
+        expect(refused.rawMessage).toMatch(/^server overloaded: MYSQL_PROGRESS_BATCH \(2\) /);
+        expect(overload.refused().get("MYSQL_PROGRESS_BATCH")).toBe(1);
+        await unlock();
+        await Promise.all([...writes, blocked, ...waiting]);
+      } finally {
+        await unlock();
+      }
+      expect((await caller.get("share-locked"))?.totalTokens).toBe(3);
+      expect((await caller.get("share-p19"))?.totalTokens).toBe(7);
+    } finally {
+      await served.close(0);
+      await small.close();
+    }
   });
 });
