@@ -1,39 +1,39 @@
 import * as http2 from "node:http2";
-import type { DescMessage, DescMethodUnary } from "@bufbuild/protobuf";
+import {
+  create,
+  type DescMessage,
+  type DescMethodUnary,
+  type MessageInitShape,
+} from "@bufbuild/protobuf";
 import {
   Code,
   ConnectError,
   createContextValues,
   type Interceptor,
   type Transport,
-  type UnaryRequest,
   type UnaryResponse,
 } from "@connectrpc/connect";
 import {
-  createAsyncIterable,
   createMethodSerializationLookup,
   createMethodUrl,
   encodeEnvelope,
-  envelopeDecompress,
   type MethodSerializationLookup,
   runUnaryCall,
-  transformSplitEnvelope,
 } from "@connectrpc/connect/protocol";
-import {
-  requestHeader,
-  validateResponseWithCompression,
-  validateTrailer,
-} from "@connectrpc/connect/protocol-grpc";
+import { requestHeader } from "@connectrpc/connect/protocol-grpc";
 import type { Http2SessionManager } from "@connectrpc/connect-node";
 import { connectionLost, streamRefused } from "./connection-errors.js";
+import { answer, type RawAnswer, READ_MAX_BYTES } from "./grpc-answer.js";
 import { certificateAlert } from "./tls-errors.js";
 
-// RemoteRunStore's gRPC unary calls: Connect's runUnaryCall (interceptors,
-// one call signal, deadline) and Connect's protocol helpers (request headers,
-// envelopes, message limits, response and trailer validation), over one
-// stream of Connect's Http2SessionManager (connect, keepalive pings, GOAWAY,
-// reconnect), read with plain stream events. Streaming calls go to Connect's
-// transport.
+// RemoteRunStore's gRPC unary calls: Connect's protocol helpers (request
+// headers, envelopes, message limits, response and trailer validation) over
+// one stream of Connect's Http2SessionManager (connect, keepalive pings,
+// GOAWAY, reconnect), read with plain stream events. With interceptors a
+// call goes through Connect's runUnaryCall (the interceptors see its signal
+// and request); without (RemoteRunStore's default) it is run directly, with
+// runUnaryCall's results and errors (see `direct`). Streaming calls go to
+// Connect's transport.
 //
 // Why not connect-node's gRPC transport for unary calls: it takes each one
 // through its streaming pipeline (async generators for the request body and
@@ -41,7 +41,7 @@ import { certificateAlert } from "./tls-errors.js";
 // `npm run bench -- --client-transport=sdk,connect` measures at about twice
 // this transport's client CPU per call. What is still written here is what
 // connect-node keeps private: the HTTP/2 stream handling and its error
-// mapping.
+// mapping. `bench/caller-cpu.ts` measures the client's CPU per call.
 
 /** What RemoteRunStore hands the transport: the session it owns and its limits. */
 export interface GrpcUnaryTransportOptions {
@@ -53,16 +53,10 @@ export interface GrpcUnaryTransportOptions {
   streaming: Transport;
 }
 
-/** The largest answer read, as connect-node's default readMaxBytes. */
-const READ_MAX_BYTES = 0xffffffff;
-
 /** A Transport whose unary calls cost about half of connect-node's client CPU. */
 export function createGrpcUnaryTransport(options: GrpcUnaryTransportOptions): Transport {
   const basePath = new URL(options.baseUrl).pathname.replace(/\/+$/, "");
-  const serializers = new WeakMap<
-    DescMethodUnary,
-    MethodSerializationLookup<DescMessage, DescMessage>
-  >();
+  const serializers = new WeakMap<DescMethodUnary, Lookup>();
   const serializer = (method: DescMethodUnary) => {
     let lookup = serializers.get(method);
     if (lookup === undefined) {
@@ -74,12 +68,18 @@ export function createGrpcUnaryTransport(options: GrpcUnaryTransportOptions): Tr
     }
     return lookup;
   };
+  const { sessionManager, interceptors } = options;
   return {
     unary(method, signal, timeoutMs, header, input, contextValues) {
       const timeout = timeoutMs === undefined || timeoutMs <= 0 ? undefined : timeoutMs;
       const path = `${basePath}/${method.parent.typeName}/${method.name}`;
+      const requestHeaders = requestHeader(true, timeout, header);
+      if (interceptors.length === 0) {
+        const lookup = serializer(method);
+        return direct(sessionManager, path, requestHeaders, method, input, lookup, signal, timeout);
+      }
       return runUnaryCall({
-        interceptors: options.interceptors,
+        interceptors,
         signal,
         timeoutMs: timeout,
         req: {
@@ -88,15 +88,17 @@ export function createGrpcUnaryTransport(options: GrpcUnaryTransportOptions): Tr
           method,
           requestMethod: "POST",
           url: createMethodUrl(options.baseUrl, method),
-          header: requestHeader(true, timeout, header),
+          header: requestHeaders,
           contextValues: contextValues ?? createContextValues(),
           message: input,
         },
         next: async (req) => {
           const lookup = serializer(req.method as DescMethodUnary);
           const body = encodeEnvelope(0, lookup.getI(true).serialize(req.message));
-          const raw = await exchange(options.sessionManager, path, req, body);
-          return (await answer(req, raw, lookup)) as never;
+          const headers = nodeHeaders(req.header);
+          const ends = { signal: req.signal, timeoutMs: undefined, aborted: abortReason };
+          const raw = await exchange(sessionManager, path, headers, body, ends);
+          return (await answer(req, raw, lookup, fromResetCode)) as never;
         },
       });
     },
@@ -106,164 +108,165 @@ export function createGrpcUnaryTransport(options: GrpcUnaryTransportOptions): Tr
   };
 }
 
-/** What came back on the stream. */
-interface RawAnswer {
-  status: number;
-  header: Headers;
-  trailer: Headers;
-  chunks: Uint8Array[];
-  rstCode: number;
-}
+type Lookup = MethodSerializationLookup<DescMessage, DescMessage>;
 
-/** Sends one request body on the shared HTTP/2 connection and collects the whole answer. */
-async function exchange(
+/**
+ * A call without interceptors, with what Connect's runUnaryCall would give
+ * it and without its per-call machinery: runUnaryCall links the caller's
+ * signal and a deadline signal into a third AbortController, arms a timer
+ * for the deadline and aborts the controller when the call ends (an
+ * AbortError built and dispatched per call), about a sixth of the client's
+ * CPU per call. Here the deadline is one timer and the caller's signal one
+ * listener, both on the exchange itself. The errors are runUnaryCall's: the
+ * signal's reason as CANCELED when the caller aborted, "the operation timed
+ * out" (DEADLINE_EXCEEDED) at the deadline, anything else through
+ * ConnectError.from.
+ */
+async function direct<I extends DescMessage, O extends DescMessage>(
   sessionManager: Http2SessionManager,
   path: string,
-  req: UnaryRequest,
-  body: Uint8Array,
-): Promise<RawAnswer> {
-  const signal = req.signal;
+  requestHeaders: Headers,
+  method: DescMethodUnary<I, O>,
+  input: MessageInitShape<I>,
+  lookup: Lookup,
+  signal: AbortSignal | undefined,
+  timeoutMs: number | undefined,
+): Promise<UnaryResponse<I, O>> {
+  const message = create(method.input, input);
+  try {
+    const body = encodeEnvelope(0, lookup.getI(true).serialize(message));
+    const ends = { signal, timeoutMs, aborted: canceledBy };
+    const raw = await exchange(sessionManager, path, nodeHeaders(requestHeaders), body, ends);
+    const response = await answer({ service: method.parent, method }, raw, lookup, fromResetCode);
+    return response as UnaryResponse<I, O>;
+  } catch (error) {
+    if (signal?.aborted) throw canceledBy(signal);
+    throw ConnectError.from(error);
+  }
+}
+
+/** What ends an exchange early, and the error an abort of `signal` gives. */
+interface Ends {
+  signal: AbortSignal | undefined;
+  timeoutMs: number | undefined;
+  aborted: (signal: AbortSignal) => unknown;
+}
+
+/** Under runUnaryCall: the linked signal's reason, which runUnaryCall turns into the call's error. */
+function abortReason(signal: AbortSignal): unknown {
+  return signal.reason;
+}
+
+/** As runUnaryCall reports a call its caller aborted. */
+function canceledBy(signal: AbortSignal): ConnectError {
+  return ConnectError.from(signal.reason, Code.Canceled);
+}
+
+/** Connect's request headers as Node's HTTP/2 client takes them. */
+function nodeHeaders(header: Headers): http2.OutgoingHttpHeaders {
   const headers: http2.OutgoingHttpHeaders = {};
-  req.header.forEach((value, key) => {
+  header.forEach((value, key) => {
     headers[key] = value;
   });
-  const stream = await open(sessionManager, path, headers, signal);
-  // Kept: a stream closed with its connection no longer names its session.
-  const session = stream.session;
-  return new Promise<RawAnswer>((resolve, reject) => {
-    let status = 0;
-    let header: Headers | undefined;
-    let trailer = new Headers();
-    const chunks: Uint8Array[] = [];
-    const fail = (error: unknown) => {
-      signal.removeEventListener("abort", onAbort);
-      if (!stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
-      reject(error);
-    };
-    const onAbort = () => fail(signal.reason);
-    // An abort between open() handing over the stream and this line fires no event.
-    if (signal.aborted) {
-      onAbort();
-      return;
-    }
-    signal.addEventListener("abort", onAbort, { once: true });
-    stream.on("response", (h) => {
-      status = Number(h[":status"]);
-      header = toHeaders(h);
-    });
-    stream.on("data", (chunk: Uint8Array) => {
-      chunks.push(chunk);
-      // Bytes read prove the connection alive: no keepalive PING needed.
-      sessionManager.notifyResponseByteRead(stream);
-    });
-    stream.on("trailers", (t) => {
-      trailer = toHeaders(t);
-    });
-    stream.on("error", (error) => {
-      // A server that answered and closed while the body was still being
-      // written: its answer, not this, is what counts (as connect-node).
-      const code = (error as { code?: unknown }).code;
-      if (stream.writableEnded && code === "ERR_STREAM_WRITE_AFTER_END") return;
-      // Refused before processing (after GOAWAY): UNAVAILABLE, as a reset code it is.
-      if (stream.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM) fail(streamRefused(error));
-      else fail(fromNodeError(error));
-    });
-    stream.on("close", () => {
-      signal.removeEventListener("abort", onAbort);
-      if (header !== undefined)
-        resolve({ status, header, trailer, chunks, rstCode: stream.rstCode });
-      else if (session?.destroyed) reject(connectionLost(fromResetCode(stream.rstCode)));
-      else reject(fromResetCode(stream.rstCode));
-    });
-    stream.end(body);
-  });
+  return headers;
 }
 
 /**
- * A stream on the session manager's connection, which may still be opening
- * (TCP, TLS, a keepalive check): the call's signal ends the wait too, and a
- * stream that arrives too late is cancelled.
+ * Sends one request body on the shared HTTP/2 connection and collects the
+ * whole answer. The connection may still be opening (TCP, TLS, a keepalive
+ * check): the signal and the deadline end that wait too, and a stream that
+ * arrives after the call ended is cancelled before anything is written on it.
  */
-function open(
+function exchange(
   sessionManager: Http2SessionManager,
   path: string,
   headers: http2.OutgoingHttpHeaders,
-  signal: AbortSignal,
-): Promise<http2.ClientHttp2Stream> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
+  body: Uint8Array,
+  ends: Ends,
+): Promise<RawAnswer> {
+  const { signal } = ends;
+  if (signal?.aborted) return Promise.reject(ends.aborted(signal));
+  return new Promise<RawAnswer>((resolve, reject) => {
+    let stream: http2.ClientHttp2Stream | undefined;
+    let over = false;
+    let timer: NodeJS.Timeout | undefined;
+    const finish = () => {
+      over = true;
+      if (timer !== undefined) clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    };
+    const fail = (error: unknown) => {
+      if (over) return;
+      finish();
+      if (stream !== undefined && !stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
+      reject(error);
+    };
+    const onAbort = () => fail(ends.aborted(signal as AbortSignal));
+    signal?.addEventListener("abort", onAbort, { once: true });
+    if (ends.timeoutMs !== undefined) timer = setTimeout(fail, ends.timeoutMs, deadlineExceeded());
     sessionManager.request("POST", path, headers, {}).then(
-      (stream) => {
-        signal.removeEventListener("abort", onAbort);
-        if (signal.aborted) stream.close(http2.constants.NGHTTP2_CANCEL);
-        else resolve(stream);
+      (opened) => {
+        if (over) {
+          opened.close(http2.constants.NGHTTP2_CANCEL);
+          return;
+        }
+        stream = opened;
+        read(sessionManager, opened, fail, (raw) => {
+          if (over) return;
+          finish();
+          resolve(raw);
+        });
+        opened.end(body);
       },
-      (error: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(fromNodeError(error));
-      },
+      (error: unknown) => fail(fromNodeError(error)),
     );
   });
 }
 
-/** The response message, or the error the answer carries (as connect-node's gRPC transport reads it). */
-async function answer(
-  req: UnaryRequest,
-  raw: RawAnswer,
-  lookup: MethodSerializationLookup<DescMessage, DescMessage>,
-): Promise<UnaryResponse> {
-  const { header, trailer } = raw;
-  const { headerError } = validateResponseWithCompression([], raw.status, header);
-  let message: unknown;
-  for await (const envelope of transformSplitEnvelope(READ_MAX_BYTES)(
-    createAsyncIterable(raw.chunks),
-  )) {
-    if (message !== undefined) {
-      throw new ConnectError(
-        "protocol error: received extra output message for unary method",
-        Code.Unimplemented,
-      );
-    }
-    const { data } = await envelopeDecompress(envelope, null, READ_MAX_BYTES);
-    message = lookup.getO(true).parse(data);
-  }
-  if (!header.has("grpc-status") && !trailer.has("grpc-status") && raw.rstCode !== 0) {
-    throw fromResetCode(raw.rstCode);
-  }
-  validateTrailer(trailer, header);
-  if (message === undefined) {
-    if (headerError) throw headerError;
-    throw new ConnectError(
-      "protocol error: missing output message for unary method",
-      trailer.has("grpc-status") ? Code.Unimplemented : Code.Unknown,
-    );
-  }
-  if (headerError) {
-    throw new ConnectError(
-      "protocol error: received output message for unary method with error status",
-      Code.Unknown,
-    );
-  }
-  return {
-    stream: false,
-    service: req.service,
-    method: req.method,
-    header,
-    trailer,
-    message: message as UnaryResponse["message"],
-  };
+/** The error of a call whose deadline passed, as Connect words it. */
+function deadlineExceeded(): ConnectError {
+  return new ConnectError("the operation timed out", Code.DeadlineExceeded);
 }
 
-/** Node's HTTP/2 headers without the pseudo-headers. */
-function toHeaders(node: http2.IncomingHttpHeaders): Headers {
-  const headers = new Headers();
-  for (const [name, value] of Object.entries(node)) {
-    if (name[0] === ":" || value === undefined) continue;
-    for (const one of Array.isArray(value) ? value : [value]) headers.append(name, one);
-  }
-  return headers;
+/** Collects the answer on `stream`: `done` with it once the stream closes, else `fail`. */
+function read(
+  sessionManager: Http2SessionManager,
+  stream: http2.ClientHttp2Stream,
+  fail: (error: unknown) => void,
+  done: (raw: RawAnswer) => void,
+): void {
+  // Kept: a stream closed with its connection no longer names its session.
+  const session = stream.session;
+  let status = 0;
+  let header: http2.IncomingHttpHeaders | undefined;
+  let trailer: http2.IncomingHttpHeaders | undefined;
+  const chunks: Uint8Array[] = [];
+  stream.on("response", (h) => {
+    status = Number(h[":status"]);
+    header = h;
+  });
+  stream.on("data", (chunk: Uint8Array) => {
+    chunks.push(chunk);
+    // Bytes read prove the connection alive: no keepalive PING needed.
+    sessionManager.notifyResponseByteRead(stream);
+  });
+  stream.on("trailers", (t) => {
+    trailer = t;
+  });
+  stream.on("error", (error) => {
+    // A server that answered and closed while the body was still being
+    // written: its answer, not this, is what counts (as connect-node).
+    const code = (error as { code?: unknown }).code;
+    if (stream.writableEnded && code === "ERR_STREAM_WRITE_AFTER_END") return;
+    // Refused before processing (after GOAWAY): UNAVAILABLE, as a reset code it is.
+    if (stream.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM) fail(streamRefused(error));
+    else fail(fromNodeError(error));
+  });
+  stream.on("close", () => {
+    if (header !== undefined) done({ status, header, trailer, chunks, rstCode: stream.rstCode });
+    else if (session?.destroyed) fail(connectionLost(fromResetCode(stream.rstCode)));
+    else fail(fromResetCode(stream.rstCode));
+  });
 }
 
 /**
