@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
+from functools import partial
 from types import TracebackType
 from typing import Any, Literal, Self
 
 import grpc
 from google.protobuf.message import Message
 
+from .call_gate import CallGate, gate_error
 from .conflicts import conflict_from_rpc_error, idempotency_reference, status_details
 from .convert import run_from_proto
 from .errors import IdempotencyConflictError, RunStoreError, from_rpc_error
@@ -17,10 +20,12 @@ from .gen.runstore.v1 import run_store_pb2 as pb
 from .gen.runstore.v1 import run_store_pb2_grpc as pb_grpc
 from .options import (
     DEFAULT_KEEPALIVE_SECONDS,
+    DEFAULT_MAX_CONCURRENT_CALLS,
     DEFAULT_MAX_REQUEST_BYTES,
     TlsOptions,
     bearer_metadata,
     check_channel_limits,
+    check_max_concurrent_calls,
     check_timeout,
     open_channel,
 )
@@ -52,6 +57,7 @@ class Connection:
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
         keepalive_seconds: float = DEFAULT_KEEPALIVE_SECONDS,
         channel_options: Sequence[tuple[str, Any]] = (),
+        max_concurrent_calls: int = DEFAULT_MAX_CONCURRENT_CALLS,
     ) -> None:
         """Configures the store; the connection opens on the first call.
 
@@ -77,6 +83,10 @@ class Connection:
           server's default limit).
         - ``keepalive_seconds``: HTTP/2 PING interval; 0 turns PINGs off.
         - ``channel_options``: extra gRPC channel arguments, passed as given.
+        - ``max_concurrent_calls``: calls on the wire at once (default 100,
+          the server's default MAX_CONCURRENT_STREAMS); more wait in the
+          store, in order, within their timeout (call_gate.py). Watches are
+          not counted.
         """
         channel = channel_target(target, tls, channel_options)
         self._target, self._tls = channel.target, channel.tls
@@ -87,6 +97,8 @@ class Connection:
         check_channel_limits(max_request_bytes, keepalive_seconds)
         self._max_request_bytes = max_request_bytes
         self._keepalive_seconds = keepalive_seconds
+        self._max_concurrent_calls = check_max_concurrent_calls(max_concurrent_calls)
+        self._gate = CallGate(self._max_concurrent_calls)
         self._channel_options = channel.options + tuple(channel_options)
         self._channel: grpc.aio.Channel | None = None
         # The generated stub is untyped; _invoke reaches its methods by name.
@@ -102,6 +114,7 @@ class Connection:
         self._closed = True
         if self._stopped is not None:
             self._stopped.set()
+        self._gate.close(gate_error(grpc.StatusCode.CANCELLED, "GrpcRunStore is closed"))
         channel, self._channel, self._stub = self._channel, None, None
         # A channel of another (finished) loop cannot be awaited here; it went with its loop.
         if channel is not None and self._loop is asyncio.get_running_loop():
@@ -140,6 +153,8 @@ class Connection:
             )
             self._stub = pb_grpc.RunStoreServiceStub(self._channel)  # type: ignore[no-untyped-call]
             self._stopped = asyncio.Event()
+            # Its waiting calls are futures of this loop, as the channel is.
+            self._gate = CallGate(self._max_concurrent_calls)
         return self._stub
 
     async def _invoke(self, method: str, request: Message) -> Any:
@@ -175,25 +190,45 @@ class Connection:
     async def _attempts(
         self, method: str, rpc: Any, request: Message, metadata: tuple[tuple[str, str], ...]
     ) -> Any:
-        """``rpc(request)`` with ``metadata``, retried as ``method``'s policy says."""
-
-        async def attempt(timeout: float | None) -> Any:
-            try:
-                return await rpc(request, timeout=timeout, metadata=metadata)
-            except grpc.aio.AioRpcError as error:
-                # Raised from here, a refused client certificate is never retried.
-                refusal = await self._refusals.refusal(error)
-                if refusal is not None:
-                    raise refusal from error
-                raise
-
+        """``rpc(request)`` with ``metadata``, retried as ``method``'s policy
+        says; each attempt waits for a place on the wire (call_gate.py)
+        within its timeout, and leaves it when answered, before a retry's sleep."""
+        # A partial, not a closure: a call waiting for a place keeps it, and
+        # under a backlog of tens of thousands every object per call costs
+        # the garbage collector (call_gate.py).
         return await call_with_retry(
-            attempt,
+            partial(self._attempt, self._gate, rpc, request, metadata),
             timeout=self._timeout,
             policy=self._retry,
             stopped=self._stopped,
             idempotent=method not in SINGLE_ATTEMPT_RPCS,
         )
+
+    async def _attempt(
+        self,
+        gate: CallGate,
+        rpc: Any,
+        request: Message,
+        metadata: tuple[tuple[str, str], ...],
+        timeout: float | None,
+    ) -> Any:
+        """One attempt once ``gate`` lets it on the wire, with what is left
+        of ``timeout`` after the wait; the place is freed when it is answered."""
+        began = time.monotonic()
+        await gate.enter(timeout)
+        try:
+            left = None if timeout is None else timeout - (time.monotonic() - began)
+            return await rpc(request, timeout=left, metadata=metadata)
+        except grpc.aio.AioRpcError as error:
+            failure = error
+        finally:
+            gate.leave()
+        # Off the wire by now: a refused client certificate is probed for
+        # without holding a place, and raised from here is never retried.
+        refusal = await self._refusals.refusal(failure)
+        if refusal is not None:
+            raise refusal from failure
+        raise failure
 
     async def _resolve_reference(
         self, error: grpc.aio.AioRpcError, run_id: str

@@ -11,10 +11,12 @@ import grpc
 
 __all__ = [
     "DEFAULT_KEEPALIVE_SECONDS",
+    "DEFAULT_MAX_CONCURRENT_CALLS",
     "DEFAULT_MAX_REQUEST_BYTES",
     "TlsOptions",
     "bearer_metadata",
     "check_channel_limits",
+    "check_max_concurrent_calls",
     "check_timeout",
     "open_channel",
     "split_target",
@@ -32,6 +34,10 @@ RECONNECT_BACKOFF_MS = (250, 5000)
 #: HTTP/2 PING interval, so a connection a NAT or load balancer dropped
 #: silently is noticed in seconds rather than at the next call's timeout.
 DEFAULT_KEEPALIVE_SECONDS = 30.0
+
+#: Calls on the wire at once per store: the server's default
+#: MAX_CONCURRENT_STREAMS, as the TypeScript SDK's maxConcurrentCalls.
+DEFAULT_MAX_CONCURRENT_CALLS = 100
 
 
 @dataclass(frozen=True)
@@ -133,6 +139,13 @@ def check_channel_limits(max_request_bytes: int, keepalive_seconds: float) -> No
     if isinstance(keepalive_seconds, bool) or not isinstance(keepalive_seconds, (int, float)) \
             or not keepalive_seconds >= 0:
         raise ValueError(f"keepalive_seconds must be a number >= 0, got {keepalive_seconds!r}")
+
+
+def check_max_concurrent_calls(value: int) -> int:
+    """Refuses a limit on calls on the wire below 1."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"max_concurrent_calls must be an integer >= 1, got {value!r}")
+    return value
 
 
 def open_channel(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import grpc
@@ -45,13 +45,19 @@ def enabled() -> bool:
     return otel_trace is not None
 
 
-@contextmanager
-def client_span(method: str) -> Iterator[tuple[tuple[str, str], ...]]:
+#: client_span without the API: one shared no-op, not a generator per call
+#: (a backlog of calls waiting for the wire keeps each one alive, call_gate.py).
+_NO_SPAN: AbstractContextManager[tuple[tuple[str, str], ...]] = nullcontext(())
+
+
+def client_span(method: str) -> AbstractContextManager[tuple[tuple[str, str], ...]]:
     """The span of one call of the RPC ``method``, active inside the block;
     yields the metadata that carries it (none without the API)."""
-    if otel_trace is None:
-        yield ()
-        return
+    return _NO_SPAN if otel_trace is None else _client_span(method)
+
+
+@contextmanager
+def _client_span(method: str) -> Iterator[tuple[tuple[str, str], ...]]:
     span = _start_span(method)
     with otel_trace.use_span(
         span, end_on_exit=True, record_exception=False, set_status_on_exception=False

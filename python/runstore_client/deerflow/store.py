@@ -18,7 +18,12 @@ from ..errors import (
     IdempotencyConflictError,
     ThreadConflictError,
 )
-from ..options import DEFAULT_KEEPALIVE_SECONDS, DEFAULT_MAX_REQUEST_BYTES, TlsOptions
+from ..options import (
+    DEFAULT_KEEPALIVE_SECONDS,
+    DEFAULT_MAX_CONCURRENT_CALLS,
+    DEFAULT_MAX_REQUEST_BYTES,
+    TlsOptions,
+)
 from ..owner import AUTO, AutoUser, resolve_user_id
 from ..retry import RetryPolicy
 from .history import DeerFlowHistory
@@ -462,6 +467,7 @@ class DeerFlowRunStore(  # type: ignore[misc]
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
         keepalive_seconds: float = DEFAULT_KEEPALIVE_SECONDS,
         channel_options: Sequence[tuple[str, Any]] = (),
+        max_concurrent_calls: int = DEFAULT_MAX_CONCURRENT_CALLS,
     ) -> None:
         """The options of GrpcRunStore; the connection opens on the first call."""
         self._grpc = GrpcRunStore(
@@ -473,6 +479,7 @@ class DeerFlowRunStore(  # type: ignore[misc]
             max_request_bytes=max_request_bytes,
             keepalive_seconds=keepalive_seconds,
             channel_options=channel_options,
+            max_concurrent_calls=max_concurrent_calls,
         )
 
     async def close(self) -> None:
