@@ -106,9 +106,10 @@ class CallGateTest(backends.ServerTestCase):
                     SAFETY_NET,
                 )
         self.assertEqual([type(r) for r in results], [DeadlineExceededError] * 20)
-        # The first call held the one place until its deadline; the other 19
-        # waited in the store for theirs and never reached grpcio.
-        self.assertEqual((wire.started, wire.most), (1, 1))
+        # The first call held the one place until its deadline and the others
+        # waited in the store for theirs (one whose deadline came after the
+        # place was handed on may have had its turn): never two on the wire.
+        self.assertEqual(wire.most, 1)
 
     async def test_close_ends_waiting_calls_with_cancelled(self) -> None:
         async with silent_peer() as target:
