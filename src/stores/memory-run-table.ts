@@ -101,9 +101,29 @@ export const DEFAULT_MEMORY_MAX_RUNS = 100_000;
 const ROW_OVERHEAD_BYTES = 256;
 
 /** A row's estimated size: its JSON text (two bytes a UTF-16 unit) plus a fixed overhead. */
-function rowBytes(row: StoredRun): number {
+export function rowBytes(row: StoredRun): number {
   return ROW_OVERHEAD_BYTES + 2 * JSON.stringify(row).length;
 }
+
+/**
+ * What `keys` of `row` take of rowBytes: a row's JSON is `{` + its
+ * `"key":value` pairs joined by commas + `}`, that is 1 + the sum of
+ * (key + value + 4) over the keys whose value is not undefined (which JSON
+ * leaves out). So a write's change of size is exact from the fields it
+ * touches, without serialising the whole row on every progress snapshot
+ * (3.5 % of the server's CPU at 1,500 calls/s, issue 18).
+ */
+function fieldsBytes(row: Partial<StoredRun>, keys: readonly string[]): number {
+  let units = 0;
+  for (const key of keys) {
+    const value = (row as Record<string, unknown>)[key];
+    if (value !== undefined) units += key.length + JSON.stringify(value).length + 4;
+  }
+  return 2 * units;
+}
+
+/** Fields write() may change besides those it is given. */
+const DERIVED_FIELDS = ["queued", "holdsSlot"] as const;
 
 /**
  * The rows of MemoryRunStore with the indexes its calls read, held to a
@@ -137,8 +157,12 @@ export class MemoryRunTable {
    * The bytes writing `changes` into `row` would add (negative when it
    * shrinks); for a row not stored yet, its whole size (insert).
    */
-  growth(row: StoredRun, changes: Partial<StoredRun> = {}): number {
-    return rowBytes({ ...row, ...changes }) - (this.sizes.get(row.runId) ?? 0);
+  growth(row: StoredRun, changes?: Partial<StoredRun>): number {
+    const stored = this.sizes.get(row.runId);
+    if (changes === undefined) return rowBytes(row) - (stored ?? 0);
+    if (stored === undefined) return rowBytes({ ...row, ...changes });
+    const keys = Object.keys(changes);
+    return fieldsBytes(changes, keys) - fieldsBytes(row, keys);
   }
 
   /**
@@ -201,6 +225,11 @@ export class MemoryRunTable {
     return row !== undefined && (userId === null || row.userId === userId) ? row : undefined;
   }
 
+  /** The size the table reckons a stored row takes (rowBytes as of its last write), or undefined. */
+  sizeOf(runId: string): number | undefined {
+    return this.sizes.get(runId);
+  }
+
   /** The row holding an idempotency key. */
   holderOf(key: string): StoredRun | undefined {
     const id = this.byKey.get(key);
@@ -224,16 +253,17 @@ export class MemoryRunTable {
    * part-1 put, does not take the slot), whichever write moved it.
    */
   write(row: StoredRun, changes: Partial<StoredRun>): void {
-    const size = rowBytes({ ...row, ...changes });
-    const was = this.sizes.get(row.runId) ?? 0;
-    this.checkBytes(size - was);
-    this.usedBytes += size - was;
-    this.sizes.set(row.runId, size);
+    this.checkBytes(this.growth(row, changes));
+    const keys = [...Object.keys(changes), ...DERIVED_FIELDS];
+    const before = fieldsBytes(row, keys);
     this.unindex(row);
     const previousStatus = row.status;
     Object.assign(row, changes);
     if (row.status !== "pending") row.queued = false;
     if (row.status !== "pending" && row.status !== "running") row.holdsSlot = false;
+    const grown = fieldsBytes(row, keys) - before;
+    this.usedBytes += grown;
+    this.sizes.set(row.runId, (this.sizes.get(row.runId) ?? 0) + grown);
     this.index(row);
     this.logChange("updated", row, previousStatus);
   }
