@@ -114,6 +114,19 @@ export function grpcUnaryHandler(options: GrpcUnaryOptions): GrpcUnaryHandler {
     });
   }
 
+  // One listener for every call, not one each: EventTarget's
+  // removeEventListener scans the listeners, so a listener per call cost
+  // each call time in proportion to the calls in flight (issue 18).
+  const live = new Set<Call>();
+  const shutdown = options.shutdownSignal;
+  shutdown.addEventListener(
+    "abort",
+    () => {
+      for (const call of live) call.shutDown(shutdown.reason);
+    },
+    { once: true },
+  );
+
   return (req, res) => {
     if (req.httpVersionMajor !== 2 || req.method !== "POST") return false;
     const route = routes.get(req.url);
@@ -123,7 +136,7 @@ export function grpcUnaryHandler(options: GrpcUnaryOptions): GrpcUnaryHandler {
     if (contentType !== "application/grpc" && contentType !== CONTENT_TYPE) return false;
     const encoding = headers["grpc-encoding"];
     if (encoding !== undefined && encoding !== "identity") return false;
-    new Call(req, res, route, options).start();
+    new Call(req, res, route, options, live).start();
     return true;
   };
 }
@@ -142,8 +155,15 @@ class Call {
     private readonly res: http2.Http2ServerResponse,
     private readonly route: Route,
     private readonly options: GrpcUnaryOptions,
+    /** The calls the shutdown signal aborts: this one from start until its stream closes. */
+    private readonly live: Set<Call>,
   ) {
     this.reader = new EnvelopeReader(options.readMaxBytes);
+  }
+
+  /** The end of the shutdown grace period: aborted and answered UNAVAILABLE. */
+  shutDown(reason: unknown): void {
+    this.abort(ConnectError.from(reason, Code.Unavailable), true);
   }
 
   start(): void {
@@ -166,10 +186,9 @@ class Call {
       this.fail(ConnectError.from(shutdown.reason, Code.Unavailable));
       return;
     }
-    const onShutdown = () => this.abort(ConnectError.from(shutdown.reason, Code.Unavailable), true);
-    shutdown.addEventListener("abort", onShutdown, { once: true });
+    this.live.add(this);
     this.res.once("close", () => {
-      shutdown.removeEventListener("abort", onShutdown);
+      this.live.delete(this);
       // The client went away (RST_STREAM, connection lost) before the answer.
       if (!this.done) this.abort(new ConnectError("operation was aborted", Code.Canceled), false);
     });
