@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+
 // One measurement of bench/caller-cpu.ts: argv is the client module
 // (client/src/index.ts of the build measured), the server URL, the rate
 // (calls/s; 0: idle) and the window in seconds. Prints one JSON line:
@@ -28,6 +30,20 @@ function call(store: Store, n: number): Promise<unknown> {
     return store.updateRunCompletion(runId, { status: "success", totalTokens: 100 * step });
   }
   return store.updateRunProgress(runId, { totalTokens: 100 * step, lastAiMessage: `step ${step}` });
+}
+
+/** The machine's CPU ticks from /proc/stat: all of them, and the idle ones. */
+function machineTicks(): { total: number; idle: number } {
+  const fields =
+    readFileSync("/proc/stat", "utf8").split("\n")[0]?.trim().split(/\s+/).slice(1) ?? [];
+  const ticks = fields.map(Number);
+  const total = ticks.reduce((sum, t) => sum + t, 0);
+  return { total, idle: (ticks[3] ?? 0) + (ticks[4] ?? 0) };
+}
+
+/** The share of the machine's CPU left idle between two readings, in %. */
+function idleShare(a: { total: number; idle: number }, b: { total: number; idle: number }): number {
+  return Math.round((100 * (b.idle - a.idle)) / Math.max(1, b.total - a.total));
 }
 
 /**
@@ -81,13 +97,15 @@ async function main(): Promise<void> {
   measuring = true;
   const profile = await startProfile(process.env.CALLER_CPU_PROFILE);
   const before = process.cpuUsage();
+  const machineBefore = machineTicks();
   await new Promise((r) => setTimeout(r, seconds * 1000));
   const used = process.cpuUsage(before);
+  const machineAfter = machineTicks();
   measuring = false;
   await profile();
   clearTimeout(timer);
   process.stdout.write(
-    `${JSON.stringify({ cpuUs: used.user + used.system, calls, failed })}\n`,
+    `${JSON.stringify({ cpuUs: used.user + used.system, calls, failed, idle: idleShare(machineBefore, machineAfter) })}\n`,
     () => process.exit(0),
   );
 }

@@ -40,19 +40,21 @@ function parseArgs(argv: string[]): Args {
 function measure(client: string, url: string, rate: number, seconds: number) {
   const worker = resolve("bench/caller-cpu-worker.ts");
   const args = ["--conditions=source", "--import", "tsx", worker, client, url, String(rate)];
-  return new Promise<{ cpuUs: number; calls: number; failed: number }>((done, fail) => {
-    const child = spawn(process.execPath, [...args, String(seconds)], {
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-    let out = "";
-    child.stdout.on("data", (chunk: Buffer) => {
-      out += chunk.toString();
-    });
-    child.once("exit", (code) => {
-      if (code === 0) done(JSON.parse(out));
-      else fail(new Error(`worker exited ${code}: ${out}`));
-    });
-  });
+  return new Promise<{ cpuUs: number; calls: number; failed: number; idle: number }>(
+    (done, fail) => {
+      const child = spawn(process.execPath, [...args, String(seconds)], {
+        stdio: ["ignore", "pipe", "inherit"],
+      });
+      let out = "";
+      child.stdout.on("data", (chunk: Buffer) => {
+        out += chunk.toString();
+      });
+      child.once("exit", (code) => {
+        if (code === 0) done(JSON.parse(out));
+        else fail(new Error(`worker exited ${code}: ${out}`));
+      });
+    },
+  );
 }
 
 async function main(): Promise<void> {
@@ -67,7 +69,7 @@ async function main(): Promise<void> {
           const perCall = rate === 0 ? r.cpuUs / args.seconds : r.cpuUs / Math.max(1, r.calls);
           const row = `rate ${rate}/s round ${round + 1} ${name}: ${Math.round(perCall)} µs/${
             rate === 0 ? "s idle" : "call"
-          } (${(r.calls / args.seconds).toFixed(0)} calls/s answered, ${r.failed} failed)`;
+          } (${(r.calls / args.seconds).toFixed(0)} calls/s answered, ${r.failed} failed, machine idle ${r.idle} %)`;
           rows.push(row);
           console.log(row);
         }

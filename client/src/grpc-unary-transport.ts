@@ -24,6 +24,7 @@ import { requestHeader } from "@connectrpc/connect/protocol-grpc";
 import type { Http2SessionManager } from "@connectrpc/connect-node";
 import { connectionLost, streamRefused } from "./connection-errors.js";
 import { answer, type RawAnswer, READ_MAX_BYTES } from "./grpc-answer.js";
+import { grpcRequestHeaders, nodeHeaders } from "./grpc-request-headers.js";
 import { certificateAlert } from "./tls-errors.js";
 
 // RemoteRunStore's gRPC unary calls: Connect's protocol helpers (request
@@ -73,10 +74,10 @@ export function createGrpcUnaryTransport(options: GrpcUnaryTransportOptions): Tr
     unary(method, signal, timeoutMs, header, input, contextValues) {
       const timeout = timeoutMs === undefined || timeoutMs <= 0 ? undefined : timeoutMs;
       const path = `${basePath}/${method.parent.typeName}/${method.name}`;
-      const requestHeaders = requestHeader(true, timeout, header);
       if (interceptors.length === 0) {
+        const headers = grpcRequestHeaders(timeout, header);
         const lookup = serializer(method);
-        return direct(sessionManager, path, requestHeaders, method, input, lookup, signal, timeout);
+        return direct(sessionManager, path, headers, method, input, lookup, signal, timeout);
       }
       return runUnaryCall({
         interceptors,
@@ -88,7 +89,7 @@ export function createGrpcUnaryTransport(options: GrpcUnaryTransportOptions): Tr
           method,
           requestMethod: "POST",
           url: createMethodUrl(options.baseUrl, method),
-          header: requestHeaders,
+          header: requestHeader(true, timeout, header),
           contextValues: contextValues ?? createContextValues(),
           message: input,
         },
@@ -125,7 +126,7 @@ type Lookup = MethodSerializationLookup<DescMessage, DescMessage>;
 async function direct<I extends DescMessage, O extends DescMessage>(
   sessionManager: Http2SessionManager,
   path: string,
-  requestHeaders: Headers,
+  headers: http2.OutgoingHttpHeaders,
   method: DescMethodUnary<I, O>,
   input: MessageInitShape<I>,
   lookup: Lookup,
@@ -136,7 +137,7 @@ async function direct<I extends DescMessage, O extends DescMessage>(
   try {
     const body = encodeEnvelope(0, lookup.getI(true).serialize(message));
     const ends = { signal, timeoutMs, aborted: canceledBy };
-    const raw = await exchange(sessionManager, path, nodeHeaders(requestHeaders), body, ends);
+    const raw = await exchange(sessionManager, path, headers, body, ends);
     const response = await answer({ service: method.parent, method }, raw, lookup, fromResetCode);
     return response as UnaryResponse<I, O>;
   } catch (error) {
@@ -160,15 +161,6 @@ function abortReason(signal: AbortSignal): unknown {
 /** As runUnaryCall reports a call its caller aborted. */
 function canceledBy(signal: AbortSignal): ConnectError {
   return ConnectError.from(signal.reason, Code.Canceled);
-}
-
-/** Connect's request headers as Node's HTTP/2 client takes them. */
-function nodeHeaders(header: Headers): http2.OutgoingHttpHeaders {
-  const headers: http2.OutgoingHttpHeaders = {};
-  header.forEach((value, key) => {
-    headers[key] = value;
-  });
-  return headers;
 }
 
 /**
@@ -203,7 +195,7 @@ function exchange(
     };
     const onAbort = () => fail(ends.aborted(signal as AbortSignal));
     signal?.addEventListener("abort", onAbort, { once: true });
-    if (ends.timeoutMs !== undefined) timer = setTimeout(fail, ends.timeoutMs, deadlineExceeded());
+    if (ends.timeoutMs !== undefined) timer = setTimeout(failDeadline, ends.timeoutMs, fail);
     sessionManager.request("POST", path, headers, {}).then(
       (opened) => {
         if (over) {
@@ -223,9 +215,9 @@ function exchange(
   });
 }
 
-/** The error of a call whose deadline passed, as Connect words it. */
-function deadlineExceeded(): ConnectError {
-  return new ConnectError("the operation timed out", Code.DeadlineExceeded);
+/** Fails a call whose deadline passed, as Connect words it (the error built only then: it captures a stack). */
+function failDeadline(fail: (error: unknown) => void): void {
+  fail(new ConnectError("the operation timed out", Code.DeadlineExceeded));
 }
 
 /** Collects the answer on `stream`: `done` with it once the stream closes, else `fail`. */
