@@ -1,17 +1,16 @@
 """At most ``max_concurrent_calls`` calls of a store on the wire at once.
 
-Why: past its own capacity, a caller on asyncio that hands every call to
-grpcio at once (issue 18: 7,000 calls a second offered, 130,000 outstanding)
-collapsed to 5 % of its peak rate. grpcio queues calls beyond the server's
-stream limit (100) inside the channel, and each of those is a live call
-object (about 47 objects the garbage collector tracks, against 18 for a call
-waiting here), so Python's full collections grew with the backlog and took
-seconds; and every call handed over took the event loop's time to start, so
-the answers to the 100 calls on the wire (which need the loop, and grpcio's
-poller thread needs the GIL to deliver each) were starved. Waiting here,
-first come first served, costs a future; a call goes to grpcio only when
-one on the wire has ended. The TypeScript SDK has the same gate
-(client/src/call-gate.ts).
+Why: a server takes at most 100 calls at once on a connection (its default
+MAX_CONCURRENT_STREAMS) and grpcio queues the rest inside the channel, each
+as a live call. A caller on asyncio past its own capacity (issue 18's
+capacity bench: 7,000 calls a second offered, 130,000 outstanding) then
+spent its event loop starting grpcio calls that could not go out, and
+Python's full garbage collections over them (47 tracked objects per queued
+call) took seconds, while the answers to the 100 on the wire waited for the
+loop: it answered 186 calls a second. Waiting here, in arrival order, a call
+costs a future (20 tracked objects per call, the caller's frames included)
+and goes to grpcio only when one on the wire has ended. The TypeScript SDK
+has the same gate (client/src/call-gate.ts).
 """
 
 from __future__ import annotations
