@@ -21,13 +21,25 @@ export class CallGate {
 
   /** Runs `work` once a place is free, and frees it when `work` settles. */
   async run<T>(signal: AbortSignal | undefined, work: () => Promise<T>): Promise<T> {
-    if (this.open < this.limit) this.open++;
-    else await this.place(signal);
+    await this.enter(signal);
     try {
       return await work();
     } finally {
       this.leave();
     }
+  }
+
+  /**
+   * Takes a place: undefined at once when one is free (no promise to wait
+   * on), else a promise settled once one is handed over. Call `leave` once
+   * the work is over, whatever its outcome.
+   */
+  enter(signal: AbortSignal | undefined): Promise<void> | undefined {
+    if (this.open < this.limit) {
+      this.open++;
+      return undefined;
+    }
+    return this.place(signal);
   }
 
   /** Calls waiting for a place (for tests and diagnostics). */
@@ -52,7 +64,8 @@ export class CallGate {
     });
   }
 
-  private leave(): void {
+  /** Frees the place `enter` took, handing it to the first call waiting. */
+  leave(): void {
     const next = this.waiting.values().next();
     if (next.done) {
       this.open--;

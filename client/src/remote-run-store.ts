@@ -76,7 +76,7 @@ import type {
   UpdateStatusOptions,
 } from "./run-store.js";
 import { keepByteOrderMarks } from "./text-encoding.js";
-import { refusedCertificateAsUnauthenticated } from "./tls-errors.js";
+import { asRefusedCertificate, refusalsSoFar } from "./tls-errors.js";
 import { tracedCall } from "./tracing.js";
 import { checkBoolean } from "./validation.js";
 import type { RunWatchEvent, WatchRunsFilter } from "./watch.js";
@@ -730,24 +730,53 @@ export class RemoteRunStore implements RunStore {
       return await tracedCall(
         RunStoreService.typeName,
         RunStoreService.method[name].name,
-        (traceHeaders) =>
-          withRetry(
-            (attempt) =>
-              this.gate.run(attempt.signal, () =>
-                refusedCertificateAsUnauthenticated(this.connections?.watch, signal, () =>
-                  rpc({ headers: { ...this.headers, ...traceHeaders }, ...attempt }),
-                ),
-              ),
+        (traceHeaders) => {
+          const headers = withTraceHeaders(this.headers, traceHeaders);
+          return withRetry(
+            (attempt) => this.attempt(rpc, { headers, ...attempt }, signal),
             { signal, timeoutMs: call?.timeoutMs ?? this.timeoutMs },
             this.retry,
             isIdempotent(name),
-          ),
+          );
+        },
         (error) => Code[ConnectError.from(error).code] ?? "unknown",
       );
     } finally {
       end();
     }
   }
+
+  /**
+   * One attempt: a place on the wire (the gate), the RPC, and a refused
+   * client certificate made UNAUTHENTICATED. One promise per attempt: no
+   * closures for CallGate.run and refusedCertificateAsUnauthenticated.
+   */
+  private async attempt<T>(
+    rpc: (options: ConnectCallOptions) => Promise<T>,
+    options: ConnectCallOptions,
+    signal: AbortSignal,
+  ): Promise<T> {
+    const waiting = this.gate.enter(options.signal);
+    if (waiting !== undefined) await waiting;
+    const watch = this.connections?.watch;
+    const before = refusalsSoFar(watch);
+    try {
+      return await rpc(options);
+    } catch (error) {
+      throw asRefusedCertificate(error, watch, before, signal);
+    } finally {
+      this.gate.leave();
+    }
+  }
+}
+
+/** The store's headers and the span's: the store's own object when the span adds none. */
+function withTraceHeaders(
+  headers: Record<string, string>,
+  traceHeaders: Record<string, string>,
+): Record<string, string> {
+  for (const _ in traceHeaders) return { ...headers, ...traceHeaders };
+  return headers;
 }
 
 /** The default of maxConcurrentCalls: the server's default MAX_CONCURRENT_STREAMS. */

@@ -166,24 +166,50 @@ export type RefusalCounter = { readonly refusals: number };
  * aborted (the caller or close()) leaves the error as it is.
  */
 export async function refusedCertificateAsUnauthenticated<T>(
-  connections: Http2SessionManager | https.Agent | RefusalCounter | undefined,
+  connections: CertificateWatch,
   signal: AbortSignal,
   attempt: () => Promise<T>,
 ): Promise<T> {
-  const watched: RefusalCounter | undefined =
-    connections !== undefined && "refusals" in connections ? connections : undefined;
-  const before = watched?.refusals ?? 0;
+  const before = refusalsSoFar(connections);
   try {
     return await attempt();
   } catch (error) {
-    if (signal.aborted) throw error;
-    const alert = certificateAlert(error);
-    if (alert !== undefined) throw alert;
-    if (watched !== undefined && watched.refusals > before && lostConnection(error)) {
-      throw certificateRefused(SILENT_REFUSAL_REASON, error);
-    }
-    throw error;
+    throw asRefusedCertificate(error, connections, before, signal);
   }
+}
+
+/** What may notice a refused client certificate (see refusedCertificateAsUnauthenticated). */
+export type CertificateWatch = Http2SessionManager | https.Agent | RefusalCounter | undefined;
+
+/** The refusals `connections` counted so far, read before an attempt. */
+export function refusalsSoFar(connections: CertificateWatch): number {
+  return watchedRefusals(connections)?.refusals ?? 0;
+}
+
+/**
+ * The error an attempt that failed with `error` throws: UNAUTHENTICATED for a
+ * refused client certificate (`before`: refusalsSoFar before the attempt),
+ * else `error` itself (refusedCertificateAsUnauthenticated, without its own
+ * promise per attempt).
+ */
+export function asRefusedCertificate(
+  error: unknown,
+  connections: CertificateWatch,
+  before: number,
+  signal: AbortSignal,
+): unknown {
+  if (signal.aborted) return error;
+  const alert = certificateAlert(error);
+  if (alert !== undefined) return alert;
+  const watched = watchedRefusals(connections);
+  if (watched !== undefined && watched.refusals > before && lostConnection(error)) {
+    return certificateRefused(SILENT_REFUSAL_REASON, error);
+  }
+  return error;
+}
+
+function watchedRefusals(connections: CertificateWatch): RefusalCounter | undefined {
+  return connections !== undefined && "refusals" in connections ? connections : undefined;
 }
 
 /** The codes Connect gives a connection that ended without an answer. */
