@@ -56,6 +56,35 @@ export function streamRefused(cause: unknown): ConnectError {
   );
 }
 
+/**
+ * True when the server reset the call's stream with ENHANCE_YOUR_CALM. A
+ * Node server (ours) does so only to a stream it could not take on (over
+ * its concurrent-stream or session-memory limit), before any handler ran:
+ * a refusal under load, so UNAVAILABLE (streamCalmed), as REFUSED_STREAM is.
+ * Not proof for every server that nothing ran, so unlike refusedStream it
+ * is repeated only as a plain UNAVAILABLE is (idempotent calls). Node
+ * reports it as ERR_HTTP2_STREAM_ERROR.
+ */
+export function calmedStream(error: unknown): boolean {
+  return chain(error).some(
+    (e) =>
+      e.code === "ERR_HTTP2_STREAM_ERROR" &&
+      e instanceof Error &&
+      e.message.includes("NGHTTP2_ENHANCE_YOUR_CALM"),
+  );
+}
+
+/** The UNAVAILABLE of a stream the server reset with ENHANCE_YOUR_CALM (`cause`: Node's error). */
+export function streamCalmed(cause: unknown): ConnectError {
+  return new ConnectError(
+    "the server refused the call under load (http/2 stream reset ENHANCE_YOUR_CALM)",
+    Code.Unavailable,
+    undefined,
+    undefined,
+    cause,
+  );
+}
+
 /** The Node error codes of a connection that broke under a call. */
 const BROKEN = new Set([
   "ECONNRESET",

@@ -1,9 +1,11 @@
 import { Code, ConnectError, type Transport } from "@connectrpc/connect";
 import {
   brokenConnection,
+  calmedStream,
   connectionLost,
   neverConnected,
   refusedStream,
+  streamCalmed,
   streamRefused,
 } from "./connection-errors.js";
 import { EndpointRotation, type FailoverPolicy } from "./endpoints.js";
@@ -89,6 +91,7 @@ function endpointFailure(error: unknown): ConnectError | undefined {
   const e = ConnectError.from(error);
   if (e.code === Code.Unavailable || e.code === Code.DeadlineExceeded) return e;
   if (refusedStream(error)) return streamRefused(error);
+  if (calmedStream(error)) return streamCalmed(error);
   if (e.code === Code.Canceled || brokenConnection(error)) return connectionLost(error);
   return undefined;
 }

@@ -22,7 +22,7 @@ import {
 } from "@connectrpc/connect/protocol";
 import { requestHeader } from "@connectrpc/connect/protocol-grpc";
 import type { Http2SessionManager } from "@connectrpc/connect-node";
-import { connectionLost, streamRefused } from "./connection-errors.js";
+import { calmedStream, connectionLost, streamCalmed, streamRefused } from "./connection-errors.js";
 import { answer, type RawAnswer, READ_MAX_BYTES } from "./grpc-answer.js";
 import { grpcRequestHeaders, nodeHeaders } from "./grpc-request-headers.js";
 import { certificateAlert } from "./tls-errors.js";
@@ -252,6 +252,7 @@ function read(
     if (stream.writableEnded && code === "ERR_STREAM_WRITE_AFTER_END") return;
     // Refused before processing (after GOAWAY): UNAVAILABLE, as a reset code it is.
     if (stream.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM) fail(streamRefused(error));
+    else if (calmedStream(error)) fail(streamCalmed(error));
     else fail(fromNodeError(error));
   });
   stream.on("close", () => {

@@ -11,6 +11,7 @@ import {
 import { CallGate } from "./call-gate.js";
 import { CallSignals } from "./call-signals.js";
 import { idempotencyConflictError } from "./conflicts.js";
+import { calmedStream, streamCalmed } from "./connection-errors.js";
 import { actionFromProto, checkOperationKind, kindToProto } from "./coordination.js";
 import { checkBaseUrls, type FailoverOptions } from "./endpoints.js";
 import { RunStoreService } from "./gen/runstore/v1/run_store_pb.js";
@@ -763,11 +764,20 @@ export class RemoteRunStore implements RunStore {
     try {
       return await rpc(options);
     } catch (error) {
+      // connect-node's transports (Connect, gRPC-Web) report the reset as INTERNAL.
+      if (!signal.aborted && calmedStream(error) && !isUnavailable(error)) {
+        throw streamCalmed(error);
+      }
       throw asRefusedCertificate(error, watch, before, signal);
     } finally {
       this.gate.leave();
     }
   }
+}
+
+/** Already UNAVAILABLE (our gRPC transport's streamCalmed, or a failover's). */
+function isUnavailable(error: unknown): boolean {
+  return error instanceof ConnectError && error.code === Code.Unavailable;
 }
 
 /** The store's headers and the span's: the store's own object when the span adds none. */
