@@ -37,11 +37,13 @@ export function neverConnected(error: unknown): boolean {
  * never connected. Node reports it as ERR_HTTP2_STREAM_ERROR.
  */
 export function refusedStream(error: unknown): boolean {
+  return streamResetWith(error, "NGHTTP2_REFUSED_STREAM");
+}
+
+/** True when `error` (or a cause of it) is Node's report of a stream reset with `code`. */
+function streamResetWith(error: unknown, code: string): boolean {
   return chain(error).some(
-    (e) =>
-      e.code === "ERR_HTTP2_STREAM_ERROR" &&
-      e instanceof Error &&
-      e.message.includes("NGHTTP2_REFUSED_STREAM"),
+    (e) => e.code === "ERR_HTTP2_STREAM_ERROR" && e instanceof Error && e.message.includes(code),
   );
 }
 
@@ -66,12 +68,7 @@ export function streamRefused(cause: unknown): ConnectError {
  * reports it as ERR_HTTP2_STREAM_ERROR.
  */
 export function calmedStream(error: unknown): boolean {
-  return chain(error).some(
-    (e) =>
-      e.code === "ERR_HTTP2_STREAM_ERROR" &&
-      e instanceof Error &&
-      e.message.includes("NGHTTP2_ENHANCE_YOUR_CALM"),
-  );
+  return streamResetWith(error, "NGHTTP2_ENHANCE_YOUR_CALM");
 }
 
 /** The UNAVAILABLE of a stream the server reset with ENHANCE_YOUR_CALM (`cause`: Node's error). */
