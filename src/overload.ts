@@ -1,6 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { refusedBeforeRunning } from "@runstore/client/internal";
 import { RequestAdmission, type RequestRefusal } from "./request-admission.js";
+import { retryAfterMs } from "./retry-hint.js";
 
 // Graceful overload: at most MAX_INFLIGHT_CALLS store calls run at once, at
 // most MAX_QUEUED_CALLS wait for a place (here and in the callers' shares,
@@ -35,9 +36,6 @@ export type RefusalReason =
 /** What a waiting call is woken with: the place it waited for, handed over. */
 export type Wake = () => void;
 
-/** The retry hint's bounds, ms: never a busy loop, never longer than a client's longest backoff. */
-const MIN_RETRY_AFTER_MS = 10;
-const MAX_RETRY_AFTER_MS = 2000;
 /** Weight of the newest call in the mean service time. */
 const SERVICE_TIME_WEIGHT = 0.05;
 
@@ -155,10 +153,10 @@ export class Overload {
   /** The refusal by `reason`, counted, with a hint that grows with the line it found. */
   private refuse(reason: RefusalReason, ahead: number, places: number): ConnectError {
     this.count(reason);
-    const retryAfterMs = this.retryAfterMs(ahead, places);
+    const hint = this.hintMs(ahead, places);
     return refusedBeforeRunning(
-      `server overloaded: ${refusalCause(reason, this.limits)}; retry after ${retryAfterMs} ms`,
-      retryAfterMs,
+      `server overloaded: ${refusalCause(reason, this.limits)}; retry after ${hint} ms`,
+      hint,
     );
   }
 
@@ -171,9 +169,9 @@ export class Overload {
    * When the line should have drained: the calls `ahead` in it (and this
    * one) times the mean service time, over the `places` that serve it; bounded.
    */
-  private retryAfterMs(ahead: number, places: number): number {
+  private hintMs(ahead: number, places: number): number {
     const drain = ((ahead + 1) * this.meanServiceMs) / Math.max(1, places);
-    return Math.round(Math.min(MAX_RETRY_AFTER_MS, Math.max(MIN_RETRY_AFTER_MS, drain)));
+    return retryAfterMs(drain);
   }
 }
 

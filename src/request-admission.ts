@@ -3,6 +3,7 @@ import type * as http2 from "node:http2";
 import { refusedBeforeRunning } from "@runstore/client/internal";
 import { LagMonitor } from "./overload-lag.js";
 import { type Form, formOf, RefusalResponse } from "./refusal-responses.js";
+import { retryAfterMs } from "./retry-hint.js";
 
 // Overload before the handler (docs/operations.md, "Overload"): store calls
 // that finish at once (the memory store) never wait in overload.ts's line;
@@ -26,9 +27,6 @@ export interface RequestLimits {
 /** The setting that refused a request. */
 export type RequestRefusal = "MAX_INFLIGHT_REQUESTS" | "OVERLOAD_LAG_MS";
 
-/** The retry hint's bounds, ms, as overload.ts's. */
-const MIN_RETRY_AFTER_MS = 10;
-const MAX_RETRY_AFTER_MS = 2000;
 /** The hint when only MAX_INFLIGHT_REQUESTS is on. */
 const DEFAULT_RETRY_AFTER_MS = 50;
 
@@ -49,10 +47,7 @@ export class RequestAdmission {
     private readonly count: (reason: RequestRefusal) => void,
   ) {
     const { maxInflightRequests, overloadLagMs } = limits;
-    const hint = Math.min(
-      MAX_RETRY_AFTER_MS,
-      Math.max(MIN_RETRY_AFTER_MS, overloadLagMs || DEFAULT_RETRY_AFTER_MS),
-    );
+    const hint = retryAfterMs(overloadLagMs || DEFAULT_RETRY_AFTER_MS);
     this.lagRefusal = refusal(
       `the event loop runs OVERLOAD_LAG_MS (${overloadLagMs} ms) or more late`,
       hint,

@@ -1,5 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { COUNTER_FIELDS, refusedBeforeRunning } from "@runstore/client/internal";
+import { retryAfterMs } from "../retry-hint.js";
 import type { ProgressInput } from "./check-input.js";
 import { checkPacketLimit } from "./mysql-packet-limit.js";
 import { COUNTER_COLUMNS, type SqlValues, toSql, usageMapToSql } from "./mysql-rows.js";
@@ -14,9 +15,6 @@ const DEFAULT_BATCH_BYTES = 1024 * 1024;
 const BATCH_SLACK_BYTES = 4096;
 /** MYSQL_PROGRESS_BATCH's default: writes waiting for a batch, two full statements' worth. */
 export const DEFAULT_MAX_WAITING = MAX_FLIGHTS * MAX_BATCH_INPUTS;
-/** The retry hint's bounds, ms, as overload.ts's. */
-const MIN_RETRY_AFTER_MS = 10;
-const MAX_RETRY_AFTER_MS = 2000;
 /** Weight of the newest statement in the mean statement time. */
 const FLIGHT_TIME_WEIGHT = 0.1;
 
@@ -190,7 +188,7 @@ export class ProgressBatch {
   private refusal(): unknown {
     const statements = Math.ceil((this.waiting.length + 1) / (MAX_FLIGHTS * MAX_BATCH_INPUTS));
     const drain = statements * this.meanFlightMs;
-    const ms = Math.round(Math.min(MAX_RETRY_AFTER_MS, Math.max(MIN_RETRY_AFTER_MS, drain)));
+    const ms = retryAfterMs(drain);
     const error = refusedBeforeRunning(
       `server overloaded: MYSQL_PROGRESS_BATCH (${this.options.maxWaiting}) progress writes already waiting for a batch; retry after ${ms} ms`,
       ms,
