@@ -70,7 +70,7 @@ const PYTHON_PACKAGES = ["python3", "python3-grpcio", "python3-protobuf"];
 const DEBIAN_PACKAGES: string = "../scripts/test-runner/debian-packages.mjs";
 
 /** Installs the Python caller's packages where missing (CI's bench smoke runs before `npm test`). */
-async function ensurePythonPackages(): Promise<void> {
+export async function ensurePythonPackages(): Promise<void> {
   const debian = (await import(DEBIAN_PACKAGES)) as {
     hasDpkg(): boolean;
     missingPackages(packages: string[]): string[];

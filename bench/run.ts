@@ -3,6 +3,7 @@ import { cpus, totalmem } from "node:os";
 import { parseArgs } from "node:util";
 import { createConnection } from "mysql2/promise";
 import { CAPACITY_SIZES, capacityBenchStep } from "./capacity.js";
+import { LIFECYCLE_SIZES, lifecycleBenchStep } from "./lifecycle.js";
 import type { ClientTransport, LoadSpec } from "./load.js";
 import { cpuWindow, median, runLoadProcesses } from "./load-processes.js";
 import { memoryBoundStep } from "./memory-bound.js";
@@ -14,7 +15,8 @@ import { serverPid } from "./server-pid.js";
 // its baseline from the same run. `npm run bench -- --smoke` is the few-second
 // version CI runs so the bench cannot rot; no timing is ever pass/fail.
 // Then the memory store's RSS under MEMORY_MAX_RUNS (bench/memory-bound.ts)
-// and the capacity in active runs (bench/capacity.ts).
+// the lifecycles of a Python caller (bench/lifecycle.ts) and the capacity in
+// active runs (bench/capacity.ts).
 
 const { values: flags } = parseArgs({
   options: {
@@ -29,6 +31,8 @@ const { values: flags } = parseArgs({
     "client-transport": { type: "string" },
     /** Leave out the memory store's MEMORY_MAX_RUNS step (bench/memory-bound.ts). */
     "skip-memory-bound": { type: "boolean", default: false },
+    /** Leave out the Python caller's lifecycle step (bench/lifecycle.ts). */
+    "skip-lifecycle": { type: "boolean", default: false },
     /** Leave out the capacity step (bench/capacity.ts). */
     "skip-capacity": { type: "boolean", default: false },
   },
@@ -334,6 +338,11 @@ function report(rows: Row[], rss: Record<string, number>): void {
 await main();
 // After the workloads' servers have stopped, so the memory servers have the machine.
 if (!flags["skip-memory-bound"]) await memoryBoundStep(smoke);
+if (!flags["skip-lifecycle"]) {
+  const sizes = LIFECYCLE_SIZES[smoke ? "smoke" : "full"];
+  const backends = sizes.backends.filter((b) => b === "reference" || BACKENDS.includes(b));
+  await lifecycleBenchStep(smoke, { ...sizes, backends });
+}
 // Last, each of its steps on a fresh server, on the backends this run measured.
 if (!flags["skip-capacity"]) {
   const sizes = CAPACITY_SIZES[smoke ? "smoke" : "full"];

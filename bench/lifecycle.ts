@@ -1,0 +1,220 @@
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { parseArgs } from "node:util";
+import { createConnection } from "mysql2/promise";
+import { ensurePythonPackages } from "./capacity.js";
+import { cpuWindow, idleWindow, quantile } from "./load-processes.js";
+import { serve } from "./serve.js";
+import { serverPid } from "./server-pid.js";
+
+// The agent runtime's view of whole runs (issue 18's first table): one Python
+// asyncio process with GrpcRunStore runs agent-run lifecycles back to back
+// from `concurrency` workers (bench/lifecycle_caller.py: put, start, five
+// progress snapshots, completion, get, list_by_thread: ten calls), against a
+// fresh server at its defaults per measurement, memory and MariaDB, and the
+// grpc-js reference server (memory) as the same run's baseline.
+// Lifecycles per second, lifecycle p50/p99 and the CPU per call of caller,
+// server and database over the measured window. Part of `npm run bench`;
+// alone (after `npm run build`): `node --conditions=source --import tsx
+// bench/lifecycle.ts [--smoke] [--backend reference,memory,mysql] [--concurrency 1,64]
+// [--duration-ms N] [--rounds N]`.
+
+/** Our server on each backend, and the grpc-js reference server (bench/reference-server.ts, memory): the same run's baseline. */
+type Backend = "reference" | "memory" | "mysql";
+
+export interface LifecycleOptions {
+  backends: Backend[];
+  concurrencies: number[];
+  warmupMs: number;
+  durationMs: number;
+  /** Measurements per backend × concurrency, each on a fresh server, one after the other. */
+  rounds: number;
+}
+
+export const LIFECYCLE_SIZES: Record<"full" | "smoke", LifecycleOptions> = {
+  full: {
+    backends: ["reference", "memory", "mysql"],
+    concurrencies: [1, 64],
+    warmupMs: 2000,
+    durationMs: 10_000,
+    rounds: 3,
+  },
+  smoke: {
+    backends: ["reference", "memory", "mysql"],
+    concurrencies: [1, 64],
+    warmupMs: 200,
+    durationMs: 1000,
+    rounds: 1,
+  },
+};
+
+/** One measurement's figures. */
+export interface LifecycleFigures {
+  backend: Backend;
+  concurrency: number;
+  round: number;
+  lifecyclesPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  callerCpuUsPerCall: number;
+  serverCpuUsPerCall: number;
+  dbCpuUsPerCall: number | null;
+  machineIdlePct: number;
+}
+
+interface CallerResult {
+  latenciesUs: number[];
+  calls: number;
+  callerCpuUs: number;
+}
+
+const MYSQL_SERVER = process.env.BENCH_MYSQL_URL ?? "mysql://root@127.0.0.1:3306";
+
+/** Runs the Python caller to its end, bracketing server and database CPU by its window lines. */
+async function runCaller(spec: object, pids: { server: number; db: number | null }) {
+  const child = spawn("/usr/bin/python3", ["bench/lifecycle_caller.py", JSON.stringify(spec)], {
+    stdio: ["ignore", "pipe", "inherit"],
+    env: { ...process.env, PYTHONPATH: resolve("python") },
+  });
+  const server = cpuWindow([pids.server]);
+  const db = cpuWindow(pids.db === null ? [] : [pids.db]);
+  const machine = idleWindow();
+  const windows = [server, db, machine];
+  let result: CallerResult | null = null;
+  for await (const line of createInterface({ input: child.stdout })) {
+    if (line === "measuring") for (const w of windows) w.start();
+    else if (line === "measured") for (const w of windows) w.end();
+    else if (line.startsWith("{")) result = JSON.parse(line) as CallerResult;
+  }
+  const code = await new Promise<number | null>((done) =>
+    child.exitCode === null ? child.once("exit", done) : done(child.exitCode),
+  );
+  if (result === null || code !== 0)
+    throw new Error(`lifecycle caller exited ${code} without figures`);
+  return {
+    result,
+    serverUs: server.micros(),
+    dbUs: pids.db === null ? null : db.micros(),
+    idle: machine.share(),
+  };
+}
+
+/** One measurement: a fresh server, one caller at `concurrency`. */
+async function measure(
+  options: LifecycleOptions,
+  at: { backend: Backend; concurrency: number; round: number },
+  env: Record<string, string>,
+  dbPid: number | null,
+): Promise<LifecycleFigures> {
+  const server =
+    at.backend === "reference"
+      ? await serve("grpc-js reference", ["bench/reference-server.ts"], {})
+      : await serve(`runstore-${at.backend}`, ["dist/main.js"], env);
+  try {
+    const spec = {
+      target: server.url,
+      concurrency: at.concurrency,
+      warmupMs: options.warmupMs,
+      durationMs: options.durationMs,
+      tag: `lc-${at.backend}-${at.concurrency}-${at.round}-${Date.now().toString(36)}`,
+    };
+    const db = at.backend === "mysql" ? dbPid : null;
+    const run = await runCaller(spec, { server: server.child.pid as number, db });
+    const sorted = [...run.result.latenciesUs].sort((a, b) => a - b);
+    const calls = Math.max(1, run.result.calls);
+    return {
+      ...at,
+      lifecyclesPerSec: sorted.length / (options.durationMs / 1000),
+      p50Ms: quantile(sorted, 0.5) / 1000,
+      p99Ms: quantile(sorted, 0.99) / 1000,
+      callerCpuUsPerCall: run.result.callerCpuUs / calls,
+      serverCpuUsPerCall: run.serverUs / calls,
+      dbCpuUsPerCall: run.dbUs === null ? null : run.dbUs / calls,
+      machineIdlePct: run.idle * 100,
+    };
+  } finally {
+    server.child.kill("SIGKILL");
+  }
+}
+
+const fixed = (n: number | null, digits = 0) => (n === null ? "—" : n.toFixed(digits));
+
+/** The table: one row per measurement. */
+export function lifecycleTable(rows: readonly LifecycleFigures[]): string[] {
+  return [
+    "| backend | concurrency | round | lifecycles/s | p50 ms | p99 ms | caller CPU µs/call | server CPU µs/call | db CPU µs/call | machine idle % |",
+    "|---|---|---|---|---|---|---|---|---|---|",
+    ...rows.map(
+      (r) =>
+        `| ${r.backend} | ${r.concurrency} | ${r.round} | ${fixed(r.lifecyclesPerSec, 1)} | ${fixed(r.p50Ms, 2)} | ${fixed(r.p99Ms, 2)} | ${fixed(r.callerCpuUsPerCall)} | ${fixed(r.serverCpuUsPerCall)} | ${fixed(r.dbCpuUsPerCall)} | ${fixed(r.machineIdlePct)} |`,
+    ),
+  ];
+}
+
+/** Every backend × concurrency × round, MySQL on a scratch database. */
+export async function lifecycleBench(options: LifecycleOptions): Promise<LifecycleFigures[]> {
+  if (!existsSync("dist/main.js")) throw new Error("lifecycle: run `npm run build` first");
+  await ensurePythonPackages();
+  const usesMysql = options.backends.includes("mysql");
+  const database = `runstore_lifecycle_${process.pid}`;
+  const admin = usesMysql ? await createConnection({ uri: MYSQL_SERVER }) : null;
+  await admin?.query(`CREATE DATABASE \`${database}\``);
+  const dbPid = usesMysql ? await serverPid(MYSQL_SERVER) : null;
+  const rows: LifecycleFigures[] = [];
+  try {
+    for (const backend of options.backends) {
+      const env: Record<string, string> =
+        backend === "mysql" ? { DATABASE_URL: `${MYSQL_SERVER}/${database}` } : {};
+      for (const concurrency of options.concurrencies) {
+        for (let round = 1; round <= options.rounds; round++) {
+          rows.push(await measure(options, { backend, concurrency, round }, env, dbPid));
+        }
+      }
+    }
+    return rows;
+  } finally {
+    await admin?.query(`DROP DATABASE IF EXISTS \`${database}\``);
+    await admin?.end();
+  }
+}
+
+/** The bench step: measures, prints the table, keeps the figures in bench/results. */
+export async function lifecycleBenchStep(smoke: boolean, options?: LifecycleOptions) {
+  const sized = options ?? LIFECYCLE_SIZES[smoke ? "smoke" : "full"];
+  const rows = await lifecycleBench(sized);
+  console.log(
+    [
+      "",
+      `Lifecycles from one Python asyncio caller (GrpcRunStore; 10 calls each; window ${sized.durationMs} ms after ${sized.warmupMs} ms of warm-up, a fresh server each):`,
+      "",
+      ...lifecycleTable(rows),
+    ].join("\n"),
+  );
+  mkdirSync("bench/results", { recursive: true });
+  writeFileSync(
+    `bench/results/lifecycle${smoke ? "-smoke" : ""}.json`,
+    `${JSON.stringify({ options: sized, rows }, null, 2)}\n`,
+  );
+}
+
+if (process.argv[1]?.endsWith("lifecycle.ts")) {
+  const { values } = parseArgs({
+    options: {
+      smoke: { type: "boolean", default: false },
+      backend: { type: "string" },
+      concurrency: { type: "string" },
+      "duration-ms": { type: "string" },
+      rounds: { type: "string" },
+    },
+  });
+  const base = LIFECYCLE_SIZES[values.smoke ? "smoke" : "full"];
+  await lifecycleBenchStep(values.smoke ?? false, {
+    ...base,
+    backends: (values.backend?.split(",") as Backend[] | undefined) ?? base.backends,
+    concurrencies: values.concurrency?.split(",").map(Number) ?? base.concurrencies,
+    durationMs: Number(values["duration-ms"] ?? base.durationMs),
+    rounds: Number(values.rounds ?? base.rounds),
+  });
+}
