@@ -1,4 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { refusedBeforeRunning } from "./retry-info.js";
 
 /**
  * At most `limit` calls of a store on the wire at once; the others wait
@@ -11,13 +12,25 @@ import { Code, ConnectError } from "@connectrpc/connect";
  * the server had refused more than it tolerates, and a caller past a few
  * thousand calls a second spent itself retrying them (issue 18). grpc-js and
  * grpcio queue calls in the client the same way.
+ *
+ * A call waits at most `queueTimeoutMs` (0: as long as its signal lasts).
+ * Why: a backlog in the client is a queue the server never sees, so it
+ * cannot refuse it; past the server's capacity it grew until deadlines
+ * expired (the capacity bench: answers 2.3 s late at the median, nothing
+ * refused). A call that got no place in time is refused as the server
+ * refuses an overloaded call, UNAVAILABLE with a retry hint of the time it
+ * waited: it was never sent, so the store's retry policy may repeat it.
  */
 export class CallGate {
   private open = 0;
   /** Waiting calls in arrival order (a Set: removal on abort costs the same at any length). */
   private readonly waiting = new Set<() => void>();
 
-  constructor(readonly limit: number) {}
+  constructor(
+    readonly limit: number,
+    /** How long a call may wait for a place, ms; 0: within its signal only. */
+    readonly queueTimeoutMs = 0,
+  ) {}
 
   /** Runs `work` once a place is free, and frees it when `work` settles. */
   async run<T>(signal: AbortSignal | undefined, work: () => Promise<T>): Promise<T> {
@@ -42,6 +55,9 @@ export class CallGate {
     return this.place(signal);
   }
 
+  /** Calls refused for want of a place within queueTimeoutMs so far (for tests and diagnostics). */
+  refused = 0;
+
   /** Calls waiting for a place (for tests and diagnostics). */
   get queued(): number {
     return this.waiting.size;
@@ -50,18 +66,33 @@ export class CallGate {
   private place(signal: AbortSignal | undefined): Promise<void> {
     if (signal?.aborted) return Promise.reject(cutOff(signal));
     return new Promise<void>((resolve, reject) => {
-      const onAbort = () => {
+      const give = (error: ConnectError) => {
         this.waiting.delete(admit);
-        reject(cutOff(signal));
+        signal?.removeEventListener("abort", onAbort);
+        clearTimeout(timer);
+        reject(error);
       };
+      const onAbort = () => give(cutOff(signal));
       // leave() hands its place over: `open` stays as it is.
       const admit = () => {
         signal?.removeEventListener("abort", onAbort);
+        clearTimeout(timer);
         resolve();
       };
+      const ms = this.queueTimeoutMs;
+      const timer = ms > 0 ? setTimeout(() => give(this.noPlace()), ms) : undefined;
       this.waiting.add(admit);
       signal?.addEventListener("abort", onAbort, { once: true });
     });
+  }
+
+  /** The refusal of a call that waited queueTimeoutMs without a place. */
+  private noPlace(): ConnectError {
+    this.refused++;
+    return refusedBeforeRunning(
+      `no place on the wire within ${this.queueTimeoutMs} ms: ${this.open} calls open (maxConcurrentCalls) and ${this.waiting.size - 1} waiting; the server or the connection is saturated`,
+      this.queueTimeoutMs,
+    );
   }
 
   /** Frees the place `enter` took, handing it to the first call waiting. */

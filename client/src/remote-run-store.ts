@@ -153,6 +153,14 @@ export interface RemoteRunStoreOptions {
    * their deadline (client/src/call-gate.ts). Watches are not counted.
    */
   maxConcurrentCalls?: number;
+  /**
+   * How long a call may wait for a place among maxConcurrentCalls, ms;
+   * default 200 (the server's QUEUE_TIMEOUT_MS), 0: as long as its deadline.
+   * A call that got none is refused as the server refuses an overloaded
+   * call: UNAVAILABLE with a RetryInfo of the time waited, so `retry`
+   * repeats it after that long at the least (every RPC: it was never sent).
+   */
+  callQueueTimeoutMs?: number;
 }
 
 /**
@@ -218,7 +226,10 @@ export class RemoteRunStore implements RunStore {
     this.headers = options.token === undefined ? {} : { authorization: `Bearer ${options.token}` };
     this.timeoutMs = options.timeoutMs;
     this.retry = retryPolicy(options.retry);
-    this.gate = new CallGate(checkMaxConcurrentCalls(options.maxConcurrentCalls));
+    this.gate = new CallGate(
+      checkMaxConcurrentCalls(options.maxConcurrentCalls),
+      checkCallQueueTimeoutMs(options.callQueueTimeoutMs),
+    );
     let transport = options.transport;
     if (transport === undefined) {
       if (options.baseUrl === undefined) {
@@ -787,6 +798,19 @@ function withTraceHeaders(
 ): Record<string, string> {
   for (const _ in traceHeaders) return { ...headers, ...traceHeaders };
   return headers;
+}
+
+/** The default of callQueueTimeoutMs: the server's default QUEUE_TIMEOUT_MS. */
+const DEFAULT_CALL_QUEUE_TIMEOUT_MS = 200;
+
+function checkCallQueueTimeoutMs(value: number | undefined): number {
+  if (value === undefined) return DEFAULT_CALL_QUEUE_TIMEOUT_MS;
+  if (!Number.isInteger(value) || value < 0 || value > 2_147_483_647) {
+    throw new TypeError(
+      `callQueueTimeoutMs must be an integer from 0 to 2147483647, got ${String(value)}`,
+    );
+  }
+  return value;
 }
 
 /** The default of maxConcurrentCalls: the server's default MAX_CONCURRENT_STREAMS. */

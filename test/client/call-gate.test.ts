@@ -1,7 +1,10 @@
-import { Code, RemoteRunStore } from "@runstore/client";
+import { Code, ConnectError, RemoteRunStore } from "@runstore/client";
+import { retryDelayOf } from "@runstore/client/internal";
 import { afterEach, describe, expect, it } from "vitest";
 import { type RunningServer, startServer } from "../../src/server.js";
 import { MemoryRunStore } from "../../src/stores/memory-run-store.js";
+import { deferred } from "../support/deferred.js";
+import { until } from "../support/until.js";
 
 // A burst of calls at a fresh HTTP/2 connection: until the server's SETTINGS
 // arrive the client assumes no stream limit, so past MAX_CONCURRENT_STREAMS
@@ -24,9 +27,11 @@ async function burst(streams: number, calls: number, maxConcurrentCalls?: number
     port: 0,
     limits: { maxConcurrentStreams: streams },
   });
+  // Waiting as long as it takes: this is about the stream limit, not the queue's bound.
   client = new RemoteRunStore({
     baseUrl: server.url,
     retry: false,
+    callQueueTimeoutMs: 0,
     ...(maxConcurrentCalls === undefined ? {} : { maxConcurrentCalls }),
   });
   const remote = client;
@@ -52,7 +57,12 @@ describe("RemoteRunStore keeps at most maxConcurrentCalls on the wire", () => {
 
   it("a call waiting for a place ends with its own deadline; the others go on", async () => {
     server = await startServer({ store: new MemoryRunStore(), port: 0 });
-    client = new RemoteRunStore({ baseUrl: server.url, retry: false, maxConcurrentCalls: 1 });
+    client = new RemoteRunStore({
+      baseUrl: server.url,
+      retry: false,
+      maxConcurrentCalls: 1,
+      callQueueTimeoutMs: 0,
+    });
     const remote = client;
     const waiting = new AbortController();
     const first = remote.put("a", { threadId: "t" });
@@ -68,6 +78,84 @@ describe("RemoteRunStore keeps at most maxConcurrentCalls on the wire", () => {
       expect(
         () => new RemoteRunStore({ baseUrl: "http://127.0.0.1:1", maxConcurrentCalls: bad }),
       ).toThrow(`maxConcurrentCalls must be an integer >= 1, got ${bad}`);
+    }
+  });
+});
+
+/** What the tests read of the store's private gate (client/src/call-gate.ts). */
+interface CallGate {
+  readonly refused: number;
+  readonly queued: number;
+  readonly queueTimeoutMs: number;
+}
+
+/** Gets of "h1" and "h2" wait until `release`; every get and startRun is recorded as it reaches the store. */
+class HoldingStore extends MemoryRunStore {
+  readonly release = deferred();
+  readonly reached: string[] = [];
+  override async get(...args: Parameters<MemoryRunStore["get"]>) {
+    this.reached.push(`get ${args[0]}`);
+    if (args[0] === "h1" || args[0] === "h2") await this.release.promise;
+    return super.get(...args);
+  }
+  override async startRun(...args: Parameters<MemoryRunStore["startRun"]>) {
+    this.reached.push(`startRun ${args[0]}`);
+    return super.startRun(...args);
+  }
+}
+
+/** A store with two places on the wire, both taken by gets the server holds. */
+async function twoHeld(options: Partial<ConstructorParameters<typeof RemoteRunStore>[0]>) {
+  const store = new HoldingStore();
+  server = await startServer({ store, port: 0 });
+  client = new RemoteRunStore({ baseUrl: server.url, maxConcurrentCalls: 2, ...options });
+  const remote = client;
+  await remote.put("c", { threadId: "t" });
+  const held = [remote.get("h1"), remote.get("h2")];
+  await until(() => store.reached.length === 2, "both gets in the store");
+  return { store, remote, held, gate: Reflect.get(remote, "gate") as CallGate };
+}
+
+describe("a call waits at most callQueueTimeoutMs for a place on the wire", () => {
+  it("is refused after it as the server refuses an overloaded call: UNAVAILABLE, RetryInfo, never sent", async () => {
+    const { store, remote, held, gate } = await twoHeld({ retry: false, callQueueTimeoutMs: 50 });
+    const error = await remote.startRun("c").catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConnectError);
+    expect((error as ConnectError).code).toBe(Code.Unavailable);
+    expect((error as ConnectError).rawMessage).toBe(
+      "no place on the wire within 50 ms: 2 calls open (maxConcurrentCalls) and 0 waiting; the server or the connection is saturated",
+    );
+    expect(retryDelayOf(error)).toBe(50);
+    expect(store.reached).toEqual(["get h1", "get h2"]);
+    expect([gate.refused, gate.queued]).toEqual([1, 0]);
+    store.release.resolve();
+    expect(await Promise.all(held)).toEqual([null, null]);
+    expect(await remote.get("c")).toMatchObject({ runId: "c", status: "pending" });
+  });
+
+  it("is repeated by the retry policy, a single-attempt RPC included, and sent once a place is free", async () => {
+    const { store, remote, held, gate } = await twoHeld({
+      retry: { maxAttempts: 1000, initialBackoffMs: 1, maxBackoffMs: 1 },
+      callQueueTimeoutMs: 20,
+    });
+    const started = remote.startRun("c");
+    await until(() => gate.refused >= 2, "the start refused twice");
+    expect(store.reached).toEqual(["get h1", "get h2"]);
+    store.release.resolve();
+    expect(await started).toBe(true);
+    await Promise.all(held);
+    expect(store.reached).toEqual(["get h1", "get h2", "startRun c"]);
+    expect((await remote.get("c"))?.status).toBe("running");
+  });
+
+  it("by default 200 ms; refuses a value that is not an integer from 0 to 2147483647", () => {
+    const remote = new RemoteRunStore({ baseUrl: "http://127.0.0.1:1" });
+    expect((Reflect.get(remote, "gate") as CallGate).queueTimeoutMs).toBe(200);
+    remote.close();
+    for (const bad of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 31]) {
+      expect(
+        () => new RemoteRunStore({ baseUrl: "http://127.0.0.1:1", callQueueTimeoutMs: bad }),
+      ).toThrow(`callQueueTimeoutMs must be an integer from 0 to 2147483647, got ${bad}`);
     }
   });
 });
