@@ -1,16 +1,33 @@
-"""At most ``max_concurrent_calls`` calls of a store on the wire at once.
+"""At most ``max_concurrent_calls`` calls of a store on the wire at once,
+and no call waiting longer than ``call_queue_timeout`` for a place.
 
-Why: a server takes at most 100 calls at once on a connection (its default
-MAX_CONCURRENT_STREAMS) and grpcio queues the rest inside the channel, each
-as a live call. A caller on asyncio past its own capacity (issue 18's
-capacity bench: 7,000 calls a second offered, 130,000 outstanding) then
-spent its event loop starting grpcio calls that could not go out, and
-Python's full garbage collections over them (47 tracked objects per queued
-call) took seconds, while the answers to the 100 on the wire waited for the
-loop: it answered 186 calls a second. Waiting here, in arrival order, a call
-costs a future (20 tracked objects per call, the caller's frames included)
-and goes to grpcio only when one on the wire has ended. The TypeScript SDK
-has the same gate (client/src/call-gate.ts).
+Why a limit: a server takes at most 100 calls at once on a connection (its
+default MAX_CONCURRENT_STREAMS) and grpcio queues the rest inside the
+channel, each as a live call. A caller on asyncio past its own capacity
+(issue 18's capacity bench: 7,000 calls a second offered, 130,000
+outstanding) then spent its event loop starting grpcio calls that could not
+go out, and Python's full garbage collections over them (47 tracked objects
+per queued call) took seconds, while the answers to the 100 on the wire
+waited for the loop: it answered 186 calls a second. Waiting here, in
+arrival order, a call costs a future (20 tracked objects per call, the
+caller's frames included) and goes to grpcio only when one on the wire has
+ended.
+
+Why a bound on the wait: a backlog waiting in the client is a queue that
+grows until deadlines expire (the capacity bench then saw a median of
+2.3 s with the server refusing nothing), and the server cannot refuse what
+it never sees. So a call that found no place within ``call_queue_timeout``
+leaves the queue and fails as the server's overload refusal does:
+UNAVAILABLE with a google.rpc.RetryInfo detail (retry_info.py), whose delay
+is the queue timeout (no place came in that long). It was never sent, so
+the retry policy repeats it, the RPCs of retry.SINGLE_ATTEMPT_RPCS
+included, no sooner than that delay; once attempts or the call's timeout
+run out the caller gets the UnavailableError a server refusal gives. A
+call's own timeout, when it comes first, still ends the wait with
+DEADLINE_EXCEEDED.
+
+The TypeScript SDK has the same gate (client/src/call-gate.ts), with the
+options maxConcurrentCalls and callQueueTimeoutMs (default 200).
 """
 
 from __future__ import annotations
@@ -20,50 +37,97 @@ import contextvars
 from collections import deque
 
 import grpc
+from google.protobuf.any_pb2 import Any as AnyMessage
+from google.protobuf.duration_pb2 import Duration
 
-__all__ = ["CallGate", "gate_error"]
+from .conflicts import STATUS_DETAILS_KEY
+
+__all__ = ["CallGate", "gate_error", "refusal_error"]
+
+_RETRY_INFO_TYPE = "type.googleapis.com/google.rpc.RetryInfo"
 
 
-def gate_error(code: grpc.StatusCode, details: str) -> grpc.aio.AioRpcError:
+def gate_error(
+    code: grpc.StatusCode, details: str, trailers: grpc.aio.Metadata | None = None
+) -> grpc.aio.AioRpcError:
     """The error of a call that never left the gate, as gRPC raises its own,
     so it takes the path of every failed attempt (retry, RunStoreError)."""
-    return grpc.aio.AioRpcError(code, grpc.aio.Metadata(), grpc.aio.Metadata(), details)
+    return grpc.aio.AioRpcError(
+        code, grpc.aio.Metadata(), trailers or grpc.aio.Metadata(), details
+    )
+
+
+def refusal_error(details: str, retry_after: float) -> grpc.aio.AioRpcError:
+    """UNAVAILABLE with a RetryInfo of ``retry_after`` seconds in the
+    grpc-status-details-bin trailer, as the server's overload refusal
+    arrives: retry_info.retry_delay reads it as it reads the server's."""
+    delay = Duration()
+    delay.FromNanoseconds(round(retry_after * 1e9))
+    info = _field(1, delay.SerializeToString())  # google.rpc.RetryInfo.retry_delay
+    detail = AnyMessage(type_url=_RETRY_INFO_TYPE, value=info).SerializeToString()
+    code = grpc.StatusCode.UNAVAILABLE
+    # google.rpc.Status: 1 code, 2 message, 3 details.
+    status = bytes([0x08, code.value[0]]) + _field(2, details.encode()) + _field(3, detail)
+    return gate_error(code, details, grpc.aio.Metadata((STATUS_DETAILS_KEY, status)))
+
+
+def _field(number: int, value: bytes) -> bytes:
+    """A length-delimited protobuf field."""
+    return _varint(number << 3 | 2) + _varint(len(value)) + value
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
 
 
 class CallGate:
     """Places on the wire for one event loop's calls: ``enter`` waits for one
-    (in arrival order, no longer than the call's timeout), ``leave`` frees it
-    or hands it straight to the next waiting call."""
+    (in arrival order, no longer than the call's timeout or ``queue_timeout``),
+    ``leave`` frees it or hands it straight to the next waiting call."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, queue_timeout: float | None = None) -> None:
         self.limit = limit
+        #: Seconds a call waits for a place before it is refused; None: no bound.
+        self.queue_timeout = queue_timeout
         #: Calls holding a place (on the wire, or handed a place and about to go).
         self.on_wire = 0
         # Waiting calls in arrival order; one that gave up stays until it reaches the front.
         self._waiting: deque[asyncio.Future[None]] = deque()
+        # Of them, those still waiting: counted, as a refusal's message
+        # names them and a scan of a long backlog per refusal would cost.
+        self._queued = 0
 
     @property
     def queued(self) -> int:
         """Calls waiting for a place (for tests and diagnostics)."""
-        return sum(1 for waiter in self._waiting if not waiter.done())
+        return self._queued
 
     async def enter(self, timeout: float | None) -> None:
         """Returns holding a place; raises DEADLINE_EXCEEDED (as gRPC would)
-        when none came within ``timeout`` seconds, or the error ``close``
-        ended the wait with."""
+        when none came within ``timeout`` seconds, the overload refusal
+        (``refusal_error``) when none came within ``queue_timeout`` first,
+        or the error ``close`` ended the wait with."""
         if self.on_wire < self.limit and not self._waiting:
             self.on_wire += 1
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append(waiter)
-        timer = None if timeout is None else asyncio.get_running_loop().call_later(
-            timeout, _expire, waiter, context=_NO_CONTEXT
-        )
+        self._queued += 1
+        timer = self._timer(waiter, timeout)
         try:
             await waiter
         except asyncio.CancelledError:
-            # Handed a place just as the caller was cancelled: pass it on.
-            if waiter.done() and not waiter.cancelled():
+            if not waiter.done() or waiter.cancelled():
+                waiter.cancel()
+                self._queued -= 1
+            elif waiter.exception() is None:
+                # Handed a place just as the caller was cancelled: pass it on
+                # (not one whose wait had ended with an error: it holds none).
                 self.leave()
             raise
         finally:
@@ -75,6 +139,7 @@ class CallGate:
         while self._waiting:
             waiter = self._waiting.popleft()
             if not waiter.done():
+                self._queued -= 1
                 waiter.set_result(None)
                 return
         self.on_wire -= 1
@@ -84,14 +149,51 @@ class CallGate:
         while self._waiting:
             waiter = self._waiting.popleft()
             if not waiter.done():
+                self._queued -= 1
                 waiter.set_exception(error)
 
+    def _timer(
+        self, waiter: asyncio.Future[None], timeout: float | None
+    ) -> asyncio.TimerHandle | None:
+        """The one timer of a waiting call: its own timeout when that comes
+        no later than the queue timeout, else the queue timeout; none for
+        neither. Only a waiting call has one (none on the fast path)."""
+        bound = self.queue_timeout
+        refuse = bound is not None and (timeout is None or bound < timeout)
+        delay = bound if refuse else timeout
+        if delay is None:
+            return None
+        # The class's function, not a bound method: one object less per waiting call.
+        return asyncio.get_running_loop().call_later(
+            delay, CallGate._give_up, self, waiter, refuse, context=_NO_CONTEXT
+        )
 
-#: The context the timers run _expire in, which reads no context variable:
+    def _give_up(self, waiter: asyncio.Future[None], refuse: bool) -> None:
+        """Ends a wait that reached its timer. A waiter handed a place first
+        is done and keeps it; one ended here is skipped by ``leave``, so no
+        place is lost either way."""
+        if waiter.done():
+            return
+        error = self._refusal() if refuse else _deadline_error()
+        self._queued -= 1
+        waiter.set_exception(error)
+
+    def _refusal(self) -> grpc.aio.AioRpcError:
+        """The overload refusal of a call that waited ``queue_timeout`` (the
+        waiting count includes it)."""
+        assert self.queue_timeout is not None
+        details = (
+            f"no place on the wire within {self.queue_timeout * 1000:g} ms:"
+            f" {self.on_wire} calls open (max_concurrent_calls) and {self._queued} waiting;"
+            " the server or the connection is saturated"
+        )
+        return refusal_error(details, self.queue_timeout)
+
+
+#: The context the timers run _give_up in, which reads no context variable:
 #: call_later would otherwise copy the caller's, one more object per waiting call.
 _NO_CONTEXT = contextvars.Context()
 
 
-def _expire(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_exception(gate_error(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded"))
+def _deadline_error() -> grpc.aio.AioRpcError:
+    return gate_error(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")

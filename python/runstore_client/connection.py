@@ -19,11 +19,13 @@ from .errors import IdempotencyConflictError, RunStoreError, from_rpc_error
 from .gen.runstore.v1 import run_store_pb2 as pb
 from .gen.runstore.v1 import run_store_pb2_grpc as pb_grpc
 from .options import (
+    DEFAULT_CALL_QUEUE_TIMEOUT,
     DEFAULT_KEEPALIVE_SECONDS,
     DEFAULT_MAX_CONCURRENT_CALLS,
     DEFAULT_MAX_REQUEST_BYTES,
     TlsOptions,
     bearer_metadata,
+    check_call_queue_timeout,
     check_channel_limits,
     check_max_concurrent_calls,
     check_timeout,
@@ -58,6 +60,7 @@ class Connection:
         keepalive_seconds: float = DEFAULT_KEEPALIVE_SECONDS,
         channel_options: Sequence[tuple[str, Any]] = (),
         max_concurrent_calls: int = DEFAULT_MAX_CONCURRENT_CALLS,
+        call_queue_timeout: float | None = DEFAULT_CALL_QUEUE_TIMEOUT,
     ) -> None:
         """Configures the store; the connection opens on the first call.
 
@@ -85,8 +88,15 @@ class Connection:
         - ``channel_options``: extra gRPC channel arguments, passed as given.
         - ``max_concurrent_calls``: calls on the wire at once (default 100,
           the server's default MAX_CONCURRENT_STREAMS); more wait in the
-          store, in order, within their timeout (call_gate.py). Watches are
-          not counted.
+          store, in order, within their timeout and ``call_queue_timeout``
+          (call_gate.py). Watches are not counted.
+        - ``call_queue_timeout``: seconds a call waits for a place on the
+          wire (default 0.2) before it fails as the server's overload
+          refusal does: UNAVAILABLE with a retry hint of that long, which
+          ``retry`` repeats for every RPC (it was never sent), so a saturated
+          server or connection shows as refusals rather than as a backlog in
+          the store growing until deadlines expire. None: no bound but the
+          call's timeout. The TypeScript SDK's callQueueTimeoutMs (200).
         """
         channel = channel_target(target, tls, channel_options)
         self._target, self._tls = channel.target, channel.tls
@@ -98,7 +108,8 @@ class Connection:
         self._max_request_bytes = max_request_bytes
         self._keepalive_seconds = keepalive_seconds
         self._max_concurrent_calls = check_max_concurrent_calls(max_concurrent_calls)
-        self._gate = CallGate(self._max_concurrent_calls)
+        self._call_queue_timeout = check_call_queue_timeout(call_queue_timeout)
+        self._gate = CallGate(self._max_concurrent_calls, self._call_queue_timeout)
         self._channel_options = channel.options + tuple(channel_options)
         self._channel: grpc.aio.Channel | None = None
         # The generated stub is untyped; _invoke reaches its methods by name.
@@ -154,7 +165,7 @@ class Connection:
             self._stub = pb_grpc.RunStoreServiceStub(self._channel)  # type: ignore[no-untyped-call]
             self._stopped = asyncio.Event()
             # Its waiting calls are futures of this loop, as the channel is.
-            self._gate = CallGate(self._max_concurrent_calls)
+            self._gate = CallGate(self._max_concurrent_calls, self._call_queue_timeout)
         return self._stub
 
     async def _invoke(self, method: str, request: Message) -> Any:
@@ -192,7 +203,8 @@ class Connection:
     ) -> Any:
         """``rpc(request)`` with ``metadata``, retried as ``method``'s policy
         says; each attempt waits for a place on the wire (call_gate.py)
-        within its timeout, and leaves it when answered, before a retry's sleep."""
+        within its timeout and the queue timeout, and leaves it when
+        answered, before a retry's sleep."""
         # A partial, not a closure: a call waiting for a place keeps it, and
         # under a backlog of tens of thousands every object per call costs
         # the garbage collector (call_gate.py).

@@ -10,11 +10,13 @@ from typing import Any
 import grpc
 
 __all__ = [
+    "DEFAULT_CALL_QUEUE_TIMEOUT",
     "DEFAULT_KEEPALIVE_SECONDS",
     "DEFAULT_MAX_CONCURRENT_CALLS",
     "DEFAULT_MAX_REQUEST_BYTES",
     "TlsOptions",
     "bearer_metadata",
+    "check_call_queue_timeout",
     "check_channel_limits",
     "check_max_concurrent_calls",
     "check_timeout",
@@ -38,6 +40,11 @@ DEFAULT_KEEPALIVE_SECONDS = 30.0
 #: Calls on the wire at once per store: the server's default
 #: MAX_CONCURRENT_STREAMS, as the TypeScript SDK's maxConcurrentCalls.
 DEFAULT_MAX_CONCURRENT_CALLS = 100
+
+#: Seconds a call waits for a place on the wire before it is refused as the
+#: server refuses for overload (call_gate.py), as the TypeScript SDK's
+#: callQueueTimeoutMs (200): a backlog in the client only grows until deadlines expire.
+DEFAULT_CALL_QUEUE_TIMEOUT = 0.2
 
 
 @dataclass(frozen=True)
@@ -146,6 +153,19 @@ def check_max_concurrent_calls(value: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"max_concurrent_calls must be an integer >= 1, got {value!r}")
     return value
+
+
+def check_call_queue_timeout(value: float | None) -> float | None:
+    """A bound in seconds on a call's wait for a place: > 0 and finite, or
+    None for none (the wait is then bounded by the call's timeout alone)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not 0 < value < float("inf"):
+        raise ValueError(
+            f"call_queue_timeout must be a finite number of seconds > 0 or None, got {value!r}"
+        )
+    return float(value)
 
 
 def open_channel(

@@ -2,7 +2,12 @@
 once, the rest waiting in the store within their timeout (call_gate.py;
 issue 18's Python caller collapse). Counted where the store hands a call to
 grpcio (support/wire_calls.py), against a real server, and against a TCP
-peer that never answers (calls that stay on the wire until their deadline)."""
+peer that never answers (calls that stay on the wire until their deadline).
+
+call_queue_timeout: a call that found no place within it is refused as the
+server refuses for overload (UNAVAILABLE with a RetryInfo), against a
+grpc.aio server in this process that holds the calls the test wants held
+and counts what it received."""
 
 from __future__ import annotations
 
@@ -11,13 +16,28 @@ from tests.support.requirements import require_grpc
 require_grpc()
 
 import asyncio  # noqa: E402
+import unittest  # noqa: E402
+from collections import Counter  # noqa: E402
 from collections.abc import AsyncIterator  # noqa: E402
 from contextlib import asynccontextmanager  # noqa: E402
+from typing import Any  # noqa: E402
+from unittest import mock  # noqa: E402
 
 import grpc  # noqa: E402
+from google.protobuf.duration_pb2 import Duration  # noqa: E402
 
-from runstore_client import DeadlineExceededError, GrpcRunStore, RunStoreError  # noqa: E402
+from runstore_client import (  # noqa: E402
+    DeadlineExceededError,
+    GrpcRunStore,
+    RunStoreError,
+    UnavailableError,
+)
+from runstore_client import retry as retry_module  # noqa: E402
+from runstore_client.call_gate import CallGate  # noqa: E402
+from runstore_client.conflicts import status_details  # noqa: E402
 from runstore_client.deerflow import DeerFlowRunStore  # noqa: E402
+from runstore_client.gen.runstore.v1 import run_store_pb2 as pb  # noqa: E402
+from runstore_client.retry_info import retry_delay  # noqa: E402
 from tests.support import backends  # noqa: E402
 from tests.support.until import until  # noqa: E402
 from tests.support.wire_calls import counted_wire_calls  # noqa: E402
@@ -63,7 +83,11 @@ class CallGateTest(backends.ServerTestCase):
 
     async def test_ten_thousand_calls_at_once_all_answered_at_most_100_on_the_wire(self) -> None:
         await self.store.put("gate-r1", thread_id="gate-t1", status="running")
-        async with GrpcRunStore(self.server.target, timeout=SAFETY_NET, retry=False) as store:
+        # No queue bound: the 9,900 waiting calls each wait far longer than
+        # 0.2 s, and without retries the default bound would refuse them.
+        async with GrpcRunStore(
+            self.server.target, timeout=SAFETY_NET, retry=False, call_queue_timeout=None
+        ) as store:
             with counted_wire_calls() as wire:
                 results = await asyncio.gather(
                     *(store.update_run_progress("gate-r1", total_tokens=i) for i in range(10_000)),
@@ -78,16 +102,21 @@ class CallGateTest(backends.ServerTestCase):
         self.assertEqual(run["status"], "running")
 
     async def test_the_limit_is_the_option(self) -> None:
-        async with GrpcRunStore(self.server.target, timeout=SAFETY_NET, max_concurrent_calls=7) \
-                as store:
+        # No queue bound: 500 calls through 7 places may wait past 0.2 s on
+        # a loaded machine, and four refusals in a row fail a call; this
+        # test counts places, not refusals.
+        async with GrpcRunStore(
+            self.server.target, timeout=SAFETY_NET, max_concurrent_calls=7, call_queue_timeout=None
+        ) as store:
             with counted_wire_calls() as wire:
                 results = await asyncio.gather(*(store.get(f"gate-missing-{i}") for i in range(500)))
         self.assertEqual(results, [None] * 500)
         self.assertEqual((wire.started, wire.most), (500, 7))
 
     async def test_deerflow_store_has_the_option(self) -> None:
+        # No queue bound, as in test_the_limit_is_the_option.
         async with DeerFlowRunStore(
-            self.server.target, timeout=SAFETY_NET, max_concurrent_calls=3
+            self.server.target, timeout=SAFETY_NET, max_concurrent_calls=3, call_queue_timeout=None
         ) as store:
             with counted_wire_calls() as wire:
                 results = await asyncio.gather(
@@ -97,8 +126,10 @@ class CallGateTest(backends.ServerTestCase):
         self.assertEqual((wire.started, wire.most), (200, 3))
 
     async def test_waiting_calls_end_at_their_deadline(self) -> None:
+        # No queue bound: the default (0.2 s, before the 0.5 s deadline)
+        # would refuse the waiting calls with UNAVAILABLE first.
         async with silent_peer() as target, GrpcRunStore(
-            target, timeout=0.5, retry=False, max_concurrent_calls=1
+            target, timeout=0.5, retry=False, max_concurrent_calls=1, call_queue_timeout=None
         ) as store:
             with counted_wire_calls() as wire:
                 results = await asyncio.wait_for(
@@ -113,7 +144,10 @@ class CallGateTest(backends.ServerTestCase):
 
     async def test_close_ends_waiting_calls_with_cancelled(self) -> None:
         async with silent_peer() as target:
-            store = GrpcRunStore(target, retry=False, max_concurrent_calls=1)
+            # No queue bound: the four must still be waiting when close() comes.
+            store = GrpcRunStore(
+                target, retry=False, max_concurrent_calls=1, call_queue_timeout=None
+            )
             with counted_wire_calls() as wire:
                 calls = [asyncio.ensure_future(store.get(f"r{i}")) for i in range(5)]
                 self.assertTrue(await until(lambda: store._gate.queued == 4, SAFETY_NET))
@@ -133,3 +167,174 @@ class CallGateTest(backends.ServerTestCase):
         for value in (0, -1, 1.5, True, None, "100"):
             with self.subTest(value=value), self.assertRaises(ValueError):
                 GrpcRunStore(self.server.target, max_concurrent_calls=value)  # type: ignore[arg-type]
+
+
+def _refusal_text(milliseconds: int, open_calls: int, waiting: int) -> str:
+    return (
+        f"no place on the wire within {milliseconds} ms: {open_calls} calls open"
+        f" (max_concurrent_calls) and {waiting} waiting; the server or the connection is saturated"
+    )
+
+
+class HoldingServer:
+    """RunStoreService in this process: Get is held until ``release`` is
+    set (then answers "no such run"), StartRun answers started; ``calls``
+    counts the calls of each method the server received."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.release = asyncio.Event()
+
+    def handler(self) -> grpc.GenericRpcHandler:
+        async def get(request: bytes, context: Any) -> bytes:
+            self.calls["Get"] += 1
+            await self.release.wait()
+            return pb.GetResponse().SerializeToString()
+
+        async def start_run(request: bytes, context: Any) -> bytes:
+            self.calls["StartRun"] += 1
+            return pb.StartRunResponse(started=True).SerializeToString()
+
+        return grpc.method_handlers_generic_handler(
+            "runstore.v1.RunStoreService",
+            {
+                "Get": grpc.unary_unary_rpc_method_handler(get),
+                "StartRun": grpc.unary_unary_rpc_method_handler(start_run),
+            },
+        )
+
+
+class CallQueueTimeoutTest(unittest.IsolatedAsyncioTestCase):
+    """Two Gets held at a HoldingServer fill a store's two places; a third
+    call waits for one."""
+
+    async def asyncSetUp(self) -> None:
+        self.server = HoldingServer()
+        grpc_server = grpc.aio.server()
+        grpc_server.add_generic_rpc_handlers((self.server.handler(),))
+        self.target = f"127.0.0.1:{grpc_server.add_insecure_port('127.0.0.1:0')}"
+        await grpc_server.start()
+        self.addAsyncCleanup(grpc_server.stop, None)
+        # Registered last, so it runs first: the held calls end before the server stops.
+        self.addCleanup(self.server.release.set)
+
+    async def hold(self, store: GrpcRunStore, n: int) -> list[asyncio.Future[Any]]:
+        """``n`` Gets that the server holds, once it has received them all."""
+        held = [asyncio.ensure_future(store.get(f"held-{i}")) for i in range(n)]
+        self.assertTrue(await until(lambda: self.server.calls["Get"] == n, SAFETY_NET))
+        return held
+
+    async def release(self, store: GrpcRunStore, held: list[asyncio.Future[Any]]) -> None:
+        """Lets the held Gets end; the store's places are then all free."""
+        self.server.release.set()
+        answers = await asyncio.wait_for(asyncio.gather(*held), SAFETY_NET)
+        self.assertEqual(answers, [None] * len(held))
+        self.assertEqual((store._gate.on_wire, store._gate.queued), (0, 0))
+
+    async def test_a_call_without_a_place_within_the_bound_is_refused_as_for_overload(self) -> None:
+        async with GrpcRunStore(
+            self.target,
+            timeout=SAFETY_NET,
+            retry=False,
+            max_concurrent_calls=2,
+            call_queue_timeout=0.05,
+        ) as store:
+            held = await self.hold(store, 2)
+            with self.assertRaises(UnavailableError) as caught:
+                await asyncio.wait_for(store.get("third"), SAFETY_NET)
+            self.assertEqual(caught.exception.code, grpc.StatusCode.UNAVAILABLE)
+            self.assertEqual(caught.exception.details, _refusal_text(50, 2, 1))
+            cause = caught.exception.__cause__
+            assert isinstance(cause, grpc.aio.AioRpcError)
+            # The hint is read as a server refusal's is; its one detail is RetryInfo(50 ms).
+            self.assertEqual(retry_delay(cause), 0.05)
+            [detail] = status_details(cause)
+            self.assertEqual(detail.type_url, "type.googleapis.com/google.rpc.RetryInfo")
+            delay = Duration(nanos=50_000_000).SerializeToString()
+            self.assertEqual(detail.value, b"\x0a" + bytes([len(delay)]) + delay)
+            self.assertEqual(self.server.calls, Counter({"Get": 2}))
+            await self.release(store, held)
+        self.assertEqual(self.server.calls, Counter({"Get": 2}))
+
+    async def test_a_refused_start_run_is_repeated_after_the_hint_and_applies(self) -> None:
+        """StartRun is one of retry.SINGLE_ATTEMPT_RPCS: repeated only after a
+        refusal before running, which the gate's is. The retry's sleep waits
+        until the held calls have ended, so its next attempt finds a place."""
+        sleeps: list[float] = []
+        drained = asyncio.Event()
+
+        async def sleep(seconds: float, _stopped: object) -> bool:
+            sleeps.append(seconds)
+            await drained.wait()
+            return False
+
+        async with GrpcRunStore(
+            self.target, timeout=SAFETY_NET, max_concurrent_calls=2, call_queue_timeout=0.05
+        ) as store:
+            held = await self.hold(store, 2)
+            with mock.patch.object(retry_module, "_sleep", side_effect=sleep):
+                started = asyncio.ensure_future(store.start_run("third"))
+                self.assertTrue(await until(lambda: len(sleeps) == 1, SAFETY_NET))
+                self.assertEqual(self.server.calls, Counter({"Get": 2}))
+                await self.release(store, held)
+                drained.set()
+                self.assertIs(await asyncio.wait_for(started, SAFETY_NET), True)
+            # The first backoff (under 50 ms) is raised to the hint.
+            self.assertEqual(sleeps, [0.05])
+            self.assertEqual(self.server.calls, Counter({"Get": 2, "StartRun": 1}))
+            self.assertEqual((store._gate.on_wire, store._gate.queued), (0, 0))
+
+    async def test_the_default_bound_is_200_ms(self) -> None:
+        async with GrpcRunStore(
+            self.target, timeout=SAFETY_NET, retry=False, max_concurrent_calls=1
+        ) as store:
+            held = await self.hold(store, 1)
+            with self.assertRaises(UnavailableError) as caught:
+                await asyncio.wait_for(store.get("second"), SAFETY_NET)
+            self.assertEqual(caught.exception.details, _refusal_text(200, 1, 1))
+            cause = caught.exception.__cause__
+            assert isinstance(cause, grpc.aio.AioRpcError)
+            self.assertEqual(retry_delay(cause), 0.2)
+            await self.release(store, held)
+        self.assertEqual(self.server.calls, Counter({"Get": 1}))
+
+    def test_deerflow_store_has_the_option(self) -> None:
+        self.assertEqual(DeerFlowRunStore(self.target)._grpc._gate.queue_timeout, 0.2)
+        for value in (0.05, None):
+            with self.subTest(value=value):
+                store = DeerFlowRunStore(self.target, call_queue_timeout=value)
+                self.assertEqual(store._grpc._gate.queue_timeout, value)
+
+
+class CallGateBookkeepingTest(unittest.IsolatedAsyncioTestCase):
+    """A waiting call whose bound and place come in the same turn of the
+    event loop, or that is cancelled once refused: no place lost or made."""
+
+    async def waiting(self, gate: CallGate) -> tuple[asyncio.Task[None], asyncio.Future[None]]:
+        """A call waiting at ``gate`` (its one place held), and its waiter."""
+        await gate.enter(None)
+        task = asyncio.ensure_future(gate.enter(None))
+        self.assertTrue(await until(lambda: gate.queued == 1, SAFETY_NET))
+        return task, gate._waiting[0]
+
+    async def test_a_place_handed_over_before_the_bound_is_kept(self) -> None:
+        gate = CallGate(1, queue_timeout=60.0)
+        task, waiter = await self.waiting(gate)
+        gate.leave()
+        gate._give_up(waiter, True)
+        await asyncio.wait_for(task, SAFETY_NET)
+        self.assertEqual((gate.on_wire, gate.queued), (1, 0))
+        gate.leave()
+        self.assertEqual(gate.on_wire, 0)
+
+    async def test_a_refused_call_holds_no_place_even_when_cancelled_then(self) -> None:
+        gate = CallGate(1, queue_timeout=60.0)
+        task, waiter = await self.waiting(gate)
+        gate._give_up(waiter, True)
+        task.cancel()
+        with self.assertRaises(asyncio.CancelledError):
+            await asyncio.wait_for(task, SAFETY_NET)
+        # The first call still holds the one place; the refused one never had it.
+        self.assertEqual((gate.on_wire, gate.queued), (1, 0))
+        gate.leave()
+        self.assertEqual((gate.on_wire, len(gate._waiting)), (0, 0))

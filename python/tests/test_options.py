@@ -170,6 +170,21 @@ class OptionsTest(backends.ServerTestCase):
             with self.subTest(error=error.__name__), self.assertRaises(error):
                 build()
 
+    def test_call_queue_timeout_is_a_finite_number_of_seconds_or_none(self) -> None:
+        self.assertEqual(GrpcRunStore("127.0.0.1:1")._gate.queue_timeout, 0.2)
+        for good in (0.05, 3, None):
+            with self.subTest(value=good):
+                store = GrpcRunStore("127.0.0.1:1", call_queue_timeout=good)
+                self.assertEqual(store._gate.queue_timeout, good)
+        for bad in (0, -1, True, "1", float("inf"), float("nan")):
+            with self.subTest(value=bad), self.assertRaises(ValueError) as caught:
+                GrpcRunStore("127.0.0.1:1", call_queue_timeout=bad)  # type: ignore[arg-type]
+            self.assertEqual(
+                str(caught.exception),
+                "call_queue_timeout must be a finite number of seconds > 0 or None,"
+                f" got {bad!r}",
+            )
+
     def test_store_made_outside_a_loop_works_in_each_loop(self) -> None:
         """Made before any event loop runs, then used from two asyncio.run calls."""
         store = GrpcRunStore(self.server.target)

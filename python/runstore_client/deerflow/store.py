@@ -19,6 +19,7 @@ from ..errors import (
     ThreadConflictError,
 )
 from ..options import (
+    DEFAULT_CALL_QUEUE_TIMEOUT,
     DEFAULT_KEEPALIVE_SECONDS,
     DEFAULT_MAX_CONCURRENT_CALLS,
     DEFAULT_MAX_REQUEST_BYTES,
@@ -468,6 +469,7 @@ class DeerFlowRunStore(  # type: ignore[misc]
         keepalive_seconds: float = DEFAULT_KEEPALIVE_SECONDS,
         channel_options: Sequence[tuple[str, Any]] = (),
         max_concurrent_calls: int = DEFAULT_MAX_CONCURRENT_CALLS,
+        call_queue_timeout: float | None = DEFAULT_CALL_QUEUE_TIMEOUT,
     ) -> None:
         """The options of GrpcRunStore; the connection opens on the first call."""
         self._grpc = GrpcRunStore(
@@ -480,6 +482,7 @@ class DeerFlowRunStore(  # type: ignore[misc]
             keepalive_seconds=keepalive_seconds,
             channel_options=channel_options,
             max_concurrent_calls=max_concurrent_calls,
+            call_queue_timeout=call_queue_timeout,
         )
 
     async def close(self) -> None:
