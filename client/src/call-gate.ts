@@ -1,5 +1,4 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { refusedBeforeRunning } from "./retry-info.js";
 
 /**
  * At most `limit` calls of a store on the wire at once; the others wait
@@ -17,9 +16,10 @@ import { refusedBeforeRunning } from "./retry-info.js";
  * Why: a backlog in the client is a queue the server never sees, so it
  * cannot refuse it; past the server's capacity it grew until deadlines
  * expired (the capacity bench: answers 2.3 s late at the median, nothing
- * refused). A call that got no place in time is refused as the server
- * refuses an overloaded call, UNAVAILABLE with a retry hint of the time it
- * waited: it was never sent, so the store's retry policy may repeat it.
+ * refused). A call that got no place in time fails with UNAVAILABLE, never
+ * sent, and the store's retry policy does not repeat it (isBacklogRefusal):
+ * a repeat would join the same queue, and repeating them cut the rate
+ * answered and raised its p99 (bench/README.md, "The client's backlog").
  */
 export class CallGate {
   private open = 0;
@@ -86,13 +86,15 @@ export class CallGate {
     });
   }
 
-  /** The refusal of a call that waited queueTimeoutMs without a place. */
+  /** The refusal of a call that waited queueTimeoutMs without a place (it is among the waiting). */
   private noPlace(): ConnectError {
     this.refused++;
-    return refusedBeforeRunning(
-      `no place on the wire within ${this.queueTimeoutMs} ms: ${this.open} calls open (maxConcurrentCalls) and ${this.waiting.size - 1} waiting; the server or the connection is saturated`,
-      this.queueTimeoutMs,
+    const error = new ConnectError(
+      `no place on the wire within ${this.queueTimeoutMs} ms: ${this.open} calls open (maxConcurrentCalls) and ${this.waiting.size} waiting; the server or the connection is saturated`,
+      Code.Unavailable,
     );
+    backlogRefusals.add(error);
+    return error;
   }
 
   /** Frees the place `enter` took, handing it to the first call waiting. */
@@ -105,6 +107,13 @@ export class CallGate {
     this.waiting.delete(next.value);
     next.value();
   }
+}
+
+const backlogRefusals = new WeakSet<ConnectError>();
+
+/** Whether `error` is a CallGate's refusal of a call that got no place in time (not to be repeated). */
+export function isBacklogRefusal(error: unknown): boolean {
+  return error instanceof ConnectError && backlogRefusals.has(error);
 }
 
 /** The error of a call whose signal aborted while it waited: its reason when a ConnectError. */

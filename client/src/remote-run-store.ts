@@ -156,9 +156,10 @@ export interface RemoteRunStoreOptions {
   /**
    * How long a call may wait for a place among maxConcurrentCalls, ms;
    * default 200 (the server's QUEUE_TIMEOUT_MS), 0: as long as its deadline.
-   * A call that got none is refused as the server refuses an overloaded
-   * call: UNAVAILABLE with a RetryInfo of the time waited, so `retry`
-   * repeats it after that long at the least (every RPC: it was never sent).
+   * A call that got none fails with UNAVAILABLE ("no place on the wire
+   * within …"), never sent, and `retry` does not repeat it: past what the
+   * connection carries, the excess fails fast instead of queueing here
+   * until deadlines expire (client/src/call-gate.ts).
    */
   callQueueTimeoutMs?: number;
 }

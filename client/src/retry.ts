@@ -1,4 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { isBacklogRefusal } from "./call-gate.js";
 import { retryDelayOf } from "./retry-info.js";
 
 // Why retries live in the SDK: a gRPC client's own service-config retry
@@ -154,10 +155,13 @@ export async function withRetry<T>(
  * Only UNAVAILABLE, the one code gRPC documents as "retry with a backoff".
  * A plain one does not prove the server did nothing, so it is retried only
  * for idempotent calls (see SINGLE_ATTEMPT_RPCS for the ones that are not);
- * one with a retry hint (`hint` not null) was refused before running.
+ * one with a retry hint (`hint` not null) was refused before running. The
+ * client's own refusal of a call that waited too long for a place on the
+ * wire (call-gate.ts) is not repeated: the repeat would join the same queue.
  */
 function isRetryable(error: unknown, idempotent: boolean, hint: number | null): boolean {
   if (!(error instanceof ConnectError) || error.code !== Code.Unavailable) return false;
+  if (isBacklogRefusal(error)) return false;
   return idempotent || hint !== null;
 }
 

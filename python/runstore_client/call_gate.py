@@ -17,13 +17,11 @@ Why a bound on the wait: a backlog waiting in the client is a queue that
 grows until deadlines expire (the capacity bench then saw a median of
 2.3 s with the server refusing nothing), and the server cannot refuse what
 it never sees. So a call that found no place within ``call_queue_timeout``
-leaves the queue and fails as the server's overload refusal does:
-UNAVAILABLE with a google.rpc.RetryInfo detail (retry_info.py), whose delay
-is the queue timeout (no place came in that long). It was never sent, so
-the retry policy repeats it, the RPCs of retry.SINGLE_ATTEMPT_RPCS
-included, no sooner than that delay; once attempts or the call's timeout
-run out the caller gets the UnavailableError a server refusal gives. A
-call's own timeout, when it comes first, still ends the wait with
+leaves the queue and fails with UNAVAILABLE (``BacklogRefusal``; the
+caller gets an UnavailableError), never sent, and the retry policy does not
+repeat it: a repeat would join the same queue, and repeating them cut the
+rate answered and raised its p99 (bench/README.md, "The client's backlog").
+A call's own timeout, when it comes first, still ends the wait with
 DEADLINE_EXCEEDED.
 
 The TypeScript SDK has the same gate (client/src/call-gate.ts), with the
@@ -37,14 +35,8 @@ import contextvars
 from collections import deque
 
 import grpc
-from google.protobuf.any_pb2 import Any as AnyMessage
-from google.protobuf.duration_pb2 import Duration
 
-from .conflicts import STATUS_DETAILS_KEY
-
-__all__ = ["CallGate", "gate_error", "refusal_error"]
-
-_RETRY_INFO_TYPE = "type.googleapis.com/google.rpc.RetryInfo"
+__all__ = ["BacklogRefusal", "CallGate", "gate_error"]
 
 
 def gate_error(
@@ -57,32 +49,15 @@ def gate_error(
     )
 
 
-def refusal_error(details: str, retry_after: float) -> grpc.aio.AioRpcError:
-    """UNAVAILABLE with a RetryInfo of ``retry_after`` seconds in the
-    grpc-status-details-bin trailer, as the server's overload refusal
-    arrives: retry_info.retry_delay reads it as it reads the server's."""
-    delay = Duration()
-    delay.FromNanoseconds(round(retry_after * 1e9))
-    info = _field(1, delay.SerializeToString())  # google.rpc.RetryInfo.retry_delay
-    detail = AnyMessage(type_url=_RETRY_INFO_TYPE, value=info).SerializeToString()
-    code = grpc.StatusCode.UNAVAILABLE
-    # google.rpc.Status: 1 code, 2 message, 3 details.
-    status = bytes([0x08, code.value[0]]) + _field(2, details.encode()) + _field(3, detail)
-    return gate_error(code, details, grpc.aio.Metadata((STATUS_DETAILS_KEY, status)))
+class BacklogRefusal(grpc.aio.AioRpcError):
+    """UNAVAILABLE for a call that found no place on the wire within
+    ``call_queue_timeout``: never sent, and not repeated by the retry
+    policy (retry.is_retryable), as the repeat would join the same queue."""
 
-
-def _field(number: int, value: bytes) -> bytes:
-    """A length-delimited protobuf field."""
-    return _varint(number << 3 | 2) + _varint(len(value)) + value
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
+    def __init__(self, details: str) -> None:
+        super().__init__(
+            grpc.StatusCode.UNAVAILABLE, grpc.aio.Metadata(), grpc.aio.Metadata(), details
+        )
 
 
 class CallGate:
@@ -109,8 +84,8 @@ class CallGate:
 
     async def enter(self, timeout: float | None) -> None:
         """Returns holding a place; raises DEADLINE_EXCEEDED (as gRPC would)
-        when none came within ``timeout`` seconds, the overload refusal
-        (``refusal_error``) when none came within ``queue_timeout`` first,
+        when none came within ``timeout`` seconds, BacklogRefusal when none
+        came within ``queue_timeout`` first,
         or the error ``close`` ended the wait with."""
         if self.on_wire < self.limit and not self._waiting:
             self.on_wire += 1
@@ -178,16 +153,16 @@ class CallGate:
         self._queued -= 1
         waiter.set_exception(error)
 
-    def _refusal(self) -> grpc.aio.AioRpcError:
-        """The overload refusal of a call that waited ``queue_timeout`` (the
-        waiting count includes it)."""
+    def _refusal(self) -> BacklogRefusal:
+        """The refusal of a call that waited ``queue_timeout`` (the waiting
+        count includes it)."""
         assert self.queue_timeout is not None
         details = (
             f"no place on the wire within {self.queue_timeout * 1000:g} ms:"
             f" {self.on_wire} calls open (max_concurrent_calls) and {self._queued} waiting;"
             " the server or the connection is saturated"
         )
-        return refusal_error(details, self.queue_timeout)
+        return BacklogRefusal(details)
 
 
 #: The context the timers run _give_up in, which reads no context variable:

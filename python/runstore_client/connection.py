@@ -91,12 +91,12 @@ class Connection:
           store, in order, within their timeout and ``call_queue_timeout``
           (call_gate.py). Watches are not counted.
         - ``call_queue_timeout``: seconds a call waits for a place on the
-          wire (default 0.2) before it fails as the server's overload
-          refusal does: UNAVAILABLE with a retry hint of that long, which
-          ``retry`` repeats for every RPC (it was never sent), so a saturated
-          server or connection shows as refusals rather than as a backlog in
-          the store growing until deadlines expire. None: no bound but the
-          call's timeout. The TypeScript SDK's callQueueTimeoutMs (200).
+          wire (default 0.2) before it fails with UNAVAILABLE, never sent
+          and not repeated by ``retry`` (the repeat would join the same
+          queue), so a saturated server or connection shows as refusals
+          rather than as a backlog in the store growing until deadlines
+          expire. None: no bound but the call's timeout. The TypeScript
+          SDK's callQueueTimeoutMs (200).
         """
         channel = channel_target(target, tls, channel_options)
         self._target, self._tls = channel.target, channel.tls

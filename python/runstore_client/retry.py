@@ -22,6 +22,7 @@ from typing import Literal, TypeVar
 
 import grpc
 
+from .call_gate import BacklogRefusal
 from .retry_info import retry_delay
 
 __all__ = [
@@ -115,8 +116,10 @@ def is_retryable(
 ) -> bool:
     """Only UNAVAILABLE: the one code gRPC documents as "retry with a backoff".
     A plain one may have been applied, so it is retried only for an
-    ``idempotent`` call; one with a retry ``hint`` was refused before running."""
-    if not isinstance(error, grpc.aio.AioRpcError):
+    ``idempotent`` call; one with a retry ``hint`` was refused before running.
+    The gate's own refusal of a call that waited too long for a place on the
+    wire (call_gate.BacklogRefusal) is not: the repeat would join the same queue."""
+    if not isinstance(error, grpc.aio.AioRpcError) or isinstance(error, BacklogRefusal):
         return False
     return error.code() == grpc.StatusCode.UNAVAILABLE and (idempotent or hint is not None)
 

@@ -24,7 +24,6 @@ from typing import Any  # noqa: E402
 from unittest import mock  # noqa: E402
 
 import grpc  # noqa: E402
-from google.protobuf.duration_pb2 import Duration  # noqa: E402
 
 from runstore_client import (  # noqa: E402
     DeadlineExceededError,
@@ -178,8 +177,8 @@ def _refusal_text(milliseconds: int, open_calls: int, waiting: int) -> str:
 
 class HoldingServer:
     """RunStoreService in this process: Get is held until ``release`` is
-    set (then answers "no such run"), StartRun answers started; ``calls``
-    counts the calls of each method the server received."""
+    set (then answers "no such run"); ``calls`` counts the calls of each
+    method the server received."""
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
@@ -191,16 +190,9 @@ class HoldingServer:
             await self.release.wait()
             return pb.GetResponse().SerializeToString()
 
-        async def start_run(request: bytes, context: Any) -> bytes:
-            self.calls["StartRun"] += 1
-            return pb.StartRunResponse(started=True).SerializeToString()
-
         return grpc.method_handlers_generic_handler(
             "runstore.v1.RunStoreService",
-            {
-                "Get": grpc.unary_unary_rpc_method_handler(get),
-                "StartRun": grpc.unary_unary_rpc_method_handler(start_run),
-            },
+            {"Get": grpc.unary_unary_rpc_method_handler(get)},
         )
 
 
@@ -231,7 +223,7 @@ class CallQueueTimeoutTest(unittest.IsolatedAsyncioTestCase):
         self.assertEqual(answers, [None] * len(held))
         self.assertEqual((store._gate.on_wire, store._gate.queued), (0, 0))
 
-    async def test_a_call_without_a_place_within_the_bound_is_refused_as_for_overload(self) -> None:
+    async def test_a_call_without_a_place_within_the_bound_fails_unavailable_never_sent(self) -> None:
         async with GrpcRunStore(
             self.target,
             timeout=SAFETY_NET,
@@ -246,26 +238,20 @@ class CallQueueTimeoutTest(unittest.IsolatedAsyncioTestCase):
             self.assertEqual(caught.exception.details, _refusal_text(50, 2, 1))
             cause = caught.exception.__cause__
             assert isinstance(cause, grpc.aio.AioRpcError)
-            # The hint is read as a server refusal's is; its one detail is RetryInfo(50 ms).
-            self.assertEqual(retry_delay(cause), 0.05)
-            [detail] = status_details(cause)
-            self.assertEqual(detail.type_url, "type.googleapis.com/google.rpc.RetryInfo")
-            delay = Duration(nanos=50_000_000).SerializeToString()
-            self.assertEqual(detail.value, b"\x0a" + bytes([len(delay)]) + delay)
+            # Not a server's refusal: no retry hint, nothing to repeat.
+            self.assertIsNone(retry_delay(cause))
+            self.assertEqual(status_details(cause), [])
             self.assertEqual(self.server.calls, Counter({"Get": 2}))
             await self.release(store, held)
         self.assertEqual(self.server.calls, Counter({"Get": 2}))
 
-    async def test_a_refused_start_run_is_repeated_after_the_hint_and_applies(self) -> None:
-        """StartRun is one of retry.SINGLE_ATTEMPT_RPCS: repeated only after a
-        refusal before running, which the gate's is. The retry's sleep waits
-        until the held calls have ended, so its next attempt finds a place."""
+    async def test_a_refused_call_is_not_repeated_by_the_retry_policy(self) -> None:
+        """The repeat would join the same queue: under the default retry
+        policy the refused call fails at once, with no retry's sleep."""
         sleeps: list[float] = []
-        drained = asyncio.Event()
 
         async def sleep(seconds: float, _stopped: object) -> bool:
             sleeps.append(seconds)
-            await drained.wait()
             return False
 
         async with GrpcRunStore(
@@ -273,16 +259,12 @@ class CallQueueTimeoutTest(unittest.IsolatedAsyncioTestCase):
         ) as store:
             held = await self.hold(store, 2)
             with mock.patch.object(retry_module, "_sleep", side_effect=sleep):
-                started = asyncio.ensure_future(store.start_run("third"))
-                self.assertTrue(await until(lambda: len(sleeps) == 1, SAFETY_NET))
-                self.assertEqual(self.server.calls, Counter({"Get": 2}))
-                await self.release(store, held)
-                drained.set()
-                self.assertIs(await asyncio.wait_for(started, SAFETY_NET), True)
-            # The first backoff (under 50 ms) is raised to the hint.
-            self.assertEqual(sleeps, [0.05])
-            self.assertEqual(self.server.calls, Counter({"Get": 2, "StartRun": 1}))
-            self.assertEqual((store._gate.on_wire, store._gate.queued), (0, 0))
+                with self.assertRaises(UnavailableError) as caught:
+                    await asyncio.wait_for(store.get("third"), SAFETY_NET)
+            self.assertEqual(caught.exception.details, _refusal_text(50, 2, 1))
+            self.assertEqual(sleeps, [])
+            await self.release(store, held)
+        self.assertEqual(self.server.calls, Counter({"Get": 2}))
 
     async def test_the_default_bound_is_200_ms(self) -> None:
         async with GrpcRunStore(
@@ -292,9 +274,6 @@ class CallQueueTimeoutTest(unittest.IsolatedAsyncioTestCase):
             with self.assertRaises(UnavailableError) as caught:
                 await asyncio.wait_for(store.get("second"), SAFETY_NET)
             self.assertEqual(caught.exception.details, _refusal_text(200, 1, 1))
-            cause = caught.exception.__cause__
-            assert isinstance(cause, grpc.aio.AioRpcError)
-            self.assertEqual(retry_delay(cause), 0.2)
             await self.release(store, held)
         self.assertEqual(self.server.calls, Counter({"Get": 1}))
 

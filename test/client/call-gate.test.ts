@@ -117,15 +117,15 @@ async function twoHeld(options: Partial<ConstructorParameters<typeof RemoteRunSt
 }
 
 describe("a call waits at most callQueueTimeoutMs for a place on the wire", () => {
-  it("is refused after it as the server refuses an overloaded call: UNAVAILABLE, RetryInfo, never sent", async () => {
+  it("fails after it with UNAVAILABLE, never sent and without a retry hint", async () => {
     const { store, remote, held, gate } = await twoHeld({ retry: false, callQueueTimeoutMs: 50 });
     const error = await remote.startRun("c").catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConnectError);
     expect((error as ConnectError).code).toBe(Code.Unavailable);
     expect((error as ConnectError).rawMessage).toBe(
-      "no place on the wire within 50 ms: 2 calls open (maxConcurrentCalls) and 0 waiting; the server or the connection is saturated",
+      "no place on the wire within 50 ms: 2 calls open (maxConcurrentCalls) and 1 waiting; the server or the connection is saturated",
     );
-    expect(retryDelayOf(error)).toBe(50);
+    expect(retryDelayOf(error)).toBeNull();
     expect(store.reached).toEqual(["get h1", "get h2"]);
     expect([gate.refused, gate.queued]).toEqual([1, 0]);
     store.release.resolve();
@@ -133,19 +133,33 @@ describe("a call waits at most callQueueTimeoutMs for a place on the wire", () =
     expect(await remote.get("c")).toMatchObject({ runId: "c", status: "pending" });
   });
 
-  it("is repeated by the retry policy, a single-attempt RPC included, and sent once a place is free", async () => {
+  it("is not repeated by the retry policy: the repeat would join the same queue", async () => {
     const { store, remote, held, gate } = await twoHeld({
       retry: { maxAttempts: 1000, initialBackoffMs: 1, maxBackoffMs: 1 },
       callQueueTimeoutMs: 20,
     });
-    const started = remote.startRun("c");
-    await until(() => gate.refused >= 2, "the start refused twice");
+    await expect(remote.updateStatus("c", "running")).rejects.toMatchObject({
+      code: Code.Unavailable,
+    });
+    expect([gate.refused, gate.queued]).toEqual([1, 0]);
+    store.release.resolve();
+    await Promise.all(held);
     expect(store.reached).toEqual(["get h1", "get h2"]);
+    expect((await remote.get("c"))?.status).toBe("pending");
+  });
+
+  it("a place handed over before the bound is kept: the call goes out", async () => {
+    const { store, remote, held, gate } = await twoHeld({
+      retry: false,
+      callQueueTimeoutMs: 60_000,
+    });
+    const started = remote.startRun("c");
+    await until(() => gate.queued === 1, "the start waiting");
     store.release.resolve();
     expect(await started).toBe(true);
     await Promise.all(held);
     expect(store.reached).toEqual(["get h1", "get h2", "startRun c"]);
-    expect((await remote.get("c"))?.status).toBe("running");
+    expect(gate.refused).toBe(0);
   });
 
   it("by default 200 ms; refuses a value that is not an integer from 0 to 2147483647", () => {
