@@ -22,6 +22,8 @@ export interface CallerSpec {
   timeoutMs: number;
   /** Calls in flight while seeding the initial runs. */
   seedConcurrency: number;
+  /** The SDK's bound on a call's wait for a place on the wire, ms (0: none); unset: the SDK's default. */
+  callQueueTimeoutMs?: number;
 }
 
 /** What the caller prints at the end: one entry per schedule event. */
@@ -141,7 +143,13 @@ function play(store: RemoteRunStore, schedule: CapacitySchedule): Promise<Caller
 
 async function main(spec: CallerSpec): Promise<void> {
   const schedule = JSON.parse(readFileSync(spec.scheduleFile, "utf8")) as CapacitySchedule;
-  const store = new RemoteRunStore({ baseUrl: spec.target, timeoutMs: spec.timeoutMs });
+  const store = new RemoteRunStore({
+    baseUrl: spec.target,
+    timeoutMs: spec.timeoutMs,
+    ...(spec.callQueueTimeoutMs === undefined
+      ? {}
+      : { callQueueTimeoutMs: spec.callQueueTimeoutMs }),
+  });
   await seed(store, schedule, spec.seedConcurrency);
   process.stdout.write("ready\n");
   await new Promise((resolve) => process.stdin.once("data", resolve));

@@ -39,6 +39,8 @@ export interface StepSetup {
   graceMs: number;
   /** The callers' per-call timeout. */
   timeoutMs: number;
+  /** The callers' bound on a call's wait for a place on the wire, ms (0: none); unset: the SDKs' default. */
+  callQueueTimeoutMs?: number;
 }
 
 /** The command line of one caller process. */
@@ -120,6 +122,9 @@ async function play(setup: StepSetup, server: Served, schedule: CapacitySchedule
     scheduleFile: file,
     timeoutMs: setup.timeoutMs,
     seedConcurrency: 32,
+    ...(setup.callQueueTimeoutMs === undefined
+      ? {}
+      : { callQueueTimeoutMs: setup.callQueueTimeoutMs }),
   });
   try {
     if ((await within(caller.ready, SEED_LIMIT_MS, null)) === null) {

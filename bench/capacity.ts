@@ -21,7 +21,8 @@ import { serverPid } from "./server-pid.js";
 // `npm run bench`; alone (after `npm run build`): `npm run bench:capacity
 // [-- --smoke] [--caller python,typescript] [--backend memory,mysql]
 // [--duration-ms N] [--warmup-ms N] [--grace-ms N] [--start-runs N]
-// [--max-runs N] [--timeout-ms N] [--keep-going]`.
+// [--max-runs N] [--timeout-ms N] [--keep-going] [--server-env KEY=VALUE]
+// [--caller-queue-timeout-ms N]`.
 
 /** How a run of the bench is sized. */
 export interface CapacityOptions {
@@ -43,6 +44,8 @@ export interface CapacityOptions {
   keepGoing: boolean;
   /** More environment for every step's server (`--server-env KEY=VALUE`), e.g. a setting to compare. */
   serverEnv?: Record<string, string>;
+  /** The callers' callQueueTimeoutMs / call_queue_timeout (`--caller-queue-timeout-ms`, 0: none); unset: the SDKs' default. */
+  callQueueTimeoutMs?: number;
 }
 
 const FULL: CapacityOptions = {
@@ -201,6 +204,7 @@ if (process.argv[1]?.endsWith("capacity.ts")) {
       "max-runs": { type: "string" },
       "keep-going": { type: "boolean", default: false },
       "server-env": { type: "string", multiple: true },
+      "caller-queue-timeout-ms": { type: "string" },
     },
   });
   const smoke = values.smoke ?? false;
@@ -226,5 +230,8 @@ if (process.argv[1]?.endsWith("capacity.ts")) {
     maxRuns: number(values["max-runs"], base.maxRuns),
     keepGoing: values["keep-going"] ?? false,
     serverEnv: serverEnvOf(values["server-env"] ?? []),
+    ...(values["caller-queue-timeout-ms"] === undefined
+      ? {}
+      : { callQueueTimeoutMs: Number(values["caller-queue-timeout-ms"]) }),
   });
 }

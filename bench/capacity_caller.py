@@ -1,7 +1,8 @@
 """The capacity bench's Python caller: one asyncio process, one GrpcRunStore,
 playing a step's schedule (bench/capacity-schedule.ts) open-loop, as an agent
 runtime's event loop would. Same protocol as bench/capacity-caller.ts:
-argv[1] is the spec (JSON: target, scheduleFile, timeoutMs, seedConcurrency);
+argv[1] is the spec (JSON: target, scheduleFile, timeoutMs, seedConcurrency,
+optionally callQueueTimeoutMs: the SDK's call_queue_timeout, 0 for none);
 seeds the initial runs and prints "ready"; starts on the first line of stdin;
 prints "measuring" and "measured" at the window's bounds; once every call is
 answered or the grace has passed prints one JSON line (sentUs, endUs, codes)
@@ -143,7 +144,11 @@ async def main(spec: dict[str, Any]) -> None:
     with open(spec["scheduleFile"], encoding="utf-8") as file:
         schedule = json.load(file)
     target = spec["target"].removeprefix("http://")
-    store = GrpcRunStore(target, timeout=spec["timeoutMs"] / 1000)
+    options: dict[str, Any] = {}
+    if "callQueueTimeoutMs" in spec:
+        queue_ms = spec["callQueueTimeoutMs"]
+        options["call_queue_timeout"] = queue_ms / 1000 if queue_ms > 0 else None
+    store = GrpcRunStore(target, timeout=spec["timeoutMs"] / 1000, **options)
     await seed(store, schedule["initial"], spec["seedConcurrency"])
     print("ready", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
