@@ -5,7 +5,7 @@ import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { createConnection } from "mysql2/promise";
 import { ensurePythonPackages } from "./capacity.js";
-import { cpuWindow, idleWindow, quantile } from "./load-processes.js";
+import { cpuWindow, idleWindow, median, quantile } from "./load-processes.js";
 import { serve } from "./serve.js";
 import { serverPid } from "./server-pid.js";
 
@@ -16,7 +16,8 @@ import { serverPid } from "./server-pid.js";
 // fresh server at its defaults per measurement, memory and MariaDB, and the
 // grpc-js reference server (memory) as the same run's baseline.
 // Lifecycles per second, lifecycle p50/p99 and the CPU per call of caller,
-// server and database over the measured window. Part of `npm run bench`;
+// server and database over the measured window; p99 and server CPU also as
+// ratios to the reference server's median at the same concurrency. Part of `npm run bench`;
 // alone (after `npm run build`): `node --conditions=source --import tsx
 // bench/lifecycle.ts [--smoke] [--backend reference,memory,mysql] [--concurrency 1,64]
 // [--duration-ms N] [--rounds N]`.
@@ -141,14 +142,38 @@ async function measure(
 
 const fixed = (n: number | null, digits = 0) => (n === null ? "—" : n.toFixed(digits));
 
-/** The table: one row per measurement. */
+/** The reference server's median of `pick` at `concurrency`, or null without reference rows. */
+function referenceMedian(
+  rows: readonly LifecycleFigures[],
+  concurrency: number,
+  pick: (r: LifecycleFigures) => number,
+): number | null {
+  const values = rows
+    .filter((r) => r.backend === "reference" && r.concurrency === concurrency)
+    .map(pick);
+  return values.length === 0 ? null : median(values);
+}
+
+/** `value` as a ratio to the reference's median at the same concurrency ("—" for reference rows). */
+function ratio(
+  rows: readonly LifecycleFigures[],
+  r: LifecycleFigures,
+  pick: (r: LifecycleFigures) => number,
+): string {
+  const base = r.backend === "reference" ? null : referenceMedian(rows, r.concurrency, pick);
+  return base === null || base === 0 ? "—" : (pick(r) / base).toFixed(2);
+}
+
+/** The table: one row per measurement, p99 and server CPU also as ratios to the reference server's. */
 export function lifecycleTable(rows: readonly LifecycleFigures[]): string[] {
+  const p99 = (r: LifecycleFigures) => r.p99Ms;
+  const server = (r: LifecycleFigures) => r.serverCpuUsPerCall;
   return [
-    "| backend | concurrency | round | lifecycles/s | p50 ms | p99 ms | caller CPU µs/call | server CPU µs/call | db CPU µs/call | machine idle % |",
-    "|---|---|---|---|---|---|---|---|---|---|",
+    "| backend | concurrency | round | lifecycles/s | p50 ms | p99 ms | p99 × reference | caller CPU µs/call | server CPU µs/call | server CPU × reference | db CPU µs/call | machine idle % |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ...rows.map(
       (r) =>
-        `| ${r.backend} | ${r.concurrency} | ${r.round} | ${fixed(r.lifecyclesPerSec, 1)} | ${fixed(r.p50Ms, 2)} | ${fixed(r.p99Ms, 2)} | ${fixed(r.callerCpuUsPerCall)} | ${fixed(r.serverCpuUsPerCall)} | ${fixed(r.dbCpuUsPerCall)} | ${fixed(r.machineIdlePct)} |`,
+        `| ${r.backend} | ${r.concurrency} | ${r.round} | ${fixed(r.lifecyclesPerSec, 1)} | ${fixed(r.p50Ms, 2)} | ${fixed(r.p99Ms, 2)} | ${ratio(rows, r, p99)} | ${fixed(r.callerCpuUsPerCall)} | ${fixed(r.serverCpuUsPerCall)} | ${ratio(rows, r, server)} | ${fixed(r.dbCpuUsPerCall)} | ${fixed(r.machineIdlePct)} |`,
     ),
   ];
 }
