@@ -59,6 +59,8 @@ export interface LifecycleFigures {
   lifecyclesPerSec: number;
   p50Ms: number;
   p99Ms: number;
+  /** Calls that failed in the window, by gRPC status (their lifecycles are not counted). */
+  failed: Record<string, number>;
   callerCpuUsPerCall: number;
   serverCpuUsPerCall: number;
   dbCpuUsPerCall: number | null;
@@ -68,6 +70,7 @@ export interface LifecycleFigures {
 interface CallerResult {
   latenciesUs: number[];
   calls: number;
+  failed: Record<string, number>;
   callerCpuUs: number;
 }
 
@@ -130,6 +133,7 @@ async function measure(
       lifecyclesPerSec: sorted.length / (options.durationMs / 1000),
       p50Ms: quantile(sorted, 0.5) / 1000,
       p99Ms: quantile(sorted, 0.99) / 1000,
+      failed: run.result.failed,
       callerCpuUsPerCall: run.result.callerCpuUs / calls,
       serverCpuUsPerCall: run.serverUs / calls,
       dbCpuUsPerCall: run.dbUs === null ? null : run.dbUs / calls,
@@ -164,16 +168,22 @@ function ratio(
   return base === null || base === 0 ? "—" : (pick(r) / base).toFixed(2);
 }
 
+/** Failed calls by code ("UNAVAILABLE 3"), or "—". */
+function failedText(failed: Record<string, number> | undefined): string {
+  const parts = Object.entries(failed ?? {}).map(([code, n]) => `${code} ${n}`);
+  return parts.length === 0 ? "—" : parts.join(", ");
+}
+
 /** The table: one row per measurement, p99 and server CPU also as ratios to the reference server's. */
 export function lifecycleTable(rows: readonly LifecycleFigures[]): string[] {
   const p99 = (r: LifecycleFigures) => r.p99Ms;
   const server = (r: LifecycleFigures) => r.serverCpuUsPerCall;
   return [
-    "| backend | concurrency | round | lifecycles/s | p50 ms | p99 ms | p99 × reference | caller CPU µs/call | server CPU µs/call | server CPU × reference | db CPU µs/call | machine idle % |",
-    "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    "| backend | concurrency | round | lifecycles/s | p50 ms | p99 ms | p99 × reference | failed calls | caller CPU µs/call | server CPU µs/call | server CPU × reference | db CPU µs/call | machine idle % |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ...rows.map(
       (r) =>
-        `| ${r.backend} | ${r.concurrency} | ${r.round} | ${fixed(r.lifecyclesPerSec, 1)} | ${fixed(r.p50Ms, 2)} | ${fixed(r.p99Ms, 2)} | ${ratio(rows, r, p99)} | ${fixed(r.callerCpuUsPerCall)} | ${fixed(r.serverCpuUsPerCall)} | ${ratio(rows, r, server)} | ${fixed(r.dbCpuUsPerCall)} | ${fixed(r.machineIdlePct)} |`,
+        `| ${r.backend} | ${r.concurrency} | ${r.round} | ${fixed(r.lifecyclesPerSec, 1)} | ${fixed(r.p50Ms, 2)} | ${fixed(r.p99Ms, 2)} | ${ratio(rows, r, p99)} | ${failedText(r.failed)} | ${fixed(r.callerCpuUsPerCall)} | ${fixed(r.serverCpuUsPerCall)} | ${ratio(rows, r, server)} | ${fixed(r.dbCpuUsPerCall)} | ${fixed(r.machineIdlePct)} |`,
     ),
   ];
 }

@@ -7,7 +7,9 @@ get and list_by_thread (the same as bench/load.ts's lifecycle workload).
 argv[1] is the spec (JSON: target, concurrency, warmupMs, durationMs, tag).
 Prints "measuring" and "measured" at the window's bounds, then one JSON line:
 the latencies (µs) of the lifecycles finished in the window, the calls
-answered in it and the process's CPU (µs) over it.
+answered in it, the calls that failed in it by gRPC status (a lifecycle
+with a failed call is abandoned, not counted, and the worker goes on) and
+the process's CPU (µs) over it.
 
     PYTHONPATH=python /usr/bin/python3 bench/lifecycle_caller.py '{"target": …}'
 """
@@ -20,7 +22,7 @@ import sys
 import time
 from typing import Any
 
-from runstore_client import GrpcRunStore
+from runstore_client import GrpcRunStore, RunStoreError
 
 METADATA = {"source": "bench", "step": 0}
 
@@ -31,6 +33,7 @@ class Window:
     def __init__(self) -> None:
         self.open = False
         self.calls = 0
+        self.failed: dict[str, int] = {}
         self.latencies_us: list[int] = []
         self.cpu_start = 0.0
         self.cpu_us = 0
@@ -38,6 +41,11 @@ class Window:
     def answered(self, _answer: object) -> None:
         if self.open:
             self.calls += 1
+
+    def failure(self, error: RunStoreError) -> None:
+        if self.open:
+            name = str(error.code.name)
+            self.failed[name] = self.failed.get(name, 0) + 1
 
     def begin(self) -> None:
         print("measuring", flush=True)
@@ -71,10 +79,14 @@ async def worker(
     i = 0
     while not stop.is_set():
         began = time.perf_counter()
-        await lifecycle(store, f"{spec['tag']}-w{w}-{i}", f"{spec['tag']}-t{w}", window)
+        i += 1
+        try:
+            await lifecycle(store, f"{spec['tag']}-w{w}-{i}", f"{spec['tag']}-t{w}", window)
+        except RunStoreError as error:  # a refusal is a figure, not a crash
+            window.failure(error)
+            continue
         if window.open:
             window.latencies_us.append(round((time.perf_counter() - began) * 1_000_000))
-        i += 1
 
 
 async def main(spec: dict[str, Any]) -> None:
@@ -90,6 +102,7 @@ async def main(spec: dict[str, Any]) -> None:
     result = {
         "latenciesUs": window.latencies_us,
         "calls": window.calls,
+        "failed": window.failed,
         "callerCpuUs": window.cpu_us,
     }
     sys.stdout.write(json.dumps(result, separators=(",", ":")) + "\n")
