@@ -12,14 +12,19 @@ import { Code, ConnectError } from "@connectrpc/connect";
  * thousand calls a second spent itself retrying them (issue 18). grpc-js and
  * grpcio queue calls in the client the same way.
  *
- * A call waits at most `queueTimeoutMs` (0: as long as its signal lasts).
- * Why: a backlog in the client is a queue the server never sees, so it
- * cannot refuse it; past the server's capacity it grew until deadlines
- * expired (the capacity bench: answers 2.3 s late at the median, nothing
- * refused). A call that got no place in time fails with UNAVAILABLE, never
- * sent, and the store's retry policy does not repeat it (isBacklogRefusal):
- * a repeat would join the same queue, and repeating them cut the rate
- * answered and raised its p99 (bench/README.md, "The client's backlog").
+ * At most `maxQueued` calls wait (Infinity: any number), and each at most
+ * `queueTimeoutMs` (0: as long as its signal lasts). Why: a backlog in the
+ * client is a queue the server never sees, so it cannot refuse it; past
+ * the server's capacity it grew until deadlines expired (the capacity
+ * bench: answers 2.3 s late at the median, nothing refused). One call past
+ * `maxQueued` fails at once, one that waited `queueTimeoutMs` then, with
+ * UNAVAILABLE, never sent; the store's retry policy does not repeat it
+ * (isBacklogRefusal): a repeat would join the same queue, and repeating
+ * them cut the rate answered and raised its p99 (bench/README.md, "The
+ * client's backlog"). The store's default bounds the count, not the time:
+ * a burst of calls at once (500 puts from a test, a worker recovering its
+ * runs) then waits its turn however slow the server is that day, while a
+ * caller past the server's capacity is refused at once past 1,000 waiting.
  */
 export class CallGate {
   private open = 0;
@@ -30,6 +35,8 @@ export class CallGate {
     readonly limit: number,
     /** How long a call may wait for a place, ms; 0: within its signal only. */
     readonly queueTimeoutMs = 0,
+    /** How many calls may wait at once; Infinity: any number. */
+    readonly maxQueued = Number.POSITIVE_INFINITY,
   ) {}
 
   /** Runs `work` once a place is free, and frees it when `work` settles. */
@@ -52,10 +59,11 @@ export class CallGate {
       this.open++;
       return undefined;
     }
+    if (this.waiting.size >= this.maxQueued) return Promise.reject(this.queueFull());
     return this.place(signal);
   }
 
-  /** Calls refused for want of a place within queueTimeoutMs so far (for tests and diagnostics). */
+  /** Calls refused (queue full, or no place within queueTimeoutMs) so far (for tests and diagnostics). */
   refused = 0;
 
   /** Calls waiting for a place (for tests and diagnostics). */
@@ -88,9 +96,22 @@ export class CallGate {
 
   /** The refusal of a call that waited queueTimeoutMs without a place (it is among the waiting). */
   private noPlace(): ConnectError {
+    return this.refusal(
+      `no place on the wire within ${this.queueTimeoutMs} ms: ${this.open} calls open (maxConcurrentCalls) and ${this.waiting.size} waiting`,
+    );
+  }
+
+  /** The refusal of a call that found maxQueued calls waiting already. */
+  private queueFull(): ConnectError {
+    return this.refusal(
+      `no place on the wire: ${this.open} calls open (maxConcurrentCalls) and ${this.waiting.size} waiting (maxQueuedCalls)`,
+    );
+  }
+
+  private refusal(what: string): ConnectError {
     this.refused++;
     const error = new ConnectError(
-      `no place on the wire within ${this.queueTimeoutMs} ms: ${this.open} calls open (maxConcurrentCalls) and ${this.waiting.size} waiting; the server or the connection is saturated`,
+      `${what}; the server or the connection is saturated`,
       Code.Unavailable,
     );
     backlogRefusals.add(error);

@@ -154,12 +154,20 @@ export interface RemoteRunStoreOptions {
    */
   maxConcurrentCalls?: number;
   /**
+   * Calls that may wait for a place among maxConcurrentCalls, default 1000
+   * (Infinity: any number). One more fails at once with UNAVAILABLE ("no
+   * place on the wire: … waiting (maxQueuedCalls)"), never sent, and
+   * `retry` does not repeat it: past what the connection carries the excess
+   * fails fast instead of queueing here until deadlines expire
+   * (client/src/call-gate.ts).
+   */
+  maxQueuedCalls?: number;
+  /**
    * How long a call may wait for a place among maxConcurrentCalls, ms;
-   * default 200 (the server's QUEUE_TIMEOUT_MS), 0: as long as its deadline.
-   * A call that got none fails with UNAVAILABLE ("no place on the wire
-   * within …"), never sent, and `retry` does not repeat it: past what the
-   * connection carries, the excess fails fast instead of queueing here
-   * until deadlines expire (client/src/call-gate.ts).
+   * default 0: as long as its deadline. Past it the call fails as one past
+   * maxQueuedCalls does ("no place on the wire within …"): for a caller
+   * with a latency budget, at the cost of refusing part of a burst when the
+   * server is slow.
    */
   callQueueTimeoutMs?: number;
 }
@@ -230,6 +238,7 @@ export class RemoteRunStore implements RunStore {
     this.gate = new CallGate(
       checkMaxConcurrentCalls(options.maxConcurrentCalls),
       checkCallQueueTimeoutMs(options.callQueueTimeoutMs),
+      checkMaxQueuedCalls(options.maxQueuedCalls),
     );
     let transport = options.transport;
     if (transport === undefined) {
@@ -801,11 +810,19 @@ function withTraceHeaders(
   return headers;
 }
 
-/** The default of callQueueTimeoutMs: the server's default QUEUE_TIMEOUT_MS. */
-const DEFAULT_CALL_QUEUE_TIMEOUT_MS = 200;
+/** The default of maxQueuedCalls (as Envoy's max_pending_requests, 1024: a queue bounded by count). */
+const DEFAULT_MAX_QUEUED_CALLS = 1000;
+
+function checkMaxQueuedCalls(value: number | undefined): number {
+  if (value === undefined) return DEFAULT_MAX_QUEUED_CALLS;
+  if (value !== Number.POSITIVE_INFINITY && (!Number.isInteger(value) || value < 0)) {
+    throw new TypeError(`maxQueuedCalls must be an integer >= 0 or Infinity, got ${String(value)}`);
+  }
+  return value;
+}
 
 function checkCallQueueTimeoutMs(value: number | undefined): number {
-  if (value === undefined) return DEFAULT_CALL_QUEUE_TIMEOUT_MS;
+  if (value === undefined) return 0;
   if (!Number.isInteger(value) || value < 0 || value > 2_147_483_647) {
     throw new TypeError(
       `callQueueTimeoutMs must be an integer from 0 to 2147483647, got ${String(value)}`,

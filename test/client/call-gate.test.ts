@@ -27,11 +27,11 @@ async function burst(streams: number, calls: number, maxConcurrentCalls?: number
     port: 0,
     limits: { maxConcurrentStreams: streams },
   });
-  // Waiting as long as it takes: this is about the stream limit, not the queue's bound.
+  // Waiting as long as it takes: this is about the stream limit, not the queue's bounds.
   client = new RemoteRunStore({
     baseUrl: server.url,
     retry: false,
-    callQueueTimeoutMs: 0,
+    maxQueuedCalls: Number.POSITIVE_INFINITY,
     ...(maxConcurrentCalls === undefined ? {} : { maxConcurrentCalls }),
   });
   const remote = client;
@@ -61,7 +61,6 @@ describe("RemoteRunStore keeps at most maxConcurrentCalls on the wire", () => {
       baseUrl: server.url,
       retry: false,
       maxConcurrentCalls: 1,
-      callQueueTimeoutMs: 0,
     });
     const remote = client;
     const waiting = new AbortController();
@@ -87,6 +86,7 @@ interface CallGate {
   readonly refused: number;
   readonly queued: number;
   readonly queueTimeoutMs: number;
+  readonly maxQueued: number;
 }
 
 /** Gets of "h1" and "h2" wait until `release`; every get and startRun is recorded as it reaches the store. */
@@ -162,14 +162,55 @@ describe("a call waits at most callQueueTimeoutMs for a place on the wire", () =
     expect(gate.refused).toBe(0);
   });
 
-  it("by default 200 ms; refuses a value that is not an integer from 0 to 2147483647", () => {
+  it("by default no bound but the deadline; refuses a value that is not an integer from 0 to 2147483647", () => {
     const remote = new RemoteRunStore({ baseUrl: "http://127.0.0.1:1" });
-    expect((Reflect.get(remote, "gate") as CallGate).queueTimeoutMs).toBe(200);
+    expect((Reflect.get(remote, "gate") as CallGate).queueTimeoutMs).toBe(0);
     remote.close();
     for (const bad of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 31]) {
       expect(
         () => new RemoteRunStore({ baseUrl: "http://127.0.0.1:1", callQueueTimeoutMs: bad }),
       ).toThrow(`callQueueTimeoutMs must be an integer from 0 to 2147483647, got ${bad}`);
+    }
+  });
+});
+
+describe("at most maxQueuedCalls wait for a place on the wire", () => {
+  it("one more fails at once with UNAVAILABLE, never sent; the waiting one goes out once a place is free", async () => {
+    const { store, remote, held, gate } = await twoHeld({ maxQueuedCalls: 1 });
+    const waiting = remote.startRun("c");
+    await until(() => gate.queued === 1, "the start waiting");
+    const error = await remote.updateStatus("c", "error").catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConnectError);
+    expect((error as ConnectError).code).toBe(Code.Unavailable);
+    expect((error as ConnectError).rawMessage).toBe(
+      "no place on the wire: 2 calls open (maxConcurrentCalls) and 1 waiting (maxQueuedCalls); the server or the connection is saturated",
+    );
+    expect(retryDelayOf(error)).toBeNull();
+    expect([gate.refused, gate.queued]).toEqual([1, 1]);
+    store.release.resolve();
+    expect(await waiting).toBe(true);
+    await Promise.all(held);
+    expect(store.reached).toEqual(["get h1", "get h2", "startRun c"]);
+    expect((await remote.get("c"))?.status).toBe("running");
+  });
+
+  it("0: none wait, a call finding the wire full fails at once", async () => {
+    const { store, remote, held, gate } = await twoHeld({ maxQueuedCalls: 0 });
+    await expect(remote.get("c")).rejects.toMatchObject({ code: Code.Unavailable });
+    expect([gate.refused, gate.queued]).toEqual([1, 0]);
+    store.release.resolve();
+    await Promise.all(held);
+    expect(store.reached).toEqual(["get h1", "get h2"]);
+  });
+
+  it("by default 1000; refuses a value that is not an integer >= 0 or Infinity", () => {
+    const remote = new RemoteRunStore({ baseUrl: "http://127.0.0.1:1" });
+    expect((Reflect.get(remote, "gate") as CallGate).maxQueued).toBe(1000);
+    remote.close();
+    for (const bad of [-1, 1.5, Number.NaN, Number.NEGATIVE_INFINITY]) {
+      expect(
+        () => new RemoteRunStore({ baseUrl: "http://127.0.0.1:1", maxQueuedCalls: bad }),
+      ).toThrow(`maxQueuedCalls must be an integer >= 0 or Infinity, got ${bad}`);
     }
   });
 });
