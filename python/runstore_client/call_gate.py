@@ -1,5 +1,6 @@
 """At most ``max_concurrent_calls`` calls of a store on the wire at once,
-and no call waiting longer than ``call_queue_timeout`` for a place.
+at most ``max_queued_calls`` waiting for a place, and none waiting longer
+than ``call_queue_timeout``.
 
 Why a limit: a server takes at most 100 calls at once on a connection (its
 default MAX_CONCURRENT_STREAMS) and grpcio queues the rest inside the
@@ -13,19 +14,23 @@ arrival order, a call costs a future (20 tracked objects per call, the
 caller's frames included) and goes to grpcio only when one on the wire has
 ended.
 
-Why a bound on the wait: a backlog waiting in the client is a queue that
+Why bounds on the wait: a backlog waiting in the client is a queue that
 grows until deadlines expire (the capacity bench then saw a median of
 2.3 s with the server refusing nothing), and the server cannot refuse what
-it never sees. So a call that found no place within ``call_queue_timeout``
-leaves the queue and fails with UNAVAILABLE (``BacklogRefusal``; the
-caller gets an UnavailableError), never sent, and the retry policy does not
-repeat it: a repeat would join the same queue, and repeating them cut the
-rate answered and raised its p99 (bench/README.md, "The client's backlog").
-A call's own timeout, when it comes first, still ends the wait with
-DEADLINE_EXCEEDED.
+it never sees. So a call that finds ``max_queued_calls`` waiting already
+fails at once, and one that found no place within ``call_queue_timeout``
+(when set) fails then, with UNAVAILABLE (``BacklogRefusal``; the caller
+gets an UnavailableError), never sent; the retry policy does not repeat
+it: a repeat would join the same queue, and repeating them cut the rate
+answered and raised its p99 (bench/README.md, "The client's backlog"). The
+default bounds the count (1000), not the time: a burst of calls at once (a
+worker recovering its runs, 500 puts of a test) waits its turn however slow
+the server is that day, where a 200 ms bound refused part of one on a busy
+machine. A call's own timeout, when it comes first, still ends the wait
+with DEADLINE_EXCEEDED.
 
 The TypeScript SDK has the same gate (client/src/call-gate.ts), with the
-options maxConcurrentCalls and callQueueTimeoutMs (default 200).
+options maxConcurrentCalls, maxQueuedCalls and callQueueTimeoutMs.
 """
 
 from __future__ import annotations
@@ -50,9 +55,10 @@ def gate_error(
 
 
 class BacklogRefusal(grpc.aio.AioRpcError):
-    """UNAVAILABLE for a call that found no place on the wire within
-    ``call_queue_timeout``: never sent, and not repeated by the retry
-    policy (retry.is_retryable), as the repeat would join the same queue."""
+    """UNAVAILABLE for a call that found ``max_queued_calls`` waiting, or
+    no place on the wire within ``call_queue_timeout``: never sent, and not
+    repeated by the retry policy (retry.is_retryable), as the repeat would
+    join the same queue."""
 
     def __init__(self, details: str) -> None:
         super().__init__(
@@ -65,8 +71,12 @@ class CallGate:
     (in arrival order, no longer than the call's timeout or ``queue_timeout``),
     ``leave`` frees it or hands it straight to the next waiting call."""
 
-    def __init__(self, limit: int, queue_timeout: float | None = None) -> None:
+    def __init__(
+        self, limit: int, queue_timeout: float | None = None, max_queued: int | None = None
+    ) -> None:
         self.limit = limit
+        #: Calls that may wait for a place; None: any number.
+        self.max_queued = max_queued
         #: Seconds a call waits for a place before it is refused; None: no bound.
         self.queue_timeout = queue_timeout
         #: Calls holding a place (on the wire, or handed a place and about to go).
@@ -76,6 +86,8 @@ class CallGate:
         # Of them, those still waiting: counted, as a refusal's message
         # names them and a scan of a long backlog per refusal would cost.
         self._queued = 0
+        #: Calls refused (queue full, or no place within queue_timeout), for tests and diagnostics.
+        self.refused = 0
 
     @property
     def queued(self) -> int:
@@ -84,12 +96,20 @@ class CallGate:
 
     async def enter(self, timeout: float | None) -> None:
         """Returns holding a place; raises DEADLINE_EXCEEDED (as gRPC would)
-        when none came within ``timeout`` seconds, BacklogRefusal when none
-        came within ``queue_timeout`` first,
+        when none came within ``timeout`` seconds, BacklogRefusal at once
+        when ``max_queued`` wait already or when none came within
+        ``queue_timeout`` first,
         or the error ``close`` ended the wait with."""
         if self.on_wire < self.limit and not self._waiting:
             self.on_wire += 1
             return
+        if self.max_queued is not None and self._queued >= self.max_queued:
+            self.refused += 1
+            raise BacklogRefusal(
+                f"no place on the wire: {self.on_wire} calls open (max_concurrent_calls)"
+                f" and {self._queued} waiting (max_queued_calls);"
+                " the server or the connection is saturated"
+            )
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append(waiter)
         self._queued += 1
@@ -157,6 +177,7 @@ class CallGate:
         """The refusal of a call that waited ``queue_timeout`` (the waiting
         count includes it)."""
         assert self.queue_timeout is not None
+        self.refused += 1
         details = (
             f"no place on the wire within {self.queue_timeout * 1000:g} ms:"
             f" {self.on_wire} calls open (max_concurrent_calls) and {self._queued} waiting;"

@@ -22,12 +22,14 @@ from .options import (
     DEFAULT_CALL_QUEUE_TIMEOUT,
     DEFAULT_KEEPALIVE_SECONDS,
     DEFAULT_MAX_CONCURRENT_CALLS,
+    DEFAULT_MAX_QUEUED_CALLS,
     DEFAULT_MAX_REQUEST_BYTES,
     TlsOptions,
     bearer_metadata,
     check_call_queue_timeout,
     check_channel_limits,
     check_max_concurrent_calls,
+    check_max_queued_calls,
     check_timeout,
     open_channel,
 )
@@ -60,6 +62,7 @@ class Connection:
         keepalive_seconds: float = DEFAULT_KEEPALIVE_SECONDS,
         channel_options: Sequence[tuple[str, Any]] = (),
         max_concurrent_calls: int = DEFAULT_MAX_CONCURRENT_CALLS,
+        max_queued_calls: int | None = DEFAULT_MAX_QUEUED_CALLS,
         call_queue_timeout: float | None = DEFAULT_CALL_QUEUE_TIMEOUT,
     ) -> None:
         """Configures the store; the connection opens on the first call.
@@ -88,15 +91,19 @@ class Connection:
         - ``channel_options``: extra gRPC channel arguments, passed as given.
         - ``max_concurrent_calls``: calls on the wire at once (default 100,
           the server's default MAX_CONCURRENT_STREAMS); more wait in the
-          store, in order, within their timeout and ``call_queue_timeout``
-          (call_gate.py). Watches are not counted.
-        - ``call_queue_timeout``: seconds a call waits for a place on the
-          wire (default 0.2) before it fails with UNAVAILABLE, never sent
-          and not repeated by ``retry`` (the repeat would join the same
-          queue), so a saturated server or connection shows as refusals
-          rather than as a backlog in the store growing until deadlines
-          expire. None: no bound but the call's timeout. The TypeScript
-          SDK's callQueueTimeoutMs (200).
+          store, in order, within their timeout, ``max_queued_calls`` and
+          ``call_queue_timeout`` (call_gate.py). Watches are not counted.
+        - ``max_queued_calls``: calls that may wait for a place (default
+          1000, None: any number); one more fails at once with UNAVAILABLE,
+          never sent and not repeated by ``retry`` (the repeat would join
+          the same queue), so a saturated server or connection shows as
+          refusals rather than as a backlog in the store growing until
+          deadlines expire. The TypeScript SDK's maxQueuedCalls (1000).
+        - ``call_queue_timeout``: seconds a call may wait for a place
+          (default None: its timeout alone); past it the call fails as one
+          past ``max_queued_calls`` does. For a caller with a latency
+          budget, at the cost of refusing part of a burst when the server
+          is slow. The TypeScript SDK's callQueueTimeoutMs.
         """
         channel = channel_target(target, tls, channel_options)
         self._target, self._tls = channel.target, channel.tls
@@ -109,7 +116,8 @@ class Connection:
         self._keepalive_seconds = keepalive_seconds
         self._max_concurrent_calls = check_max_concurrent_calls(max_concurrent_calls)
         self._call_queue_timeout = check_call_queue_timeout(call_queue_timeout)
-        self._gate = CallGate(self._max_concurrent_calls, self._call_queue_timeout)
+        self._max_queued_calls = check_max_queued_calls(max_queued_calls)
+        self._gate = self._new_gate()
         self._channel_options = channel.options + tuple(channel_options)
         self._channel: grpc.aio.Channel | None = None
         # The generated stub is untyped; _invoke reaches its methods by name.
@@ -117,6 +125,12 @@ class Connection:
         self._closed = False
         self._stopped: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _new_gate(self) -> CallGate:
+        """A gate with this store's bounds (a new one per event loop)."""
+        return CallGate(
+            self._max_concurrent_calls, self._call_queue_timeout, self._max_queued_calls
+        )
 
     async def close(self) -> None:
         """Closes the connection. Calls in flight, or sleeping before a retry,
@@ -165,7 +179,7 @@ class Connection:
             self._stub = pb_grpc.RunStoreServiceStub(self._channel)  # type: ignore[no-untyped-call]
             self._stopped = asyncio.Event()
             # Its waiting calls are futures of this loop, as the channel is.
-            self._gate = CallGate(self._max_concurrent_calls, self._call_queue_timeout)
+            self._gate = self._new_gate()
         return self._stub
 
     async def _invoke(self, method: str, request: Message) -> Any:

@@ -11,12 +11,14 @@ import grpc
 
 __all__ = [
     "DEFAULT_CALL_QUEUE_TIMEOUT",
+    "DEFAULT_MAX_QUEUED_CALLS",
     "DEFAULT_KEEPALIVE_SECONDS",
     "DEFAULT_MAX_CONCURRENT_CALLS",
     "DEFAULT_MAX_REQUEST_BYTES",
     "TlsOptions",
     "bearer_metadata",
     "check_call_queue_timeout",
+    "check_max_queued_calls",
     "check_channel_limits",
     "check_max_concurrent_calls",
     "check_timeout",
@@ -41,10 +43,15 @@ DEFAULT_KEEPALIVE_SECONDS = 30.0
 #: MAX_CONCURRENT_STREAMS, as the TypeScript SDK's maxConcurrentCalls.
 DEFAULT_MAX_CONCURRENT_CALLS = 100
 
-#: Seconds a call waits for a place on the wire before it is refused as the
-#: server refuses for overload (call_gate.py), as the TypeScript SDK's
-#: callQueueTimeoutMs (200): a backlog in the client only grows until deadlines expire.
-DEFAULT_CALL_QUEUE_TIMEOUT = 0.2
+#: Calls that may wait for a place on the wire per store (call_gate.py), as
+#: the TypeScript SDK's maxQueuedCalls: a backlog in the client only grows
+#: until deadlines expire; bounded by count, a burst waits its turn however
+#: slow the server is.
+DEFAULT_MAX_QUEUED_CALLS = 1000
+
+#: Seconds a call may wait for a place on the wire; None: its timeout alone
+#: (the TypeScript SDK's callQueueTimeoutMs, default 0).
+DEFAULT_CALL_QUEUE_TIMEOUT: float | None = None
 
 
 @dataclass(frozen=True)
@@ -152,6 +159,15 @@ def check_max_concurrent_calls(value: int) -> int:
     """Refuses a limit on calls on the wire below 1."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"max_concurrent_calls must be an integer >= 1, got {value!r}")
+    return value
+
+
+def check_max_queued_calls(value: int | None) -> int | None:
+    """How many calls may wait for a place: an integer >= 0, or None for any number."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"max_queued_calls must be an integer >= 0 or None, got {value!r}")
     return value
 
 

@@ -4,10 +4,10 @@ issue 18's Python caller collapse). Counted where the store hands a call to
 grpcio (support/wire_calls.py), against a real server, and against a TCP
 peer that never answers (calls that stay on the wire until their deadline).
 
-call_queue_timeout: a call that found no place within it is refused as the
-server refuses for overload (UNAVAILABLE with a RetryInfo), against a
-grpc.aio server in this process that holds the calls the test wants held
-and counts what it received."""
+max_queued_calls and call_queue_timeout: a call that finds that many
+waiting, or no place within that time, fails with UNAVAILABLE, never sent
+and not retried, against a grpc.aio server in this process that holds the
+calls the test wants held and counts what it received."""
 
 from __future__ import annotations
 
@@ -82,10 +82,9 @@ class CallGateTest(backends.ServerTestCase):
 
     async def test_ten_thousand_calls_at_once_all_answered_at_most_100_on_the_wire(self) -> None:
         await self.store.put("gate-r1", thread_id="gate-t1", status="running")
-        # No queue bound: the 9,900 waiting calls each wait far longer than
-        # 0.2 s, and without retries the default bound would refuse them.
+        # No bound on the waiting calls: 9,900 wait, past the default 1000.
         async with GrpcRunStore(
-            self.server.target, timeout=SAFETY_NET, retry=False, call_queue_timeout=None
+            self.server.target, timeout=SAFETY_NET, retry=False, max_queued_calls=None
         ) as store:
             with counted_wire_calls() as wire:
                 results = await asyncio.gather(
@@ -101,11 +100,8 @@ class CallGateTest(backends.ServerTestCase):
         self.assertEqual(run["status"], "running")
 
     async def test_the_limit_is_the_option(self) -> None:
-        # No queue bound: 500 calls through 7 places may wait past 0.2 s on
-        # a loaded machine, and four refusals in a row fail a call; this
-        # test counts places, not refusals.
         async with GrpcRunStore(
-            self.server.target, timeout=SAFETY_NET, max_concurrent_calls=7, call_queue_timeout=None
+            self.server.target, timeout=SAFETY_NET, max_concurrent_calls=7
         ) as store:
             with counted_wire_calls() as wire:
                 results = await asyncio.gather(*(store.get(f"gate-missing-{i}") for i in range(500)))
@@ -113,9 +109,8 @@ class CallGateTest(backends.ServerTestCase):
         self.assertEqual((wire.started, wire.most), (500, 7))
 
     async def test_deerflow_store_has_the_option(self) -> None:
-        # No queue bound, as in test_the_limit_is_the_option.
         async with DeerFlowRunStore(
-            self.server.target, timeout=SAFETY_NET, max_concurrent_calls=3, call_queue_timeout=None
+            self.server.target, timeout=SAFETY_NET, max_concurrent_calls=3
         ) as store:
             with counted_wire_calls() as wire:
                 results = await asyncio.gather(
@@ -125,10 +120,8 @@ class CallGateTest(backends.ServerTestCase):
         self.assertEqual((wire.started, wire.most), (200, 3))
 
     async def test_waiting_calls_end_at_their_deadline(self) -> None:
-        # No queue bound: the default (0.2 s, before the 0.5 s deadline)
-        # would refuse the waiting calls with UNAVAILABLE first.
         async with silent_peer() as target, GrpcRunStore(
-            target, timeout=0.5, retry=False, max_concurrent_calls=1, call_queue_timeout=None
+            target, timeout=0.5, retry=False, max_concurrent_calls=1
         ) as store:
             with counted_wire_calls() as wire:
                 results = await asyncio.wait_for(
@@ -143,10 +136,7 @@ class CallGateTest(backends.ServerTestCase):
 
     async def test_close_ends_waiting_calls_with_cancelled(self) -> None:
         async with silent_peer() as target:
-            # No queue bound: the four must still be waiting when close() comes.
-            store = GrpcRunStore(
-                target, retry=False, max_concurrent_calls=1, call_queue_timeout=None
-            )
+            store = GrpcRunStore(target, retry=False, max_concurrent_calls=1)
             with counted_wire_calls() as wire:
                 calls = [asyncio.ensure_future(store.get(f"r{i}")) for i in range(5)]
                 self.assertTrue(await until(lambda: store._gate.queued == 4, SAFETY_NET))
@@ -172,6 +162,13 @@ def _refusal_text(milliseconds: int, open_calls: int, waiting: int) -> str:
     return (
         f"no place on the wire within {milliseconds} ms: {open_calls} calls open"
         f" (max_concurrent_calls) and {waiting} waiting; the server or the connection is saturated"
+    )
+
+
+def _full_text(open_calls: int, waiting: int) -> str:
+    return (
+        f"no place on the wire: {open_calls} calls open (max_concurrent_calls)"
+        f" and {waiting} waiting (max_queued_calls); the server or the connection is saturated"
     )
 
 
@@ -266,23 +263,47 @@ class CallQueueTimeoutTest(unittest.IsolatedAsyncioTestCase):
             await self.release(store, held)
         self.assertEqual(self.server.calls, Counter({"Get": 2}))
 
-    async def test_the_default_bound_is_200_ms(self) -> None:
+    async def test_by_default_1000_calls_wait_without_a_time_bound_and_one_more_fails_at_once(
+        self,
+    ) -> None:
         async with GrpcRunStore(
             self.target, timeout=SAFETY_NET, retry=False, max_concurrent_calls=1
         ) as store:
             held = await self.hold(store, 1)
+            waiting = [asyncio.ensure_future(store.get(f"w{i}")) for i in range(1000)]
+            self.assertTrue(await until(lambda: store._gate.queued == 1000, SAFETY_NET))
             with self.assertRaises(UnavailableError) as caught:
-                await asyncio.wait_for(store.get("second"), SAFETY_NET)
-            self.assertEqual(caught.exception.details, _refusal_text(200, 1, 1))
-            await self.release(store, held)
-        self.assertEqual(self.server.calls, Counter({"Get": 1}))
+                await asyncio.wait_for(store.get("one-more"), SAFETY_NET)
+            self.assertEqual(caught.exception.details, _full_text(1, 1000))
+            self.assertIsNone(retry_delay(caught.exception.__cause__))
+            await self.release(store, held + waiting)
+        self.assertEqual(self.server.calls, Counter({"Get": 1001}))
 
-    def test_deerflow_store_has_the_option(self) -> None:
-        self.assertEqual(DeerFlowRunStore(self.target)._grpc._gate.queue_timeout, 0.2)
+    async def test_max_queued_calls_bounds_the_waiting_calls(self) -> None:
+        async with GrpcRunStore(
+            self.target, timeout=SAFETY_NET, max_concurrent_calls=2, max_queued_calls=1
+        ) as store:
+            held = await self.hold(store, 2)
+            waiting = asyncio.ensure_future(store.get("waiting"))
+            self.assertTrue(await until(lambda: store._gate.queued == 1, SAFETY_NET))
+            with self.assertRaises(UnavailableError) as caught:
+                await asyncio.wait_for(store.get("one-more"), SAFETY_NET)
+            self.assertEqual(caught.exception.details, _full_text(2, 1))
+            self.assertEqual((store._gate.refused, store._gate.queued), (1, 1))
+            await self.release(store, [*held, waiting])
+        self.assertEqual(self.server.calls, Counter({"Get": 3}))
+
+    def test_deerflow_store_has_the_options(self) -> None:
+        gate = DeerFlowRunStore(self.target)._grpc._gate
+        self.assertEqual((gate.queue_timeout, gate.max_queued), (None, 1000))
         for value in (0.05, None):
             with self.subTest(value=value):
                 store = DeerFlowRunStore(self.target, call_queue_timeout=value)
                 self.assertEqual(store._grpc._gate.queue_timeout, value)
+        for count in (0, None):
+            with self.subTest(count=count):
+                store = DeerFlowRunStore(self.target, max_queued_calls=count)
+                self.assertEqual(store._grpc._gate.max_queued, count)
 
 
 class CallGateBookkeepingTest(unittest.IsolatedAsyncioTestCase):

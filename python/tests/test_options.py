@@ -171,7 +171,7 @@ class OptionsTest(backends.ServerTestCase):
                 build()
 
     def test_call_queue_timeout_is_a_finite_number_of_seconds_or_none(self) -> None:
-        self.assertEqual(GrpcRunStore("127.0.0.1:1")._gate.queue_timeout, 0.2)
+        self.assertIsNone(GrpcRunStore("127.0.0.1:1")._gate.queue_timeout)
         for good in (0.05, 3, None):
             with self.subTest(value=good):
                 store = GrpcRunStore("127.0.0.1:1", call_queue_timeout=good)
@@ -183,6 +183,19 @@ class OptionsTest(backends.ServerTestCase):
                 str(caught.exception),
                 "call_queue_timeout must be a finite number of seconds > 0 or None,"
                 f" got {bad!r}",
+            )
+
+    def test_max_queued_calls_is_an_integer_at_least_0_or_none(self) -> None:
+        self.assertEqual(GrpcRunStore("127.0.0.1:1")._gate.max_queued, 1000)
+        for good in (0, 1, 5000, None):
+            with self.subTest(value=good):
+                store = GrpcRunStore("127.0.0.1:1", max_queued_calls=good)
+                self.assertEqual(store._gate.max_queued, good)
+        for bad in (-1, True, 1.0, "1"):
+            with self.subTest(value=bad), self.assertRaises(ValueError) as caught:
+                GrpcRunStore("127.0.0.1:1", max_queued_calls=bad)  # type: ignore[arg-type]
+            self.assertEqual(
+                str(caught.exception), f"max_queued_calls must be an integer >= 0 or None, got {bad!r}"
             )
 
     def test_store_made_outside_a_loop_works_in_each_loop(self) -> None:

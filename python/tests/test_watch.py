@@ -245,8 +245,7 @@ class ResumeTest(unittest.IsolatedAsyncioTestCase):
         server = await self.start({"WATCH_WINDOW": "10"})
         metrics = metrics_url(server)
         ids = [f"r-{i:03d}" for i in range(150)]
-        # A burst past max_concurrent_calls: the seeding waits for places as long as it takes.
-        async with GrpcRunStore(server.target, timeout=60, call_queue_timeout=None) as seeder:
+        async with GrpcRunStore(server.target, timeout=60) as seeder:
             await asyncio.gather(*(seeder.put(run_id, thread_id="bulk") for run_id in ids))
         async with _watching(server.target, server.target) as (events, writer):
             # One delete_thread removes the 150 runs in one step: the stream

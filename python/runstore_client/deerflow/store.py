@@ -22,6 +22,7 @@ from ..options import (
     DEFAULT_CALL_QUEUE_TIMEOUT,
     DEFAULT_KEEPALIVE_SECONDS,
     DEFAULT_MAX_CONCURRENT_CALLS,
+    DEFAULT_MAX_QUEUED_CALLS,
     DEFAULT_MAX_REQUEST_BYTES,
     TlsOptions,
 )
@@ -469,6 +470,7 @@ class DeerFlowRunStore(  # type: ignore[misc]
         keepalive_seconds: float = DEFAULT_KEEPALIVE_SECONDS,
         channel_options: Sequence[tuple[str, Any]] = (),
         max_concurrent_calls: int = DEFAULT_MAX_CONCURRENT_CALLS,
+        max_queued_calls: int | None = DEFAULT_MAX_QUEUED_CALLS,
         call_queue_timeout: float | None = DEFAULT_CALL_QUEUE_TIMEOUT,
     ) -> None:
         """The options of GrpcRunStore; the connection opens on the first call."""
@@ -482,6 +484,7 @@ class DeerFlowRunStore(  # type: ignore[misc]
             keepalive_seconds=keepalive_seconds,
             channel_options=channel_options,
             max_concurrent_calls=max_concurrent_calls,
+            max_queued_calls=max_queued_calls,
             call_queue_timeout=call_queue_timeout,
         )
 
