@@ -24,6 +24,8 @@ export interface CallerSpec {
   seedConcurrency: number;
   /** The SDK's bound on a call's wait for a place on the wire, ms (0: none); unset: the SDK's default. */
   callQueueTimeoutMs?: number;
+  /** The SDK's bound on the calls waiting for a place (null: any number); unset: the SDK's default. */
+  maxQueuedCalls?: number | null;
 }
 
 /** What the caller prints at the end: one entry per schedule event. */
@@ -149,6 +151,9 @@ async function main(spec: CallerSpec): Promise<void> {
     ...(spec.callQueueTimeoutMs === undefined
       ? {}
       : { callQueueTimeoutMs: spec.callQueueTimeoutMs }),
+    ...(spec.maxQueuedCalls === undefined
+      ? {}
+      : { maxQueuedCalls: spec.maxQueuedCalls ?? Number.POSITIVE_INFINITY }),
   });
   await seed(store, schedule, spec.seedConcurrency);
   process.stdout.write("ready\n");

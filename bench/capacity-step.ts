@@ -41,6 +41,8 @@ export interface StepSetup {
   timeoutMs: number;
   /** The callers' bound on a call's wait for a place on the wire, ms (0: none); unset: the SDKs' default. */
   callQueueTimeoutMs?: number;
+  /** The callers' bound on the calls waiting for a place (null: any number); unset: the SDKs' default. */
+  maxQueuedCalls?: number | null;
 }
 
 /** The command line of one caller process. */
@@ -125,6 +127,7 @@ async function play(setup: StepSetup, server: Served, schedule: CapacitySchedule
     ...(setup.callQueueTimeoutMs === undefined
       ? {}
       : { callQueueTimeoutMs: setup.callQueueTimeoutMs }),
+    ...(setup.maxQueuedCalls === undefined ? {} : { maxQueuedCalls: setup.maxQueuedCalls }),
   });
   try {
     if ((await within(caller.ready, SEED_LIMIT_MS, null)) === null) {

@@ -22,7 +22,7 @@ import { serverPid } from "./server-pid.js";
 // [-- --smoke] [--caller python,typescript] [--backend memory,mysql]
 // [--duration-ms N] [--warmup-ms N] [--grace-ms N] [--start-runs N]
 // [--max-runs N] [--timeout-ms N] [--keep-going] [--server-env KEY=VALUE]
-// [--caller-queue-timeout-ms N]`.
+// [--caller-queue-timeout-ms N] [--caller-max-queued-calls N|none]`.
 
 /** How a run of the bench is sized. */
 export interface CapacityOptions {
@@ -46,6 +46,8 @@ export interface CapacityOptions {
   serverEnv?: Record<string, string>;
   /** The callers' callQueueTimeoutMs / call_queue_timeout (`--caller-queue-timeout-ms`, 0: none); unset: the SDKs' default. */
   callQueueTimeoutMs?: number;
+  /** The callers' maxQueuedCalls / max_queued_calls (`--caller-max-queued-calls N|none`); unset: the SDKs' default. */
+  maxQueuedCalls?: number | null;
 }
 
 const FULL: CapacityOptions = {
@@ -205,6 +207,7 @@ if (process.argv[1]?.endsWith("capacity.ts")) {
       "keep-going": { type: "boolean", default: false },
       "server-env": { type: "string", multiple: true },
       "caller-queue-timeout-ms": { type: "string" },
+      "caller-max-queued-calls": { type: "string" },
     },
   });
   const smoke = values.smoke ?? false;
@@ -233,5 +236,13 @@ if (process.argv[1]?.endsWith("capacity.ts")) {
     ...(values["caller-queue-timeout-ms"] === undefined
       ? {}
       : { callQueueTimeoutMs: Number(values["caller-queue-timeout-ms"]) }),
+    ...(values["caller-max-queued-calls"] === undefined
+      ? {}
+      : {
+          maxQueuedCalls:
+            values["caller-max-queued-calls"] === "none"
+              ? null
+              : Number(values["caller-max-queued-calls"]),
+        }),
   });
 }
