@@ -54,13 +54,14 @@ export class CallGate {
    * on), else a promise settled once one is handed over. Call `leave` once
    * the work is over, whatever its outcome.
    */
-  enter(signal: AbortSignal | undefined): Promise<void> | undefined {
+  enter(signal: AbortSignal | undefined, timeoutMs?: number): Promise<void> | undefined {
     if (this.open < this.limit) {
       this.open++;
       return undefined;
     }
+    if (signal?.aborted) return Promise.reject(cutOff(signal));
     if (this.waiting.size >= this.maxQueued) return Promise.reject(this.queueFull());
-    return this.place(signal);
+    return this.place(signal, timeoutMs);
   }
 
   /** Calls refused (queue full, or no place within queueTimeoutMs) so far (for tests and diagnostics). */
@@ -71,8 +72,17 @@ export class CallGate {
     return this.waiting.size;
   }
 
-  private place(signal: AbortSignal | undefined): Promise<void> {
-    if (signal?.aborted) return Promise.reject(cutOff(signal));
+  /**
+   * Waits for a place, handed over by `leave`; ends sooner with the
+   * signal's abort, with DEADLINE_EXCEEDED at the call's `timeoutMs`
+   * (undefined or <= 0: none, as in Connect), or refused at queueTimeoutMs,
+   * whichever comes first: one timer for the two bounds.
+   */
+  private place(signal: AbortSignal | undefined, timeoutMs: number | undefined): Promise<void> {
+    const deadline = timeoutMs !== undefined && timeoutMs > 0 ? timeoutMs : 0;
+    const bound = this.queueTimeoutMs;
+    const refuse = bound > 0 && (deadline === 0 || bound < deadline);
+    const ms = refuse ? bound : deadline;
     return new Promise<void>((resolve, reject) => {
       const give = (error: ConnectError) => {
         this.waiting.delete(admit);
@@ -87,8 +97,8 @@ export class CallGate {
         clearTimeout(timer);
         resolve();
       };
-      const ms = this.queueTimeoutMs;
-      const timer = ms > 0 ? setTimeout(() => give(this.noPlace()), ms) : undefined;
+      const expire = () => give(refuse ? this.noPlace() : timedOut());
+      const timer = ms > 0 ? setTimeout(expire, ms) : undefined;
       this.waiting.add(admit);
       signal?.addEventListener("abort", onAbort, { once: true });
     });
@@ -135,6 +145,11 @@ const backlogRefusals = new WeakSet<ConnectError>();
 /** Whether `error` is a CallGate's refusal of a call that got no place in time (not to be repeated). */
 export function isBacklogRefusal(error: unknown): boolean {
   return error instanceof ConnectError && backlogRefusals.has(error);
+}
+
+/** A call whose deadline came while it waited, as Connect words its own. */
+function timedOut(): ConnectError {
+  return new ConnectError("the operation timed out", Code.DeadlineExceeded);
 }
 
 /** The error of a call whose signal aborted while it waited: its reason when a ConnectError. */

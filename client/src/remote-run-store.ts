@@ -778,8 +778,8 @@ export class RemoteRunStore implements RunStore {
     options: ConnectCallOptions,
     signal: AbortSignal,
   ): Promise<T> {
-    const waiting = this.gate.enter(options.signal);
-    if (waiting !== undefined) await waiting;
+    const waiting = this.gate.enter(options.signal, options.timeoutMs);
+    if (waiting !== undefined) options = await afterWait(waiting, options);
     const watch = this.connections?.watch;
     const before = refusalsSoFar(watch);
     try {
@@ -794,6 +794,22 @@ export class RemoteRunStore implements RunStore {
       this.gate.leave();
     }
   }
+}
+
+/** Waits for the gate; the RPC then gets what is left of the attempt's timeout. */
+async function afterWait(
+  waiting: Promise<void>,
+  options: ConnectCallOptions,
+): Promise<ConnectCallOptions> {
+  const began = performance.now();
+  await waiting;
+  const timeoutMs = options.timeoutMs;
+  if (timeoutMs === undefined || timeoutMs <= 0) return options;
+  // At least 1: the gate ends the wait at the deadline, so little can be left, never none.
+  return {
+    ...options,
+    timeoutMs: Math.max(1, Math.floor(timeoutMs - (performance.now() - began))),
+  };
 }
 
 /** Already UNAVAILABLE (our gRPC transport's streamCalmed, or a failover's). */

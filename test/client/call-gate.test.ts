@@ -148,6 +148,20 @@ describe("a call waits at most callQueueTimeoutMs for a place on the wire", () =
     expect((await remote.get("c"))?.status).toBe("pending");
   });
 
+  it("by default a waiting call ends with its deadline, DEADLINE_EXCEEDED, never sent; the RPC gets what is left", async () => {
+    const { store, remote, held, gate } = await twoHeld({ retry: false });
+    await expect(remote.get("c", undefined, { timeoutMs: 100 })).rejects.toMatchObject({
+      code: Code.DeadlineExceeded,
+    });
+    expect([gate.refused, gate.queued]).toEqual([0, 0]);
+    const started = remote.startRun("c", { timeoutMs: 60_000 });
+    await until(() => gate.queued === 1, "the start waiting");
+    store.release.resolve();
+    expect(await started).toBe(true);
+    await Promise.all(held);
+    expect(store.reached).toEqual(["get h1", "get h2", "startRun c"]);
+  });
+
   it("a place handed over before the bound is kept: the call goes out", async () => {
     const { store, remote, held, gate } = await twoHeld({
       retry: false,
