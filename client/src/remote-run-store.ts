@@ -123,7 +123,9 @@ export interface RemoteRunStoreOptions {
    * (UNAVAILABLE with a RetryInfo detail: refused before running); after any
    * other UNAVAILABLE they are made once (their answer to a repeat is not
    * their first answer: see SINGLE_ATTEMPT_RPCS). A refusal's retry_delay
-   * is slept at the least. `false` makes exactly one attempt. Default: 4 attempts, backoff bound
+   * is slept at the least. The store's own refusal of a call that got no
+   * place on the wire (maxQueuedCalls, callQueueTimeoutMs) is never
+   * repeated. `false` makes exactly one attempt. Default: 4 attempts, backoff bound
    * 50 ms doubling up to 2000 ms, full jitter.
    */
   retry?: RetryOptions | false;
