@@ -181,6 +181,31 @@ export async function capacityBenchStep(smoke: boolean, options?: CapacityOption
   );
 }
 
+/** An integer >= 0 from a flag, or a TypeError naming it. */
+function count(flag: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0)
+    throw new TypeError(`--${flag}: ${value} is not an integer >= 0`);
+  return n;
+}
+
+/** `--caller-queue-timeout-ms N` and `--caller-max-queued-calls N|none` as the callers' options. */
+function callerBounds(
+  queueTimeoutMs: string | undefined,
+  maxQueued: string | undefined,
+): Pick<CapacityOptions, "callQueueTimeoutMs" | "maxQueuedCalls"> {
+  return {
+    ...(queueTimeoutMs === undefined
+      ? {}
+      : { callQueueTimeoutMs: count("caller-queue-timeout-ms", queueTimeoutMs) }),
+    ...(maxQueued === undefined
+      ? {}
+      : {
+          maxQueuedCalls: maxQueued === "none" ? null : count("caller-max-queued-calls", maxQueued),
+        }),
+  };
+}
+
 /** `--server-env KEY=VALUE` flags as an environment for every step's server. */
 function serverEnvOf(pairs: string[]): Record<string, string> {
   const env: Record<string, string> = {};
@@ -233,16 +258,6 @@ if (process.argv[1]?.endsWith("capacity.ts")) {
     maxRuns: number(values["max-runs"], base.maxRuns),
     keepGoing: values["keep-going"] ?? false,
     serverEnv: serverEnvOf(values["server-env"] ?? []),
-    ...(values["caller-queue-timeout-ms"] === undefined
-      ? {}
-      : { callQueueTimeoutMs: Number(values["caller-queue-timeout-ms"]) }),
-    ...(values["caller-max-queued-calls"] === undefined
-      ? {}
-      : {
-          maxQueuedCalls:
-            values["caller-max-queued-calls"] === "none"
-              ? null
-              : Number(values["caller-max-queued-calls"]),
-        }),
+    ...callerBounds(values["caller-queue-timeout-ms"], values["caller-max-queued-calls"]),
   });
 }

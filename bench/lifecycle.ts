@@ -45,8 +45,8 @@ export const LIFECYCLE_SIZES: Record<"full" | "smoke", LifecycleOptions> = {
   smoke: {
     backends: ["reference", "memory", "mysql"],
     concurrencies: [1, 64],
-    warmupMs: 200,
-    durationMs: 1000,
+    warmupMs: 100,
+    durationMs: 500,
     rounds: 1,
   },
 };
@@ -86,15 +86,22 @@ async function runCaller(spec: object, pids: { server: number; db: number | null
   const db = cpuWindow(pids.db === null ? [] : [pids.db]);
   const machine = idleWindow();
   const windows = [server, db, machine];
+  const exited = new Promise<number | null>((done, fail) => {
+    child.once("exit", done);
+    child.once("error", fail);
+  });
   let result: CallerResult | null = null;
-  for await (const line of createInterface({ input: child.stdout })) {
-    if (line === "measuring") for (const w of windows) w.start();
-    else if (line === "measured") for (const w of windows) w.end();
-    else if (line.startsWith("{")) result = JSON.parse(line) as CallerResult;
+  try {
+    for await (const line of createInterface({ input: child.stdout })) {
+      if (line === "measuring") for (const w of windows) w.start();
+      else if (line === "measured") for (const w of windows) w.end();
+      else if (line.startsWith("{")) result = JSON.parse(line) as CallerResult;
+    }
+  } catch (error) {
+    child.kill("SIGKILL"); // not left behind when its lines cannot be read
+    throw error;
   }
-  const code = await new Promise<number | null>((done) =>
-    child.exitCode === null ? child.once("exit", done) : done(child.exitCode),
-  );
+  const code = await exited;
   if (result === null || code !== 0)
     throw new Error(`lifecycle caller exited ${code} without figures`);
   return {
@@ -196,7 +203,8 @@ export async function lifecycleBench(options: LifecycleOptions): Promise<Lifecyc
   const database = `runstore_lifecycle_${process.pid}`;
   const admin = usesMysql ? await createConnection({ uri: MYSQL_SERVER }) : null;
   await admin?.query(`CREATE DATABASE \`${database}\``);
-  const dbPid = usesMysql ? await serverPid(MYSQL_SERVER) : null;
+  const local = ["127.0.0.1", "localhost", "[::1]"].includes(new URL(MYSQL_SERVER).hostname);
+  const dbPid = usesMysql && local ? await serverPid(MYSQL_SERVER) : null;
   const rows: LifecycleFigures[] = [];
   try {
     for (const backend of options.backends) {
@@ -245,11 +253,26 @@ if (process.argv[1]?.endsWith("lifecycle.ts")) {
     },
   });
   const base = LIFECYCLE_SIZES[values.smoke ? "smoke" : "full"];
+  const positive = (flag: string, value: string) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1)
+      throw new TypeError(`--${flag}: ${value} is not an integer >= 1`);
+    return n;
+  };
+  const backends = (values.backend?.split(",") ?? base.backends) as Backend[];
+  for (const b of backends) {
+    if (!base.backends.includes(b))
+      throw new TypeError(`--backend: ${b} is not one of ${base.backends.join(", ")}`);
+  }
   await lifecycleBenchStep(values.smoke ?? false, {
     ...base,
-    backends: (values.backend?.split(",") as Backend[] | undefined) ?? base.backends,
-    concurrencies: values.concurrency?.split(",").map(Number) ?? base.concurrencies,
-    durationMs: Number(values["duration-ms"] ?? base.durationMs),
-    rounds: Number(values.rounds ?? base.rounds),
+    backends,
+    concurrencies:
+      values.concurrency?.split(",").map((c) => positive("concurrency", c)) ?? base.concurrencies,
+    durationMs:
+      values["duration-ms"] === undefined
+        ? base.durationMs
+        : positive("duration-ms", values["duration-ms"]),
+    rounds: values.rounds === undefined ? base.rounds : positive("rounds", values.rounds),
   });
 }

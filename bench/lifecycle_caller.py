@@ -90,15 +90,8 @@ async def worker(
 
 
 async def main(spec: dict[str, Any]) -> None:
-    store = GrpcRunStore(spec["target"].removeprefix("http://"))
-    window = Window()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.call_later(spec["warmupMs"] / 1000, window.begin)
-    window_end = (spec["warmupMs"] + spec["durationMs"]) / 1000
-    loop.call_later(window_end, lambda: (window.end(), stop.set()))
-    workers = range(spec["concurrency"])
-    await asyncio.gather(*(worker(store, spec, w, window, stop) for w in workers))
+    async with GrpcRunStore(spec["target"].removeprefix("http://")) as store:
+        window = await measure(store, spec)
     result = {
         "latenciesUs": window.latencies_us,
         "calls": window.calls,
@@ -107,6 +100,19 @@ async def main(spec: dict[str, Any]) -> None:
     }
     sys.stdout.write(json.dumps(result, separators=(",", ":")) + "\n")
     sys.stdout.flush()
+
+
+async def measure(store: GrpcRunStore, spec: dict[str, Any]) -> Window:
+    """Runs the workers through warm-up and window; the window's figures."""
+    window = Window()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.call_later(spec["warmupMs"] / 1000, window.begin)
+    window_end = (spec["warmupMs"] + spec["durationMs"]) / 1000
+    loop.call_later(window_end, lambda: (window.end(), stop.set()))
+    workers = range(spec["concurrency"])
+    await asyncio.gather(*(worker(store, spec, w, window, stop) for w in workers))
+    return window
 
 
 if __name__ == "__main__":
