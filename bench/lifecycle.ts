@@ -138,8 +138,9 @@ async function measure(
     return {
       ...at,
       lifecyclesPerSec: sorted.length / (options.durationMs / 1000),
-      p50Ms: quantile(sorted, 0.5) / 1000,
-      p99Ms: quantile(sorted, 0.99) / 1000,
+      // None finished in the window (a smoke window shorter than one lifecycle): no latency.
+      p50Ms: sorted.length === 0 ? Number.NaN : quantile(sorted, 0.5) / 1000,
+      p99Ms: sorted.length === 0 ? Number.NaN : quantile(sorted, 0.99) / 1000,
       failed: run.result.failed,
       callerCpuUsPerCall: run.result.callerCpuUs / calls,
       serverCpuUsPerCall: run.serverUs / calls,
@@ -151,7 +152,8 @@ async function measure(
   }
 }
 
-const fixed = (n: number | null, digits = 0) => (n === null ? "—" : n.toFixed(digits));
+const fixed = (n: number | null, digits = 0) =>
+  n === null || !Number.isFinite(n) ? "—" : n.toFixed(digits);
 
 /** The reference server's median of `pick` at `concurrency`, or null without reference rows. */
 function referenceMedian(
@@ -172,7 +174,7 @@ function ratio(
   pick: (r: LifecycleFigures) => number,
 ): string {
   const base = r.backend === "reference" ? null : referenceMedian(rows, r.concurrency, pick);
-  return base === null || base === 0 ? "—" : (pick(r) / base).toFixed(2);
+  return base === null || base === 0 || !Number.isFinite(base) ? "—" : fixed(pick(r) / base, 2);
 }
 
 /** Failed calls by code ("UNAVAILABLE 3"), or "—". */
