@@ -1,11 +1,10 @@
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { parseArgs } from "node:util";
-import { createConnection } from "mysql2/promise";
 import { ACHIEVED_SHARE, P99_LIMIT_MS, type StepFigures } from "./capacity-figures.js";
 import { CALLER_LABELS, type CapacityResult, stepTable, summaryTable } from "./capacity-report.js";
 import { type Backend, type CallerKind, capacityStep, type StepSetup } from "./capacity-step.js";
-import { serverPid } from "./server-pid.js";
+import { scratchDatabase } from "./scratch-database.js";
 
 // The capacity bench (issue 18 item 1): how many active agent runs one
 // server sustains. Each run sends one progress snapshot a second at a random
@@ -68,7 +67,6 @@ export const CAPACITY_SIZES: Record<"full" | "smoke", CapacityOptions> = {
   smoke: { ...FULL, warmupMs: 200, durationMs: 1000, graceMs: 500, maxRuns: 50 },
 };
 
-const MYSQL_SERVER = process.env.BENCH_MYSQL_URL ?? "mysql://root@127.0.0.1:3306";
 /** What the Python caller runs on: Debian's Python, gRPC and protobuf, as `npm test` installs them. */
 const PYTHON_PACKAGES = ["python3", "python3-grpcio", "python3-protobuf"];
 /** npm test's package helper, a plain module (a string, so TypeScript does not look for its types). */
@@ -134,27 +132,25 @@ async function measure(setup: StepSetup, options: CapacityOptions): Promise<Capa
 export async function capacity(options: CapacityOptions): Promise<CapacityResult[]> {
   if (!existsSync("dist/main.js")) throw new Error("capacity: run `npm run build` first");
   if (options.callers.includes("python")) await ensurePythonPackages();
-  const usesMysql = options.backends.includes("mysql");
-  const database = `runstore_capacity_${process.pid}`;
-  const admin = usesMysql ? await createConnection({ uri: MYSQL_SERVER }) : null;
-  await admin?.query(`CREATE DATABASE \`${database}\``);
-  const local = ["127.0.0.1", "localhost", "[::1]"].includes(new URL(MYSQL_SERVER).hostname);
-  const dbPid = usesMysql && local ? await serverPid(MYSQL_SERVER) : null;
+  const scratch = await scratchDatabase(
+    `runstore_capacity_${process.pid}`,
+    options.backends.includes("mysql"),
+  );
+  const dbPid = scratch?.dbPid ?? null;
   const results: CapacityResult[] = [];
   try {
     for (const backend of options.backends) {
       for (const caller of options.callers) {
         const serverEnv: Record<string, string> = {
           ...options.serverEnv,
-          ...(backend === "mysql" ? { DATABASE_URL: `${MYSQL_SERVER}/${database}` } : {}),
+          ...(backend === "mysql" && scratch ? { DATABASE_URL: scratch.url } : {}),
         };
         results.push(await measure({ ...options, caller, backend, serverEnv, dbPid }, options));
       }
     }
     return results;
   } finally {
-    await admin?.query(`DROP DATABASE IF EXISTS \`${database}\``);
-    await admin?.end();
+    await scratch?.drop();
   }
 }
 

@@ -3,11 +3,10 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
-import { createConnection } from "mysql2/promise";
 import { ensurePythonPackages } from "./capacity.js";
 import { cpuWindow, idleWindow, median, quantile } from "./load-processes.js";
+import { scratchDatabase } from "./scratch-database.js";
 import { serve } from "./serve.js";
-import { serverPid } from "./server-pid.js";
 
 // The agent runtime's view of whole runs (issue 18's first table): one Python
 // asyncio process with GrpcRunStore runs agent-run lifecycles back to back
@@ -73,8 +72,6 @@ interface CallerResult {
   failed: Record<string, number>;
   callerCpuUs: number;
 }
-
-const MYSQL_SERVER = process.env.BENCH_MYSQL_URL ?? "mysql://root@127.0.0.1:3306";
 
 /** Runs the Python caller to its end, bracketing server and database CPU by its window lines. */
 async function runCaller(spec: object, pids: { server: number; db: number | null }) {
@@ -201,17 +198,16 @@ export function lifecycleTable(rows: readonly LifecycleFigures[]): string[] {
 export async function lifecycleBench(options: LifecycleOptions): Promise<LifecycleFigures[]> {
   if (!existsSync("dist/main.js")) throw new Error("lifecycle: run `npm run build` first");
   await ensurePythonPackages();
-  const usesMysql = options.backends.includes("mysql");
-  const database = `runstore_lifecycle_${process.pid}`;
-  const admin = usesMysql ? await createConnection({ uri: MYSQL_SERVER }) : null;
-  await admin?.query(`CREATE DATABASE \`${database}\``);
-  const local = ["127.0.0.1", "localhost", "[::1]"].includes(new URL(MYSQL_SERVER).hostname);
-  const dbPid = usesMysql && local ? await serverPid(MYSQL_SERVER) : null;
+  const scratch = await scratchDatabase(
+    `runstore_lifecycle_${process.pid}`,
+    options.backends.includes("mysql"),
+  );
+  const dbPid = scratch?.dbPid ?? null;
   const rows: LifecycleFigures[] = [];
   try {
     for (const backend of options.backends) {
       const env: Record<string, string> =
-        backend === "mysql" ? { DATABASE_URL: `${MYSQL_SERVER}/${database}` } : {};
+        backend === "mysql" && scratch ? { DATABASE_URL: scratch.url } : {};
       for (const concurrency of options.concurrencies) {
         for (let round = 1; round <= options.rounds; round++) {
           rows.push(await measure(options, { backend, concurrency, round }, env, dbPid));
@@ -220,8 +216,7 @@ export async function lifecycleBench(options: LifecycleOptions): Promise<Lifecyc
     }
     return rows;
   } finally {
-    await admin?.query(`DROP DATABASE IF EXISTS \`${database}\``);
-    await admin?.end();
+    await scratch?.drop();
   }
 }
 
