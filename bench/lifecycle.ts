@@ -33,22 +33,18 @@ export interface LifecycleOptions {
   rounds: number;
 }
 
+const FULL: LifecycleOptions = {
+  backends: ["reference", "memory", "mysql"],
+  concurrencies: [1, 64],
+  warmupMs: 2000,
+  durationMs: 10_000,
+  rounds: 3,
+};
+
 export const LIFECYCLE_SIZES: Record<"full" | "smoke", LifecycleOptions> = {
-  full: {
-    backends: ["reference", "memory", "mysql"],
-    concurrencies: [1, 64],
-    warmupMs: 2000,
-    durationMs: 10_000,
-    rounds: 3,
-  },
+  full: FULL,
   // Concurrency 8, not 64, in the smoke: at 64 a lifecycle outlasts its 0.5 s window.
-  smoke: {
-    backends: ["reference", "memory", "mysql"],
-    concurrencies: [1, 8],
-    warmupMs: 100,
-    durationMs: 500,
-    rounds: 1,
-  },
+  smoke: { ...FULL, concurrencies: [1, 8], warmupMs: 100, durationMs: 500, rounds: 1 },
 };
 
 /** One measurement's figures. */

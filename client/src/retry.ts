@@ -156,8 +156,9 @@ export async function withRetry<T>(
  * A plain one does not prove the server did nothing, so it is retried only
  * for idempotent calls (see SINGLE_ATTEMPT_RPCS for the ones that are not);
  * one with a retry hint (`hint` not null) was refused before running. The
- * client's own refusal of a call that waited too long for a place on the
- * wire (call-gate.ts) is not repeated: the repeat would join the same queue.
+ * client's own refusal of a call that got no place on the wire (too many
+ * waiting, or waited too long: call-gate.ts) is not repeated: the repeat
+ * would join the same queue.
  */
 function isRetryable(error: unknown, idempotent: boolean, hint: number | null): boolean {
   if (!(error instanceof ConnectError) || error.code !== Code.Unavailable) return false;
