@@ -92,3 +92,86 @@ describe("CallGate", () => {
     expect(second()).toBe("resolved");
   });
 });
+
+describe("CallGate's order: first come first served, newest first once the line stands", () => {
+  /** A gate with one place, held; `calls` waiting behind it, each with its outcome. */
+  function held(gate: CallGate, calls: number): Array<() => unknown> {
+    expect(gate.enter(undefined)).toBeUndefined();
+    return Array.from({ length: calls }, () => outcome(gate.enter(undefined)));
+  }
+
+  /** Hands `times` places over, one at a time, and lets each handed call see it. */
+  async function leave(gate: CallGate, times = 1): Promise<void> {
+    for (let i = 0; i < times; i++) gate.leave();
+    await vi.advanceTimersByTimeAsync(0);
+  }
+
+  it("oldest first until the line has stood lifoAfterMs, newest first from then", async () => {
+    const gate = new CallGate(1, 0, Number.POSITIVE_INFINITY, 100);
+    const [a, b, c, d] = held(gate, 4);
+    await vi.advanceTimersByTimeAsync(99);
+    expect(gate.standing()).toBe(false);
+    await leave(gate);
+    expect([a(), b(), c(), d()]).toEqual(["resolved", "pending", "pending", "pending"]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(gate.standing()).toBe(true);
+    await leave(gate);
+    expect([b(), c(), d()]).toEqual(["pending", "pending", "resolved"]);
+    await leave(gate);
+    expect([b(), c()]).toEqual(["pending", "resolved"]);
+    await leave(gate);
+    expect([b(), gate.queued, gate.refused]).toEqual(["resolved", 0, 0]);
+  });
+
+  it("a line that emptied starts over: oldest first until it has stood again", async () => {
+    const gate = new CallGate(1, 0, Number.POSITIVE_INFINITY, 100);
+    const [a] = held(gate, 1);
+    await vi.advanceTimersByTimeAsync(100);
+    await leave(gate);
+    expect([a(), gate.standing()]).toEqual(["resolved", false]);
+    const b = outcome(gate.enter(undefined));
+    const c = outcome(gate.enter(undefined));
+    await leave(gate);
+    expect([b(), c()]).toEqual(["resolved", "pending"]);
+  });
+
+  it("a full line that stands pushes out its oldest call, refused as the backlog; the newcomer waits", async () => {
+    const gate = new CallGate(1, 0, 2, 0);
+    const [a, b, c] = held(gate, 3);
+    await vi.advanceTimersByTimeAsync(0);
+    const error = a() as ConnectError;
+    expect([error.code, isBacklogRefusal(error), error.rawMessage]).toEqual([
+      Code.Unavailable,
+      true,
+      "no place on the wire: pushed out by a newer call, 1 calls open (maxConcurrentCalls) and 2 waiting (maxQueuedCalls) for over 0 ms, newest first; the server or the connection is saturated",
+    ]);
+    expect([b(), c(), gate.queued, gate.refused]).toEqual(["pending", "pending", 2, 1]);
+    await leave(gate);
+    expect([b(), c()]).toEqual(["pending", "resolved"]);
+  });
+
+  it("a full line that does not stand yet refuses the newcomer and keeps its own", async () => {
+    const gate = new CallGate(1, 0, 2, 100);
+    const [a, b, c] = held(gate, 3);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(isBacklogRefusal(c())).toBe(true);
+    expect([a(), b(), gate.queued, gate.refused]).toEqual(["pending", "pending", 2, 1]);
+  });
+
+  it("a burst with nothing sent after it loses no call, whatever the order", async () => {
+    const gate = new CallGate(1, 0, 1000, 0);
+    const burst = held(gate, 500);
+    await leave(gate, 500);
+    expect(burst.filter((seen) => seen() === "resolved")).toHaveLength(500);
+    expect([gate.queued, gate.refused]).toEqual([0, 0]);
+  });
+
+  it("lifoAfterMs Infinity: first come first served however long the line stands", async () => {
+    const gate = new CallGate(1, 0, 1, Number.POSITIVE_INFINITY);
+    const [a, b] = held(gate, 2);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(gate.standing()).toBe(false);
+    await leave(gate);
+    expect([a(), isBacklogRefusal(b())]).toEqual(["resolved", true]);
+  });
+});
