@@ -50,9 +50,8 @@ class RunStoreError(Exception):
         GrpcRunStore already retried UNAVAILABLE within the call's deadline;
         seeing it here means those attempts ran out, or the store refused
         the call itself for want of a place on the wire (max_queued_calls,
-        call_queue_timeout, call_queue_lifo_after: never sent, not
-        repeated). Every RPC of the service is idempotent, so a caller may
-        requeue the call. A conflict of part 2
+        call_queue_timeout: never sent, not repeated). Every RPC of the service
+        is idempotent, so a caller may requeue the call. A conflict of part 2
         (ThreadConflictError, also ABORTED) is an answer and says False.
         """
         return self.code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED)
