@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { RemoteRunStore, type RemoteRunStoreOptions } from "@runstore/client";
+import { RemoteRunStore } from "@runstore/client";
 import type { CapacityEvent, CapacitySchedule } from "./capacity-schedule.js";
 
 // The capacity bench's TypeScript caller: one process, one RemoteRunStore,
@@ -22,18 +22,10 @@ export interface CallerSpec {
   timeoutMs: number;
   /** Calls in flight while seeding the initial runs. */
   seedConcurrency: number;
-  /** The SDK's options for calls waiting for a place on the wire. */
-  bounds: CallerBounds;
-}
-
-/** The SDKs' options for calls waiting for a place on the wire; each unset: the SDK's default. */
-export interface CallerBounds {
-  /** Bound on a call's wait, ms (0: none). */
+  /** The SDK's bound on a call's wait for a place on the wire, ms (0: none); unset: the SDK's default. */
   callQueueTimeoutMs?: number;
-  /** Bound on the calls waiting (null: any number). */
+  /** The SDK's bound on the calls waiting for a place (null: any number); unset: the SDK's default. */
   maxQueuedCalls?: number | null;
-  /** How long the line stands before the newest goes first, ms (null: never). */
-  callQueueLifoAfterMs?: number | null;
 }
 
 /** What the caller prints at the end: one entry per schedule event. */
@@ -151,24 +143,17 @@ function play(store: RemoteRunStore, schedule: CapacitySchedule): Promise<Caller
   return finished.then(() => ({ sentUs, endUs, codes }));
 }
 
-/** `bounds` as RemoteRunStore's options: null (none, never) is Infinity there. */
-function sdkOptions(bounds: CallerBounds): Partial<RemoteRunStoreOptions> {
-  const options: Partial<RemoteRunStoreOptions> = {};
-  const { callQueueTimeoutMs, maxQueuedCalls, callQueueLifoAfterMs } = bounds;
-  if (callQueueTimeoutMs !== undefined) options.callQueueTimeoutMs = callQueueTimeoutMs;
-  if (maxQueuedCalls !== undefined) options.maxQueuedCalls = maxQueuedCalls ?? Infinity;
-  if (callQueueLifoAfterMs !== undefined) {
-    options.callQueueLifoAfterMs = callQueueLifoAfterMs ?? Infinity;
-  }
-  return options;
-}
-
 async function main(spec: CallerSpec): Promise<void> {
   const schedule = JSON.parse(readFileSync(spec.scheduleFile, "utf8")) as CapacitySchedule;
   const store = new RemoteRunStore({
     baseUrl: spec.target,
     timeoutMs: spec.timeoutMs,
-    ...sdkOptions(spec.bounds),
+    ...(spec.callQueueTimeoutMs === undefined
+      ? {}
+      : { callQueueTimeoutMs: spec.callQueueTimeoutMs }),
+    ...(spec.maxQueuedCalls === undefined
+      ? {}
+      : { maxQueuedCalls: spec.maxQueuedCalls ?? Number.POSITIVE_INFINITY }),
   });
   await seed(store, schedule, spec.seedConcurrency);
   process.stdout.write("ready\n");

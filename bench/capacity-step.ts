@@ -3,7 +3,7 @@ import { rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
-import type { CallerBounds, CallerRecords, CallerSpec } from "./capacity-caller.js";
+import type { CallerRecords, CallerSpec } from "./capacity-caller.js";
 import { type StepFigures, stepFigures } from "./capacity-figures.js";
 import { buildSchedule, type CapacitySchedule } from "./capacity-schedule.js";
 import { cpuWindow, idleWindow } from "./load-processes.js";
@@ -39,8 +39,10 @@ export interface StepSetup {
   graceMs: number;
   /** The callers' per-call timeout. */
   timeoutMs: number;
-  /** The callers' options for calls waiting for a place on the wire. */
-  bounds: CallerBounds;
+  /** The callers' bound on a call's wait for a place on the wire, ms (0: none); unset: the SDKs' default. */
+  callQueueTimeoutMs?: number;
+  /** The callers' bound on the calls waiting for a place (null: any number); unset: the SDKs' default. */
+  maxQueuedCalls?: number | null;
 }
 
 /** The command line of one caller process. */
@@ -122,7 +124,10 @@ async function play(setup: StepSetup, server: Served, schedule: CapacitySchedule
     scheduleFile: file,
     timeoutMs: setup.timeoutMs,
     seedConcurrency: 32,
-    bounds: setup.bounds,
+    ...(setup.callQueueTimeoutMs === undefined
+      ? {}
+      : { callQueueTimeoutMs: setup.callQueueTimeoutMs }),
+    ...(setup.maxQueuedCalls === undefined ? {} : { maxQueuedCalls: setup.maxQueuedCalls }),
   });
   try {
     if ((await within(caller.ready, SEED_LIMIT_MS, null)) === null) {

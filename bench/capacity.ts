@@ -1,7 +1,6 @@
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { parseArgs } from "node:util";
-import type { CallerBounds } from "./capacity-caller.js";
 import { ACHIEVED_SHARE, P99_LIMIT_MS, type StepFigures } from "./capacity-figures.js";
 import { CALLER_LABELS, type CapacityResult, stepTable, summaryTable } from "./capacity-report.js";
 import { type Backend, type CallerKind, capacityStep, type StepSetup } from "./capacity-step.js";
@@ -22,7 +21,7 @@ import { scratchDatabase } from "./scratch-database.js";
 // [-- --smoke] [--caller python,typescript] [--backend memory,mysql]
 // [--duration-ms N] [--warmup-ms N] [--grace-ms N] [--start-runs N]
 // [--max-runs N] [--timeout-ms N] [--keep-going] [--server-env KEY=VALUE]
-// [--caller-queue-timeout-ms N] [--caller-max-queued-calls N|none] [--caller-lifo-after-ms N|never]`.
+// [--caller-queue-timeout-ms N] [--caller-max-queued-calls N|none]`.
 
 /** How a run of the bench is sized. */
 export interface CapacityOptions {
@@ -44,12 +43,10 @@ export interface CapacityOptions {
   keepGoing: boolean;
   /** More environment for every step's server (`--server-env KEY=VALUE`), e.g. a setting to compare. */
   serverEnv?: Record<string, string>;
-  /**
-   * The callers' callQueueTimeoutMs / call_queue_timeout (`--caller-queue-timeout-ms`, 0: none),
-   * maxQueuedCalls / max_queued_calls (`--caller-max-queued-calls N|none`) and
-   * callQueueLifoAfterMs / call_queue_lifo_after (`--caller-lifo-after-ms N|never`); unset: the SDKs' defaults.
-   */
-  bounds: CallerBounds;
+  /** The callers' callQueueTimeoutMs / call_queue_timeout (`--caller-queue-timeout-ms`, 0: none); unset: the SDKs' default. */
+  callQueueTimeoutMs?: number;
+  /** The callers' maxQueuedCalls / max_queued_calls (`--caller-max-queued-calls N|none`); unset: the SDKs' default. */
+  maxQueuedCalls?: number | null;
 }
 
 const FULL: CapacityOptions = {
@@ -62,7 +59,6 @@ const FULL: CapacityOptions = {
   startRuns: 50,
   maxRuns: 12_800,
   keepGoing: false,
-  bounds: {},
 };
 
 /** Full size, or a few seconds' worth for `--smoke` (one step and its overload step). */
@@ -189,25 +185,21 @@ function count(flag: string, value: string): number {
   return n;
 }
 
-/** `--caller-queue-timeout-ms N`, `--caller-max-queued-calls N|none` and `--caller-lifo-after-ms N|never` as the callers' options. */
+/** `--caller-queue-timeout-ms N` and `--caller-max-queued-calls N|none` as the callers' options. */
 function callerBounds(
   queueTimeoutMs: string | undefined,
   maxQueued: string | undefined,
-  lifoAfterMs: string | undefined,
-): CallerBounds {
-  const bounds: CallerBounds = {};
-  if (queueTimeoutMs !== undefined) {
-    bounds.callQueueTimeoutMs = count("caller-queue-timeout-ms", queueTimeoutMs);
-  }
-  if (maxQueued !== undefined) {
-    bounds.maxQueuedCalls =
-      maxQueued === "none" ? null : count("caller-max-queued-calls", maxQueued);
-  }
-  if (lifoAfterMs !== undefined) {
-    bounds.callQueueLifoAfterMs =
-      lifoAfterMs === "never" ? null : count("caller-lifo-after-ms", lifoAfterMs);
-  }
-  return bounds;
+): Pick<CapacityOptions, "callQueueTimeoutMs" | "maxQueuedCalls"> {
+  return {
+    ...(queueTimeoutMs === undefined
+      ? {}
+      : { callQueueTimeoutMs: count("caller-queue-timeout-ms", queueTimeoutMs) }),
+    ...(maxQueued === undefined
+      ? {}
+      : {
+          maxQueuedCalls: maxQueued === "none" ? null : count("caller-max-queued-calls", maxQueued),
+        }),
+  };
 }
 
 /** `--server-env KEY=VALUE` flags as an environment for every step's server. */
@@ -237,7 +229,6 @@ if (process.argv[1]?.endsWith("capacity.ts")) {
       "server-env": { type: "string", multiple: true },
       "caller-queue-timeout-ms": { type: "string" },
       "caller-max-queued-calls": { type: "string" },
-      "caller-lifo-after-ms": { type: "string" },
     },
   });
   const smoke = values.smoke ?? false;
@@ -263,10 +254,6 @@ if (process.argv[1]?.endsWith("capacity.ts")) {
     maxRuns: number(values["max-runs"], base.maxRuns),
     keepGoing: values["keep-going"] ?? false,
     serverEnv: serverEnvOf(values["server-env"] ?? []),
-    bounds: callerBounds(
-      values["caller-queue-timeout-ms"],
-      values["caller-max-queued-calls"],
-      values["caller-lifo-after-ms"],
-    ),
+    ...callerBounds(values["caller-queue-timeout-ms"], values["caller-max-queued-calls"]),
   });
 }

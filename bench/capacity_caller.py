@@ -2,9 +2,8 @@
 playing a step's schedule (bench/capacity-schedule.ts) open-loop, as an agent
 runtime's event loop would. Same protocol as bench/capacity-caller.ts:
 argv[1] is the spec (JSON: target, scheduleFile, timeoutMs, seedConcurrency,
-bounds: optionally callQueueTimeoutMs: the SDK's call_queue_timeout, 0 for
-none, maxQueuedCalls: its max_queued_calls, null for any number, and
-callQueueLifoAfterMs: its call_queue_lifo_after, null for never);
+optionally callQueueTimeoutMs: the SDK's call_queue_timeout, 0 for none, and
+maxQueuedCalls: its max_queued_calls, null for any number);
 seeds the initial runs and prints "ready"; starts on the first line of stdin;
 prints "measuring" and "measured" at the window's bounds; once every call is
 answered or the grace has passed prints one JSON line (sentUs, endUs, codes)
@@ -147,15 +146,11 @@ async def main(spec: dict[str, Any]) -> None:
         schedule = json.load(file)
     target = spec["target"].removeprefix("http://")
     options: dict[str, Any] = {}
-    bounds = spec["bounds"]
-    if "callQueueTimeoutMs" in bounds:
-        queue_ms = bounds["callQueueTimeoutMs"]
+    if "callQueueTimeoutMs" in spec:
+        queue_ms = spec["callQueueTimeoutMs"]
         options["call_queue_timeout"] = queue_ms / 1000 if queue_ms > 0 else None
-    if "maxQueuedCalls" in bounds:
-        options["max_queued_calls"] = bounds["maxQueuedCalls"]
-    if "callQueueLifoAfterMs" in bounds:
-        lifo_ms = bounds["callQueueLifoAfterMs"]
-        options["call_queue_lifo_after"] = None if lifo_ms is None else lifo_ms / 1000
+    if "maxQueuedCalls" in spec:
+        options["max_queued_calls"] = spec["maxQueuedCalls"]
     store = GrpcRunStore(target, timeout=spec["timeoutMs"] / 1000, **options)
     await seed(store, schedule["initial"], spec["seedConcurrency"])
     print("ready", flush=True)

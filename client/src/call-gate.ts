@@ -1,5 +1,4 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { WaitLine } from "./wait-line.js";
 
 /**
  * At most `limit` calls of a store on the wire at once; the others wait
@@ -26,25 +25,11 @@ import { WaitLine } from "./wait-line.js";
  * a burst of calls at once (500 puts from a test, a worker recovering its
  * runs) then waits its turn however slow the server is that day, while a
  * caller past the server's capacity is refused at once past 1,000 waiting.
- *
- * Waiting calls get their place first come first served until the line has
- * stood `lifoAfterMs` (100 by default) without emptying; from then on the
- * newest waiting call goes first, and a call finding the line full pushes
- * out the oldest instead of being refused itself (adaptive LIFO, as in
- * Facebook's "Fail at Scale", 2015). Why: a line that drains within that
- * time is a burst and keeps its order; one that stands is a caller sending
- * more than the server answers, whose oldest calls are the least likely
- * still to be wanted, and first come first served then made every admitted
- * call wait the whole line (bench/README.md, "The client's backlog": 0.3 to
- * 1.5 s at p99). A burst with nothing sent after it loses no call: the
- * order changes, never the count.
  */
 export class CallGate {
   private open = 0;
-  /** Waiting calls, oldest to newest. */
-  private readonly waiting = new WaitLine<Waiter>();
-  /** When the line last went from empty to one call waiting (performance.now()). */
-  private waitingSince = 0;
+  /** Waiting calls in arrival order (a Set: removal on abort costs the same at any length). */
+  private readonly waiting = new Set<() => void>();
 
   constructor(
     readonly limit: number,
@@ -52,8 +37,6 @@ export class CallGate {
     readonly queueTimeoutMs = 0,
     /** How many calls may wait at once; Infinity: any number. */
     readonly maxQueued = Number.POSITIVE_INFINITY,
-    /** How long the line stands before the newest call goes first, ms; Infinity: never. */
-    readonly lifoAfterMs = Number.POSITIVE_INFINITY,
   ) {}
 
   /** Runs `work` once a place is free, and frees it when `work` settles. */
@@ -77,11 +60,7 @@ export class CallGate {
       return undefined;
     }
     if (signal?.aborted) return Promise.reject(cutOff(signal));
-    if (this.waiting.size >= this.maxQueued) {
-      if (this.maxQueued === 0 || !this.standing()) return Promise.reject(this.queueFull());
-      const refusal = this.pushedOut();
-      this.waiting.shift()?.refuse(refusal);
-    }
+    if (this.waiting.size >= this.maxQueued) return Promise.reject(this.queueFull());
     return this.place(signal, timeoutMs);
   }
 
@@ -91,11 +70,6 @@ export class CallGate {
   /** Calls waiting for a place (for tests and diagnostics). */
   get queued(): number {
     return this.waiting.size;
-  }
-
-  /** Whether calls have waited without a break for lifoAfterMs: the newest goes first. */
-  standing(): boolean {
-    return this.waiting.size > 0 && performance.now() - this.waitingSince >= this.lifoAfterMs;
   }
 
   /**
@@ -111,7 +85,7 @@ export class CallGate {
     const ms = refuse ? bound : deadline;
     return new Promise<void>((resolve, reject) => {
       const give = (error: ConnectError) => {
-        this.waiting.remove(place);
+        this.waiting.delete(admit);
         signal?.removeEventListener("abort", onAbort);
         clearTimeout(timer);
         reject(error);
@@ -125,8 +99,7 @@ export class CallGate {
       };
       const expire = () => give(refuse ? this.noPlace() : timedOut());
       const timer = ms > 0 ? setTimeout(expire, ms) : undefined;
-      if (this.waiting.size === 0) this.waitingSince = performance.now();
-      const place = this.waiting.push({ admit, refuse: give });
+      this.waiting.add(admit);
       signal?.addEventListener("abort", onAbort, { once: true });
     });
   }
@@ -135,13 +108,6 @@ export class CallGate {
   private noPlace(): ConnectError {
     return this.refusal(
       `no place on the wire within ${this.queueTimeoutMs} ms: ${this.open} calls open (maxConcurrentCalls) and ${this.waiting.size} waiting`,
-    );
-  }
-
-  /** The refusal of the oldest waiting call, pushed out by a newer one while the line stands. */
-  private pushedOut(): ConnectError {
-    return this.refusal(
-      `no place on the wire: pushed out by a newer call, ${this.open} calls open (maxConcurrentCalls) and ${this.waiting.size} waiting (maxQueuedCalls) for over ${this.lifoAfterMs} ms, newest first`,
     );
   }
 
@@ -162,21 +128,16 @@ export class CallGate {
     return error;
   }
 
-  /**
-   * Frees the place `enter` took, handing it to the oldest call waiting, or
-   * to the newest once the line stands (lifoAfterMs).
-   */
+  /** Frees the place `enter` took, handing it to the first call waiting. */
   leave(): void {
-    const next = this.standing() ? this.waiting.pop() : this.waiting.shift();
-    if (next === undefined) this.open--;
-    else next.admit();
+    const next = this.waiting.values().next();
+    if (next.done) {
+      this.open--;
+      return;
+    }
+    this.waiting.delete(next.value);
+    next.value();
   }
-}
-
-/** A waiting call: `admit` hands it a place, `refuse` ends its wait with an error. */
-interface Waiter {
-  readonly admit: () => void;
-  readonly refuse: (error: ConnectError) => void;
 }
 
 const backlogRefusals = new WeakSet<ConnectError>();

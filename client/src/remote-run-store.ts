@@ -172,17 +172,6 @@ export interface RemoteRunStoreOptions {
    * server is slow.
    */
   callQueueTimeoutMs?: number;
-  /**
-   * How long calls must have waited for a place without a break before the
-   * newest goes first, ms; default 100, Infinity: never (first come, first
-   * served always). While the line stands, a call finding maxQueuedCalls
-   * waiting pushes out the oldest, which then fails as a refused call does
-   * ("… pushed out by a newer call …"). Past the server's capacity the calls
-   * answered are then the freshest instead of those that waited the whole
-   * line (client/src/call-gate.ts); a burst that drains within the time
-   * keeps its order.
-   */
-  callQueueLifoAfterMs?: number;
 }
 
 /**
@@ -252,7 +241,6 @@ export class RemoteRunStore implements RunStore {
       checkMaxConcurrentCalls(options.maxConcurrentCalls),
       checkCallQueueTimeoutMs(options.callQueueTimeoutMs),
       checkMaxQueuedCalls(options.maxQueuedCalls),
-      checkCallQueueLifoAfterMs(options.callQueueLifoAfterMs),
     );
     let transport = options.transport;
     if (transport === undefined) {
@@ -856,22 +844,6 @@ function checkCallQueueTimeoutMs(value: number | undefined): number {
   if (!Number.isInteger(value) || value < 0 || value > 2_147_483_647) {
     throw new TypeError(
       `callQueueTimeoutMs must be an integer from 0 to 2147483647, got ${String(value)}`,
-    );
-  }
-  return value;
-}
-
-/** The default of callQueueLifoAfterMs (Fail at Scale's CoDel interval). */
-const DEFAULT_CALL_QUEUE_LIFO_AFTER_MS = 100;
-
-function checkCallQueueLifoAfterMs(value: number | undefined): number {
-  if (value === undefined) return DEFAULT_CALL_QUEUE_LIFO_AFTER_MS;
-  if (
-    value !== Number.POSITIVE_INFINITY &&
-    (!Number.isInteger(value) || value < 0 || value > 2_147_483_647)
-  ) {
-    throw new TypeError(
-      `callQueueLifoAfterMs must be an integer from 0 to 2147483647 or Infinity, got ${String(value)}`,
     );
   }
   return value;

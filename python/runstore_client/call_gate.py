@@ -29,18 +29,6 @@ the server is that day, where a 200 ms bound refused part of one on a busy
 machine. A call's own timeout, when it comes first, still ends the wait
 with DEADLINE_EXCEEDED.
 
-Why the order changes: waiting calls get their place first come first
-served until the line has stood ``lifo_after`` (0.1 s by default) without
-emptying; from then on the newest waiting call goes first, and a call
-finding the line full pushes out the oldest instead of being refused itself
-(adaptive LIFO, as in Facebook's "Fail at Scale", 2015). A line that drains
-within that time is a burst and keeps its order; one that stands is a
-caller sending more than the server answers, whose oldest calls are the
-least likely still to be wanted, and first come first served then made
-every admitted call wait the whole line (bench/README.md, "The client's
-backlog": 0.3 to 1.3 s at p99). A burst with nothing sent after it loses
-no call: the order changes, never the count.
-
 The TypeScript SDK has the same gate (client/src/call-gate.ts), with the
 options maxConcurrentCalls, maxQueuedCalls and callQueueTimeoutMs.
 """
@@ -49,9 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import time
 from collections import deque
-from collections.abc import Callable
 
 import grpc
 
@@ -83,24 +69,12 @@ class BacklogRefusal(grpc.aio.AioRpcError):
 class CallGate:
     """Places on the wire for one event loop's calls: ``enter`` waits for one
     (in arrival order, no longer than the call's timeout or ``queue_timeout``),
-    ``leave`` frees it or hands it straight to the next waiting call: the
-    oldest, or the newest once the line has stood ``lifo_after`` seconds."""
+    ``leave`` frees it or hands it straight to the next waiting call."""
 
     def __init__(
-        self,
-        limit: int,
-        queue_timeout: float | None = None,
-        max_queued: int | None = None,
-        lifo_after: float | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        self, limit: int, queue_timeout: float | None = None, max_queued: int | None = None
     ) -> None:
         self.limit = limit
-        # Seconds, for how long the line has stood (a test's own clock, else time.monotonic).
-        self._clock = clock
-        #: Seconds the line stands before the newest call goes first; None: never.
-        self.lifo_after = lifo_after
-        # When the line last went from empty to one call waiting (by the clock).
-        self._waiting_since = 0.0
         #: Calls that may wait for a place; None: any number.
         self.max_queued = max_queued
         #: Seconds a call waits for a place before it is refused; None: no bound.
@@ -130,17 +104,13 @@ class CallGate:
             self.on_wire += 1
             return
         if self.max_queued is not None and self._queued >= self.max_queued:
-            if self.max_queued == 0 or not self.standing():
-                self.refused += 1
-                raise BacklogRefusal(
-                    f"no place on the wire: {self.on_wire} calls open (max_concurrent_calls)"
-                    f" and {self._queued} waiting (max_queued_calls);"
-                    " the server or the connection is saturated"
-                )
-            self._push_out_oldest()
+            self.refused += 1
+            raise BacklogRefusal(
+                f"no place on the wire: {self.on_wire} calls open (max_concurrent_calls)"
+                f" and {self._queued} waiting (max_queued_calls);"
+                " the server or the connection is saturated"
+            )
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        if self._queued == 0:
-            self._waiting_since = self._clock()
         self._waiting.append(waiter)
         self._queued += 1
         timer = self._timer(waiter, timeout)
@@ -159,42 +129,15 @@ class CallGate:
             if timer is not None:
                 timer.cancel()
 
-    def standing(self) -> bool:
-        """Whether calls have waited without a break for ``lifo_after``: the newest goes first."""
-        return (
-            self._queued > 0
-            and self.lifo_after is not None
-            and self._clock() - self._waiting_since >= self.lifo_after
-        )
-
     def leave(self) -> None:
-        """Frees a place: the oldest call still waiting gets it, or the
-        newest while the line stands (``on_wire`` stays)."""
-        take = self._waiting.pop if self.standing() else self._waiting.popleft
+        """Frees a place: the first call still waiting gets it (``on_wire`` stays)."""
         while self._waiting:
-            waiter = take()
+            waiter = self._waiting.popleft()
             if not waiter.done():
                 self._queued -= 1
                 waiter.set_result(None)
                 return
         self.on_wire -= 1
-
-    def _push_out_oldest(self) -> None:
-        """Refuses the oldest call still waiting, to make room for a newer one."""
-        while self._waiting:
-            waiter = self._waiting.popleft()
-            if not waiter.done():
-                self._queued -= 1
-                self.refused += 1
-                waiter.set_exception(
-                    BacklogRefusal(
-                        f"no place on the wire: pushed out by a newer call, {self.on_wire} calls"
-                        f" open (max_concurrent_calls) and {self._queued + 1} waiting"
-                        f" (max_queued_calls) for over {self.lifo_after * 1000:g} ms,"
-                        " newest first; the server or the connection is saturated"
-                    )
-                )
-                return
 
     def close(self, error: BaseException) -> None:
         """Ends every wait with ``error`` (the store is closing)."""

@@ -19,7 +19,6 @@ from .errors import IdempotencyConflictError, RunStoreError, from_rpc_error
 from .gen.runstore.v1 import run_store_pb2 as pb
 from .gen.runstore.v1 import run_store_pb2_grpc as pb_grpc
 from .options import (
-    DEFAULT_CALL_QUEUE_LIFO_AFTER,
     DEFAULT_CALL_QUEUE_TIMEOUT,
     DEFAULT_KEEPALIVE_SECONDS,
     DEFAULT_MAX_CONCURRENT_CALLS,
@@ -27,7 +26,6 @@ from .options import (
     DEFAULT_MAX_REQUEST_BYTES,
     TlsOptions,
     bearer_metadata,
-    check_call_queue_lifo_after,
     check_call_queue_timeout,
     check_channel_limits,
     check_max_concurrent_calls,
@@ -66,7 +64,6 @@ class Connection:
         max_concurrent_calls: int = DEFAULT_MAX_CONCURRENT_CALLS,
         max_queued_calls: int | None = DEFAULT_MAX_QUEUED_CALLS,
         call_queue_timeout: float | None = DEFAULT_CALL_QUEUE_TIMEOUT,
-        call_queue_lifo_after: float | None = DEFAULT_CALL_QUEUE_LIFO_AFTER,
     ) -> None:
         """Configures the store; the connection opens on the first call.
 
@@ -107,14 +104,6 @@ class Connection:
           past ``max_queued_calls`` does. For a caller with a latency
           budget, at the cost of refusing part of a burst when the server
           is slow. The TypeScript SDK's callQueueTimeoutMs.
-        - ``call_queue_lifo_after``: seconds calls must have waited for a
-          place without a break before the newest goes first (default 0.1,
-          None: never, first come first served always). While the line
-          stands, a call finding ``max_queued_calls`` waiting pushes out the
-          oldest, which fails as a refused call does. Past the server's
-          capacity the calls answered are then the freshest, not those that
-          waited the whole line; a burst that drains within the time keeps
-          its order (call_gate.py). The TypeScript SDK's callQueueLifoAfterMs.
         """
         channel = channel_target(target, tls, channel_options)
         self._target, self._tls = channel.target, channel.tls
@@ -128,7 +117,6 @@ class Connection:
         self._max_concurrent_calls = check_max_concurrent_calls(max_concurrent_calls)
         self._call_queue_timeout = check_call_queue_timeout(call_queue_timeout)
         self._max_queued_calls = check_max_queued_calls(max_queued_calls)
-        self._call_queue_lifo_after = check_call_queue_lifo_after(call_queue_lifo_after)
         self._gate = self._new_gate()
         self._channel_options = channel.options + tuple(channel_options)
         self._channel: grpc.aio.Channel | None = None
@@ -141,10 +129,7 @@ class Connection:
     def _new_gate(self) -> CallGate:
         """A gate with this store's bounds (a new one per event loop)."""
         return CallGate(
-            self._max_concurrent_calls,
-            self._call_queue_timeout,
-            self._max_queued_calls,
-            self._call_queue_lifo_after,
+            self._max_concurrent_calls, self._call_queue_timeout, self._max_queued_calls
         )
 
     async def close(self) -> None:

@@ -10,7 +10,6 @@ from typing import Any
 import grpc
 
 __all__ = [
-    "DEFAULT_CALL_QUEUE_LIFO_AFTER",
     "DEFAULT_CALL_QUEUE_TIMEOUT",
     "DEFAULT_MAX_QUEUED_CALLS",
     "DEFAULT_KEEPALIVE_SECONDS",
@@ -18,7 +17,6 @@ __all__ = [
     "DEFAULT_MAX_REQUEST_BYTES",
     "TlsOptions",
     "bearer_metadata",
-    "check_call_queue_lifo_after",
     "check_call_queue_timeout",
     "check_max_queued_calls",
     "check_channel_limits",
@@ -54,11 +52,6 @@ DEFAULT_MAX_QUEUED_CALLS = 1000
 #: Seconds a call may wait for a place on the wire; None: its timeout alone
 #: (the TypeScript SDK's callQueueTimeoutMs, default 0).
 DEFAULT_CALL_QUEUE_TIMEOUT: float | None = None
-
-#: Seconds calls wait for a place without a break before the newest goes
-#: first (call_gate.py; Fail at Scale's CoDel interval), as the TypeScript
-#: SDK's callQueueLifoAfterMs (100).
-DEFAULT_CALL_QUEUE_LIFO_AFTER: float | None = 0.1
 
 
 @dataclass(frozen=True)
@@ -187,19 +180,6 @@ def check_call_queue_timeout(value: float | None) -> float | None:
             or not 0 < value < float("inf"):
         raise ValueError(
             f"call_queue_timeout must be a finite number of seconds > 0 or None, got {value!r}"
-        )
-    return float(value)
-
-
-def check_call_queue_lifo_after(value: float | None) -> float | None:
-    """Seconds the line of waiting calls stands before the newest goes
-    first: >= 0 and finite, or None for never (first come, first served)."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) \
-            or not 0 <= value < float("inf"):
-        raise ValueError(
-            f"call_queue_lifo_after must be a finite number of seconds >= 0 or None, got {value!r}"
         )
     return float(value)
 

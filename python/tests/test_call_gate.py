@@ -32,7 +32,7 @@ from runstore_client import (  # noqa: E402
     UnavailableError,
 )
 from runstore_client import retry as retry_module  # noqa: E402
-from runstore_client.call_gate import BacklogRefusal, CallGate  # noqa: E402
+from runstore_client.call_gate import CallGate  # noqa: E402
 from runstore_client.conflicts import status_details  # noqa: E402
 from runstore_client.deerflow import DeerFlowRunStore  # noqa: E402
 from runstore_client.gen.runstore.v1 import run_store_pb2 as pb  # noqa: E402
@@ -172,14 +172,6 @@ def _full_text(open_calls: int, waiting: int) -> str:
     )
 
 
-def _pushed_out_text(open_calls: int, waiting: int, lifo_after_ms: int) -> str:
-    return (
-        f"no place on the wire: pushed out by a newer call, {open_calls} calls open"
-        f" (max_concurrent_calls) and {waiting} waiting (max_queued_calls) for over"
-        f" {lifo_after_ms} ms, newest first; the server or the connection is saturated"
-    )
-
-
 class HoldingServer:
     """RunStoreService in this process: Get is held until ``release`` is
     set (then answers "no such run"); ``calls`` counts the calls of each
@@ -275,11 +267,7 @@ class CallQueueTimeoutTest(unittest.IsolatedAsyncioTestCase):
         self,
     ) -> None:
         async with GrpcRunStore(
-            self.target,
-            timeout=SAFETY_NET,
-            retry=False,
-            max_concurrent_calls=1,
-            call_queue_lifo_after=None,
+            self.target, timeout=SAFETY_NET, retry=False, max_concurrent_calls=1
         ) as store:
             held = await self.hold(store, 1)
             waiting = [asyncio.ensure_future(store.get(f"w{i}")) for i in range(1000)]
@@ -291,32 +279,9 @@ class CallQueueTimeoutTest(unittest.IsolatedAsyncioTestCase):
             await self.release(store, held + waiting)
         self.assertEqual(self.server.calls, Counter({"Get": 1001}))
 
-    async def test_by_default_once_1000_waited_100_ms_one_more_pushes_out_the_oldest(
-        self,
-    ) -> None:
-        async with GrpcRunStore(
-            self.target, timeout=SAFETY_NET, retry=False, max_concurrent_calls=1
-        ) as store:
-            self.assertEqual(store._gate.lifo_after, 0.1)
-            held = await self.hold(store, 1)
-            waiting = [asyncio.ensure_future(store.get(f"w{i}")) for i in range(1000)]
-            self.assertTrue(await until(store._gate.standing, SAFETY_NET))
-            one_more = asyncio.ensure_future(store.get("one-more"))
-            with self.assertRaises(UnavailableError) as caught:
-                await asyncio.wait_for(waiting[0], SAFETY_NET)
-            self.assertEqual(caught.exception.details, _pushed_out_text(1, 1000, 100))
-            self.assertIsNone(retry_delay(caught.exception.__cause__))
-            self.assertEqual((store._gate.refused, store._gate.queued), (1, 1000))
-            await self.release(store, held + waiting[1:] + [one_more])
-        self.assertEqual(self.server.calls, Counter({"Get": 1001}))
-
     async def test_max_queued_calls_bounds_the_waiting_calls(self) -> None:
         async with GrpcRunStore(
-            self.target,
-            timeout=SAFETY_NET,
-            max_concurrent_calls=2,
-            max_queued_calls=1,
-            call_queue_lifo_after=None,
+            self.target, timeout=SAFETY_NET, max_concurrent_calls=2, max_queued_calls=1
         ) as store:
             held = await self.hold(store, 2)
             waiting = asyncio.ensure_future(store.get("waiting"))
@@ -330,11 +295,7 @@ class CallQueueTimeoutTest(unittest.IsolatedAsyncioTestCase):
 
     def test_deerflow_store_has_the_options(self) -> None:
         gate = DeerFlowRunStore(self.target)._grpc._gate
-        self.assertEqual((gate.queue_timeout, gate.max_queued, gate.lifo_after), (None, 1000, 0.1))
-        for after in (0, None):
-            with self.subTest(after=after):
-                store = DeerFlowRunStore(self.target, call_queue_lifo_after=after)
-                self.assertEqual(store._grpc._gate.lifo_after, after)
+        self.assertEqual((gate.queue_timeout, gate.max_queued), (None, 1000))
         for value in (0.05, None):
             with self.subTest(value=value):
                 store = DeerFlowRunStore(self.target, call_queue_timeout=value)
@@ -377,99 +338,3 @@ class CallGateBookkeepingTest(unittest.IsolatedAsyncioTestCase):
         self.assertEqual((gate.on_wire, gate.queued), (1, 0))
         gate.leave()
         self.assertEqual((gate.on_wire, len(gate._waiting)), (0, 0))
-
-
-class Clock:
-    """A clock the test moves by hand, for CallGate's ``clock``."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class CallGateOrderTest(unittest.IsolatedAsyncioTestCase):
-    """First come first served until the line has stood ``lifo_after``,
-    newest first from then; a full standing line pushes out its oldest.
-    On CallGate alone, with a clock the test moves."""
-
-    async def held(self, gate: CallGate, names: str) -> dict[str, asyncio.Task[None]]:
-        """The gate's one place held, and a call waiting per letter of ``names``, in order."""
-        await gate.enter(None)
-        calls: dict[str, asyncio.Task[None]] = {}
-        for name in names:
-            calls[name] = asyncio.ensure_future(gate.enter(None))
-            await asyncio.sleep(0)  # lets the call reach its place in line: a turn, not a wait
-        return calls
-
-    async def handed(self, gate: CallGate, calls: dict[str, asyncio.Task[None]]) -> list[str]:
-        """Frees one place; the calls that have it now (done without an error)."""
-        gate.leave()
-        await asyncio.sleep(0)
-        return [n for n, t in calls.items() if t.done() and t.exception() is None]
-
-    async def test_oldest_first_until_the_line_stands_then_newest_first(self) -> None:
-        clock = Clock()
-        gate = CallGate(1, lifo_after=0.1, clock=clock)
-        calls = await self.held(gate, "abcd")
-        self.assertEqual(gate.queued, 4)
-        clock.now = 0.099
-        self.assertFalse(gate.standing())
-        self.assertEqual(await self.handed(gate, calls), ["a"])
-        clock.now = 0.1
-        self.assertTrue(gate.standing())
-        self.assertEqual(await self.handed(gate, calls), ["a", "d"])
-        self.assertEqual(await self.handed(gate, calls), ["a", "c", "d"])
-        self.assertEqual(await self.handed(gate, calls), ["a", "b", "c", "d"])
-        self.assertEqual((gate.queued, gate.refused), (0, 0))
-
-    async def test_a_line_that_emptied_starts_over(self) -> None:
-        clock = Clock()
-        gate = CallGate(1, lifo_after=0.1, clock=clock)
-        calls = await self.held(gate, "a")
-        clock.now = 0.2
-        self.assertEqual(await self.handed(gate, calls), ["a"])
-        self.assertFalse(gate.standing())
-        for name in "bc":
-            calls[name] = asyncio.ensure_future(gate.enter(None))
-            await asyncio.sleep(0)
-        self.assertEqual(await self.handed(gate, calls), ["a", "b"])
-
-    async def test_a_full_standing_line_pushes_out_its_oldest(self) -> None:
-        gate = CallGate(1, max_queued=2, lifo_after=0)
-        calls = await self.held(gate, "abc")
-        with self.assertRaises(grpc.aio.AioRpcError) as caught:
-            await asyncio.wait_for(calls["a"], SAFETY_NET)
-        self.assertIsInstance(caught.exception, BacklogRefusal)
-        self.assertEqual(caught.exception.details(), _pushed_out_text(1, 2, 0))
-        self.assertEqual((gate.queued, gate.refused), (2, 1))
-        self.assertEqual(await self.handed(gate, calls), ["c"])
-
-    async def test_a_full_line_that_does_not_stand_refuses_the_newcomer(self) -> None:
-        gate = CallGate(1, max_queued=2, lifo_after=0.1, clock=Clock())
-        calls = await self.held(gate, "ab")
-        with self.assertRaises(BacklogRefusal):
-            await gate.enter(None)
-        self.assertEqual((gate.queued, gate.refused), (2, 1))
-        self.assertEqual(await self.handed(gate, calls), ["a"])
-
-    async def test_a_burst_with_nothing_after_it_loses_no_call(self) -> None:
-        gate = CallGate(1, max_queued=1000, lifo_after=0)
-        await gate.enter(None)
-        burst = [asyncio.ensure_future(gate.enter(None)) for _ in range(500)]
-        self.assertTrue(await until(lambda: gate.queued == 500, SAFETY_NET))
-        for _ in range(500):
-            gate.leave()
-        await asyncio.wait_for(asyncio.gather(*burst), SAFETY_NET)
-        self.assertEqual((gate.queued, gate.refused, gate.on_wire), (0, 0, 1))
-
-    async def test_none_first_come_first_served_however_long_the_line_stands(self) -> None:
-        clock = Clock()
-        gate = CallGate(1, max_queued=1, lifo_after=None, clock=clock)
-        calls = await self.held(gate, "a")
-        clock.now = 3600.0
-        self.assertFalse(gate.standing())
-        with self.assertRaises(BacklogRefusal):
-            await gate.enter(None)
-        self.assertEqual(await self.handed(gate, calls), ["a"])

@@ -190,11 +190,7 @@ describe("a call waits at most callQueueTimeoutMs for a place on the wire", () =
 
 describe("at most maxQueuedCalls wait for a place on the wire", () => {
   it("one more fails at once with UNAVAILABLE, never sent; the waiting one goes out once a place is free", async () => {
-    // First come first served throughout: how long the line stood does not matter here.
-    const { store, remote, held, gate } = await twoHeld({
-      maxQueuedCalls: 1,
-      callQueueLifoAfterMs: Number.POSITIVE_INFINITY,
-    });
+    const { store, remote, held, gate } = await twoHeld({ maxQueuedCalls: 1 });
     const waiting = remote.startRun("c");
     await until(() => gate.queued === 1, "the start waiting");
     const error = await remote.updateStatus("c", "error").catch((e: unknown) => e);
@@ -229,45 +225,6 @@ describe("at most maxQueuedCalls wait for a place on the wire", () => {
       expect(
         () => new RemoteRunStore({ baseUrl: "http://127.0.0.1:1", maxQueuedCalls: bad }),
       ).toThrow(`maxQueuedCalls must be an integer >= 0 or Infinity, got ${bad}`);
-    }
-  });
-});
-
-describe("once the line stands (callQueueLifoAfterMs), the newest waiting call goes first", () => {
-  it("a call finding the line full pushes out the oldest, which fails UNAVAILABLE, never sent nor repeated", async () => {
-    const { store, remote, held, gate } = await twoHeld({
-      maxQueuedCalls: 1,
-      callQueueLifoAfterMs: 0,
-      retry: { maxAttempts: 1000, initialBackoffMs: 1, maxBackoffMs: 1 },
-    });
-    const oldest = remote.startRun("c").catch((e: unknown) => e);
-    await until(() => gate.queued === 1, "the start waiting");
-    const newest = remote.updateStatus("c", "error");
-    const error = await oldest;
-    expect(error).toBeInstanceOf(ConnectError);
-    expect([(error as ConnectError).code, (error as ConnectError).rawMessage]).toEqual([
-      Code.Unavailable,
-      "no place on the wire: pushed out by a newer call, 2 calls open (maxConcurrentCalls) and 1 waiting (maxQueuedCalls) for over 0 ms, newest first; the server or the connection is saturated",
-    ]);
-    expect(retryDelayOf(error)).toBeNull();
-    expect([gate.refused, gate.queued]).toEqual([1, 1]);
-    store.release.resolve();
-    await newest;
-    await Promise.all(held);
-    expect(store.reached).toEqual(["get h1", "get h2"]);
-    expect((await remote.get("c"))?.status).toBe("error");
-  });
-
-  it("by default after 100 ms; refuses a value that is not an integer from 0 to 2147483647 or Infinity", () => {
-    const remote = new RemoteRunStore({ baseUrl: "http://127.0.0.1:1" });
-    expect((Reflect.get(remote, "gate") as CallGate).lifoAfterMs).toBe(100);
-    remote.close();
-    for (const bad of [-1, 1.5, Number.NaN, Number.NEGATIVE_INFINITY, 2 ** 31]) {
-      expect(
-        () => new RemoteRunStore({ baseUrl: "http://127.0.0.1:1", callQueueLifoAfterMs: bad }),
-      ).toThrow(
-        `callQueueLifoAfterMs must be an integer from 0 to 2147483647 or Infinity, got ${bad}`,
-      );
     }
   });
 });

@@ -19,7 +19,6 @@ from ..errors import (
     ThreadConflictError,
 )
 from ..options import (
-    DEFAULT_CALL_QUEUE_LIFO_AFTER,
     DEFAULT_CALL_QUEUE_TIMEOUT,
     DEFAULT_KEEPALIVE_SECONDS,
     DEFAULT_MAX_CONCURRENT_CALLS,
@@ -473,7 +472,6 @@ class DeerFlowRunStore(  # type: ignore[misc]
         max_concurrent_calls: int = DEFAULT_MAX_CONCURRENT_CALLS,
         max_queued_calls: int | None = DEFAULT_MAX_QUEUED_CALLS,
         call_queue_timeout: float | None = DEFAULT_CALL_QUEUE_TIMEOUT,
-        call_queue_lifo_after: float | None = DEFAULT_CALL_QUEUE_LIFO_AFTER,
     ) -> None:
         """The options of GrpcRunStore; the connection opens on the first call."""
         self._grpc = GrpcRunStore(
@@ -488,7 +486,6 @@ class DeerFlowRunStore(  # type: ignore[misc]
             max_concurrent_calls=max_concurrent_calls,
             max_queued_calls=max_queued_calls,
             call_queue_timeout=call_queue_timeout,
-            call_queue_lifo_after=call_queue_lifo_after,
         )
 
     async def close(self) -> None:
