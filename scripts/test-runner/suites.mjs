@@ -3,26 +3,40 @@
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 
-/** The child running now, so a Ctrl-C can end it before the teardown. */
-export const current = { child: null };
+/** The children running now, so a Ctrl-C can end them before the teardown. */
+export const running = new Set();
 
-/** Runs a command with inherited output; resolves with its exit status. */
-function runChild(command, args, { env, captureStdout = false }) {
+/**
+ * Runs a command; resolves with its exit status. Its output is inherited,
+ * or with `buffered` kept (stdout and stderr in the order they came) and
+ * returned as `output`, for a suite that runs beside another and prints
+ * when it is over. `captureStdout` also returns its stdout.
+ */
+function runChild(command, args, { env, captureStdout = false, buffered = false }) {
   return new Promise((resolve) => {
     const child = spawn(command, args, {
       env,
-      stdio: ["inherit", captureStdout ? "pipe" : "inherit", "inherit"],
+      stdio: [
+        "inherit",
+        captureStdout || buffered ? "pipe" : "inherit",
+        buffered ? "pipe" : "inherit",
+      ],
     });
-    current.child = child;
+    running.add(child);
     let stdout = "";
+    let output = "";
     child.stdout?.on("data", (chunk) => {
-      process.stdout.write(chunk);
+      if (!buffered) process.stdout.write(chunk);
       stdout += chunk;
+      output += chunk;
     });
-    child.once("error", (error) => resolve({ status: null, error, stdout }));
+    child.stderr?.on("data", (chunk) => {
+      output += chunk;
+    });
+    child.once("error", (error) => resolve({ status: null, error, stdout, output }));
     child.once("close", (code, signal) => {
-      current.child = null;
-      resolve({ status: code ?? signal, stdout });
+      running.delete(child);
+      resolve({ status: code ?? signal, stdout, output });
     });
   });
 }
@@ -83,12 +97,21 @@ export function galera({ env, jsonFile }) {
 
 const PYTHON_LINE = /^python: (\d+) passed, (\d+) failed, (\d+) skipped, (\d+) ran on MySQL$/m;
 
-/** python/run_tests.py, counted from its closing "python: …" line. */
-export async function python(env) {
-  const { status, error, stdout } = await runChild("/usr/bin/python3", ["python/run_tests.py"], {
+/**
+ * python/run_tests.py, counted from its closing "python: …" line. With
+ * `buffered` its output is not printed but returned as `output`.
+ */
+export async function python(env, { buffered = false } = {}) {
+  const run = await runChild("/usr/bin/python3", ["python/run_tests.py"], {
     env: { ...env, PYTHONUNBUFFERED: "1" },
     captureStdout: true,
+    buffered,
   });
+  return { ...pythonCounts(run), output: run.output };
+}
+
+/** The Python suite's result from its run. */
+function pythonCounts({ status, error, stdout }) {
   const line = PYTHON_LINE.exec(stdout);
   if (line === null) {
     return {
