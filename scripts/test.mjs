@@ -110,36 +110,48 @@ try {
     ...(mysqlUrl === undefined ? {} : { TEST_MYSQL_URL: mysqlUrl }),
     RUNSTORE_TEST_MYSQL_LOG: join(work, "mysql-files.txt"),
   };
-  const steps = [
-    ["typecheck", () => typecheck(env)],
-    [
-      "vitest",
-      () =>
-        vitest(process.argv.slice(2), {
-          env,
-          jsonFile: join(work, "vitest.json"),
-          mysqlLog: env.RUNSTORE_TEST_MYSQL_LOG,
-        }),
-    ],
-  ];
+  // Two lanes side by side: typecheck then vitest, printing as they go;
+  // Python then Galera, their output printed once the first lane is over.
+  // Each suite waits on servers and sockets much of the time, and one
+  // after the other they left a third of the two cores idle.
+  const lanes = [[["typecheck", () => typecheck(env)]], []];
+  lanes[0].push([
+    "vitest",
+    (buffered) =>
+      vitest(process.argv.slice(2), {
+        env,
+        jsonFile: join(work, "vitest.json"),
+        mysqlLog: env.RUNSTORE_TEST_MYSQL_LOG,
+        buffered,
+      }),
+  ]);
+  if (parts.has("python")) lanes[1].push(["python", (buffered) => python(env, { buffered })]);
   if (parts.has("galera")) {
-    steps.push(["galera", () => galera({ env, jsonFile: join(work, "galera.json") })]);
+    const jsonFile = join(work, "galera.json");
+    lanes[1].push(["galera", (buffered) => galera({ env, jsonFile, buffered })]);
   }
-  // The Python suite runs beside the TypeScript ones, its output printed
-  // once it is over: each waits on servers and sockets much of the time,
-  // and one after the other they left a third of the two cores idle.
-  const beside = parts.has("python") ? python(env, { buffered: true }) : null;
-  if (beside !== null) console.log("\n== npm test: python (beside the rest; its output at the end)");
-  for (const [name, step] of steps) {
-    if (interrupted !== null) break;
-    console.log(`\n== npm test: ${name}`);
-    results[name] = await step();
+  const outputs = [];
+  /** Runs a lane's suites one after the other; `buffered`: their output kept for the end. */
+  const runLane = async (lane, buffered) => {
+    for (const [name, step] of lane) {
+      if (interrupted !== null) break;
+      if (!buffered) console.log(`\n== npm test: ${name}`);
+      const { output, ...result } = await step(buffered);
+      results[name] = result;
+      if (buffered) outputs.push([name, output]);
+    }
+  };
+  if (lanes[1].length > 0) {
+    console.log(
+      `\n== npm test: ${lanes[1].map(([name]) => name).join(", ")} beside (output at the end)`,
+    );
   }
-  if (beside !== null) {
-    const { output, ...result } = await beside;
-    console.log("\n== npm test: python (its output)");
+  const beside = runLane(lanes[1], true);
+  await runLane(lanes[0], false);
+  await beside;
+  for (const [name, output] of outputs) {
+    console.log(`\n== npm test: ${name} (ran beside)`);
     process.stdout.write(output);
-    results.python = result;
   }
 } catch (error) {
   if (interrupted === null) {

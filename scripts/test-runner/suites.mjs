@@ -59,11 +59,17 @@ export async function typecheck(env) {
  * vitest with a JSON report, counted from that report. `mysqlLog` lists the
  * test files that opened a MySQL test database (test/support/mysql.ts).
  */
-export async function vitest(extraArgs, { env, jsonFile, mysqlLog }) {
+export async function vitest(extraArgs, { env, jsonFile, mysqlLog, buffered = false }) {
   const args = ["run", "--reporter=default", "--reporter=json", `--outputFile.json=${jsonFile}`];
-  const { status, error } = await runChild("node_modules/.bin/vitest", [...args, ...extraArgs], {
+  const run = await runChild("node_modules/.bin/vitest", [...args, ...extraArgs], {
     env,
+    buffered,
   });
+  return { ...vitestCounts(run, jsonFile, mysqlLog), output: run.output };
+}
+
+/** vitest's result, from the JSON report it wrote. */
+function vitestCounts({ status, error }, jsonFile, mysqlLog) {
   if (!existsSync(jsonFile)) {
     return { ok: false, problem: `vitest wrote no report (${error?.message ?? `exit ${status}`})` };
   }
@@ -91,8 +97,8 @@ export async function vitest(extraArgs, { env, jsonFile, mysqlLog }) {
  * test/galera (`npm run test:galera`): vitest with vitest.galera.config.ts,
  * whose global setup starts a local 3-node Galera cluster; counted like vitest.
  */
-export function galera({ env, jsonFile }) {
-  return vitest(["--config", "vitest.galera.config.ts"], { env, jsonFile, mysqlLog: "" });
+export function galera({ env, jsonFile, buffered = false }) {
+  return vitest(["--config", "vitest.galera.config.ts"], { env, jsonFile, mysqlLog: "", buffered });
 }
 
 const PYTHON_LINE = /^python: (\d+) passed, (\d+) failed, (\d+) skipped, (\d+) ran on MySQL$/m;
