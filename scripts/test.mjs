@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm test`: sets the machine up (npm ci, Debian packages, a private
-// MariaDB), runs every suite (typecheck, vitest, Galera one after the other,
-// Python beside them), tears the private
+// MariaDB), runs every suite (typecheck then vitest; Python then Galera
+// beside them), tears the private
 // server down, and ends with one closing line:
 //   tests: N passed, N failed, N skipped (details)
 // Plain Node with no dependencies: it runs before node_modules exists.
@@ -114,21 +114,24 @@ try {
   // Python then Galera, their output printed once the first lane is over.
   // Each suite waits on servers and sockets much of the time, and one
   // after the other they left a third of the two cores idle.
-  const lanes = [[["typecheck", () => typecheck(env)]], []];
-  lanes[0].push([
-    "vitest",
-    (buffered) =>
-      vitest(process.argv.slice(2), {
-        env,
-        jsonFile: join(work, "vitest.json"),
-        mysqlLog: env.RUNSTORE_TEST_MYSQL_LOG,
-        buffered,
-      }),
-  ]);
-  if (parts.has("python")) lanes[1].push(["python", (buffered) => python(env, { buffered })]);
+  const first = [
+    ["typecheck", () => typecheck(env)],
+    [
+      "vitest",
+      (buffered) =>
+        vitest(process.argv.slice(2), {
+          env,
+          jsonFile: join(work, "vitest.json"),
+          mysqlLog: env.RUNSTORE_TEST_MYSQL_LOG,
+          buffered,
+        }),
+    ],
+  ];
+  const second = [];
+  if (parts.has("python")) second.push(["python", (buffered) => python(env, { buffered })]);
   if (parts.has("galera")) {
     const jsonFile = join(work, "galera.json");
-    lanes[1].push(["galera", (buffered) => galera({ env, jsonFile, buffered })]);
+    second.push(["galera", (buffered) => galera({ env, jsonFile, buffered })]);
   }
   const outputs = [];
   /** Runs a lane's suites one after the other; `buffered`: their output kept for the end. */
@@ -141,14 +144,12 @@ try {
       if (buffered) outputs.push([name, output]);
     }
   };
-  if (lanes[1].length > 0) {
+  if (second.length > 0) {
     console.log(
-      `\n== npm test: ${lanes[1].map(([name]) => name).join(", ")} beside (output at the end)`,
+      `\n== npm test: ${second.map(([name]) => name).join(", ")} beside (output at the end)`,
     );
   }
-  const beside = runLane(lanes[1], true);
-  await runLane(lanes[0], false);
-  await beside;
+  await Promise.all([runLane(second, true), runLane(first, false)]);
   for (const [name, output] of outputs) {
     console.log(`\n== npm test: ${name} (ran beside)`);
     process.stdout.write(output);
