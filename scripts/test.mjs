@@ -168,6 +168,17 @@ if (interrupted !== null) {
   console.error(`npm test: interrupted by ${interrupted}; the private server is stopped`);
   process.exit(128 + constants.signals[interrupted]);
 }
+printFailures(results);
 const { line, ok } = closingLine(results, { skip: [...skip] });
 console.log(`\n${line}`);
 process.exit(status !== 0 || !ok ? 1 : 0);
+
+/** Names each failed test once more just above the closing line, however long the output above. */
+function printFailures(results) {
+  const failed = Object.entries(results).flatMap(([suite, result]) =>
+    (result?.failures ?? []).map((failure) => `${suite}: ${failure}`),
+  );
+  if (failed.length === 0) return;
+  console.log(`\n== npm test: what failed (${failed.length})`);
+  for (const failure of failed) console.log(`  ${failure}`);
+}

@@ -2,6 +2,7 @@
 // what it counted. A suite that could not run or wrote no counts is a failure.
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
+import { relative } from "node:path";
 
 /** The children running now, so a Ctrl-C can end them before the teardown. */
 export const running = new Set();
@@ -90,7 +91,32 @@ function vitestCounts({ status, error }, jsonFile, mysqlLog) {
   };
   // A file that failed to load, or an error outside any test, fails no test.
   const ok = status === 0 && report.success === true;
-  return { ok, counts, problem: ok ? null : `vitest failed (exit ${status})` };
+  const failures = vitestFailures(report);
+  return { ok, counts, failures, problem: ok ? null : `vitest failed (exit ${status})` };
+}
+
+/**
+ * "file > test: first line of the error" for each failed test, and for each
+ * file that failed outside any test (one that did not load, say), so the end
+ * of a long run names what failed.
+ */
+function vitestFailures(report) {
+  const failures = [];
+  for (const file of report.testResults) {
+    const name = relative(process.cwd(), file.name);
+    const failed = file.assertionResults.filter((test) => test.status === "failed");
+    for (const test of failed) {
+      failures.push(`${name} > ${test.fullName}: ${firstLine(test.failureMessages[0])}`);
+    }
+    if (failed.length === 0 && file.status === "failed") {
+      failures.push(`${name}: ${firstLine(file.message)}`);
+    }
+  }
+  return failures;
+}
+
+function firstLine(text = "") {
+  return text.trim().split("\n")[0];
 }
 
 /**
@@ -102,6 +128,8 @@ export function galera({ env, jsonFile, buffered = false }) {
 }
 
 const PYTHON_LINE = /^python: (\d+) passed, (\d+) failed, (\d+) skipped, (\d+) ran on MySQL$/m;
+/** unittest's heading of each failed test: "FAIL: test_x (module.Class.test_x)". */
+const PYTHON_FAILURE = /^(?:FAIL|ERROR): .+$/gm;
 
 /**
  * python/run_tests.py, counted from its closing "python: …" line. With
@@ -113,7 +141,8 @@ export async function python(env, { buffered = false } = {}) {
     captureStdout: true,
     buffered,
   });
-  return { ...pythonCounts(run), output: run.output };
+  const failures = run.output.match(PYTHON_FAILURE) ?? [];
+  return { ...pythonCounts(run), failures, output: run.output };
 }
 
 /** The Python suite's result from its run. */
