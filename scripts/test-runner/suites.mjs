@@ -42,18 +42,25 @@ function runChild(command, args, { env, captureStdout = false, buffered = false 
   });
 }
 
-/** `tsc --noEmit` of the server, SDK and tests, then of the console (its own DOM settings): passes or fails as a whole. */
-export async function typecheck(env) {
+/**
+ * `tsc --noEmit` of the server, SDK and tests, then of the console (its own
+ * DOM settings): passes or fails as a whole. With `buffered` its output is
+ * returned as `output`.
+ */
+export async function typecheck(env, { buffered = false } = {}) {
+  let output = "";
   for (const project of ["tsconfig.json", "console/tsconfig.json"]) {
-    const { status, error } = await runChild("node_modules/.bin/tsc", ["--noEmit", "-p", project], {
+    const run = await runChild("node_modules/.bin/tsc", ["--noEmit", "-p", project], {
       env,
+      buffered,
     });
-    if (status !== 0) {
-      const why = error?.message ?? `exit ${status}`;
-      return { ok: false, problem: `typecheck of ${project} failed (${why})` };
+    output += run.output;
+    if (run.status !== 0) {
+      const why = run.error?.message ?? `exit ${run.status}`;
+      return { ok: false, problem: `typecheck of ${project} failed (${why})`, output };
     }
   }
-  return { ok: true, problem: null };
+  return { ok: true, problem: null, output };
 }
 
 /**
