@@ -16,10 +16,10 @@ export default defineConfig({
     // The Galera cluster's tests run on their own (vitest.galera.config.ts, `npm run test:galera`).
     exclude: [...configDefaults.exclude, "test/galera/**"],
     // A bound against a hang, never a measure of speed. `npm test` runs this
-    // suite beside the Python and Galera suites on the same cores, where a
-    // test that starts four servers from source one after the other took
-    // 13.9 s (the --version test of startup.test.ts), and three more took
-    // 10.8-12.9 s: at 20 s a slower day would fail them.
+    // suite beside the Python and Galera suites on the same cores, where the
+    // tests that start servers from source one after the other (startup.test.ts's
+    // --version test starts four) took 8.6-16.6 s over four runs: at 20 s a
+    // slower day would fail them.
     testTimeout: 60_000,
     hookTimeout: 60_000,
   },
