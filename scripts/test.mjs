@@ -144,11 +144,9 @@ try {
       if (buffered) outputs.push([name, output]);
     }
   };
-  if (second.length > 0) {
-    console.log(
-      `\n== npm test: ${second.map(([name]) => name).join(", ")} beside (output at the end)`,
-    );
-  }
+  console.log(
+    `\n== npm test: ${second.map(([name]) => name).join(", ")} beside (output at the end)`,
+  );
   await Promise.all([runLane(second, true), runLane(first, false)]);
   for (const [name, output] of outputs) {
     console.log(`\n== npm test: ${name} (ran beside)`);
